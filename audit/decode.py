@@ -1,0 +1,144 @@
+"""Decode image bytes once, safely: pixel limits, odd modes, EXIF orientation, metadata kept.
+
+Every failure is a `DecodeError` with a short reason that becomes the row's `error`.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_PIXEL_LIMIT = 100_000_000  # 100 MP: larger images are refused as decompression bombs
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+# Leading bytes of the formats we decode; used to decide "is this an image" by content.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+class DecodeError(Exception):
+    """The image cannot be used; the message is the reason recorded in the results."""
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Image format from the first bytes of a file, or None when it is not an image we read."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+@dataclass
+class DecodedImage:
+    """What detectors see: normalised pixels plus the file's own metadata, untouched."""
+
+    rgb: np.ndarray  # H x W x 3 uint8, EXIF orientation applied, first frame
+    alpha: np.ndarray | None  # H x W uint8 alpha of the stored image (before orientation), if any
+    format: str
+    mode: str  # the stored mode, e.g. "RGB", "CMYK", "I;16", "P"
+    info: dict = field(default_factory=dict)  # PIL Image.info: PNG text chunks, xmp, exif bytes, ...
+    exif: dict = field(default_factory=dict)  # tag name -> value, base IFD and Exif IFD merged
+    frames: int = 1
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def decode_image(data: bytes, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> DecodedImage:
+    """Decode bytes into a `DecodedImage` or raise `DecodeError` with a reason."""
+    if not data:
+        raise DecodeError("empty file")
+    if len(data) > MAX_FILE_BYTES:
+        raise DecodeError(f"file too large ({len(data)} bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = _open_checked(data, pixel_limit)
+            return _normalise(im)
+    except DecodeError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise DecodeError(f"decompression bomb: {e}") from None
+    except UnidentifiedImageError:
+        raise DecodeError("not an image (unidentified format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+            ZeroDivisionError, MemoryError) as e:
+        raise DecodeError(f"corrupt image: {type(e).__name__}: {e}") from None
+
+
+def _open_checked(data: bytes, pixel_limit: int) -> Image.Image:
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # we apply our own, configurable limit below
+    try:
+        im = Image.open(io.BytesIO(data))
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    w, h = im.size
+    if w * h > pixel_limit:
+        raise DecodeError(f"decompression bomb: {w}x{h} = {w * h} pixels exceeds the limit {pixel_limit}")
+    if w == 0 or h == 0:
+        raise DecodeError("image has zero width or height")
+    im.load()
+    return im
+
+
+def _normalise(im: Image.Image) -> DecodedImage:
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    info = dict(im.info)
+    exif = _exif_dict(im)
+    alpha = _alpha(im)
+    oriented = ImageOps.exif_transpose(im) or im
+    return DecodedImage(rgb=_to_rgb_array(oriented), alpha=alpha, format=im.format or "",
+                        mode=im.mode, info=info, exif=exif, frames=frames)
+
+
+def _alpha(im: Image.Image) -> np.ndarray | None:
+    if im.mode in ("RGBA", "LA", "PA"):
+        return np.asarray(im.getchannel("A"), dtype=np.uint8)
+    if im.mode == "P" and "transparency" in im.info:
+        return np.asarray(im.convert("RGBA").getchannel("A"), dtype=np.uint8)
+    return None
+
+
+def _to_rgb_array(im: Image.Image) -> np.ndarray:
+    """8-bit RGB pixels from any mode (16-bit and float are rescaled, alpha is dropped)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        scale = 257.0 if im.mode.startswith("I;16") else max(a.max(), 1.0) / 255.0
+        gray = np.clip(a / scale, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode != "RGB":
+        im = im.convert("RGBA" if "A" in im.mode else "RGB").convert("RGB")
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def _exif_dict(im: Image.Image) -> dict:
+    """EXIF tags by name (base IFD and Exif sub-IFD merged); empty when absent or broken."""
+    from PIL import ExifTags
+
+    try:
+        exif = im.getexif()
+        tags = dict(exif)
+        tags.update(exif.get_ifd(ExifTags.IFD.Exif))
+    except Exception:  # noqa: BLE001 - broken EXIF is common and never fatal
+        return {}
+    return {ExifTags.TAGS.get(k, str(k)): v for k, v in tags.items()}

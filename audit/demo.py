@@ -1,0 +1,95 @@
+"""The built-in demo folder: real photographs from scikit-image's bundled sample data, plus
+copies of some of them that this module marks the way generators do (invisible watermark,
+generator metadata, IPTC DigitalSourceType), plus two broken files.
+
+The marked copies are NOT AI-generated: they are labelled stand-ins that carry real generator
+provenance signals, so the scan has something to find. `labels.csv` records the truth.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from audit.detectors.watermark import KNOWN_KEYS, embed_watermark
+
+REAL_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
+               "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
+               "motorcycle_left.png", "retina.jpg", "rocket.jpg")
+A1111_PARAMETERS = ("a photo of an astronaut, high detail\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
+                    "CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly")
+COMFYUI_PROMPT = {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+                  "3": {"class_type": "KSampler", "inputs": {"seed": 42, "steps": 20, "cfg": 7.0}}}
+XMP_AI = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+          '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+          'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
+          '</rdf:RDF></x:xmpmeta>')
+README = """DEMO DATA - built by `audit demo` (autophagy-audit). Not a benchmark.
+
+real/      real photographs from scikit-image's bundled sample data.
+marked/    copies of some of those photographs that the demo MARKED like generator output
+           (an invisible generator watermark, or generator metadata). They are not AI-generated;
+           they carry real provenance signals so the scan has something to find.
+broken/    a truncated PNG and a text file named .jpg: each becomes an error row.
+labels.csv the truth for every file.
+"""
+
+
+def _photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    with Image.open(os.path.join(os.path.dirname(skimage.data.__file__), name)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _save_png(path: Path, rgb: np.ndarray, text: dict | None = None) -> None:
+    info = PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
+    Image.fromarray(rgb).save(path, pnginfo=info)
+
+
+def _marked_copies(out: Path) -> list[tuple[str, str]]:
+    """Write the marked copies; return (relative path, how it was marked)."""
+    keys = {key.generator: key for key in KNOWN_KEYS}
+    made = []
+    for photo, generator in (("astronaut.png", "Stable Diffusion 1.x"), ("coffee.png", "SDXL"),
+                             ("rocket.jpg", "Stable Diffusion 2.x"), ("motorcycle_left.png", "InvokeAI")):
+        name = f"marked/wm_{Path(photo).stem}.png"
+        _save_png(out / name, embed_watermark(_photo(photo), keys[generator]))
+        made.append((name, f"invisible watermark: {generator}"))
+    _save_png(out / "marked/a1111_chelsea.png", _photo("chelsea.png"), {"parameters": A1111_PARAMETERS})
+    made.append(("marked/a1111_chelsea.png", "PNG text 'parameters' (AUTOMATIC1111)"))
+    _save_png(out / "marked/comfyui_hubble.png", _photo("hubble_deep_field.jpg"), {"prompt": json.dumps(COMFYUI_PROMPT)})
+    made.append(("marked/comfyui_hubble.png", "PNG text 'prompt' (ComfyUI graph)"))
+    Image.fromarray(_photo("retina.jpg")).save(out / "marked/xmp_retina.jpg", quality=90, xmp=XMP_AI.encode())
+    made.append(("marked/xmp_retina.jpg", "XMP DigitalSourceType trainedAlgorithmicMedia"))
+    return made
+
+
+def build_demo_folder(out: str | Path) -> Path:
+    """Build (or rebuild) the demo folder at `out` and return its path."""
+    out = Path(out)
+    for sub in ("real", "marked", "broken"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    labels = []
+    for photo in REAL_PHOTOS:
+        name = f"real/{Path(photo).stem}.png"
+        _save_png(out / name, _photo(photo))
+        labels.append((name, "real", "scikit-image sample photograph"))
+    labels += [(name, "marked", how) for name, how in _marked_copies(out)]
+    buffer = io.BytesIO()
+    Image.fromarray(_photo("coins.png")).save(buffer, format="PNG")
+    (out / "broken/truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    (out / "broken/not_an_image.jpg").write_text("this is text, not a JPEG\n")
+    labels += [("broken/truncated.png", "error", "PNG cut in half"), ("broken/not_an_image.jpg", "error", "text file")]
+    (out / "DEMO_README.txt").write_text(README)
+    with open(out / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("file", "label", "how it was made"), *labels])
+    return out

@@ -1,0 +1,44 @@
+"""The Detector protocol and the Signal every detector returns (see DESIGN.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+SYNTHETIC = "synthetic"
+REAL = "real"
+UNKNOWN = "unknown"
+
+# What a detector needs; the pipeline computes each thing once per image.
+NEEDS_BYTES = "bytes"
+NEEDS_PIXELS = "pixels"
+NEEDS_EMBEDDINGS = "embeddings"
+
+
+@dataclass
+class Signal:
+    """One detector's verdict on one image.
+
+    score: probability that the image is synthetic, or None when not applicable.
+    decision: SYNTHETIC, REAL (no evidence found) or UNKNOWN (not applicable / failed).
+    evidence: short human-readable reason.
+    generator: the generator named by hard evidence, when there is one.
+    """
+
+    score: float | None
+    decision: str
+    evidence: str = ""
+    generator: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def not_applicable(reason: str) -> Signal:
+    return Signal(score=None, decision=UNKNOWN, evidence=reason)
+
+
+class Detector(Protocol):
+    name: str
+    needs: frozenset[str]
+    hard_evidence: bool
+
+    def detect(self, batch: Sequence["ImageRecord"]) -> list[Signal]:  # noqa: F821
+        ...

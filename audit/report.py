@@ -1,0 +1,118 @@
+"""Scan outputs: results.parquet, summary.json, report.md, the terminal table and JUnit XML."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from xml.sax.saxutils import quoteattr, escape
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.table import Table
+
+BASE_COLUMNS = [
+    ("seq", pa.int64()), ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()),
+    ("error", pa.string()), ("format", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
+    ("sha256", pa.string()),
+]
+TAIL_COLUMNS = [("flagged", pa.bool_()), ("generator", pa.string())]
+MAX_LISTED_ERRORS = 50
+
+
+def results_schema(detectors) -> pa.Schema:
+    per_detector = []
+    for name in detectors:
+        per_detector += [(f"{name}_score", pa.float64()), (f"{name}_decision", pa.string()),
+                         (f"{name}_evidence", pa.string())]
+    return pa.schema(BASE_COLUMNS + per_detector + TAIL_COLUMNS)
+
+
+def write_outputs(result) -> None:
+    out = Path(result.out)
+    table = pa.Table.from_pylist(result.rows, schema=results_schema(result.detectors))
+    _atomic_write(out / "results.parquet", lambda p: pq.write_table(table, p))
+    _atomic_write(out / "summary.json", lambda p: Path(p).write_text(json.dumps(result.summary, indent=2) + "\n"))
+    _atomic_write(out / "report.md", lambda p: Path(p).write_text(markdown_report(result.summary, result.rows)))
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def headline(summary: dict) -> str:
+    c, e = summary["counts"], summary["estimate"]
+    low, high = e["interval"]
+    return (f"{c['flagged']} of {c['ok']} images flagged ({_pct(e['flagged_fraction'])}, "
+            f"{int(100 * e['confidence'])}% CI {_pct(low)}-{_pct(high)}); {c['error']} errors")
+
+
+def markdown_report(summary: dict, rows: list[dict]) -> str:
+    e = summary["estimate"]
+    lines = [
+        "# Synthetic-image audit", "",
+        f"Source: `{summary['source']}`", "",
+        f"**{headline(summary)}**", "",
+        f"Method: {e['method']}, {e['interval_method']} interval. {e['note']}", "",
+        "## Detectors", "", "| detector | synthetic | real | unknown |", "|---|---|---|---|",
+    ]
+    for name, counts in summary["per_detector"].items():
+        lines.append(f"| {name} | {counts.get('synthetic', 0)} | {counts.get('real', 0)} | {counts.get('unknown', 0)} |")
+    lines += ["", "## Generators", "", "| generator | images |", "|---|---|"]
+    lines += [f"| {g} | {n} |" for g, n in summary["per_generator"].items()] or ["| (none) | 0 |"]
+    flagged = [r for r in rows if r["flagged"]]
+    lines += ["", f"## Flagged images ({len(flagged)})", "", "| id | generator | evidence |", "|---|---|---|"]
+    for r in flagged:
+        lines.append(f"| {_md(r['id'])} | {_md(r['generator'] or '')} | {_md(flag_evidence(r, summary['per_detector']))} |")
+    errors = [r for r in rows if r["status"] == "error"]
+    lines += ["", f"## Errors ({len(errors)})", "", "| id | reason |", "|---|---|"]
+    lines += [f"| {_md(r['id'])} | {_md(r['error'])} |" for r in errors[:MAX_LISTED_ERRORS]]
+    if len(errors) > MAX_LISTED_ERRORS:
+        lines.append(f"| ... | {len(errors) - MAX_LISTED_ERRORS} more in results.parquet |")
+    return "\n".join(lines) + "\n"
+
+
+def flag_evidence(row: dict, detectors) -> str:
+    """The evidence of every detector that decided the row is synthetic."""
+    return "; ".join(row[f"{d}_evidence"] for d in detectors if row[f"{d}_decision"] == "synthetic")
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def summary_table(summary: dict) -> Table:
+    table = Table(title="autophagy-audit scan", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    c, e = summary["counts"], summary["estimate"]
+    low, high = e["interval"]
+    table.add_row("images scanned", str(c["ok"]))
+    table.add_row("errors", str(c["error"]))
+    table.add_row("flagged (hard evidence)", str(c["flagged"]))
+    table.add_row("flagged fraction", _pct(e["flagged_fraction"]))
+    table.add_row(f"{int(100 * e['confidence'])}% interval ({e['interval_method']})", f"{_pct(low)} - {_pct(high)}")
+    for name, n in summary["per_generator"].items():
+        table.add_row(f"  generator: {name}", str(n))
+    for reason, n in summary["errors"]["by_reason"].items():
+        table.add_row(f"  error: {reason}", str(n))
+    table.caption = e["note"]
+    return table
+
+
+def write_junit(path: str | Path, checks: list[dict]) -> None:
+    """One <testcase> per check: {'name', 'passed', 'message'}."""
+    failures = sum(1 for c in checks if not c["passed"])
+    cases = []
+    for c in checks:
+        body = "" if c["passed"] else f"<failure message={quoteattr(c['message'])}>{escape(c['message'])}</failure>"
+        out = f"<system-out>{escape(c['message'])}</system-out>"
+        cases.append(f'  <testcase classname="autophagy-audit" name={quoteattr(c["name"])}>{body}{out}</testcase>')
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="autophagy-audit" tests="{len(checks)}" '
+           f'failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n")
+    Path(path).write_text(xml, encoding="utf-8")
