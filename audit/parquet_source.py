@@ -73,7 +73,9 @@ def pick_column(schema: pa.Schema, column: str | None) -> str:
             raise SourceError(f"column '{column}' not found; columns: {names}")
         column_type = schema.field(column).type
         if not (_is_bytes(column_type) or _is_image_struct(column_type) or _is_string(column_type)):
-            raise SourceError(f"column '{column}' has type {column_type}; expected bytes, a {{bytes, path}} struct or file paths")
+            raise SourceError(
+                f"column '{column}' has type {column_type}; expected bytes, a {{bytes, path}} struct or file paths"
+            )
         return column
     for f in schema:
         if _is_bytes(f.type) or _is_image_struct(f.type):
@@ -81,7 +83,10 @@ def pick_column(schema: pa.Schema, column: str | None) -> str:
     for f in schema:
         if _is_string(f.type) and f.name.lower() in PATH_COLUMN_NAMES:
             return f.name
-    raise SourceError(f"no image column (bytes, {{bytes, path}} struct or file paths) among columns: {names}; choose one with --column")
+    raise SourceError(
+        f"no image column (bytes, {{bytes, path}} struct or file paths) among columns: {names}; "
+        "choose one with --column"
+    )
 
 
 def cell_record(value: object, rid: str, uri: str, base_dir: str) -> ImageRecord:

@@ -113,7 +113,7 @@ def _invokeai_metadata(text: str) -> str | None:
     if meta is None:
         return None
     model = meta.get("model")
-    name = model.get("name") or model.get("model_name") if isinstance(model, dict) else model
+    name = (model.get("name") or model.get("model_name")) if isinstance(model, dict) else model
     return f"model={_short(name)}" if isinstance(name, str) and name else ""
 
 
@@ -289,7 +289,8 @@ def _ai_actions(manifest: dict) -> list[str]:
         if not (isinstance(assertion, dict) and str(assertion.get("label", "")).startswith("c2pa.actions")):
             continue
         data = assertion.get("data")
-        for action in data.get("actions") or [] if isinstance(data, dict) else []:
+        actions = data.get("actions") if isinstance(data, dict) else None
+        for action in actions if isinstance(actions, list) else []:
             source = action.get("digitalSourceType") if isinstance(action, dict) else None
             value = source.rstrip("/").rsplit("/", 1)[-1] if isinstance(source, str) else None
             if value in AI_SOURCE_TYPES and value not in found:
