@@ -77,6 +77,9 @@ def decode_image(data: bytes, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> Decoded
     except Image.DecompressionBombError as e:
         raise DecodeError(f"decompression bomb: {e}") from None
     except UnidentifiedImageError:
+        claimed = sniff_format(data[:16])
+        if claimed:
+            raise DecodeError(f"corrupt image: {claimed} signature but undecodable") from None
         raise DecodeError("not an image (unidentified format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
             ZeroDivisionError, MemoryError) as e:

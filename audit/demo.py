@@ -41,7 +41,8 @@ labels.csv the truth for every file.
 """
 
 
-def _photo(name: str) -> np.ndarray:
+def sample_photo(name: str) -> np.ndarray:
+    """A photograph bundled with scikit-image, as RGB pixels."""
     import skimage.data
 
     with Image.open(os.path.join(os.path.dirname(skimage.data.__file__), name)) as im:
@@ -62,13 +63,13 @@ def _marked_copies(out: Path) -> list[tuple[str, str]]:
     for photo, generator in (("astronaut.png", "Stable Diffusion 1.x"), ("coffee.png", "SDXL"),
                              ("rocket.jpg", "Stable Diffusion 2.x"), ("motorcycle_left.png", "InvokeAI")):
         name = f"marked/wm_{Path(photo).stem}.png"
-        _save_png(out / name, embed_watermark(_photo(photo), keys[generator]))
+        _save_png(out / name, embed_watermark(sample_photo(photo), keys[generator]))
         made.append((name, f"invisible watermark: {generator}"))
-    _save_png(out / "marked/a1111_chelsea.png", _photo("chelsea.png"), {"parameters": A1111_PARAMETERS})
+    _save_png(out / "marked/a1111_chelsea.png", sample_photo("chelsea.png"), {"parameters": A1111_PARAMETERS})
     made.append(("marked/a1111_chelsea.png", "PNG text 'parameters' (AUTOMATIC1111)"))
-    _save_png(out / "marked/comfyui_hubble.png", _photo("hubble_deep_field.jpg"), {"prompt": json.dumps(COMFYUI_PROMPT)})
+    _save_png(out / "marked/comfyui_hubble.png", sample_photo("hubble_deep_field.jpg"), {"prompt": json.dumps(COMFYUI_PROMPT)})
     made.append(("marked/comfyui_hubble.png", "PNG text 'prompt' (ComfyUI graph)"))
-    Image.fromarray(_photo("retina.jpg")).save(out / "marked/xmp_retina.jpg", quality=90, xmp=XMP_AI.encode())
+    Image.fromarray(sample_photo("retina.jpg")).save(out / "marked/xmp_retina.jpg", quality=90, xmp=XMP_AI.encode())
     made.append(("marked/xmp_retina.jpg", "XMP DigitalSourceType trainedAlgorithmicMedia"))
     return made
 
@@ -81,11 +82,11 @@ def build_demo_folder(out: str | Path) -> Path:
     labels = []
     for photo in REAL_PHOTOS:
         name = f"real/{Path(photo).stem}.png"
-        _save_png(out / name, _photo(photo))
+        _save_png(out / name, sample_photo(photo))
         labels.append((name, "real", "scikit-image sample photograph"))
     labels += [(name, "marked", how) for name, how in _marked_copies(out)]
     buffer = io.BytesIO()
-    Image.fromarray(_photo("coins.png")).save(buffer, format="PNG")
+    Image.fromarray(sample_photo("coins.png")).save(buffer, format="PNG")
     (out / "broken/truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     (out / "broken/not_an_image.jpg").write_text("this is text, not a JPEG\n")
     labels += [("broken/truncated.png", "error", "PNG cut in half"), ("broken/not_an_image.jpg", "error", "text file")]

@@ -35,6 +35,10 @@ class ScanConfig:
     watermark_p_threshold: float | None = None
     column: str | None = None
 
+    def as_dict(self) -> dict:
+        """JSON-ready (lists, not tuples), as written to the journal and the summary."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
 
 @dataclass
 class ScanResult:
@@ -63,14 +67,14 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        journal = Journal(out / JOURNAL_NAME, {"source": source, **asdict(config)}, resume)
+        journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume)
     try:
         rows = _run(records, config, workers, batch_size, journal, progress)
     finally:
         if journal is not None:
             journal.close()
     rows.sort(key=lambda r: r["seq"])
-    summary = summarise(rows, config.detectors, source=source, config=asdict(config))
+    summary = summarise(rows, config.detectors, source=source, config=config.as_dict())
     result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors)
     if out is not None:
         from audit.report import write_outputs

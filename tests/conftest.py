@@ -1,0 +1,32 @@
+"""Shared test helpers: the real data folder beside the project, and small image builders."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_data(sub: str) -> Path:
+    """A folder of ../shared/data, or skip the test when it is absent (a user's clone)."""
+    path = SHARED_DATA / sub
+    if not path.is_dir():
+        pytest.skip(f"real test data not present: {path} (only in the developers' and CI checkout)")
+    return path
+
+
+def noise_image(size=(64, 48), mode="RGB", seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+    pixels = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    return Image.fromarray(pixels.squeeze(), mode)
+
+
+def image_bytes(im: Image.Image, fmt="PNG", **save) -> bytes:
+    buffer = io.BytesIO()
+    im.save(buffer, format=fmt, **save)
+    return buffer.getvalue()

@@ -1,0 +1,122 @@
+"""Watermark detector: real generator output, images marked here with every known key (PNG and
+JPEG quality 90), unmarked photographs, the decision rule and user keys."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from audit.decode import DecodedImage, decode_image
+from audit.detectors.base import SYNTHETIC, UNKNOWN
+from audit.detectors.watermark import KNOWN_KEYS, WatermarkDetector, WatermarkKey, decode_bits, embed_watermark, match_p_value
+from audit.sources import ImageRecord
+from tests.conftest import image_bytes, shared_data
+
+DETECTOR = WatermarkDetector()
+GENERATOR_BY_PREFIX = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x"}
+
+
+@dataclass
+class _Decoded:
+    """A record stand-in holding an already decoded image."""
+
+    image: DecodedImage
+
+    def decoded(self):
+        return self.image
+
+
+def detect(data: bytes):
+    return DETECTOR.detect([_Decoded(decode_image(data))])[0]
+
+
+def carriers(count: int) -> list[np.ndarray]:
+    """512x512 real photographs, the size generators emit."""
+    paths = sorted(shared_data("real-vs-derived").glob("real__compvis-inpainting-examples_*.png"))[:count]
+    return [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+
+
+def test_real_generator_outputs_with_a_readable_mark_are_found():
+    """Every file whose manifest says the reference decode is exact or near is flagged, with the right generator."""
+    folder = shared_data("ai-watermark")
+    rows = list(csv.DictReader(open(folder / "manifest.csv")))
+    for row in rows:
+        signal = DETECTOR.detect([ImageRecord(id=row["filename"], uri="", path=str(folder / row["filename"]))])[0]
+        if row["wm_decoded"] != "none":
+            expected = GENERATOR_BY_PREFIX[row["filename"].split("__")[0]]
+            assert signal.decision == SYNTHETIC and signal.generator == expected, (row["filename"], signal)
+        if row["filename"].startswith("nowm__"):
+            assert signal.decision != SYNTHETIC, (row["filename"], signal)
+
+
+@pytest.mark.parametrize("folder", ["real-kodak", "real-vs-derived"])
+def test_unmarked_real_photographs_are_never_flagged(folder):
+    path = shared_data(folder)
+    labels = {r["filename"]: r["label"] for r in csv.DictReader(open(path / "manifest.csv"))}
+    for name, label in labels.items():
+        if label != "real":
+            continue
+        signal = DETECTOR.detect([ImageRecord(id=name, uri="", path=str(path / name))])[0]
+        assert signal.decision != SYNTHETIC, (name, signal.evidence)
+
+
+def _assert_found_where_the_library_reads_it(marked: np.ndarray, key: WatermarkKey, data: bytes, rgb_order: bool):
+    """Where the library's own decoder reads the whole key back, we must name the generator.
+
+    DWT-DCT marks do not survive on every image content (the library itself misses some; see
+    the closing note for the rates), so the reference decode is the yardstick, and our rule
+    must never name a different generator.
+    """
+    pixels = decode_image(data).rgb
+    bgr = pixels if rgb_order else np.ascontiguousarray(pixels[:, :, ::-1])
+    library_reads_key = (decode_bits(bgr, len(key.bits)) == np.asarray(key.bits)).all()
+    signal = detect(data)
+    if library_reads_key:
+        assert signal.decision == SYNTHETIC and signal.generator == key.generator, (key.generator, signal)
+    if signal.decision == SYNTHETIC:
+        assert signal.generator == key.generator, (key.generator, signal)
+    return signal.decision == SYNTHETIC
+
+
+@pytest.mark.parametrize("key", KNOWN_KEYS, ids=lambda k: k.generator)
+def test_marked_images_name_the_right_generator(key):
+    hits = 0
+    cases = 0
+    for rgb in carriers(2):
+        for rgb_order in (False, True):
+            marked = embed_watermark(rgb, key, rgb_order=rgb_order)
+            for data in (image_bytes(Image.fromarray(marked), "PNG"),
+                         image_bytes(Image.fromarray(marked), "JPEG", quality=90, subsampling=0)):
+                hits += _assert_found_where_the_library_reads_it(marked, key, data, rgb_order)
+                cases += 1
+    assert hits >= cases // 2, f"{key.generator}: found in only {hits}/{cases} marked images"
+
+
+def test_small_images_are_not_applicable():
+    signal = detect(image_bytes(Image.new("RGB", (200, 200), "white")))
+    assert signal.decision == UNKNOWN and signal.score is None
+
+
+def test_p_value_rule():
+    assert match_p_value(48, 48) == pytest.approx(2.0 ** -48)
+    assert match_p_value(0, 32) == pytest.approx(1.0)
+    # SD2's 32 bits: 30 matches clear 1e-6, 29 do not
+    assert match_p_value(30, 32) < 1e-6 < match_p_value(29, 32)
+
+
+def test_user_key_specs_and_detection():
+    key = WatermarkKey.parse("MyGen=bytes:hello")
+    assert key.bits == WatermarkKey.from_bytes("x", b"hello").bits and key.generator == "MyGen"
+    assert WatermarkKey.parse("B=bits:0b1011").bits == (1, 0, 1, 1)
+    assert WatermarkKey.parse("H=hex:ff00").bits == (1,) * 8 + (0,) * 8
+    for bad in ("nope", "X=bytes:", "X=base64:abc", "X=bits:012"):
+        with pytest.raises(ValueError):
+            WatermarkKey.parse(bad)
+    custom = WatermarkKey.parse("HouseModel=bytes:HouseModelV3")
+    rgb = np.asarray(Image.open(shared_data("ai-watermark") / "nowm__compvis-pr893_alibi_image_0.png").convert("RGB"))
+    marked = image_bytes(Image.fromarray(embed_watermark(rgb, custom)))
+    signal = WatermarkDetector(KNOWN_KEYS + (custom,)).detect([_Decoded(decode_image(marked))])[0]
+    assert signal.decision == SYNTHETIC and signal.generator == "HouseModel"
