@@ -15,7 +15,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from audit.decode import DEFAULT_PIXEL_LIMIT, DecodedImage, DecodeError, decode_image, sniff_format
+from audit.decode import DEFAULT_PIXEL_LIMIT, MAX_FILE_BYTES, DecodedImage, DecodeError, decode_image, sniff_format
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 # Tar members that webdataset tools use for pickled objects; they are refused, never loaded.
@@ -44,6 +44,10 @@ class ImageRecord:
         if self.data is None and self.error is None and self.path is not None:
             try:
                 with open(self.path, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    if size > MAX_FILE_BYTES:
+                        self.error = f"file too large ({size} bytes)"
+                        return None
                     self.data = f.read()
             except OSError as e:
                 self.error = f"unreadable: {e.strerror or e}"
@@ -224,6 +228,8 @@ def _tar_member_record(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: str
         if ext in IMAGE_EXTENSIONS:
             return ImageRecord(id=rid, uri=muri, error="tar member is a link or device, not a file; not read")
         return None
+    if member.size > MAX_FILE_BYTES:
+        return ImageRecord(id=rid, uri=muri, error=f"file too large ({member.size} bytes)")
     f = tar.extractfile(member)
     data = f.read() if f is not None else b""
     if ext in IMAGE_EXTENSIONS or sniff_format(data[:SNIFF_BYTES]):

@@ -170,3 +170,12 @@ def test_missing_source_is_a_source_error(tmp_path):
 
     with pytest.raises(SourceError):
         scan(str(tmp_path / "nope"), workers=0)
+
+
+def test_oversized_files_are_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr("audit.sources.MAX_FILE_BYTES", 100)
+    (tmp_path / "big.png").write_bytes(image_bytes(noise_image()))
+    _shard(tmp_path / "s.tar", [("0/big.png", image_bytes(noise_image()))])
+    for spec in (str(tmp_path / "big.png"), str(tmp_path / "s.tar")):
+        (record,) = iter_records(spec)
+        assert record.read_bytes() is None and record.error.startswith("file too large"), record.error
