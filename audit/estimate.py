@@ -1,17 +1,22 @@
-"""Synthetic-fraction estimation. For now: the hard-evidence count with an exact interval.
+"""Synthetic-fraction estimation. For now: uncorrected counts with exact intervals.
 
-Until calibrated operating points are available, the only honest figure is the share of
-images with hard evidence (generator watermark or metadata). Hard evidence has a near-zero
-false-positive rate, so this is a lower bound on the true synthetic fraction.
+Until the corrected estimator lands, two honest figures are reported: the share of images with
+hard evidence (generator watermark, generator metadata, near-exact bank match), a lower bound
+because hard evidence has a near-zero false-positive rate; and the share flagged by the
+combined rule (any detector, including the probe), uncorrected for the detectors' error rates.
 """
 from __future__ import annotations
 
 from scipy.stats import beta
 
-UNCORRECTED_NOTE = (
-    "Uncorrected count of images with hard evidence (generator watermark or metadata). "
-    "Detectors miss synthetic images without such evidence, so this is a lower bound on the "
-    "synthetic fraction, not an estimate of it."
+HARD_EVIDENCE_NOTE = (
+    "Uncorrected count of images with hard evidence (generator watermark, generator metadata or a "
+    "near-exact bank match). Detectors miss synthetic images without such evidence, so this is a lower "
+    "bound on the synthetic fraction, not an estimate of it."
+)
+COMBINED_NOTE = (
+    "Share flagged by any detector, including the probe's soft score: uncorrected for the detectors' "
+    "false-positive and miss rates, so neither a bound nor an unbiased estimate."
 )
 
 
@@ -25,14 +30,18 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     return low, high
 
 
-def hard_evidence_estimate(flagged: int, scanned: int, confidence: float = 0.95) -> dict:
-    low, high = clopper_pearson(flagged, scanned, confidence)
+def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: bool,
+                         confidence: float = 0.95) -> dict:
+    """The summary's `estimate`: the gated fraction, its interval, and the hard-evidence lower bound."""
+    fraction = flagged / scanned if scanned else None
     return {
-        "method": "hard-evidence count (uncorrected)",
-        "flagged_fraction": flagged / scanned if scanned else None,
-        "interval": [low, high],
+        "method": "combined-rule count (uncorrected)" if soft_detectors else "hard-evidence count (uncorrected)",
+        "flagged_fraction": fraction,
+        "interval": list(clopper_pearson(flagged, scanned, confidence)),
         "confidence": confidence,
         "interval_method": "Clopper-Pearson",
-        "is_lower_bound": True,
-        "note": UNCORRECTED_NOTE,
+        "is_lower_bound": not soft_detectors,
+        "lower_bound": hard / scanned if scanned else None,
+        "lower_bound_interval": list(clopper_pearson(hard, scanned, confidence)),
+        "note": COMBINED_NOTE + " " + HARD_EVIDENCE_NOTE if soft_detectors else HARD_EVIDENCE_NOTE,
     }

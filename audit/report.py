@@ -13,9 +13,9 @@ from rich.table import Table
 BASE_COLUMNS = [
     ("seq", pa.int64()), ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()),
     ("error", pa.string()), ("format", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
-    ("sha256", pa.string()),
+    ("sha256", pa.string()), ("phash", pa.string()),
 ]
-TAIL_COLUMNS = [("flagged", pa.bool_()), ("generator", pa.string())]
+TAIL_COLUMNS = [("flagged", pa.bool_()), ("hard_evidence", pa.bool_()), ("generator", pa.string())]
 MAX_LISTED_ERRORS = 50
 
 
@@ -49,7 +49,14 @@ def headline(summary: dict) -> str:
     c, e = summary["counts"], summary["estimate"]
     low, high = e["interval"]
     return (f"{c['flagged']} of {c['ok']} images flagged ({_pct(e['flagged_fraction'])}, "
-            f"{int(100 * e['confidence'])}% CI {_pct(low)}-{_pct(high)}); {c['error']} errors")
+            f"{int(100 * e['confidence'])}% CI {_pct(low)}-{_pct(high)}); "
+            f"hard evidence on {c['hard_evidence']} ({_pct(e['lower_bound'])}, a lower bound); {c['error']} errors")
+
+
+def caveats(summary: dict) -> list[str]:
+    """Lines a reader must see: skipped detectors and meaningless (random) embeddings."""
+    lines = [f"detector {name} did not run: {why}" for name, why in summary["skipped_detectors"].items()]
+    return lines + [f"NOTE: {note}" for note in summary["notes"]]
 
 
 def markdown_report(summary: dict, rows: list[dict]) -> str:
@@ -59,6 +66,7 @@ def markdown_report(summary: dict, rows: list[dict]) -> str:
         f"Source: `{summary['source']}`", "",
         f"**{headline(summary)}**", "",
         f"Method: {e['method']}, {e['interval_method']} interval. {e['note']}", "",
+        *[f"> {line}\n" for line in caveats(summary)],
         "## Detectors", "", "| detector | synthetic | real | unknown |", "|---|---|---|---|",
     ]
     for name, counts in summary["per_detector"].items():
@@ -94,14 +102,18 @@ def summary_table(summary: dict) -> Table:
     low, high = e["interval"]
     table.add_row("images scanned", str(c["ok"]))
     table.add_row("errors", str(c["error"]))
-    table.add_row("flagged (hard evidence)", str(c["flagged"]))
+    table.add_row(f"flagged ({e['method']})", str(c["flagged"]))
     table.add_row("flagged fraction", _pct(e["flagged_fraction"]))
     table.add_row(f"{int(100 * e['confidence'])}% interval ({e['interval_method']})", f"{_pct(low)} - {_pct(high)}")
+    table.add_row("hard evidence (lower bound)", f"{c['hard_evidence']} ({_pct(e['lower_bound'])})")
+    if "duplicates" in summary:
+        d = summary["duplicates"]
+        table.add_row("near-duplicate clusters", f"{d['clusters']} ({d['flagged_copies']} flagged copies)")
     for name, n in summary["per_generator"].items():
         table.add_row(f"  generator: {name}", str(n))
     for reason, n in summary["errors"]["by_reason"].items():
         table.add_row(f"  error: {reason}", str(n))
-    table.caption = e["note"]
+    table.caption = "\n".join([e["note"], *caveats(summary)])
     return table
 
 

@@ -1,8 +1,10 @@
 """The scan pipeline: source -> batches of records -> detectors -> result rows -> outputs.
 
-Each record is read and decoded once, inside a worker process (decoding and detectors run
-in parallel); rows are journaled per batch so `resume=True` continues an interrupted scan.
-Rows come back in source order whatever the worker timing, so results are deterministic.
+Each record is read and decoded once, inside a worker process, where the pixel detectors run
+and model-ready pixels are prepared; the main process embeds each finished batch once and runs
+the embedding detectors while workers decode the next batches. Rows are journaled per batch
+so `resume=True` continues an interrupted scan; they come back in source order whatever the
+worker timing, so results are deterministic.
 """
 from __future__ import annotations
 
@@ -10,34 +12,20 @@ import hashlib
 import itertools
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from audit.decode import DEFAULT_PIXEL_LIMIT
-from audit.detectors import DEFAULT, build_detectors
+from audit.detectors import DEFAULT, build_embedding_detectors, build_pixel_detectors
 from audit.detectors.base import SYNTHETIC, UNKNOWN, Signal
 from audit.journal import JOURNAL_NAME, Journal
+from audit.scan_config import ScanConfig, load_calibration
 from audit.sources import ImageRecord, iter_records
 from audit.summary import summarise
 
 Progress = Callable[[int], None]
-
-
-@dataclass
-class ScanConfig:
-    """Options that change results (recorded in the journal and the summary)."""
-
-    detectors: tuple[str, ...] = DEFAULT
-    pixel_limit: int = DEFAULT_PIXEL_LIMIT
-    watermark_keys: tuple[str, ...] = ()
-    watermark_p_threshold: float | None = None
-    column: str | None = None
-
-    def as_dict(self) -> dict:
-        """JSON-ready (lists, not tuples), as written to the journal and the summary."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+EMBEDDINGS_DIR = "embeddings"
 
 
 @dataclass
@@ -46,36 +34,39 @@ class ScanResult:
     summary: dict
     out: Path | None = None
     detectors: tuple[str, ...] = field(default=DEFAULT)
+    stage: object = field(default=None, repr=False)  # the EmbeddingStage, to look up embeddings
 
 
 def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
          workers: int | None = None, batch_size: int = 16, resume: bool = False,
-         progress: Progress | None = None) -> ScanResult:
+         progress: Progress | None = None, embedding_cache: str | Path | None = None) -> ScanResult:
     """Scan `source`; write results.parquet, summary.json and report.md into `out` when given.
 
     Raises SourceError for an unreadable source, ValueError for bad options and
     JournalMismatch when resuming a scan that used other settings.
     """
-    config = config or ScanConfig()
-    build_detectors(config.detectors, config.watermark_keys, config.watermark_p_threshold)  # validate early
+    config = (config or ScanConfig()).resolved()
+    build_pixel_detectors(config)  # validates watermark keys before any work
     workers = default_workers() if workers is None else workers
     records = iter_records(source, pixel_limit=config.pixel_limit, column=config.column)
     first = next(records, None)  # opens the source now, so a bad source fails before any output
     records = itertools.chain([first] if first else [], records)
 
-    journal = None
+    out = Path(out) if out is not None else None
     if out is not None:
-        out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume)
+    stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
+    journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume) if out else None
     try:
-        rows = _run(records, config, workers, batch_size, journal, progress)
+        rows = _run(records, config, workers, batch_size, journal, stage, progress)
     finally:
         if journal is not None:
             journal.close()
+        if stage is not None:
+            stage.close()
     rows.sort(key=lambda r: r["seq"])
-    summary = summarise(rows, config.detectors, source=source, config=config.as_dict())
-    result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors)
+    summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
+    result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
     if out is not None:
         from audit.report import write_outputs
 
@@ -87,14 +78,26 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def _embedding_stage(config: ScanConfig, cache_dir: Path | None):
+    if not config.needs_embeddings:
+        return None
+    from audit.embed_stage import EmbeddingStage
+
+    return EmbeddingStage(build_embedding_detectors(config), config.embedder, config.preprocess, cache_dir)
+
+
 def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch_size: int,
-         journal: Journal | None, progress: Progress | None) -> list[dict]:
+         journal: Journal | None, stage, progress: Progress | None) -> list[dict]:
     done = {row["id"] for row in journal.rows} if journal else set()
     rows = list(journal.rows) if journal else []
     if progress and rows:
         progress(len(rows))
+    prepare = config.preprocess if stage is not None and stage.active else None
 
-    def finish(batch_rows: list[dict]) -> None:
+    def finish(result: tuple[list[dict], dict]) -> None:
+        batch_rows, prepared = result
+        if stage is not None:
+            stage.apply(batch_rows, prepared)
         if journal:
             journal.append(batch_rows)
         rows.extend(batch_rows)
@@ -103,12 +106,12 @@ def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch
 
     batches = _batches(_numbered(records, done), batch_size)
     if workers <= 1:
-        _init_worker(config)
+        _init_worker(config, prepare)
         for batch in batches:
             finish(_process_batch(batch))
         return rows
     ctx = get_context("spawn")  # no fork: parents may hold threads (Arrow, HF datasets, torch)
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, prepare)) as pool:
         pending = set()
         for batch in batches:
             pending.add(pool.submit(_process_batch, batch))
@@ -140,21 +143,41 @@ def _batches(items: Iterator, size: int) -> Iterator[list]:
 
 # --- inside worker processes ---------------------------------------------------------------
 
-_DETECTORS: list = []
+_WORKER: dict = {}
 
 
-def _init_worker(config: ScanConfig) -> None:
-    global _DETECTORS
-    _DETECTORS = build_detectors(config.detectors, config.watermark_keys, config.watermark_p_threshold)
+def _init_worker(config: ScanConfig, prepare: str | None) -> None:
+    detectors = build_pixel_detectors(config)
+    _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash="neardup" in config.detectors,
+                   hard={d.name for d in detectors if d.hard_evidence})
 
 
-def _process_batch(batch: list[tuple[int, ImageRecord]]) -> list[dict]:
+def _process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dict]:
+    """Rows with the pixel detectors' columns, and model-ready pixels by seq for the embedding stage."""
     records = [record for _, record in batch]
     for record in records:
         record.decoded()  # read and decode once; failures set record.error
-    signals = {d.name: _detect_safely(d, records) for d in _DETECTORS}
-    return [_row(seq, record, {name: sigs[i] for name, sigs in signals.items()})
+    signals = {d.name: _detect_safely(d, records) for d in _WORKER["detectors"]}
+    rows = [_row(seq, record, {name: sigs[i] for name, sigs in signals.items()})
             for i, (seq, record) in enumerate(batch)]
+    prepared = {}
+    for (seq, record), row in zip(batch, rows):
+        if record.error is None:
+            _add_pixel_features(row, record, prepared, seq)
+    return rows, prepared
+
+
+def _add_pixel_features(row: dict, record: ImageRecord, prepared: dict, seq: int) -> None:
+    """Model-ready pixels and the perceptual hash, when the scan needs them."""
+    rgb = record.decoded().rgb
+    if _WORKER["prepare"]:
+        from audit.embed import prepare_pixels
+
+        prepared[seq] = prepare_pixels(rgb, _WORKER["prepare"])
+    if _WORKER["phash"]:
+        from audit.phash import phash_hex
+
+        row["phash"] = phash_hex(rgb)
 
 
 def _detect_safely(detector, records: list[ImageRecord]) -> list[Signal]:
@@ -175,25 +198,26 @@ def _detect_safely(detector, records: list[ImageRecord]) -> list[Signal]:
 def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
     image = record._decoded
     data = record.data
+    ok = record.error is None
     row = {
         "seq": seq,
         "id": record.id,
         "uri": record.uri,
-        "status": "error" if record.error else "ok",
+        "status": "ok" if ok else "error",
         "error": record.error,
         "format": image.format if image else None,
         "width": image.width if image else None,
         "height": image.height if image else None,
         "sha256": hashlib.sha256(data).hexdigest() if data else None,
+        "phash": None,
     }
-    generators = []
-    for name, signal in signals.items():
-        ok = record.error is None
-        row[f"{name}_score"] = signal.score if ok else None
-        row[f"{name}_decision"] = signal.decision if ok else None
-        row[f"{name}_evidence"] = signal.evidence if ok else None
-        if ok and signal.decision == SYNTHETIC and signal.generator:
-            generators.append(signal.generator)
-    row["flagged"] = record.error is None and any(s.decision == SYNTHETIC for s in signals.values())
-    row["generator"] = generators[0] if generators else None
+    for name in _WORKER["config"].detectors:
+        signal = signals.get(name)
+        row[f"{name}_score"] = signal.score if ok and signal else None
+        row[f"{name}_decision"] = signal.decision if ok and signal else None
+        row[f"{name}_evidence"] = signal.evidence if ok and signal else None
+    synthetic = {name: s for name, s in signals.items() if ok and s.decision == SYNTHETIC}
+    row["flagged"] = bool(synthetic)
+    row["hard_evidence"] = any(name in _WORKER["hard"] for name in synthetic)
+    row["generator"] = next((s.generator for s in synthetic.values() if s.generator), None)
     return row

@@ -16,6 +16,7 @@ def test_demo_finds_exactly_the_marked_copies(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     marked = sum(1 for label in labels.values() if label == "marked")
     errors = sum(1 for label in labels.values() if label == "error")
-    assert summary["counts"] == {"total": len(labels), "ok": len(labels) - errors, "error": errors, "flagged": marked}
+    assert summary["counts"] == {"total": len(labels), "ok": len(labels) - errors, "error": errors,
+                                 "flagged": marked, "hard_evidence": marked}
     assert len(summary["per_generator"]) == marked  # each marked copy names a different generator
     assert "DEMO" in (tmp_path / "images" / "DEMO_README.txt").read_text()

@@ -58,7 +58,7 @@ def test_outputs_and_summary(folder, tmp_path):
     assert by_id["broken.png"]["status"] == "error"
 
     s = result.summary
-    assert s["counts"] == {"total": 7, "ok": 6, "error": 1, "flagged": 2}
+    assert s["counts"] == {"total": 7, "ok": 6, "error": 1, "flagged": 2, "hard_evidence": 2}
     assert s["estimate"]["flagged_fraction"] == pytest.approx(2 / 6)
     low, high = s["estimate"]["interval"]
     assert 0 < low < 2 / 6 < high < 1 and s["estimate"]["is_lower_bound"]

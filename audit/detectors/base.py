@@ -42,3 +42,18 @@ class Detector(Protocol):
 
     def detect(self, batch: Sequence["ImageRecord"]) -> list[Signal]:  # noqa: F821
         ...
+
+
+@dataclass
+class EmbeddedItem:
+    """What a detector that needs embeddings sees for one image (built in the main process).
+
+    embedding: L2-normalised float32 vector from the embedding engine, or None when the image
+    could not be embedded (decode error). phash: 64-bit perceptual hash as 16 hex digits, or None.
+    norm: the raw embedding's L2 norm (raw = embedding * norm), for heads trained on raw features.
+    """
+
+    id: str
+    embedding: "np.ndarray | None"  # noqa: F821
+    phash: str | None = None
+    norm: float | None = None

@@ -1,0 +1,125 @@
+"""The CLIP-feature classifier: a linear probe on image embeddings ("UnivFD-style").
+
+A probe is a folder: `probe.safetensors` (weight, bias) and `probe.json` (embedder spec,
+preprocessing, whether inputs are L2-normalised, decision threshold, training metrics).
+Probes trained by `audit calibrate` use normalised embeddings and logistic regression, so
+scores are calibrated probabilities. UnivFD's published head works on raw ViT-L/14
+embeddings; `convert_univfd` loads it safely (weights_only) into the same format.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from audit.detectors.base import NEEDS_EMBEDDINGS, REAL, SYNTHETIC, EmbeddedItem, Signal, not_applicable
+
+UNIVFD_EMBEDDER = "ViT-L-14/openai"
+UNIVFD_URL = ("https://github.com/WisconsinAIVision/UniversalFakeDetect/raw/"
+              "76a0e3e60a8a06458707a625d269ba815a2e5919/pretrained_weights/fc_weights.pth")
+
+
+class ProbeError(Exception):
+    """A probe folder or weights file that cannot be used."""
+
+
+@dataclass
+class LinearProbe:
+    weight: np.ndarray  # (dim,)
+    bias: float
+    embedder: str
+    preprocess: str = "clip"
+    normalized_inputs: bool = True
+    threshold: float = 0.5
+    metrics: dict = field(default_factory=dict)
+    source: str = "audit calibrate"
+
+    def probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """P(synthetic) for raw (unnormalised) embeddings, n x dim."""
+        x = raw.astype(np.float64)
+        if self.normalized_inputs:
+            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        logits = x @ self.weight.astype(np.float64) + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(logits, -500, 500)))
+
+    def save(self, folder: str | Path) -> Path:
+        from safetensors.numpy import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({"weight": self.weight.astype(np.float32), "bias": np.array([self.bias], np.float32)},
+                  str(folder / "probe.safetensors"))
+        sidecar = {k: v for k, v in asdict(self).items() if k not in ("weight", "bias")}
+        (folder / "probe.json").write_text(json.dumps({**sidecar, "dim": int(self.weight.shape[0])}, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "LinearProbe":
+        from safetensors.numpy import load_file
+
+        folder = Path(folder)
+        try:
+            tensors = load_file(str(folder / "probe.safetensors"))
+            sidecar = json.loads((folder / "probe.json").read_text())
+        except (OSError, ValueError) as e:
+            raise ProbeError(f"cannot load probe from {folder}: {e}") from None
+        sidecar.pop("dim", None)
+        return cls(weight=tensors["weight"].reshape(-1), bias=float(tensors["bias"].reshape(-1)[0]), **sidecar)
+
+
+def train_probe(embeddings: np.ndarray, labels: np.ndarray, embedder: str, preprocess: str = "clip",
+                seed: int = 0) -> LinearProbe:
+    """Logistic regression (C chosen by cross-validation) on L2-normalised embeddings; labels 1 = synthetic."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+    x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    labels = np.asarray(labels, dtype=int)
+    folds = min(5, int(np.bincount(labels, minlength=2).min()))
+    if folds >= 2:
+        model = LogisticRegressionCV(Cs=10, cv=folds, max_iter=2000, random_state=seed).fit(x, labels)
+    else:
+        model = LogisticRegression(max_iter=2000).fit(x, labels)
+    train_accuracy = float(model.score(x, labels))
+    return LinearProbe(weight=model.coef_.reshape(-1), bias=float(model.intercept_[0]), embedder=embedder,
+                       preprocess=preprocess, metrics={"train_accuracy": train_accuracy, "train_count": int(len(labels))})
+
+
+def convert_univfd(path: str | Path) -> LinearProbe:
+    """UnivFD's published `fc_weights.pth` (a CUDA-saved state dict) as a probe, loaded with weights_only."""
+    import torch
+
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for bad or unsafe files
+        raise ProbeError(f"cannot load {path} safely as a state dict: {type(e).__name__}: {e}") from None
+    weight, bias = (state.get("weight"), state.get("bias")) if isinstance(state, dict) else (None, None)
+    if weight is None or bias is None or tuple(weight.shape) != (1, 768) or bias.numel() != 1:
+        raise ProbeError(f"{path} is not UnivFD's 768->1 linear head (found {type(state).__name__})")
+    return LinearProbe(weight=weight.float().numpy().reshape(-1), bias=float(bias.float().item()),
+                       embedder=UNIVFD_EMBEDDER, preprocess="univfd", normalized_inputs=False,
+                       source=f"UnivFD (Ojha et al. 2023), {UNIVFD_URL}")
+
+
+class ProbeDetector:
+    name = "probe"
+    needs = frozenset({NEEDS_EMBEDDINGS})
+    hard_evidence = False
+
+    def __init__(self, probe: LinearProbe):
+        self.probe = probe
+        self.embedder_spec = probe.embedder
+        self.preprocess = probe.preprocess
+
+    def detect(self, batch: Sequence[EmbeddedItem]) -> list[Signal]:
+        usable = [i for i, item in enumerate(batch) if item.embedding is not None]
+        signals = [not_applicable("no embedding") for _ in batch]
+        if not usable:
+            return signals
+        raw = np.stack([batch[i].embedding * (batch[i].norm or 1.0) for i in usable])
+        for i, p in zip(usable, self.probe.probabilities(raw)):
+            decision = SYNTHETIC if p >= self.probe.threshold else REAL
+            signals[i] = Signal(score=float(p), decision=decision, evidence=f"probe {p:.3f} (threshold {self.probe.threshold:g})")
+        return signals

@@ -1,0 +1,166 @@
+"""The embedding engine: open_clip image embeddings, batched, on CUDA (fp16) or CPU.
+
+A spec string names the model and its weights:
+  `ViT-B-32/openai`          open_clip model + pretrained tag (weights from the HF / open_clip cache,
+                             downloaded when the Hub is reachable)
+  `ViT-L-14=/path/file`      open_clip model + an explicit local weights file (.safetensors or .bin)
+  `random`                   a tiny random-initialised model, for tests only
+  `random:ViT-B-32`          a named architecture, random-initialised (for speed benchmarks)
+Random models are meaningless for detection; `is_random` says so and every output carries it.
+
+Geometric preprocessing (`prepare_pixels`) is a pure function run in the decode workers, so it
+overlaps with inference; the engine only normalises and runs the model.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_SPEC = "ViT-B-32/openai"
+RANDOM_SPEC = "random"
+RANDOM_NOTE = "random-initialised embedder: embeddings are MEANINGLESS for detection (testing only)"
+IMAGE_SIZE = 224
+PREPROCESS_MODES = ("clip", "univfd")  # open_clip's resize+centre-crop, or UnivFD's centre crop without resize
+WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class WeightsMissing(Exception):
+    """The weights a spec names are not on this machine and cannot be downloaded now."""
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    model: str
+    tag: str | None = None
+    path: str | None = None
+    random: bool = False
+
+    @classmethod
+    def parse(cls, spec: str) -> "EmbedderSpec":
+        if spec == RANDOM_SPEC:
+            return cls(model="tiny", random=True)
+        if spec.startswith("random:"):
+            return cls(model=spec.split(":", 1)[1], random=True)
+        if "=" in spec:
+            model, path = spec.split("=", 1)
+            return cls(model=model, path=path)
+        model, sep, tag = spec.partition("/")
+        if not (sep and model and tag):
+            raise ValueError(f"bad embedder spec {spec!r}: use MODEL/TAG (e.g. {DEFAULT_SPEC}), MODEL=/path/weights, "
+                             "random or random:MODEL")
+        return cls(model=model, tag=tag)
+
+
+def prepare_pixels(rgb: np.ndarray, mode: str = "clip", size: int = IMAGE_SIZE) -> np.ndarray:
+    """uint8 size x size x 3 model input: resize shortest side + centre crop ("clip"), or a
+    centre crop without resizing, zero-padded when smaller ("univfd", as UnivFD evaluates)."""
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"unknown preprocessing {mode!r}; choose from {PREPROCESS_MODES}")
+    image = Image.fromarray(rgb)
+    if mode == "clip":
+        scale = size / min(image.size)
+        image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))),
+                             Image.BICUBIC)
+    left, top = (image.width - size) // 2, (image.height - size) // 2
+    return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def resolve_weights(spec: EmbedderSpec) -> str:
+    """A local weights file for `spec`, downloading into the HF cache when the Hub is reachable."""
+    if spec.path:
+        if not os.path.isfile(spec.path):
+            raise WeightsMissing(f"weights file not found: {spec.path}")
+        return spec.path
+    import open_clip
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    cfg = open_clip.get_pretrained_cfg(spec.model, spec.tag)
+    repo = (cfg or {}).get("hf_hub", "").rstrip("/")
+    if not repo:
+        raise WeightsMissing(f"open_clip has no pretrained weights {spec.model}/{spec.tag}; "
+                             f"known tags: {open_clip.list_pretrained_tags_by_model(spec.model)}")
+    for filename in WEIGHT_FILES:
+        cached = try_to_load_from_cache(repo, filename)
+        if isinstance(cached, str):
+            return cached
+    if _hub_reachable():
+        for filename in WEIGHT_FILES:
+            try:
+                return hf_hub_download(repo, filename)
+            except Exception:  # noqa: BLE001 - try the next file name, then report
+                continue
+    raise WeightsMissing(
+        f"CLIP weights for {spec.model}/{spec.tag} are not on this machine: {WEIGHT_FILES[1]} (or "
+        f"{WEIGHT_FILES[0]}) of Hugging Face repo {repo} is not in the HF cache, and the Hub is not reachable. "
+        f"Provide them with `huggingface-cli download {repo} {WEIGHT_FILES[1]}` on a machine with internet "
+        f"(then copy ~/.cache/huggingface), or pass --embedder {spec.model}=/path/to/{WEIGHT_FILES[1]}."
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _tiny_random_clip():
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    vision = CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=32, image_size=IMAGE_SIZE)
+    text = CLIPTextCfg(context_length=16, vocab_size=1000, width=32, heads=2, layers=1)
+    return CLIP(embed_dim=64, vision_cfg=vision, text_cfg=text)
+
+
+class Embedder:
+    """Loads the model once; `embed(prepared)` maps n x 224 x 224 x 3 uint8 to n x dim float32 (raw, not normalised)."""
+
+    def __init__(self, spec: str = DEFAULT_SPEC, device: str | None = None, seed: int = 0):
+        import torch
+
+        self.spec = spec
+        parsed = EmbedderSpec.parse(spec)
+        self.is_random = parsed.random
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        torch.manual_seed(seed)
+        model = self._build(parsed)
+        self.model = model.to(self.device, self.dtype).eval()
+        self._mean = torch.tensor(CLIP_MEAN, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
+        self._std = torch.tensor(CLIP_STD, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
+        with torch.no_grad():
+            self.dim = int(self.embed(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)).shape[1])
+
+    @staticmethod
+    def _build(parsed: EmbedderSpec):
+        import open_clip
+
+        if parsed.random:
+            if parsed.model == "tiny":
+                return _tiny_random_clip()
+            return open_clip.create_model(parsed.model, pretrained=None)
+        return open_clip.create_model(parsed.model, pretrained=resolve_weights(parsed))
+
+    def embed(self, prepared: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(prepared)).to(self.device)
+            x = x.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
+            x = (x - self._mean) / self._std
+            return self.model.encode_image(x).float().cpu().numpy()
+
+
+def normalise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unit vectors, norms); zero vectors stay zero."""
+    norms = np.linalg.norm(vectors, axis=1)
+    return (vectors / np.maximum(norms, 1e-12)[:, None]).astype(np.float32), norms.astype(np.float32)
