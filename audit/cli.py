@@ -19,12 +19,55 @@ from audit.config import ConfigError, load_scan_defaults
 stderr = Console(stderr=True)
 
 
+def _usage_errors() -> tuple:
+    """The exceptions that mean bad input or options (exit 2); imported only when one occurs."""
+    from audit.bank import BankError
+    from audit.detectors.probe import ProbeError
+    from audit.journal import JournalMismatch
+    from audit.sources import SourceError
+
+    return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError)
+
+
+def embedding_options(command):
+    """--embedder and --preprocess, shared by scan, calibrate and bank add."""
+    command = click.option("--preprocess", type=click.Choice(["clip", "univfd"]), default=None,
+                           help="Model input: open_clip's resize + centre crop, or UnivFD's centre crop "
+                                "without resize (default: the probe's, else clip).")(command)
+    return click.option("--embedder", default=None,
+                        help="open_clip MODEL/TAG (default ViT-B-32/openai, or the probe's/bank's), "
+                             "MODEL=/path/to/weights, or `random` (tests only).")(command)
+
+
+def _probe_folder(probe: str | None) -> str | None:
+    from audit.models import resolve_probe
+
+    return resolve_probe(probe) if probe else None
+
+
 def _fail(message: str) -> None:
     stderr.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(gate.EXIT_USAGE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _simulate_command():
+    """`audit simulate` lives in loops/ (audit never imports loops statically)."""
+    import importlib
+
+    return importlib.import_module("loops.cli").simulate
+
+
+class _Main(click.Group):
+    def get_command(self, ctx, name):
+        if name == "simulate":
+            return _simulate_command()
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), "simulate"])
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Options file (audit.toml, or pyproject.toml with [tool.audit]); found automatically if omitted.")
 @click.version_option(package_name="autophagy-audit")
@@ -62,31 +105,44 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--watermark-p-threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Binomial p-value below which a watermark match counts (default 1e-6).")
 @click.option("--column", default=None, help="Image column of a parquet or Hugging Face source.")
+@embedding_options
+@click.option("--probe", default=None, help="Probe folder (from `audit calibrate`), or a pulled model name (univfd).")
+@click.option("--bank", default=None, type=click.Path(file_okay=False),
+              help="Near-duplicate bank of known synthetic images (from `audit bank add`).")
+@click.option("--calibration", default=None, type=click.Path(file_okay=False),
+              help="Folder written by `audit calibrate`: its probe and operating points are used.")
+@click.option("--neardup-hard", type=click.FloatRange(-1, 1), default=0.95, show_default=True,
+              help="Cosine similarity to a bank image that counts as hard evidence.")
+@click.option("--neardup-soft", type=click.FloatRange(-1, 1), default=0.85, show_default=True,
+              help="Cosine similarity below which a bank match is ignored.")
+@click.option("--phash-distance", type=click.IntRange(0, 64), default=4, show_default=True,
+              help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
 def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, junit, quiet, pixel_limit,
-         watermark_key, watermark_p_threshold, column):
+         watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
+         neardup_hard, neardup_soft, phash_distance):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
 
     SOURCE: a folder or image file, webdataset .tar shards (file, folder or brace/glob
     pattern), parquet files, or a Hugging Face dataset (hf:org/name[:split], hf:LOCAL_DIR).
     """
     from audit.decode import DEFAULT_PIXEL_LIMIT
-    from audit.journal import JournalMismatch
     from audit.report import summary_table, write_junit
     from audit.scan import ScanConfig, scan as run_scan
-    from audit.sources import SourceError
 
-    config = ScanConfig(
-        detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()),
-        pixel_limit=pixel_limit or DEFAULT_PIXEL_LIMIT,
-        watermark_keys=tuple(watermark_key),
-        watermark_p_threshold=watermark_p_threshold,
-        column=column,
-    )
     try:
+        config = ScanConfig(
+            detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()),
+            pixel_limit=pixel_limit or DEFAULT_PIXEL_LIMIT,
+            watermark_keys=tuple(watermark_key),
+            watermark_p_threshold=watermark_p_threshold,
+            column=column, embedder=embedder, preprocess=preprocess,
+            probe=_probe_folder(probe), bank=bank, calibration=calibration,
+            neardup_hard=neardup_hard, neardup_soft=neardup_soft, phash_distance=phash_distance,
+        )
         with _progress_bar(quiet) as advance:
             result = run_scan(source, out, config=config, workers=workers, batch_size=batch_size,
                               resume=resume, progress=advance)
-    except (SourceError, ValueError, JournalMismatch, OSError) as e:
+    except _usage_errors() as e:
         _fail(str(e))
     except KeyboardInterrupt:
         stderr.print(f"interrupted; finished rows are kept in {out}. Continue with --resume.")
@@ -118,6 +174,102 @@ def demo(ctx, demo_dir, quiet):
     images = build_demo_folder(Path(demo_dir) / "images")
     stderr.print(f"demo images in {images} (see DEMO_README.txt there)")
     ctx.invoke(scan, source=str(images), out=str(Path(demo_dir) / "out"), quiet=quiet)
+
+
+@main.command()
+@click.option("--real", required=True, help="Source of real images (any scan source).")
+@click.option("--synthetic", required=True, help="Source of AI-generated images (any scan source).")
+@click.option("--out", default="calib", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for calibration.json, probe/ and the two scans.")
+@embedding_options
+@click.option("--probe", default=None, help="Use this probe (folder or `univfd`) instead of training one.")
+@click.option("--bank", default=None, type=click.Path(file_okay=False), help="Also measure this near-duplicate bank.")
+@click.option("--heldout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3, show_default=True,
+              help="Share of each class held out for measuring.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=None)
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def calibrate(real, synthetic, out, embedder, preprocess, probe, bank, heldout, seed, workers, batch_size, fmt, quiet):
+    """Measure every detector's true- and false-positive rate on labelled data, and train the probe."""
+    from audit.calibrate import calibrate as run_calibration
+    from audit.report import calibration_table
+    from audit.scan_config import ScanConfig
+
+    try:
+        config = ScanConfig(embedder=embedder, preprocess=preprocess, bank=bank)
+        with _progress_bar(quiet) as advance:
+            result = run_calibration(real, synthetic, out, config=config, probe=_probe_folder(probe),
+                                     heldout=heldout, seed=seed, workers=workers, batch_size=batch_size,
+                                     progress=advance)
+    except _usage_errors() as e:
+        _fail(str(e))
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        Console().print(calibration_table(result))
+        stderr.print(f"wrote {out}/calibration.json; use it with `audit scan SOURCE --calibration {out}`")
+
+
+@main.group()
+def bank():
+    """Banks of known synthetic images for near-duplicate search."""
+
+
+@bank.command("add")
+@click.argument("source")
+@click.option("--bank", "bank_dir", required=True, type=click.Path(file_okay=False), help="Bank folder (created if new).")
+@click.option("--label", default=None, help="Label of these images (default: the source's name).")
+@embedding_options
+@click.option("--factory", default="Flat", show_default=True,
+              help="FAISS index factory for a new bank: Flat (exact), HNSW32, IVF1024,PQ32, ...")
+@click.option("--workers", type=click.IntRange(0), default=None)
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def bank_add(source, bank_dir, label, embedder, preprocess, factory, workers, batch_size, quiet):
+    """Embed the images of SOURCE and add them to a bank."""
+    from audit.bank_builder import add_to_bank
+
+    try:
+        with _progress_bar(quiet) as advance:
+            info = add_to_bank(source, bank_dir, label=label, embedder=embedder, preprocess=preprocess,
+                               factory=factory, workers=workers, batch_size=batch_size, progress=advance)
+    except _usage_errors() as e:
+        _fail(str(e))
+    stderr.print(f"bank {bank_dir}: {info['added']} added, {info['skipped']} skipped; {info['size']} images in all")
+
+
+@bank.command("info")
+@click.option("--bank", "bank_dir", required=True, type=click.Path(file_okay=False))
+def bank_info(bank_dir):
+    """Print a bank's size, index type, embedder and labels."""
+    from audit.bank import Bank
+
+    try:
+        click.echo(json.dumps(Bank.open(bank_dir).info(), indent=2))
+    except _usage_errors() as e:
+        _fail(str(e))
+
+
+@main.group()
+def models():
+    """Downloadable models."""
+
+
+@models.command("pull")
+@click.argument("name", type=click.Choice(["univfd"]))
+@click.option("--from", "local_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Convert an already downloaded file instead of downloading.")
+def models_pull(name, local_file):
+    """Download a named model (UnivFD's linear head for CLIP ViT-L/14) and install it as a probe."""
+    from audit.models import pull
+
+    try:
+        folder = pull(name, local_file)
+    except (ConnectionError, *_usage_errors()) as e:
+        _fail(str(e))
+    stderr.print(f"installed {name} in {folder}; use it with --probe {name} (needs ViT-L-14/openai weights)")
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,12 @@ def build_demo_folder(out: str | Path) -> Path:
     with open(out / "labels.csv", "w", newline="") as f:
         csv.writer(f).writerows([("file", "label", "how it was made"), *labels])
     return out
+
+
+def build_demo_copies(root: str | Path, copies: int) -> Path:
+    """The demo folder copied `copies` times under `root`, a larger default source for benchmarks."""
+    root = Path(root)
+    demo = build_demo_folder(root / "demo")
+    for i in range(copies):
+        shutil.copytree(demo, root / "source" / f"copy{i}")
+    return root / "source"

@@ -137,8 +137,8 @@ class Embedder:
         self.model = model.to(self.device, self.dtype).eval()
         self._mean = torch.tensor(CLIP_MEAN, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
         self._std = torch.tensor(CLIP_STD, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
-        with torch.no_grad():
-            self.dim = int(self.embed(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)).shape[1])
+        self.dim = int(getattr(self.model.visual, "output_dim", 0)) or \
+            int(self.embed(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)).shape[1])
 
     @staticmethod
     def _build(parsed: EmbedderSpec):

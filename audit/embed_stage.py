@@ -7,6 +7,7 @@ the scan goes on without these detectors; the summary says so.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ class EmbeddingStage:
         self.preprocess = preprocess
         self.skipped: dict[str, str] = {}
         self.notes: list[str] = []
+        start = time.perf_counter()
         try:
             self.embedder = Embedder(embedder_spec, device=device)
         except WeightsMissing as e:
@@ -31,6 +33,7 @@ class EmbeddingStage:
             self.skipped = {d.name: f"embedder weights missing: {e}" for d in detectors} or {"embeddings": str(e)}
             self.detectors = []
             return
+        self.load_seconds = time.perf_counter() - start
         if self.embedder.is_random:
             self.notes.append(RANDOM_NOTE)
         self.cache = EmbeddingCache(cache_dir, embedder_spec, preprocess) if cache_dir else None
@@ -42,7 +45,7 @@ class EmbeddingStage:
 
     def vector(self, sha256: str) -> np.ndarray | None:
         """The raw embedding of an image already seen (this scan or the cache)."""
-        return self.cache.get(sha256) if self.cache else self._memory.get(sha256)
+        return self.cache.get(sha256) if self.cache is not None else self._memory.get(sha256)
 
     def apply(self, rows: list[dict], prepared: dict[int, np.ndarray]) -> None:
         """Embed the batch's rows (by seq) and merge the embedding detectors' columns into them."""
@@ -55,7 +58,7 @@ class EmbeddingStage:
                 _merge(row, detector, signal)
 
     def close(self) -> None:
-        if self.active and self.cache:
+        if self.active and self.cache is not None:
             self.cache.flush()
 
     def _embed_missing(self, rows: list[dict], prepared: dict[int, np.ndarray]) -> None:
@@ -65,7 +68,7 @@ class EmbeddingStage:
             return
         vectors = self.embedder.embed(np.stack([prepared[r["seq"]] for r in unique]))
         keys = [r["sha256"] for r in unique]
-        if self.cache:
+        if self.cache is not None:
             self.cache.put(keys, vectors)
         else:
             self._memory.update(zip(keys, vectors))

@@ -128,3 +128,19 @@ def write_junit(path: str | Path, checks: list[dict]) -> None:
     xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="autophagy-audit" tests="{len(checks)}" '
            f'failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n")
     Path(path).write_text(xml, encoding="utf-8")
+
+
+def calibration_table(calibration: dict) -> Table:
+    """Operating points measured by `audit calibrate`, one row per detector and the combined rule."""
+    table = Table(title="detector operating points (held-out part)", title_justify="left")
+    for column in ("detector", "TPR", "95% CI", "FPR", "95% CI", "synthetic", "real"):
+        table.add_column(column, justify="left" if column == "detector" else "right")
+    points = {**calibration["detectors"], "combined rule": calibration["combined"]}
+    for name, p in points.items():
+        table.add_row(name, _pct(p["tpr"]), "{} - {}".format(*map(_pct, p["tpr_interval"])),
+                      _pct(p["fpr"]), "{} - {}".format(*map(_pct, p["fpr_interval"])),
+                      str(p["n_synthetic"]), str(p["n_real"]))
+    probe = calibration["probe"]
+    table.caption = "\n".join(
+        [f"probe: {probe.get('skipped') or probe.get('metrics')}", *[f"NOTE: {n}" for n in calibration["notes"]]])
+    return table

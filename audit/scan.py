@@ -148,7 +148,7 @@ _WORKER: dict = {}
 
 def _init_worker(config: ScanConfig, prepare: str | None) -> None:
     detectors = build_pixel_detectors(config)
-    _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash="neardup" in config.detectors,
+    _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash=prepare is not None,
                    hard={d.name for d in detectors if d.hard_evidence})
 
 

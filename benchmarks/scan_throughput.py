@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import tempfile
 import time
 
@@ -19,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit import ScanConfig, scan
-from audit.demo import build_demo_folder
+from audit.demo import build_demo_copies
 from audit.scan import default_workers
 
 MODES = (("decode only", ()), ("metadata", ("metadata",)), ("watermark", ("watermark",)),
@@ -36,14 +35,6 @@ def measure(source: str, detectors: tuple[str, ...], workers: int, repeat: int) 
     return result.summary["counts"]["total"], best
 
 
-def demo_source(tmp: str, copies: int) -> str:
-    demo = build_demo_folder(os.path.join(tmp, "demo"))
-    root = os.path.join(tmp, "source")
-    for i in range(copies):
-        shutil.copytree(demo, os.path.join(root, f"copy{i}"))
-    return root
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", nargs="?", help="folder or other scan source (default: the demo folder)")
@@ -52,7 +43,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4, help="copies of the demo folder (default source only)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        source = args.source or demo_source(tmp, args.copies)
+        source = args.source or str(build_demo_copies(tmp, args.copies))
         table = Table(title=f"scan throughput on {source} ({args.workers} workers, "
                             f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()})")
         for column in ("mode", "images", "seconds", "images/s", "ratio to decode-only"):

@@ -72,16 +72,22 @@ class LinearProbe:
 
 def train_probe(embeddings: np.ndarray, labels: np.ndarray, embedder: str, preprocess: str = "clip",
                 seed: int = 0) -> LinearProbe:
-    """Logistic regression (C chosen by cross-validation) on L2-normalised embeddings; labels 1 = synthetic."""
+    """Logistic regression (C chosen by cross-validated log-loss, so probabilities stay calibrated) on
+    L2-normalised embeddings; labels 1 = synthetic."""
+    import warnings
+
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
     x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
     labels = np.asarray(labels, dtype=int)
     folds = min(5, int(np.bincount(labels, minlength=2).min()))
-    if folds >= 2:
-        model = LogisticRegressionCV(Cs=10, cv=folds, max_iter=2000, random_state=seed).fit(x, labels)
-    else:
-        model = LogisticRegression(max_iter=2000).fit(x, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # scikit-learn's parameter-default transitions
+        if folds >= 2:
+            model = LogisticRegressionCV(Cs=10, cv=folds, scoring="neg_log_loss", max_iter=2000, random_state=seed)
+            model = model.fit(x, labels)
+        else:
+            model = LogisticRegression(max_iter=2000).fit(x, labels)
     train_accuracy = float(model.score(x, labels))
     return LinearProbe(weight=model.coef_.reshape(-1), bias=float(model.intercept_[0]), embedder=embedder,
                        preprocess=preprocess, metrics={"train_accuracy": train_accuracy, "train_count": int(len(labels))})

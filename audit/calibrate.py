@@ -1,0 +1,154 @@
+"""`audit calibrate`: measure every detector's operating point on labelled data.
+
+Both labelled sources are scanned (embeddings cached under `out/embeddings`), the images are
+split by content hash into train and held-out parts with a seed, the probe is trained on the
+train part (or a given probe is used as is), and on the held-out part the true- and
+false-positive rates of each detector and of the scan's combined rule (any detector says
+synthetic) are measured with Clopper-Pearson intervals and their counts. Writes
+`calibration.json` and `probe/`; `audit scan --calibration DIR` uses both.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from audit.detectors.base import SYNTHETIC
+from audit.estimate import clopper_pearson
+from audit.scan import ScanResult, scan
+from audit.scan_config import CALIBRATION_FILE, ScanConfig
+
+MIN_PER_CLASS = 2
+
+
+def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig | None = None,
+              probe: str | None = None, heldout: float = 0.3, seed: int = 0, workers: int | None = None,
+              batch_size: int = 16, progress=None) -> dict:
+    """Calibrate on `real` and `synthetic` sources; returns what calibration.json holds."""
+    if not 0 < heldout < 1:
+        raise ValueError(f"--heldout must be between 0 and 1, not {heldout}")
+    out = Path(out)
+    base = replace(config or ScanConfig(), embed=True, probe=None, calibration=None)
+    if probe:
+        base = replace(base, embedder=base.embedder or _probe_embedder(probe))
+    scans = {label: scan(source, out / f"scan-{name}", config=base, workers=workers, batch_size=batch_size,
+                         progress=progress, embedding_cache=out / "embeddings")
+             for label, name, source in ((0, "real", real), (1, "synthetic", synthetic))}
+    table = _labelled_table(scans)
+    is_heldout = _split(table["sha256"], table["label"], heldout, seed)
+    probe_result = _probe(table, is_heldout, scans[1], probe, seed, out)
+    detectors = _operating_points(table, is_heldout, probe_result)
+    calibration = {
+        "real": real, "synthetic": synthetic, "seed": seed, "heldout_fraction": heldout,
+        "embedder": scans[1].summary["config"]["embedder"], "preprocess": scans[1].summary["config"]["preprocess"],
+        "counts": _counts(table, is_heldout, scans),
+        "detectors": detectors,
+        "combined": detectors.pop("combined"),
+        "probe": probe_result["info"],
+        "notes": scans[1].summary["notes"],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
+    return calibration
+
+
+def _probe_embedder(folder: str) -> str:
+    return json.loads((Path(folder) / "probe.json").read_text())["embedder"]
+
+
+def _labelled_table(scans: dict[int, ScanResult]) -> dict:
+    """Columns over the usable images of both scans: label, sha256, hard decisions, raw embedding."""
+    rows, labels, vectors = [], [], []
+    for label, result in scans.items():
+        for row in result.rows:
+            if row["status"] != "ok":
+                continue
+            rows.append(row)
+            labels.append(label)
+            vectors.append(result.stage.vector(row["sha256"]) if result.stage and result.stage.active else None)
+    detectors = scans[1].summary["detectors"]
+    return {
+        "label": np.array(labels, dtype=int),
+        "sha256": [r["sha256"] for r in rows],
+        "decisions": {d: np.array([r[f"{d}_decision"] == SYNTHETIC for r in rows]) for d in detectors},
+        "vectors": vectors,
+    }
+
+
+def _split(keys: list[str], labels: np.ndarray, heldout: float, seed: int) -> np.ndarray:
+    """Held-out mask, stratified by label; identical images (same hash) always fall on the same side."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(keys), dtype=bool)
+    for label in (0, 1):
+        unique = sorted({k for k, lab in zip(keys, labels) if lab == label})
+        chosen = set(rng.permutation(unique)[: int(round(heldout * len(unique)))].tolist()) if unique else set()
+        mask |= np.array([lab == label and k in chosen for k, lab in zip(keys, labels)])
+    return mask
+
+
+def _probe(table: dict, is_heldout: np.ndarray, synthetic_scan: ScanResult, given: str | None, seed: int,
+           out: Path) -> dict:
+    """Train (or load) the probe and score the held-out part; `info` says what happened."""
+    from audit.detectors.probe import LinearProbe, train_probe
+
+    if any(v is None for v in table["vectors"]) or not table["vectors"]:
+        why = synthetic_scan.summary["skipped_detectors"].get("embeddings", "no embeddings")
+        return {"info": {"skipped": why}, "decisions": None}
+    x = np.stack(table["vectors"])
+    y = table["label"]
+    config = synthetic_scan.summary["config"]
+    if given:
+        probe = LinearProbe.load(given)
+    else:
+        train = ~is_heldout
+        if min(np.bincount(y[train], minlength=2)) < MIN_PER_CLASS:
+            return {"info": {"skipped": f"fewer than {MIN_PER_CLASS} training images of a class"}, "decisions": None}
+        probe = train_probe(x[train], y[train], config["embedder"], config["preprocess"], seed=seed)
+    scores = probe.probabilities(x)
+    probe.metrics.update(_heldout_metrics(scores[is_heldout], y[is_heldout]))
+    probe.save(out / "probe")
+    info = {"folder": "probe", "source": probe.source, "threshold": probe.threshold, "metrics": probe.metrics}
+    return {"info": info, "decisions": scores >= probe.threshold}
+
+
+def _heldout_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    both = len(set(labels.tolist())) == 2
+    return {"heldout_count": int(len(labels)),
+            "heldout_auc": float(roc_auc_score(labels, scores)) if both else None,
+            "heldout_accuracy": float(((scores >= 0.5) == labels).mean()) if len(labels) else None}
+
+
+def _operating_points(table: dict, is_heldout: np.ndarray, probe_result: dict) -> dict:
+    decisions = dict(table["decisions"])
+    if probe_result["decisions"] is not None:
+        decisions["probe"] = probe_result["decisions"]
+    decisions["combined"] = np.any(np.stack(list(decisions.values())), axis=0) if decisions else \
+        np.zeros(len(table["label"]), dtype=bool)
+    y = table["label"][is_heldout]
+    return {name: rates(flagged[is_heldout], y) for name, flagged in decisions.items()}
+
+
+def rates(flagged: np.ndarray, labels: np.ndarray, confidence: float = 0.95) -> dict:
+    """TPR and FPR with Clopper-Pearson intervals and the counts they rest on."""
+    tp = int((flagged & (labels == 1)).sum())
+    fp = int((flagged & (labels == 0)).sum())
+    n_syn, n_real = int((labels == 1).sum()), int((labels == 0).sum())
+    return {
+        "tpr": tp / n_syn if n_syn else None, "tpr_interval": list(clopper_pearson(tp, n_syn, confidence)),
+        "fpr": fp / n_real if n_real else None, "fpr_interval": list(clopper_pearson(fp, n_real, confidence)),
+        "tp": tp, "fn": n_syn - tp, "fp": fp, "tn": n_real - fp, "n_synthetic": n_syn, "n_real": n_real,
+    }
+
+
+def _counts(table: dict, is_heldout: np.ndarray, scans: dict[int, ScanResult]) -> dict:
+    y = table["label"]
+    return {
+        "real": {"scanned": scans[0].summary["counts"]["total"], "errors": scans[0].summary["counts"]["error"],
+                 "train": int(((y == 0) & ~is_heldout).sum()), "heldout": int(((y == 0) & is_heldout).sum())},
+        "synthetic": {"scanned": scans[1].summary["counts"]["total"], "errors": scans[1].summary["counts"]["error"],
+                      "train": int(((y == 1) & ~is_heldout).sum()), "heldout": int(((y == 1) & is_heldout).sum())},
+    }

@@ -1,0 +1,83 @@
+"""Near-duplicate detector: looks up each image's embedding and pHash in a bank of known synthetic images.
+
+The first rule that holds decides (cosine = similarity of the nearest bank embedding):
+
+- cosine >= hard_threshold: synthetic (hard evidence), `bank match 0.97 to img_0042 (label gen3)`;
+- pHash within phash_distance bits of a bank hash: synthetic (hard evidence), `phash match d=3 to ...`;
+- cosine >= soft_threshold: unknown with score = cosine, `weak bank match 0.90 to ...`;
+- otherwise: real with score 0, `no bank match (best 0.41)`.
+
+The bank's vectors must come from the embedder that embeds the scanned images: `embedder_spec`
+says which one the bank was built with, so the pipeline can refuse a mismatch.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from audit.bank import Bank
+from audit.detectors.base import NEEDS_EMBEDDINGS, REAL, SYNTHETIC, UNKNOWN, EmbeddedItem, Signal, not_applicable
+
+
+class NearDupDetector:
+    name = "neardup"
+    needs = frozenset({NEEDS_EMBEDDINGS})
+    hard_evidence = True
+
+    def __init__(self, bank_dir, hard_threshold: float = 0.95, soft_threshold: float = 0.85, phash_distance: int = 4):
+        if not soft_threshold <= hard_threshold:
+            raise ValueError(f"soft_threshold ({soft_threshold}) must not exceed hard_threshold ({hard_threshold})")
+        self.bank = Bank.open(bank_dir)
+        self.hard_threshold = hard_threshold
+        self.soft_threshold = soft_threshold
+        self.phash_distance = phash_distance
+
+    @property
+    def embedder_spec(self) -> str:
+        return self.bank.embedder_spec
+
+    def detect(self, batch: Sequence[EmbeddedItem]) -> list[Signal]:
+        """One Signal per item; one embedding search and one pHash search for the whole batch."""
+        embedded = [i for i, item in enumerate(batch) if item.embedding is not None]
+        similarities = np.full(len(batch), -np.inf)
+        bank_ids = np.full(len(batch), -1)
+        if embedded:
+            found, ids = self.bank.search(np.stack([batch[i].embedding for i in embedded]), k=1)
+            similarities[embedded], bank_ids[embedded] = found[:, 0], ids[:, 0]
+        phash_hits = self.bank.phash_search(
+            [item.phash if item.embedding is not None else None for item in batch], self.phash_distance)
+        return [self._decide(item, float(s), int(b), hit)
+                for item, s, b, hit in zip(batch, similarities, bank_ids, phash_hits)]
+
+    def _decide(self, item: EmbeddedItem, similarity: float, bank_id: int, phash_hit) -> Signal:
+        if item.embedding is None:
+            return not_applicable("no embedding")
+        if bank_id < 0:
+            return Signal(score=0.0, decision=REAL, evidence="no bank match (bank is empty)",
+                          extra={"similarity": None, "match_id": None, "match_label": None})
+        nearest = self.bank.meta(bank_id)
+        if similarity >= self.hard_threshold:
+            return self._synthetic(f"bank match {similarity:.2f} to", nearest, similarity)
+        if phash_hit is not None:
+            match_id, distance = phash_hit
+            signal = self._synthetic(f"phash match d={distance} to", self.bank.meta(match_id), similarity)
+            signal.extra["phash_distance"] = distance
+            return signal
+        extra = {"similarity": similarity, "match_id": nearest["id"], "match_label": nearest["label"]}
+        if similarity >= self.soft_threshold:
+            return Signal(score=similarity, decision=UNKNOWN,
+                          evidence=f"weak bank match {similarity:.2f} to {_describe(nearest)}", extra=extra)
+        return Signal(score=0.0, decision=REAL, evidence=f"no bank match (best {similarity:.2f})", extra=extra)
+
+    @staticmethod
+    def _synthetic(what: str, match: dict, similarity: float) -> Signal:
+        label = match["label"]
+        return Signal(score=1.0, decision=SYNTHETIC, evidence=f"{what} {_describe(match)}",
+                      generator=f"bank:{label}" if label else "bank",
+                      extra={"similarity": similarity, "match_id": match["id"], "match_label": label})
+
+
+def _describe(match: dict) -> str:
+    """`img_0042 (label gen3)`, or just the id when the bank entry has no label."""
+    return f"{match['id']} (label {match['label']})" if match["label"] else match["id"]

@@ -1,0 +1,46 @@
+"""Named downloadable models (`audit models pull NAME`) and where they live.
+
+Only one is known so far: `univfd`, UnivFD's published linear head (MIT) for CLIP ViT-L/14,
+converted into the probe format. Files go to $AUDIT_HOME (default ~/.cache/autophagy-audit).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from audit.detectors.probe import UNIVFD_URL, convert_univfd
+
+KNOWN = {"univfd": UNIVFD_URL}
+
+
+def models_home() -> Path:
+    return Path(os.environ.get("AUDIT_HOME", Path.home() / ".cache" / "autophagy-audit")) / "probes"
+
+
+def resolve_probe(name_or_dir: str) -> str:
+    """A probe folder: a path as given, or the folder of a pulled named model."""
+    if name_or_dir in KNOWN:
+        folder = models_home() / name_or_dir
+        if not (folder / "probe.json").is_file():
+            raise FileNotFoundError(f"probe {name_or_dir!r} is not installed; run `audit models pull {name_or_dir}`")
+        return str(folder)
+    return name_or_dir
+
+
+def pull(name: str, local_file: str | None = None, timeout: float = 30.0) -> Path:
+    """Download (or take `local_file`), convert safely and install a named model; returns its folder."""
+    if name not in KNOWN:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(KNOWN)}")
+    if local_file:
+        return convert_univfd(local_file).save(models_home() / name)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "fc_weights.pth"
+        try:
+            with urllib.request.urlopen(KNOWN[name], timeout=timeout) as response:
+                target.write_bytes(response.read())
+        except OSError as e:
+            raise ConnectionError(f"cannot download {KNOWN[name]}: {e}. Download it on a machine with internet "
+                                  f"and run `audit models pull {name} --from FILE`.") from None
+        return convert_univfd(target).save(models_home() / name)
