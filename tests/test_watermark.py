@@ -35,7 +35,7 @@ def detect(data: bytes):
 
 def carriers(count: int) -> list[np.ndarray]:
     """512x512 real photographs, the size generators emit."""
-    paths = sorted(shared_data("real-vs-derived").glob("real__compvis-inpainting-examples_*.png"))[:count]
+    paths = sorted(carriers_folder().glob("real__compvis-inpainting-examples_*.png"))[:count]
     return [np.asarray(Image.open(p).convert("RGB")) for p in paths]
 
 
@@ -120,3 +120,23 @@ def test_user_key_specs_and_detection():
     marked = image_bytes(Image.fromarray(embed_watermark(rgb, custom)))
     signal = WatermarkDetector(KNOWN_KEYS + (custom,)).detect([_Decoded(decode_image(marked))])[0]
     assert signal.decision == SYNTHETIC and signal.generator == "HouseModel"
+
+
+def test_one_pass_decoder_returns_the_library_bits():
+    """Every key length, both channel orders, varied sizes (odd, not multiples of 8), marked and not."""
+    from audit.detectors.watermark import block_bits, vote
+
+    rng = np.random.default_rng(0)
+    photo = carriers(1)[0]
+    images = [photo, embed_watermark(photo, KNOWN_KEYS[0])]
+    images += [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((256, 256), (257, 301), (263, 300),
+                                                                             (321, 511), (400, 259))]
+    for rgb in images:
+        for pixels in (np.ascontiguousarray(rgb[:, :, ::-1]), rgb):
+            readout = block_bits(pixels)
+            for length in sorted({len(k.bits) for k in KNOWN_KEYS} | {8, 100}):
+                assert np.array_equal(vote(readout, length), decode_bits(pixels, length)), (rgb.shape, length)
+
+
+def carriers_folder():
+    return shared_data("real-vs-derived")

@@ -95,10 +95,14 @@ def train_probe(embeddings: np.ndarray, labels: np.ndarray, embedder: str, prepr
 
 def convert_univfd(path: str | Path) -> LinearProbe:
     """UnivFD's published `fc_weights.pth` (a CUDA-saved state dict) as a probe, loaded with weights_only."""
+    import warnings
+
     import torch
 
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")  # harmless for weights_only
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad or unsafe files
         raise ProbeError(f"cannot load {path} safely as a state dict: {type(e).__name__}: {e}") from None
     weight, bias = (state.get("weight"), state.get("bias")) if isinstance(state, dict) else (None, None)

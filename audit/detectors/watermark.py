@@ -4,6 +4,11 @@ The decoder always returns bits, so the decision rests on how many bits match a 
 we report matches/length and the binomial p-value of that many matches from random bits,
 and decide "synthetic" at p < `p_threshold` (default 1e-6). Both channel orders are tried,
 because diffusers before 0.28 embedded in RGB order where the library expects BGR.
+
+Decoding is done in one pass (`block_bits`): the library's dwtDct scheme reads one bit per
+4x4 block of the U channel's Haar approximation band and votes bit i%L for a key of length L,
+so one readout per channel order serves every key. `decode_bits` keeps the library itself
+as the reference, and the tests check that both return identical bits.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from audit.detectors.base import NEEDS_PIXELS, REAL, SYNTHETIC, Signal, not_appl
 
 MIN_PIXELS = 256 * 256  # the library refuses smaller images: too few blocks to carry a key
 DEFAULT_P_THRESHOLD = 1e-6
+SCALE = 36  # the library's embedding step for dwtDct (scales=[0, 36, 36]; only U is read back)
+BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,28 @@ def embed_watermark(rgb: np.ndarray, key: WatermarkKey, rgb_order: bool = False)
     return np.ascontiguousarray(encoder.encode(bgr, "dwtDct")[:, :, ::-1])
 
 
+def block_bits(bgr: np.ndarray) -> np.ndarray:
+    """One bit per 4x4 block, in the library's block order, read as its dwtDct decoder reads them."""
+    import cv2
+    import pywt
+
+    rows, cols = bgr.shape[0] // 4 * 4, bgr.shape[1] // 4 * 4
+    u = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV)[:rows, :cols, 1]
+    band, _ = pywt.dwt2(u, "haar")
+    h, w = band.shape[0] // BLOCK, band.shape[1] // BLOCK
+    blocks = band[: h * BLOCK, : w * BLOCK].reshape(h, BLOCK, w, BLOCK).swapaxes(1, 2).reshape(h * w, BLOCK * BLOCK)
+    strongest = np.abs(blocks[:, 1:]).argmax(axis=1) + 1
+    values = np.abs(blocks[np.arange(len(blocks)), strongest])
+    return (values % SCALE > 0.5 * SCALE).astype(np.float64)
+
+
+def vote(bits: np.ndarray, length: int) -> np.ndarray:
+    """The key bits a readout votes for: block i counts for bit i % length (the library's rule)."""
+    slot = np.arange(len(bits)) % length
+    means = np.bincount(slot, weights=bits, minlength=length) / np.bincount(slot, minlength=length)
+    return (means * 255 > 127).astype(np.uint8)
+
+
 def match_p_value(matches: int, length: int) -> float:
     """P(at least `matches` of `length` random bits agree with the key)."""
     return float(binom.sf(matches - 1, length, 0.5))
@@ -112,11 +141,9 @@ class WatermarkDetector:
 
     def _matches(self, rgb: np.ndarray):
         """(key, matching bits, p-value, channel order) for every key in both channel orders."""
-        for order, pixels in (("BGR", np.ascontiguousarray(rgb[:, :, ::-1])), ("RGB", rgb)):
-            readouts: dict[int, np.ndarray] = {}
+        for order, pixels in (("BGR", rgb[:, :, ::-1]), ("RGB", rgb)):
+            readout = block_bits(pixels)
             for key in self.keys:
                 n = len(key.bits)
-                if n not in readouts:
-                    readouts[n] = decode_bits(pixels, n)
-                matches = int((readouts[n] == np.asarray(key.bits, dtype=np.uint8)).sum())
+                matches = int((vote(readout, n) == np.asarray(key.bits, dtype=np.uint8)).sum())
                 yield key, matches, match_p_value(matches, n), order

@@ -1,0 +1,62 @@
+"""`audit calibrate` on real labelled data (photographs vs images with generator metadata), and
+`audit scan --calibration` using what it wrote."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from audit.cli import main
+from tests.conftest import shared_data
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory):
+    real, synthetic = shared_data("real-kodak"), shared_data("ai-metadata")
+    out = tmp_path_factory.mktemp("calib")
+    result = CliRunner().invoke(main, ["calibrate", "--real", str(real), "--synthetic", str(synthetic),
+                                       "--out", str(out), "--embedder", "random", "--quiet", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    return out, json.loads((out / "calibration.json").read_text())
+
+
+def test_counts_add_up(calibration):
+    _, calib = calibration
+    for label, n in (("real", 24), ("synthetic", 33)):
+        c = calib["counts"][label]
+        assert c["scanned"] == n and c["train"] + c["heldout"] + c["errors"] == n
+        assert c["heldout"] == round(0.3 * n)
+    for point in [*calib["detectors"].values(), calib["combined"]]:
+        assert point["tp"] + point["fn"] == point["n_synthetic"] == calib["counts"]["synthetic"]["heldout"]
+        assert point["fp"] + point["tn"] == point["n_real"] == calib["counts"]["real"]["heldout"]
+        low, high = point["tpr_interval"]
+        assert low <= point["tpr"] <= high
+
+
+def test_operating_points_match_the_data(calibration):
+    _, calib = calibration
+    metadata, combined = calib["detectors"]["metadata"], calib["combined"]
+    assert metadata["tpr"] == 1.0 and metadata["fpr"] == 0.0  # every image in ai-metadata carries metadata
+    assert combined["tpr"] >= metadata["tpr"] and combined["fpr"] >= metadata["fpr"]
+    assert set(calib["detectors"]) == {"metadata", "watermark", "probe"}
+    assert calib["probe"]["metrics"]["heldout_count"] == metadata["n_synthetic"] + metadata["n_real"]
+    assert any("MEANINGLESS" in note for note in calib["notes"])
+
+
+def test_scan_uses_the_calibration(calibration, tmp_path):
+    out, calib = calibration
+    source = shared_data("real-vs-derived")
+    result = CliRunner().invoke(main, ["scan", str(source), "--calibration", str(out), "--out", str(tmp_path),
+                                       "--quiet", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["detectors"] == ["metadata", "watermark", "probe"]
+    assert summary["calibration"]["combined"] == calib["combined"]
+    assert summary["config"]["embedder"] == "random"  # taken from the calibrated probe
+
+
+def test_calibrate_reports_bad_sources(tmp_path):
+    result = CliRunner().invoke(main, ["calibrate", "--real", str(tmp_path / "nope"), "--synthetic", str(tmp_path),
+                                       "--out", str(tmp_path / "c"), "--quiet"])
+    assert result.exit_code == 2 and "source not found" in result.output
