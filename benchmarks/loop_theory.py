@@ -64,7 +64,7 @@ def theory_table(runs: int) -> Table:
         table.add_section()
 
     mle = fully_synthetic(runs, seed=0)
-    add("MLE", "E[var]  = q^t", {t: v["var"] for t, v in mle.items()}, lambda t: q ** t)
+    add("MLE", "E[var] = q^t", {t: v["var"] for t, v in mle.items()}, lambda t: q ** t)
     add("MLE", "E[drift] = 1-q^t", {t: v["drift"] for t, v in mle.items()}, lambda t: 1 - q ** t)
     add("MLE", "E[drift] ~ t/n", {t: v["drift"] for t, v in mle.items()}, lambda t: t / N)
     unbiased = fully_synthetic(runs, seed=10 ** 6, unbiased=True)

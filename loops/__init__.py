@@ -1,5 +1,10 @@
-"""The simulation side of autophagy-audit: self-consuming training loops (see DESIGN.md).
+"""The simulation side of autophagy-audit: self-consuming ("autophagous") training loops.
 
-The loop, backends and metrics arrive with the simulator issues; this package exists so the
-distribution's layout (`audit` and `loops`) is fixed from the start.
+Python API: `loops.simulate(config=None, sweep=(), out=None, resume=False)` returns a `SimResult`
+with the same rows and summary `audit simulate` writes; `SimConfig` holds one configuration.
+See DESIGN.md, "Data flow: simulate", and README.md, "Simulating self-consuming training".
 """
+from loops.config import SimConfig
+from loops.simulate import SimResult, simulate  # noqa: F401  (the function shadows the module name)
+
+__all__ = ["simulate", "SimConfig", "SimResult"]

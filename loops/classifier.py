@@ -1,0 +1,112 @@
+"""A small CNN classifier for MNIST-like images, used as a feature extractor and a judge.
+
+Its penultimate layer (128-d) is the feature space for FID and PRDC; its predictions give the
+classifier-based metrics of generated images (Martínez et al.): entropy of the predicted-class
+histogram, its KL divergence from the real class histogram, and the mean confidence.
+Torch runs single-threaded here: for a network this small, a second thread gains little and on a
+busy machine its spinning made training 20x slower (2.6 s against 57 s on 2 cores).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+FEATURE_DIM = 128
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, classes: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(32 * 7 * 7, FEATURE_DIM), nn.ReLU(),
+        )
+        self.head = nn.Linear(FEATURE_DIM, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class ClassifierFeatures:
+    """Feature extractor (`__call__`) and classifier metrics for grey images (N, H, W) or (N, 1, H, W),
+    uint8 in 0..255 or float in 0..1."""
+
+    name = "cnn"
+
+    def __init__(self, net: SmallCNN, class_histogram: np.ndarray, batch_size: int = 512):
+        self.net, self.class_histogram, self.batch_size = net.eval(), class_histogram, batch_size
+
+    @classmethod
+    def train(cls, images: np.ndarray, labels: np.ndarray, *, epochs: int = 3, batch_size: int = 64,
+              lr: float = 1e-2, seed: int = 0) -> "ClassifierFeatures":
+        """Train on the real training split (AdamW, one-cycle learning rate)."""
+        labels = np.asarray(labels, dtype=np.int64)
+        classes = int(labels.max()) + 1
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        net = SmallCNN(classes)
+        x, y = _tensor(images), torch.from_numpy(labels)
+        steps = epochs * -(-len(x) // batch_size)
+        optimiser = torch.optim.AdamW(net.parameters(), lr=lr)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
+        net.train()
+        with _one_thread():
+            for _ in range(epochs):
+                for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+                    loss = nn.functional.cross_entropy(net(x[batch]), y[batch])
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+                    schedule.step()
+        return cls(net, np.bincount(labels, minlength=classes) / len(labels))
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self._run(images, lambda x: self.net.body(x)).astype(np.float64)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        return self._run(images, lambda x: self.net(x).softmax(dim=1)).astype(np.float64)
+
+    def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
+        return float((self.probabilities(images).argmax(1) == np.asarray(labels)).mean())
+
+    def class_metrics(self, images: np.ndarray) -> dict[str, float]:
+        """Entropy (nats) of the predicted-class histogram, KL(histogram || real class histogram),
+        and the mean confidence (top softmax probability)."""
+        p = self.probabilities(images)
+        histogram = np.bincount(p.argmax(1), minlength=p.shape[1]) / len(p)
+        nonzero = histogram > 0
+        return {
+            "class_entropy": float(-(histogram[nonzero] * np.log(histogram[nonzero])).sum()),
+            "class_kl": float((histogram[nonzero] * np.log(histogram[nonzero] / self.class_histogram[nonzero])).sum()),
+            "mean_confidence": float(p.max(1).mean()),
+        }
+
+    def _run(self, images: np.ndarray, head) -> np.ndarray:
+        x = _tensor(images)
+        with torch.no_grad(), _one_thread():
+            return torch.cat([head(part) for part in x.split(self.batch_size)]).numpy()
+
+
+@contextmanager
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _tensor(images: np.ndarray) -> torch.Tensor:
+    images = np.asarray(images)
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    x = torch.from_numpy(images.astype(np.float32) / scale)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"expected grey images (N, H, W) or (N, 1, H, W), got {tuple(images.shape)}")
+    return x

@@ -1,0 +1,154 @@
+"""`audit simulate`: thin command line over `loops.simulate`; rich progress and messages on stderr,
+the table (or --format json) on stdout. Exit codes: 0 ok, 2 usage or input error, 130 interrupted."""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+
+import click
+from click.core import ParameterSource
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from loops.config import FILTERS, LOOPS, METRICS, MODELS
+
+stderr = Console(stderr=True)
+TABLE_METRICS = {"w2": "W2", "fid": "FID", "precision": "prec", "recall": "recall", "density": "density",
+                 "coverage": "cover", "var_ratio": "var"}
+PIPE_WIDTH = 140  # table width when stdout is not a terminal (logs, CI)
+# Options that define which loops run; when none is given the built-in comparison runs.
+LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "sweep")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", type=click.Choice(MODELS), default="gaussian", show_default=True, help="Generative backend.")
+@click.option("--loop", type=click.Choice(LOOPS), default="fresh", show_default=True,
+              help="What each generation trains on (see README).")
+@click.option("--contamination", type=click.FloatRange(0, 1), default=None,
+              help="Share of synthetic items in each training pool [default: 0.5; 1 for fully-synthetic].")
+@click.option("--samples-per-gen", type=click.IntRange(2), default=None,
+              help="Training pool size and samples drawn per generation [default: 100 gaussian, 1000 gmm].")
+@click.option("--generations", type=click.IntRange(0), default=None,
+              help="Generations after generation 0 [default: 30 gaussian, 10 gmm].")
+@click.option("--repeats", type=click.IntRange(1), default=None,
+              help="Runs (seeds) per configuration [default: 10 gaussian, 3 gmm].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Run r uses seed + r.")
+@click.option("--bias", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="Sampling bias lambda: covariances are scaled by it when sampling.")
+@click.option("--unbiased", is_flag=True, help="Gaussian: refit with the unbiased covariance instead of MLE.")
+@click.option("--dim", type=click.IntRange(1), default=None,
+              help="Dimensions of --data gaussian, or PCA dimensions of mnist:DIR [default: 2, 16].")
+@click.option("--components", type=click.IntRange(1), default=25, show_default=True, help="GMM components K.")
+@click.option("--data", default=None,
+              help="Real data: gaussian, grid25 (MAD's 25 modes), mnist:DIR (PCA of idx files) or a .npy/.csv "
+                   "feature matrix [default: gaussian for gaussian, grid25 for gmm].")
+@click.option("--test-size", type=click.IntRange(2), default=None,
+              help="Real test items per run for the metrics [default: --samples-per-gen].")
+@click.option("--filter", "filter_", type=click.Choice(FILTERS), default="none", show_default=True,
+              help="Remove (detected) synthetic items from each pool before training.")
+@click.option("--filter-tpr", type=click.FloatRange(0, 1), default=None,
+              help="Share of synthetic items the named detector removes.")
+@click.option("--filter-fpr", type=click.FloatRange(0, 1), default=None,
+              help="Share of real items the named detector removes.")
+@click.option("--filter-rates", type=click.Path(dir_okay=False), default=None,
+              help="Detector operating points from a calibration/scan JSON ({'detectors': {name: {tpr, fpr}}}).")
+@click.option("--metrics", default=",".join(METRICS), show_default=True, help="Metric groups to compute.")
+@click.option("--k", type=click.IntRange(1), default=5, show_default=True, help="Neighbours for PRDC.")
+@click.option("--sweep", multiple=True, metavar="KEY=V1,V2",
+              help="Run every combination of these values (repeatable), e.g. --sweep loop=fresh,accumulate.")
+@click.option("--out", default="simulate-out", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for metrics.csv/json, curves.png, summary.json and checkpoints.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same options).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="What to print on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repeats, seed, bias, unbiased, dim,
+             components, data, test_size, filter_, filter_tpr, filter_fpr, filter_rates, metrics, k, sweep, out,
+             resume, fmt, quiet):
+    """Simulate self-consuming training: each generation trains on a pool of real and earlier
+    synthetic data, and its samples are measured against real test data.
+
+    With no loop options it compares the worst case (fully-synthetic) with fresh data,
+    filters and accumulation.
+    """
+    from loops.checkpoint import CheckpointMismatch
+    from loops.config import ConfigError, SimConfig, parse_sweep
+    from loops.mitigate import load_rates
+    from loops.models.base import NotEnoughData
+    from loops.simulate import simulate as run_simulation
+
+    given = {name for name in LOOP_OPTIONS
+             if ctx.get_parameter_source("filter_" if name == "filter" else name) != ParameterSource.DEFAULT}
+    try:
+        rates = load_rates(filter_rates) if filter_rates else {}
+        base = SimConfig(
+            model=model, loop=loop, contamination=contamination, samples_per_gen=samples_per_gen,
+            generations=generations, repeats=repeats, seed=seed, bias=bias, unbiased=unbiased, dim=dim,
+            components=components, data=data, test_size=test_size, filter=filter_, filter_tpr=filter_tpr,
+            filter_fpr=filter_fpr, filter_rates=tuple(sorted((n, t, f) for n, (t, f) in rates.items())),
+            metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), k=k)
+        with _progress_bar(quiet) as progress:
+            result = run_simulation(base, sweep=parse_sweep(sweep), preset=not given, out=out, resume=resume,
+                                    progress=progress)
+    except (ConfigError, CheckpointMismatch, NotEnoughData) as e:
+        raise click.UsageError(str(e)) from None
+    except OSError as e:
+        raise click.UsageError(f"cannot write --out {out}: {e}") from None
+    except KeyboardInterrupt:
+        stderr.print(f"interrupted; finished generations are checkpointed in {out}. Continue with --resume.")
+        sys.exit(130)
+
+    for note in result.summary["notes"]:
+        stderr.print(f"[yellow]note:[/] {note}", highlight=False)
+    if fmt == "json":
+        click.echo(json.dumps(result.summary, indent=2))
+    else:
+        stdout = Console()
+        if not stdout.is_terminal:
+            stdout = Console(width=PIPE_WIDTH)
+        stdout.print(summary_table(result.summary))
+        stderr.print(f"outputs in {out}/ (metrics.csv, metrics.json, summary.json, curves.png)")
+
+
+def summary_table(summary: dict) -> Table:
+    """Means over seeds at a few generations per configuration (spreads are in the files)."""
+    curves = summary["curves"]
+    metrics = [m for m in TABLE_METRICS if any(m in entry for entry in curves.values())]
+    runs = sorted(set(summary["runs_per_config"].values()))
+    table = Table(title=f"self-consuming loop: means over {'/'.join(map(str, runs))} seeds", title_justify="left")
+    for column in ["configuration", "gen", "kept r/s", *(TABLE_METRICS[m] for m in metrics)]:
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    for name, entry in curves.items():
+        generations = entry["generation"]
+        last = generations[-1]
+        shown = sorted({g for g in (0, 1, last // 4, last // 2, 3 * last // 4, last) if g in generations})
+        for i, g in enumerate(shown):
+            at = generations.index(g)
+            kept = f"{_mean(entry, 'kept_real', at, '.0f')}/{_mean(entry, 'kept_synthetic', at, '.0f')}"
+            table.add_row(name if i == 0 else "", str(g), kept, *[_mean(entry, m, at, ".3g") for m in metrics],
+                          end_section=g == last)
+    return table
+
+
+def _mean(entry: dict, metric: str, at: int, spec: str) -> str:
+    if metric not in entry or entry[metric]["mean"][at] is None:
+        return "-"
+    return format(entry[metric]["mean"][at], spec)
+
+
+@contextmanager
+def _progress_bar(quiet: bool):
+    if quiet or not stderr.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("simulating generations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr) as progress:
+        task = progress.add_task("simulate", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance

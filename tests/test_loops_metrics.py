@@ -1,0 +1,83 @@
+"""Metrics: PRDC against the reference `prdc` package and Naeem et al.'s expectations, FID and W2."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from loops import metrics
+from loops.metrics import fid, frechet_distance, gaussian_w2, prdc
+
+
+@pytest.mark.parametrize("shift, scale", [(0.0, 1.0), (0.7, 0.6)])
+def test_prdc_agrees_with_reference_package(shift, scale, capsys):
+    reference = pytest.importorskip("prdc")
+    rng = np.random.default_rng(1)
+    real = rng.standard_normal((1200, 16))
+    fake = shift + scale * rng.standard_normal((900, 16))
+    ours = prdc(real, fake, k=5)
+    theirs = reference.compute_prdc(real_features=real, fake_features=fake, nearest_k=5)
+    for name in ("precision", "recall", "density", "coverage"):
+        assert ours[name] == pytest.approx(float(theirs[name]), abs=1e-6), name
+    if shift:  # a shifted, narrower fake set: high precision, low recall and coverage
+        assert ours["recall"] < 0.6 and ours["coverage"] < 0.8
+
+
+def test_prdc_blocks_do_not_change_the_result(monkeypatch):
+    rng = np.random.default_rng(2)
+    real, fake = rng.standard_normal((500, 8)), 0.3 + rng.standard_normal((400, 8))
+    whole = prdc(real, fake, k=3)
+    monkeypatch.setattr(metrics, "DISTANCE_BLOCK_ENTRIES", 7 * 500)  # blocks of 7 rows
+    assert prdc(real, fake, k=3) == whole
+
+
+def test_prdc_of_two_samples_of_one_distribution_10k():
+    """Naeem et al.: E[density] = 1 and E[coverage] = 1 - prod_i (N-i)/(2N-i) ~ 1 - 2^-k for N = M."""
+    n, k = 10_000, 5
+    rng = np.random.default_rng(3)
+    result = prdc(rng.standard_normal((n, 8)), rng.standard_normal((n, 8)), k=k)
+    expected_coverage = 1 - math.prod((n - i) / (2 * n - i) for i in range(1, k + 1))
+    assert expected_coverage == pytest.approx(1 - 2 ** -k, abs=1e-3)
+    assert result["density"] == pytest.approx(1.0, abs=0.03)  # sd over seeds here: 0.007
+    assert result["coverage"] == pytest.approx(expected_coverage, abs=0.006)  # sd over seeds: 0.002
+
+
+def test_prdc_needs_more_items_than_k():
+    with pytest.raises(ValueError, match="more than 5"):
+        prdc(np.zeros((5, 2)), np.ones((10, 2)), k=5)
+
+
+def test_fid_is_the_frechet_distance_of_fitted_gaussians():
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((4000, 3))
+    b = rng.standard_normal((4000, 3)) @ np.diag([2.0, 1.0, 0.5]) + [1.0, 0.0, 0.0]
+    # the same data: 0; the closed form for these two Gaussians: 1 + (2-1)^2 + (0.5-1)^2 = 2.25
+    assert fid(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert fid(a, b) == pytest.approx(2.25, rel=0.1)
+    assert fid(a, b) == pytest.approx(gaussian_w2(a.mean(0), np.cov(a, rowvar=False),
+                                                  b.mean(0), np.cov(b, rowvar=False)) ** 2, rel=1e-6)
+
+
+def test_fid_guards_against_imaginary_sqrtm(monkeypatch):
+    sigma = np.eye(2)
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: m + 1e-9j)
+    assert frechet_distance(np.zeros(2), sigma, np.zeros(2), sigma) == pytest.approx(0.0)  # real part kept
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: m + 0.5j * np.eye(2))
+    with pytest.raises(ValueError, match="imaginary"):
+        frechet_distance(np.zeros(2), sigma, np.zeros(2), sigma)
+
+
+def test_gaussian_w2_batched_against_the_textbook_formula():
+    rng = np.random.default_rng(5)
+    factors = rng.standard_normal((6, 3, 3))
+    covs = factors @ np.swapaxes(factors, 1, 2) + 0.1 * np.eye(3)
+    means = rng.standard_normal((6, 3))
+    batched = gaussian_w2(means[:3], covs[:3], means[3:], covs[3:])
+    for i in range(3):
+        root = scipy.linalg.sqrtm(covs[3 + i])
+        cross = scipy.linalg.sqrtm(root @ covs[i] @ root).real
+        squared = np.sum((means[i] - means[3 + i]) ** 2) + np.trace(covs[i] + covs[3 + i] - 2 * cross)
+        assert batched[i] == pytest.approx(math.sqrt(squared), rel=1e-8)
+    assert gaussian_w2(means[0], covs[0], means[0], covs[0]) == pytest.approx(0.0, abs=1e-6)
