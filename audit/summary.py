@@ -39,15 +39,15 @@ def summarise(rows: list[dict], config, source: str, stage=None, calibration: di
         "config": config.as_dict(),
     }
     if stage is not None and stage.active:
-        summary["duplicates"] = duplicate_clusters(ok_rows, stage, config.neardup_hard)
+        summary["duplicates"] = duplicate_clusters(ok_rows, stage, config.neardup_hard, config.phash_distance)
     if calibration is not None:
         summary["calibration"] = calibration
     return summary
 
 
-def duplicate_clusters(ok_rows: list[dict], stage, threshold: float) -> dict:
-    """Near-duplicate clusters within the scan; unflagged members of a cluster holding a flagged image
-    are counted as flagged copies."""
+def duplicate_clusters(ok_rows: list[dict], stage, threshold: float, phash_distance: int) -> dict:
+    """Near-duplicate clusters within the scan (embedding similarity >= threshold, or pHash distance
+    <= phash_distance); unflagged members of a cluster holding a flagged image count as flagged copies."""
     import numpy as np
 
     from audit.duplicates import near_duplicate_clusters
@@ -56,13 +56,15 @@ def duplicate_clusters(ok_rows: list[dict], stage, threshold: float) -> dict:
     embedded = [(r, stage.vector(r["sha256"])) for r in ok_rows]
     embedded = [(r, v) for r, v in embedded if v is not None]
     if not embedded:
-        return {"threshold": threshold, "clusters": 0, "images_in_clusters": 0, "flagged_copies": 0, "largest": []}
+        return {"threshold": threshold, "phash_distance": phash_distance, "clusters": 0, "images_in_clusters": 0, "flagged_copies": 0, "largest": []}
     vectors, _ = normalise(np.stack([v for _, v in embedded]))
     by_id = {r["id"]: r for r, _ in embedded}
-    clusters = near_duplicate_clusters(vectors, list(by_id), threshold=threshold)
+    clusters = near_duplicate_clusters(vectors, list(by_id), threshold=threshold,
+                                       phashes=[r["phash"] for r in by_id.values()], phash_distance=phash_distance)
     copies = [i for c in clusters if any(by_id[j]["flagged"] for j in c) for i in c if not by_id[i]["flagged"]]
     return {
         "threshold": threshold,
+        "phash_distance": phash_distance,
         "clusters": len(clusters),
         "images_in_clusters": sum(len(c) for c in clusters),
         "flagged_copies": len(copies),

@@ -1,0 +1,88 @@
+"""End to end: `audit bank add` a folder, then scan copies (JPEG q=75, resized 0.5x) of every
+member among real photographs: every copy is found, no photograph is flagged; near-duplicate
+clusters within a scan count unflagged copies of flagged images.
+
+Real CLIP weights cannot be downloaded here and a random embedder's similarities are
+meaningless (every pair scores ~0.98), so these scans switch the embedding threshold off
+(NO_EMBEDDING_MATCH) and find copies through the bank's perceptual hashes; the embedding path
+of the detector is tested with constructed vectors in test_neardup.py."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from audit import ScanConfig, scan
+from audit.cli import main
+from tests.conftest import shared_data
+
+MEMBERS = 6
+NO_EMBEDDING_MATCH = {"neardup_hard": 1.01, "neardup_soft": 1.01}
+
+
+@pytest.fixture(scope="module")
+def bank_and_queries(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bank")
+    members = root / "known_synthetic"
+    queries = root / "scraped"
+    members.mkdir()
+    queries.mkdir()
+    for path in sorted(shared_data("ai-watermark").glob("sd1__edmundhong_sample_*.png"))[:MEMBERS]:
+        image = Image.open(path).convert("RGB")
+        image.save(members / path.name)
+        image.save(queries / f"{path.stem}_q75.jpg", quality=75)
+        image.resize((image.width // 2, image.height // 2), Image.BICUBIC).save(queries / f"{path.stem}_half.png")
+    for path in sorted(shared_data("real-kodak").glob("kodim*.png"))[:8]:
+        Image.open(path).save(queries / path.name)
+    runner = CliRunner()
+    result = runner.invoke(main, ["bank", "add", str(members), "--bank", str(root / "bank"), "--label", "gen1",
+                                  "--embedder", "random", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return root / "bank", queries
+
+
+def test_bank_info_and_idempotent_add(bank_and_queries, tmp_path):
+    bank, _ = bank_and_queries
+    runner = CliRunner()
+    info = json.loads(runner.invoke(main, ["bank", "info", "--bank", str(bank)]).output)
+    assert info["size"] == MEMBERS and info["embedder"] == "random" and info["factory"] == "Flat"
+    again = runner.invoke(main, ["bank", "add", str(bank.parent / "known_synthetic"), "--bank", str(bank),
+                                 "--quiet"])
+    assert again.exit_code == 0 and "0 added" in again.output
+    missing = runner.invoke(main, ["bank", "info", "--bank", str(tmp_path / "none")])
+    assert missing.exit_code == 2
+
+
+def test_copies_of_every_member_are_found_and_no_photograph(bank_and_queries):
+    bank, queries = bank_and_queries
+    result = scan(str(queries), config=ScanConfig(detectors=(), bank=str(bank), **NO_EMBEDDING_MATCH), workers=0)
+    rows = {r["id"]: r for r in result.rows}
+    copies = [i for i in rows if "_q75" in i or "_half" in i]
+    assert len(copies) == 2 * MEMBERS
+    for i in copies:
+        assert rows[i]["neardup_decision"] == "synthetic" and rows[i]["hard_evidence"], (i, rows[i]["neardup_evidence"])
+        assert rows[i]["generator"] == "bank:gen1"
+    for i in rows:
+        if i.startswith("kodim"):
+            assert rows[i]["neardup_decision"] != "synthetic", (i, rows[i]["neardup_evidence"])
+    assert result.summary["per_generator"] == {"bank:gen1": 2 * MEMBERS}
+
+
+def test_duplicates_within_a_scan_count_flagged_copies(tmp_path):
+    from audit.demo import sample_photo
+    from audit.detectors.watermark import KNOWN_KEYS, embed_watermark
+
+    photo = sample_photo("astronaut.png")
+    marked = embed_watermark(photo, KNOWN_KEYS[2])
+    Image.fromarray(marked).save(tmp_path / "a_marked.png")
+    Image.fromarray(marked).save(tmp_path / "b_copy.jpg", quality=60, subsampling=2)  # mark lost, copy remains
+    Image.fromarray(photo).save(tmp_path / "c_original.png")
+    Image.fromarray(sample_photo("coffee.png")).save(tmp_path / "d.png")
+    result = scan(str(tmp_path), config=ScanConfig(embedder="random", embed=True, **NO_EMBEDDING_MATCH), workers=0)
+    rows = {r["id"]: r for r in result.rows}
+    assert rows["a_marked.png"]["flagged"] and not rows["b_copy.jpg"]["flagged"]
+    duplicates = result.summary["duplicates"]
+    assert ["a_marked.png", "b_copy.jpg", "c_original.png"] in duplicates["largest"]
+    assert duplicates["flagged_copies"] == 2 and "d.png" not in duplicates["flagged_copy_ids"]
