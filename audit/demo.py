@@ -98,9 +98,18 @@ def build_demo_folder(out: str | Path) -> Path:
 
 
 def build_demo_copies(root: str | Path, copies: int) -> Path:
-    """The demo folder copied `copies` times under `root`, a larger default source for benchmarks."""
+    """`copies` distinct variants of the demo folder under `root` (one pixel changed per copy, so
+    no two files share content and nothing is deduplicated): a larger default benchmark source."""
     root = Path(root)
     demo = build_demo_folder(root / "demo")
     for i in range(copies):
-        shutil.copytree(demo, root / "source" / f"copy{i}")
+        target = root / "source" / f"copy{i}"
+        shutil.copytree(demo, target)
+        for path in list((target / "real").iterdir()) + list((target / "marked").iterdir()):
+            with Image.open(path) as im:
+                pixels = np.array(im.convert("RGB"))
+            pixels[0, 0] = (i * 37) % 256, i % 256, 255 - i % 256
+            Image.fromarray(pixels).save(path.with_suffix(".png"))
+            if path.suffix != ".png":
+                path.unlink()
     return root / "source"
