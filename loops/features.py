@@ -3,6 +3,8 @@
 - `IdentityFeatures`: the items themselves (toy vectors), flattened.
 - `ClassifierFeatures` (loops/classifier.py): a small CNN trained on the real training split of
   MNIST-like images, as MAD and Martínez et al. use classifier features for small images.
+- `ClipFeatures`: normalised CLIP image embeddings from the scan's embedding engine
+  (audit/embed.py), the same model the detectors use; missing weights raise its clear message.
 - `InceptionFeatures`: torchmetrics' FID Inception-v3 (2048-d pool features), from a local
   weights file only; without it (or without torch-fidelity) one clear message says what to get.
 """
@@ -35,6 +37,33 @@ class IdentityFeatures:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         return x.reshape(len(x), -1)
+
+
+class ClipFeatures:
+    """CLIP image embeddings (L2-normalised) for uint8 images (N, H, W) or (N, H, W, 3)."""
+
+    name = "clip"
+
+    def __init__(self, spec: str = "ViT-B-32/openai", batch_size: int = 64, device: str | None = None):
+        from audit.embed import Embedder, WeightsMissing
+
+        try:
+            self.embedder = Embedder(spec, device=device)
+        except WeightsMissing as e:
+            raise FeatureWeightsMissing(str(e)) from None
+        self.batch_size = batch_size
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        from audit.embed import normalise, prepare_pixels
+
+        images = np.asarray(x)
+        if images.dtype != np.uint8 or images.ndim not in (3, 4):
+            raise ValueError(f"CLIP features take uint8 (N, H, W[, 3]) images, got {images.dtype} {images.shape}")
+        if images.ndim == 3:
+            images = np.repeat(images[..., None], 3, axis=3)
+        prepared = np.stack([prepare_pixels(image) for image in images])
+        parts = [self.embedder.embed(prepared[i:i + self.batch_size]) for i in range(0, len(prepared), self.batch_size)]
+        return normalise(np.concatenate(parts))[0].astype(np.float64)
 
 
 class InceptionFeatures:

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from loops.features import FeatureWeightsMissing, IdentityFeatures, InceptionFeatures
+from loops.features import ClipFeatures, FeatureWeightsMissing, IdentityFeatures, InceptionFeatures
 from loops.mnist import load_mnist, read_idx
 from tests.conftest import shared_data
 
@@ -95,3 +95,17 @@ def test_inception_features_from_a_local_weights_file(tmp_path, monkeypatch):
     assert out.shape == (3, 2048) and out.dtype == np.float64 and np.isfinite(out).all()
     with pytest.raises(ValueError, match="uint8"):
         features(images.astype(np.float32))
+
+
+def test_clip_features_use_the_embedding_engine():
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    features = ClipFeatures("random")(images)
+    assert features.shape == (5, 64) and features.dtype == np.float64
+    assert np.allclose(np.linalg.norm(features, axis=1), 1.0)
+    assert np.allclose(ClipFeatures("random")(images), features)  # deterministic
+
+
+def test_clip_features_without_weights_say_what_to_get(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FeatureWeightsMissing, match="weights file not found"):
+        ClipFeatures("ViT-B-32=/nonexistent/weights.bin")
