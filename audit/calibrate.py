@@ -32,7 +32,9 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
     out = Path(out)
     base = replace(config or ScanConfig(), embed=True, probe=None, calibration=None)
     if probe:
-        base = replace(base, embedder=base.embedder or _probe_embedder(probe))
+        sidecar = json.loads((Path(probe) / "probe.json").read_text())
+        base = replace(base, embedder=base.embedder or sidecar["embedder"],
+                       preprocess=base.preprocess or sidecar["preprocess"])
     scans = {label: scan(source, out / f"scan-{name}", config=base, workers=workers, batch_size=batch_size,
                          progress=progress, embedding_cache=out / "embeddings")
              for label, name, source in ((0, "real", real), (1, "synthetic", synthetic))}
@@ -52,10 +54,6 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
     out.mkdir(parents=True, exist_ok=True)
     (out / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
     return calibration
-
-
-def _probe_embedder(folder: str) -> str:
-    return json.loads((Path(folder) / "probe.json").read_text())["embedder"]
 
 
 def _labelled_table(scans: dict[int, ScanResult]) -> dict:

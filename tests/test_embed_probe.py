@@ -171,3 +171,23 @@ def test_small_images_are_embedded_too(tmp_path):
     Image.new("RGB", (40, 30), "red").save(tmp_path / "tiny.png")
     result = scan(str(tmp_path), config=ScanConfig(detectors=(), embedder="random", embed=True), workers=0)
     assert result.stage.vector(result.rows[0]["sha256"]).shape == (64,)
+
+
+def test_calibrate_with_univfd_reports_missing_vit_l14_weights(photos, tmp_path, monkeypatch):
+    """`calibrate --probe univfd` runs the real path; without ViT-L/14 weights it says so and still
+    measures the detectors that need no embeddings (with the weights present it measures the head)."""
+    monkeypatch.setenv("AUDIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    runner = CliRunner()
+    assert runner.invoke(main, ["models", "pull", "univfd", "--from",
+                                str(shared_data("univfd") / "fc_weights.pth")]).exit_code == 0
+    result = runner.invoke(main, ["calibrate", "--real", str(photos), "--synthetic", str(photos), "--probe", "univfd",
+                                  "--out", str(tmp_path / "calib"), "--workers", "0", "--quiet", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    calibration = json.loads(result.stdout)
+    assert calibration["embedder"] == "ViT-L-14/openai" and calibration["preprocess"] == "univfd"
+    if "skipped" in calibration["probe"]:
+        assert "ViT-L-14" in calibration["probe"]["skipped"] and "probe" not in calibration["detectors"]
+    else:
+        assert calibration["probe"]["source"].startswith("UnivFD")
+    assert set(calibration["detectors"]) >= {"metadata", "watermark"}
