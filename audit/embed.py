@@ -14,7 +14,6 @@ overlaps with inference; the engine only normalises and runs the model.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +88,9 @@ def resolve_weights(spec: EmbedderSpec) -> str:
         cached = try_to_load_from_cache(repo, filename)
         if isinstance(cached, str):
             return cached
-    if _hub_reachable():
+    from audit.hub import hub_reachable
+
+    if hub_reachable():
         for filename in WEIGHT_FILES:
             try:
                 return hf_hub_download(repo, filename)
@@ -101,16 +102,6 @@ def resolve_weights(spec: EmbedderSpec) -> str:
         f"Provide them with `huggingface-cli download {repo} {WEIGHT_FILES[1]}` on a machine with internet "
         f"(then copy ~/.cache/huggingface), or pass --embedder {spec.model}=/path/to/{WEIGHT_FILES[1]}."
     )
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        return False
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _tiny_random_clip():

@@ -58,8 +58,14 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 def _load(name: str, split: str | None) -> tuple[datasets.IterableDataset, str]:
     """The chosen split as an iterable dataset, and the split's name."""
+    from audit.hub import hub_offline_requested, hub_reachable
+
+    local = os.path.isdir(name)
+    if not local and not hub_offline_requested() and not hub_reachable():
+        raise SourceError(f"cannot load Hugging Face dataset '{name}': the Hub is unreachable; "
+                          "to use a copy in the local cache, set HF_HUB_OFFLINE=1")
     try:
-        if os.path.isdir(name) and any(os.path.isfile(os.path.join(name, m)) for m in SAVED_DATASET_MARKERS):
+        if local and any(os.path.isfile(os.path.join(name, m)) for m in SAVED_DATASET_MARKERS):
             loaded = datasets.load_from_disk(name)
         else:
             loaded = datasets.load_dataset(name, split=split, streaming=True)

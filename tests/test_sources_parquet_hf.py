@@ -165,6 +165,7 @@ class BrokenStream:
 def test_stream_failure_mid_way_is_an_error_row_and_at_start_a_source_error(monkeypatch):
     import datasets
 
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the fake stream stands in for a cached dataset
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: BrokenStream(good=1))
     records = list(iter_records("hf:org/name"))
     assert [(r.id, r.error) for r in records] == [
@@ -225,3 +226,12 @@ def test_split_spec_existing_path_with_colon(tmp_path):
     assert split_spec(str(odd)) == (str(odd), None)
     with pytest.raises(SourceError, match="expected hf:org/name"):
         split_spec("org/name:")
+
+
+def test_unreachable_hub_fails_fast_with_what_to_do(monkeypatch):
+    import audit.hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(audit.hub, "hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(SourceError, match="Hub is unreachable.*HF_HUB_OFFLINE=1"):
+        list(iter_records("hf:org/name"))
