@@ -4,8 +4,12 @@ Both labelled sources are scanned (embeddings cached under `out/embeddings`), th
 split by content hash into train and held-out parts with a seed, the probe is trained on the
 train part (or a given probe is used as is), and on the held-out part the true- and
 false-positive rates of each detector and of the scan's combined rule (any detector says
-synthetic) are measured with Clopper-Pearson intervals and their counts. Writes
-`calibration.json` and `probe/`; `audit scan --calibration DIR` uses both.
+synthetic) are measured with Clopper-Pearson intervals and their counts. For the corrected
+estimate (`audit/estimate.py`) it also measures hard evidence's rates (`hard_evidence`), the
+combined rule's rates on held-out images without hard evidence (`combined_rest`) and the synthetic
+share the probe was trained at (`probe.train_prior`). Writes `calibration.json`, `probe/` and
+`calibration_items.parquet` (per image: label, held-out, hard evidence, combined flag, probe
+score); `audit scan --calibration DIR` uses the first two.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from audit.scan import ScanResult, scan
 from audit.scan_config import CALIBRATION_FILE, ScanConfig
 
 MIN_PER_CLASS = 2
+ITEMS_FILE = "calibration_items.parquet"
 
 
 def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig | None = None,
@@ -41,23 +46,26 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
     table = _labelled_table(scans)
     is_heldout = _split(table["sha256"], table["label"], heldout, seed)
     probe_result = _probe(table, is_heldout, scans[1], probe, seed, out)
-    detectors = _operating_points(table, is_heldout, probe_result)
+    decisions = _decisions(table, probe_result)
+    detectors = _operating_points(decisions, table["label"], is_heldout)
     calibration = {
         "real": real, "synthetic": synthetic, "seed": seed, "heldout_fraction": heldout,
         "embedder": scans[1].summary["config"]["embedder"], "preprocess": scans[1].summary["config"]["preprocess"],
         "counts": _counts(table, is_heldout, scans),
         "detectors": detectors,
         "combined": detectors.pop("combined"),
+        **_estimation_points(table, is_heldout, decisions["combined"]),
         "probe": probe_result["info"],
         "notes": scans[1].summary["notes"],
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
+    _write_items(out / ITEMS_FILE, table, is_heldout, decisions["combined"], probe_result["scores"])
     return calibration
 
 
 def _labelled_table(scans: dict[int, ScanResult]) -> dict:
-    """Columns over the usable images of both scans: label, sha256, hard decisions, raw embedding."""
+    """Columns over the usable images of both scans: label, sha256, decisions, hard evidence, raw embedding."""
     rows, labels, vectors = [], [], []
     for label, result in scans.items():
         for row in result.rows:
@@ -71,6 +79,7 @@ def _labelled_table(scans: dict[int, ScanResult]) -> dict:
         "label": np.array(labels, dtype=int),
         "sha256": [r["sha256"] for r in rows],
         "decisions": {d: np.array([r[f"{d}_decision"] == SYNTHETIC for r in rows]) for d in detectors},
+        "hard": np.array([bool(r["hard_evidence"]) for r in rows], dtype=bool),
         "vectors": vectors,
     }
 
@@ -93,22 +102,26 @@ def _probe(table: dict, is_heldout: np.ndarray, synthetic_scan: ScanResult, give
 
     if any(v is None for v in table["vectors"]) or not table["vectors"]:
         why = synthetic_scan.summary["skipped_detectors"].get("embeddings", "no embeddings")
-        return {"info": {"skipped": why}, "decisions": None}
+        return {"info": {"skipped": why}, "decisions": None, "scores": None}
     x = np.stack(table["vectors"])
     y = table["label"]
     config = synthetic_scan.summary["config"]
+    prior = {}  # unknown for a given probe
     if given:
         probe = LinearProbe.load(given)
     else:
         train = ~is_heldout
         if min(np.bincount(y[train], minlength=2)) < MIN_PER_CLASS:
-            return {"info": {"skipped": f"fewer than {MIN_PER_CLASS} training images of a class"}, "decisions": None}
+            return {"info": {"skipped": f"fewer than {MIN_PER_CLASS} training images of a class"}, "decisions": None,
+                    "scores": None}
         probe = train_probe(x[train], y[train], config["embedder"], config["preprocess"], seed=seed)
+        prior = {"train_prior": float(y[train].mean())}  # the EM cross-check's starting point
     scores = probe.probabilities(x)
     probe.metrics.update(_heldout_metrics(scores[is_heldout], y[is_heldout]))
     probe.save(out / "probe")
-    info = {"folder": "probe", "source": probe.source, "threshold": probe.threshold, "metrics": probe.metrics}
-    return {"info": info, "decisions": scores >= probe.threshold}
+    info = {"folder": "probe", "source": probe.source, "threshold": probe.threshold, "metrics": probe.metrics,
+            **prior}
+    return {"info": info, "decisions": scores >= probe.threshold, "scores": scores}
 
 
 def _heldout_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
@@ -120,14 +133,38 @@ def _heldout_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
             "heldout_accuracy": float(((scores >= 0.5) == labels).mean()) if len(labels) else None}
 
 
-def _operating_points(table: dict, is_heldout: np.ndarray, probe_result: dict) -> dict:
+def _decisions(table: dict, probe_result: dict) -> dict[str, np.ndarray]:
+    """Each detector's synthetic decisions, the probe's included, and the combined rule's."""
     decisions = dict(table["decisions"])
     if probe_result["decisions"] is not None:
         decisions["probe"] = probe_result["decisions"]
     decisions["combined"] = np.any(np.stack(list(decisions.values())), axis=0) if decisions else \
         np.zeros(len(table["label"]), dtype=bool)
-    y = table["label"][is_heldout]
-    return {name: rates(flagged[is_heldout], y) for name, flagged in decisions.items()}
+    return decisions
+
+
+def _operating_points(decisions: dict[str, np.ndarray], labels: np.ndarray, is_heldout: np.ndarray) -> dict:
+    return {name: rates(flagged[is_heldout], labels[is_heldout]) for name, flagged in decisions.items()}
+
+
+def _estimation_points(table: dict, is_heldout: np.ndarray, combined: np.ndarray) -> dict:
+    """Held-out rates of hard evidence, and of the combined rule on images without hard evidence."""
+    y, hard = table["label"], table["hard"]
+    rest = is_heldout & ~hard
+    return {"hard_evidence": rates(hard[is_heldout], y[is_heldout]), "combined_rest": rates(combined[rest], y[rest])}
+
+
+def _write_items(path: Path, table: dict, is_heldout: np.ndarray, combined: np.ndarray,
+                 scores: np.ndarray | None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {"sha256": table["sha256"], "label": table["label"].tolist(), "heldout": is_heldout.tolist(),
+               "hard_evidence": table["hard"].tolist(), "flagged": combined.tolist(),
+               "probe_score": [None] * len(table["label"]) if scores is None else scores.tolist()}
+    schema = pa.schema([("sha256", pa.string()), ("label", pa.int8()), ("heldout", pa.bool_()),
+                        ("hard_evidence", pa.bool_()), ("flagged", pa.bool_()), ("probe_score", pa.float64())])
+    pq.write_table(pa.table(columns, schema=schema), path)
 
 
 def rates(flagged: np.ndarray, labels: np.ndarray, confidence: float = 0.95) -> dict:

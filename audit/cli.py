@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from audit import gate
@@ -46,7 +48,7 @@ def _probe_folder(probe: str | None) -> str | None:
 
 
 def _fail(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     sys.exit(gate.EXIT_USAGE)
 
 
@@ -90,12 +92,20 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Comma-separated detectors to run.")
 @click.option("--workers", type=click.IntRange(0), default=None,
               help="Decoding/detector processes (default: CPU count, at most 8; 0 or 1 = in-process).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: processes on this machine; ray: Ray Data stages on a Ray cluster, resumable per shard "
+                   "(pip install 'autophagy-audit[ray]').")
+@click.option("--address", default=None, help="Ray cluster to join (--engine ray; default: start Ray on this machine).")
+@click.option("--num-workers", type=click.IntRange(1), default=None,
+              help="Decoding/detector actors (--engine ray; default: the cluster's CPUs).")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan in --out instead of starting over.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")
 @click.option("--fail-above", type=click.FloatRange(0, 1), default=None,
-              help="Exit 1 when the flagged fraction exceeds this (CI gate).")
+              help="Exit 1 when the synthetic fraction exceeds this (CI gate; see --gate).")
+@click.option("--gate", type=click.Choice(gate.GATES), default="point", show_default=True,
+              help="What --fail-above compares: the point estimate, or the upper end of its interval (conservative).")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--pixel-limit", type=click.IntRange(1), default=None,
@@ -117,18 +127,21 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Cosine similarity below which a bank match is ignored.")
 @click.option("--phash-distance", type=click.IntRange(0, 64), default=4, show_default=True,
               help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
-def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, junit, quiet, pixel_limit,
+def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, gate, junit, quiet, pixel_limit,
          watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
-         neardup_hard, neardup_soft, phash_distance):
+         neardup_hard, neardup_soft, phash_distance, engine, address, num_workers):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
 
     SOURCE: a folder or image file, webdataset .tar shards (file, folder or brace/glob
     pattern), parquet files, or a Hugging Face dataset (hf:org/name[:split], hf:LOCAL_DIR).
     """
     from audit.decode import DEFAULT_PIXEL_LIMIT
+    from audit.gate import exit_code, gate_checks
     from audit.report import summary_table, write_junit
     from audit.scan import ScanConfig, scan as run_scan
 
+    if engine == "local" and (address or num_workers):
+        _fail("--address and --num-workers are options of --engine ray; the local engine takes --workers")
     try:
         config = ScanConfig(
             detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()),
@@ -139,16 +152,16 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, j
             probe=_probe_folder(probe), bank=bank, calibration=calibration,
             neardup_hard=neardup_hard, neardup_soft=neardup_soft, phash_distance=phash_distance,
         )
+        run = _ray_scan(address, num_workers) if engine == "ray" else partial(run_scan, workers=workers)
         with _progress_bar(quiet) as advance:
-            result = run_scan(source, out, config=config, workers=workers, batch_size=batch_size,
-                              resume=resume, progress=advance)
+            result = run(source, out, config=config, batch_size=batch_size, resume=resume, progress=advance)
     except _usage_errors() as e:
         _fail(str(e))
     except KeyboardInterrupt:
         stderr.print(f"interrupted; finished rows are kept in {out}. Continue with --resume.")
         sys.exit(130)
 
-    checks = gate.gate_checks(result.summary, fail_above)
+    checks = gate_checks(result.summary, fail_above, gate)
     if junit:
         write_junit(junit, checks)
     if fmt == "json":
@@ -158,8 +171,14 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, j
         stderr.print(f"outputs in {out}/ (results.parquet, summary.json, report.md)")
     for check in checks:
         if not check["passed"]:
-            stderr.print(f"[bold red]FAILED[/] {check['name']}: {check['message']}", highlight=False)
-    sys.exit(gate.exit_code(checks))
+            stderr.print(f"[bold red]FAILED[/] {escape(check['name'])}: {escape(check['message'])}", highlight=False)
+    sys.exit(exit_code(checks))
+
+
+def _ray_scan(address: str | None, num_workers: int | None):
+    from audit.ray_engine import ray_scan
+
+    return partial(ray_scan, address=address, num_workers=num_workers)
 
 
 @main.command()

@@ -13,7 +13,7 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
-SCAN_KEYS = {"out", "detectors", "workers", "batch_size", "resume", "format", "fail_above", "junit",
+SCAN_KEYS = {"out", "detectors", "workers", "batch_size", "resume", "format", "fail_above", "gate", "junit",
              "quiet", "pixel_limit", "watermark_key", "watermark_p_threshold", "column"}
 LIST_AS_TEXT = {"detectors"}  # the CLI takes these as comma-separated text
 

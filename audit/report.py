@@ -8,6 +8,7 @@ from xml.sax.saxutils import quoteattr, escape
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from rich.markup import escape as escape_markup
 from rich.table import Table
 
 BASE_COLUMNS = [
@@ -48,9 +49,30 @@ def _pct(x: float | None) -> str:
 def headline(summary: dict) -> str:
     c, e = summary["counts"], summary["estimate"]
     low, high = e["interval"]
-    return (f"{c['flagged']} of {c['ok']} images flagged ({_pct(e['flagged_fraction'])}, "
-            f"{int(100 * e['confidence'])}% CI {_pct(low)}-{_pct(high)}); "
-            f"hard evidence on {c['hard_evidence']} ({_pct(e['lower_bound'])}, a lower bound); {c['error']} errors")
+    interval = f"{int(100 * e['confidence'])}% CI {_pct(low)}-{_pct(high)}"
+    hard = f"hard evidence on {c['hard_evidence']} ({_pct(e['lower_bound'])}, a lower bound); {c['error']} errors"
+    if e["operating_points"] is None:
+        return f"{c['flagged']} of {c['ok']} images flagged ({_pct(e['flagged_fraction'])}, {interval}); {hard}"
+    point = "no point estimate" if e["point"] is None else f"estimated synthetic fraction {_pct(e['point'])}"
+    return f"{point} ({interval}, corrected with calibration); {c['flagged']} of {c['ok']} images flagged; {hard}"
+
+
+def estimate_details(e: dict) -> list[str]:
+    """What a corrected estimate rests on: the cross-check and the operating points used."""
+    if e["operating_points"] is None:
+        return []
+    cross, points = e["cross_check"], e["operating_points"]
+    rest, hard = points["rest"], points["hard_evidence"]
+    low, high = points["tpr_minus_fpr_interval"]
+    return [
+        f"Cross-check, {cross['method']}: " + (_pct(cross["point"]) if cross["point"] is not None
+                                              else f"n/a ({cross.get('skipped', 'no estimate')})"),
+        f"Operating point used, combined rule on calibration images without hard evidence: TPR {_pct(rest['tpr'])} "
+        f"({rest['tp']}/{rest['n_synthetic']}), FPR {_pct(rest['fpr'])} ({rest['fp']}/{rest['n_real']}), "
+        f"TPR - FPR {_pct(points['tpr_minus_fpr'])} (95% CI {_pct(low)} to {_pct(high)})",
+        f"Hard evidence in calibration: on {hard['tp']}/{hard['n_synthetic']} synthetic and "
+        f"{hard['fp']}/{hard['n_real']} real images",
+    ]
 
 
 def caveats(summary: dict) -> list[str]:
@@ -66,6 +88,8 @@ def markdown_report(summary: dict, rows: list[dict]) -> str:
         f"Source: `{summary['source']}`", "",
         f"**{headline(summary)}**", "",
         f"Method: {e['method']}, {e['interval_method']} interval. {e['note']}", "",
+        *[f"> **WARNING:** {line}\n" for line in e["warnings"]],
+        *[f"- {line}" for line in estimate_details(e)], "",
         *[f"> {line}\n" for line in caveats(summary)],
         "## Detectors", "", "| detector | synthetic | real | unknown |", "|---|---|---|---|",
     ]
@@ -102,10 +126,13 @@ def summary_table(summary: dict) -> Table:
     low, high = e["interval"]
     table.add_row("images scanned", str(c["ok"]))
     table.add_row("errors", str(c["error"]))
-    table.add_row(f"flagged ({e['method']})", str(c["flagged"]))
-    table.add_row("flagged fraction", _pct(e["flagged_fraction"]))
-    table.add_row(f"{int(100 * e['confidence'])}% interval ({e['interval_method']})", f"{_pct(low)} - {_pct(high)}")
+    table.add_row("flagged by any detector", f"{c['flagged']} ({_pct(e['flagged_fraction'])})")
     table.add_row("hard evidence (lower bound)", f"{c['hard_evidence']} ({_pct(e['lower_bound'])})")
+    corrected = e["operating_points"] is not None
+    point = "none (see WARNING)" if e["point"] is None else _pct(e["point"])
+    table.add_row("estimated synthetic fraction" if corrected else "flagged fraction (uncorrected)", point)
+    table.add_row(f"{int(100 * e['confidence'])}% interval", f"{_pct(low)} - {_pct(high)}")
+    table.add_row("method", f"{e['method']}; {e['interval_method']} interval")
     if "duplicates" in summary:
         d = summary["duplicates"]
         table.add_row("near-duplicate clusters", f"{d['clusters']} ({d['flagged_copies']} flagged copies)")
@@ -113,7 +140,8 @@ def summary_table(summary: dict) -> Table:
         table.add_row(f"  generator: {name}", str(n))
     for reason, n in summary["errors"]["by_reason"].items():
         table.add_row(f"  error: {reason}", str(n))
-    table.caption = "\n".join([e["note"], *caveats(summary)])
+    table.caption = escape_markup("\n".join([*[f"WARNING: {w}" for w in e["warnings"]], *estimate_details(e),
+                                              e["note"], *caveats(summary)]))
     return table
 
 
@@ -135,7 +163,9 @@ def calibration_table(calibration: dict) -> Table:
     table = Table(title="detector operating points (held-out part)", title_justify="left")
     for column in ("detector", "TPR", "95% CI", "FPR", "95% CI", "synthetic", "real"):
         table.add_column(column, justify="left" if column == "detector" else "right")
-    points = {**calibration["detectors"], "combined rule": calibration["combined"]}
+    points = {**calibration["detectors"], "combined rule": calibration["combined"],
+              "hard evidence": calibration["hard_evidence"],
+              "combined rule, images without hard evidence": calibration["combined_rest"]}
     for name, p in points.items():
         table.add_row(name, _pct(p["tpr"]), "{} - {}".format(*map(_pct, p["tpr_interval"])),
                       _pct(p["fpr"]), "{} - {}".format(*map(_pct, p["fpr_interval"])),

@@ -106,15 +106,15 @@ def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch
 
     batches = _batches(_numbered(records, done), batch_size)
     if workers <= 1:
-        _init_worker(config, prepare)
+        init_worker(config, prepare)
         for batch in batches:
-            finish(_process_batch(batch))
+            finish(process_batch(batch))
         return rows
     ctx = get_context("spawn")  # no fork: parents may hold threads (Arrow, HF datasets, torch)
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config, prepare)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(config, prepare)) as pool:
         pending = set()
         for batch in batches:
-            pending.add(pool.submit(_process_batch, batch))
+            pending.add(pool.submit(process_batch, batch))
             if len(pending) >= 2 * workers:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -128,12 +128,16 @@ def _numbered(records: Iterable[ImageRecord], done: set[str]) -> Iterator[tuple[
     """(position in source, record), skipping ids already journaled; duplicate ids get a suffix."""
     seen: dict[str, int] = {}
     for seq, record in enumerate(records):
-        count = seen.get(record.id, 0)
-        seen[record.id] = count + 1
-        if count:
-            record.id = f"{record.id}#{count}"
+        record.id = unique_id(record.id, seen)
         if record.id not in done:
             yield seq, record
+
+
+def unique_id(record_id: str, seen: dict[str, int]) -> str:
+    """`record_id`, or `record_id#n` for its n-th repeat in the source (`seen` counts the ids so far)."""
+    count = seen.get(record_id, 0)
+    seen[record_id] = count + 1
+    return f"{record_id}#{count}" if count else record_id
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:
@@ -141,18 +145,18 @@ def _batches(items: Iterator, size: int) -> Iterator[list]:
         yield batch
 
 
-# --- inside worker processes ---------------------------------------------------------------
+# --- inside worker processes (and the Ray engine's actors) --------------------------------
 
 _WORKER: dict = {}
 
 
-def _init_worker(config: ScanConfig, prepare: str | None) -> None:
+def init_worker(config: ScanConfig, prepare: str | None) -> None:
     detectors = build_pixel_detectors(config)
     _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash=prepare is not None,
                    hard={d.name for d in detectors if d.hard_evidence})
 
 
-def _process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dict]:
+def process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dict]:
     """Rows with the pixel detectors' columns, and model-ready pixels by seq for the embedding stage."""
     records = [record for _, record in batch]
     for record in records:

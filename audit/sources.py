@@ -98,6 +98,21 @@ def _dispatch(spec: str, column: str | None) -> Iterator[ImageRecord]:
     raise SourceError(f"cannot tell what kind of source this is: {spec} (matched {len(paths)} paths)")
 
 
+def shard_files(spec: str) -> list[str] | None:
+    """The webdataset or parquet files a spec names, in reading order (the shards of a
+    distributed scan); None when it names something else (images, a folder of images, hf:)."""
+    if spec.startswith("hf:"):
+        return None
+    paths = _expand(spec)
+    if len(paths) == 1 and os.path.isdir(paths[0]):
+        root = paths[0]
+        paths = [os.path.join(root, n) for n in sorted(os.listdir(root)) if os.path.isfile(os.path.join(root, n))]
+    for extension in (".tar", ".parquet"):
+        if paths and all(p.endswith(extension) for p in paths):
+            return paths
+    return None
+
+
 def _expand(spec: str) -> list[str]:
     """A path, or brace/glob pattern expanded to existing paths, sorted."""
     from braceexpand import braceexpand

@@ -1,4 +1,4 @@
-"""The scan summary: counts, flagged fraction with its interval, per-detector and per-generator
+"""The scan summary: counts, the synthetic-fraction estimate, per-detector and per-generator
 counts, errors by reason, skipped detectors, near-duplicate clusters, versions and configuration.
 This is what summary.json holds."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from importlib import metadata
 
-from audit.estimate import uncorrected_estimate
+from audit.estimate import scan_estimate
 
 VERSIONED_PACKAGES = ("autophagy-audit", "Pillow", "numpy", "invisible-watermark", "opencv-python", "c2pa-python",
                       "open_clip_torch", "torch", "faiss-cpu")
@@ -25,7 +25,7 @@ def summarise(rows: list[dict], config, source: str, stage=None, calibration: di
         "source": source,
         "counts": {"total": len(rows), "ok": len(ok_rows), "error": len(rows) - len(ok_rows),
                    "flagged": flagged, "hard_evidence": hard},
-        "estimate": uncorrected_estimate(flagged, hard, len(ok_rows), soft_detectors="probe" in ran),
+        "estimate": scan_estimate(ok_rows, ran, calibration, config),
         "detectors": ran,
         "skipped_detectors": skipped,
         "notes": list(stage.notes) if stage else [],

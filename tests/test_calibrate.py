@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -44,6 +45,24 @@ def test_operating_points_match_the_data(calibration):
     assert any("MEANINGLESS" in note for note in calib["notes"])
 
 
+def test_estimation_inputs(calibration):
+    out, calib = calibration
+    hard, rest, counts = calib["hard_evidence"], calib["combined_rest"], calib["counts"]
+    assert hard["tpr"] == 1.0 and hard["fpr"] == 0.0  # every ai-metadata image carries metadata, no photo does
+    assert (hard["n_synthetic"], hard["n_real"]) == (counts["synthetic"]["heldout"], counts["real"]["heldout"])
+    assert (rest["n_synthetic"], rest["n_real"]) == (hard["fn"], hard["tn"])  # held-out images without hard evidence
+    trained = counts["synthetic"]["train"], counts["real"]["train"]
+    assert calib["probe"]["train_prior"] == pytest.approx(trained[0] / sum(trained))
+
+    items = pq.read_table(out / "calibration_items.parquet").to_pylist()
+    heldout = [i for i in items if i["heldout"]]
+    assert len(items) == sum(c["train"] + c["heldout"] for c in counts.values())
+    assert len(heldout) == hard["n_synthetic"] + hard["n_real"]
+    assert sum(i["hard_evidence"] for i in heldout if i["label"] == 1) == hard["tp"]
+    assert sum(i["flagged"] for i in heldout if i["label"] == 0 and not i["hard_evidence"]) == rest["fp"]
+    assert all(i["probe_score"] is not None for i in items)
+
+
 def test_scan_uses_the_calibration(calibration, tmp_path):
     out, calib = calibration
     source = shared_data("real-vs-derived")
@@ -54,6 +73,12 @@ def test_scan_uses_the_calibration(calibration, tmp_path):
     assert summary["detectors"] == ["metadata", "watermark", "probe"]
     assert summary["calibration"]["combined"] == calib["combined"]
     assert summary["config"]["embedder"] == "random"  # taken from the calibrated probe
+    e = summary["estimate"]
+    # No held-out synthetic image lacked hard evidence, so nothing says how often the detectors find
+    # such images: no point estimate, and the interval reaches 1.
+    assert e["point"] is None and e["interval"][1] == 1.0 and not e["separable"]
+    assert "no synthetic image without hard evidence" in e["warnings"][0]
+    assert e["operating_points"]["rest"] == calib["combined_rest"]
 
 
 def test_calibrate_reports_bad_sources(tmp_path):

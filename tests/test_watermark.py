@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from audit.decode import DecodedImage, decode_image
+from audit.demo import REAL_PHOTOS, sample_photo
 from audit.detectors.base import SYNTHETIC, UNKNOWN
 from audit.detectors.watermark import KNOWN_KEYS, WatermarkDetector, WatermarkKey, decode_bits, embed_watermark, match_p_value
 from audit.sources import ImageRecord
@@ -122,20 +123,47 @@ def test_user_key_specs_and_detection():
     assert signal.decision == SYNTHETIC and signal.generator == "HouseModel"
 
 
-def test_one_pass_decoder_returns_the_library_bits():
-    """Every key length, both channel orders, varied sizes (odd, not multiples of 8), marked and not."""
-    from audit.detectors.watermark import block_bits, vote
-
+def _decoder_test_images(count: int) -> list[np.ndarray]:
+    """Photographs resized or cropped to varied sizes (odd, not multiples of 8, powers of two), a
+    third of them marked with a random known key in a random channel order (some re-encoded as
+    JPEG, which leaves blocks near the decision threshold), and a few noise images."""
     rng = np.random.default_rng(0)
-    photo = carriers(1)[0]
-    images = [photo, embed_watermark(photo, KNOWN_KEYS[0])]
-    images += [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((256, 256), (257, 301), (263, 300),
-                                                                             (321, 511), (400, 259))]
-    for rgb in images:
+    photos = [sample_photo(name) for name in REAL_PHOTOS]
+    sizes = [(256, 256), (512, 512), (257, 301), (263, 300), (321, 511), (400, 259), (1024, 256), (255, 777)]
+    sizes += [tuple(int(v) for v in rng.integers(256, 448, 2)) for _ in range(count - len(sizes))]
+    images = []
+    for i, (h, w) in enumerate(sizes):
+        if i % 10 == 9:
+            images.append(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+            continue
+        photo = photos[i % len(photos)]
+        if i % 2 and photo.shape[0] >= h and photo.shape[1] >= w:
+            top, left = rng.integers(0, photo.shape[0] - h + 1), rng.integers(0, photo.shape[1] - w + 1)
+            rgb = np.ascontiguousarray(photo[top:top + h, left:left + w])
+        else:
+            rgb = np.asarray(Image.fromarray(photo).resize((w, h), Image.BILINEAR))
+        if i % 3 == 0:
+            rgb = embed_watermark(rgb, KNOWN_KEYS[rng.integers(len(KNOWN_KEYS))], rgb_order=bool(rng.integers(2)))
+            if i % 2:
+                rgb = decode_image(image_bytes(Image.fromarray(rgb), "JPEG", quality=90)).rgb
+        images.append(rgb)
+    return images
+
+
+def test_one_pass_decoder_returns_the_library_bits():
+    """104 images, every known key length, both channel orders: exactly the library's bits."""
+    import pywt
+
+    from audit.detectors.watermark import block_bits, haar_approximation, vote
+
+    lengths = sorted({len(k.bits) for k in KNOWN_KEYS})
+    for rgb in _decoder_test_images(104):
         for pixels in (np.ascontiguousarray(rgb[:, :, ::-1]), rgb):
             readout = block_bits(pixels)
-            for length in sorted({len(k.bits) for k in KNOWN_KEYS} | {8, 100}):
+            for length in lengths:
                 assert np.array_equal(vote(readout, length), decode_bits(pixels, length)), (rgb.shape, length)
+    u = np.random.default_rng(1).integers(0, 256, (512, 768), dtype=np.uint8)
+    assert np.array_equal(haar_approximation(u), pywt.dwt2(u, "haar")[0])
 
 
 def carriers_folder():

@@ -88,7 +88,7 @@ def train_probe(embeddings: np.ndarray, labels: np.ndarray, embedder: str, prepr
             model = model.fit(x, labels)
         else:
             model = LogisticRegression(max_iter=2000).fit(x, labels)
-    train_accuracy = float(model.score(x, labels))
+    train_accuracy = float((model.predict(x) == labels).mean())  # model.score would be the CV scoring (log-loss)
     return LinearProbe(weight=model.coef_.reshape(-1), bias=float(model.intercept_[0]), embedder=embedder,
                        preprocess=preprocess, metrics={"train_accuracy": train_accuracy, "train_count": int(len(labels))})
 

@@ -89,16 +89,29 @@ def embed_watermark(rgb: np.ndarray, key: WatermarkKey, rgb_order: bool = False)
 def block_bits(bgr: np.ndarray) -> np.ndarray:
     """One bit per 4x4 block, in the library's block order, read as its dwtDct decoder reads them."""
     import cv2
-    import pywt
 
     rows, cols = bgr.shape[0] // 4 * 4, bgr.shape[1] // 4 * 4
     u = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV)[:rows, :cols, 1]
-    band, _ = pywt.dwt2(u, "haar")
+    band = haar_approximation(u)
     h, w = band.shape[0] // BLOCK, band.shape[1] // BLOCK
     blocks = band[: h * BLOCK, : w * BLOCK].reshape(h, BLOCK, w, BLOCK).swapaxes(1, 2).reshape(h * w, BLOCK * BLOCK)
     strongest = np.abs(blocks[:, 1:]).argmax(axis=1) + 1
     values = np.abs(blocks[np.arange(len(blocks)), strongest])
     return (values % SCALE > 0.5 * SCALE).astype(np.float64)
+
+
+def haar_approximation(u: np.ndarray) -> np.ndarray:
+    """`pywt.dwt2(u, "haar")[0]`, bit for bit, several times faster on power-of-two heights.
+
+    dwt2 filters along the columns, then along the rows. Filtering columns in place walks memory
+    with a large stride, which thrashes the cache when the row length is a power of two (a 512x512
+    image: 5 ms of the 6 ms readout); here both passes run along rows of transposed copies,
+    with pywt's own 1-D filter, so every coefficient is computed by the same arithmetic.
+    """
+    import pywt
+
+    columns_filtered = pywt.dwt(np.ascontiguousarray(u.T, dtype=np.float64), "haar", axis=1)[0]
+    return pywt.dwt(np.ascontiguousarray(columns_filtered.T), "haar", axis=1)[0]
 
 
 def vote(bits: np.ndarray, length: int) -> np.ndarray:

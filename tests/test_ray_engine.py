@@ -1,0 +1,122 @@
+"""The Ray engine gives the local engine's rows (order-independent) on a folder of hostile and
+marked files and on webdataset shards with hostile members; resumes per shard; embeds in an
+actor; and says what to install when Ray is missing. Ray runs here, started once for the module."""
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from audit import ScanConfig, scan
+from audit.cli import main
+from audit.demo import build_demo_folder, sample_photo
+from audit.detectors.watermark import KNOWN_KEYS, embed_watermark
+from audit.journal import JournalMismatch
+from tests.conftest import image_bytes, noise_image
+from tests.test_bad_input import PIXEL_LIMIT, _Boom, _shard, corpus  # noqa: F401  (corpus is a fixture)
+
+ray = pytest.importorskip("ray", reason="the Ray engine needs Ray: pip install 'autophagy-audit[ray]'")
+from audit.ray_engine import ray_scan  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    yield
+    ray.shutdown()
+
+
+def by_id(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: r["id"])
+
+
+@pytest.fixture
+def shards(tmp_path):
+    """Three webdataset shards: hostile members (pickles that would leave a marker file when
+    unpickled, `..` and absolute names), a watermarked image, a broken one, a truncated shard."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    boom = pickle.dumps(_Boom(str(tmp_path / "UNPICKLED")))
+    marked = embed_watermark(sample_photo("astronaut.png"), KNOWN_KEYS[2])
+    _shard(folder / "shard-000.tar", [
+        ("000/a.png", image_bytes(noise_image())), ("000/a.txt", b"a caption"),
+        ("001/b.pkl", boom), ("001/b.pt", boom), ("../escape.png", image_bytes(noise_image())),
+        ("/abs/path.png", image_bytes(noise_image())), ("000/a.png", image_bytes(noise_image(seed=1))),
+    ])
+    _shard(folder / "shard-001.tar", [("002/wm.png", image_bytes(Image.fromarray(marked))), ("002/d.png", b"broken")])
+    full = (folder / "shard-001.tar").read_bytes()
+    (folder / "shard-002.tar").write_bytes(full[: len(full) - 1500])
+    return folder
+
+
+def test_folder_gives_the_local_rows(corpus, tmp_path):  # noqa: F811
+    build_demo_folder(corpus / "demo")  # marked copies: watermarks, generator metadata, XMP
+    config = ScanConfig(pixel_limit=PIXEL_LIMIT)
+    local = scan(str(corpus), tmp_path / "local", config=config, workers=0)
+    distributed = ray_scan(str(corpus), tmp_path / "ray", config=config, num_workers=2, shard_size=5)
+    assert by_id(distributed.rows) == by_id(local.rows)
+    assert distributed.summary == local.summary
+    assert sum(r["flagged"] for r in local.rows) >= 6 and len(list((tmp_path / "ray" / "parts").glob("*.done"))) >= 7
+    assert pq.read_table(tmp_path / "ray" / "results.parquet").to_pylist() == local.rows
+
+
+def test_webdataset_shards_with_hostile_members(shards, tmp_path):
+    spec = str(shards / "shard-{000..002}.tar")
+    local = scan(spec, workers=0)
+    rows = {r["id"]: r for r in ray_scan(spec, tmp_path / "ray", num_workers=2).rows}
+    assert by_id(rows.values()) == by_id(local.rows)
+    assert "never loaded" in rows["shard-000.tar/001/b.pkl"]["error"]
+    assert "unsafe" in rows["shard-000.tar/../escape.png"]["error"]
+    assert rows["shard-000.tar/000/a.png#1"]["status"] == "ok"  # a repeated member name gets the local suffix
+    assert rows["shard-001.tar/002/wm.png"]["generator"] == "Stable Diffusion 2.x"
+    assert not (tmp_path / "UNPICKLED").exists()
+
+
+def test_resume_skips_committed_shards(shards, tmp_path):
+    spec, out = str(shards), tmp_path / "ray"
+    first = ray_scan(spec, out, num_workers=1)
+    parts = out / "parts"
+    kept = pq.read_table(parts / "shard-000000.parquet").to_pylist()
+    for row in kept:
+        row["uri"] = "from the first run"
+    pq.write_table(pq.read_table(parts / "shard-000000.parquet").from_pylist(kept), parts / "shard-000000.parquet")
+    (parts / "shard-000001.done").unlink()  # as if the run had stopped while scanning shard 1
+
+    resumed = {r["id"]: r for r in ray_scan(spec, out, num_workers=1, resume=True).rows}
+    assert all(resumed[r["id"]]["uri"] == "from the first run" for r in kept)  # committed: not scanned again
+    assert [resumed[r["id"]] for r in first.rows if r["id"].startswith("shard-001")] == \
+        [r for r in first.rows if r["id"].startswith("shard-001")]  # uncommitted: scanned again
+    with pytest.raises(JournalMismatch):
+        ray_scan(spec, out, config=ScanConfig(detectors=("metadata",)), resume=True)
+
+
+def test_embeddings_run_in_an_actor(tmp_path):
+    folder = build_demo_folder(tmp_path / "demo")
+    config = ScanConfig(embed=True, embedder="random")
+    local = scan(str(folder), tmp_path / "local", config=config, workers=0)
+    distributed = ray_scan(str(folder), tmp_path / "ray", config=config, num_workers=1, shard_size=6)
+    assert by_id(distributed.rows) == by_id(local.rows)  # phash included: computed when embeddings run
+    ok = [r for r in local.rows if r["status"] == "ok"]
+    assert ok and all(r["phash"] for r in ok)
+    for row in ok:
+        assert np.allclose(distributed.stage.vector(row["sha256"]), local.stage.vector(row["sha256"]), atol=1e-5)
+
+
+def test_cli(shards, tmp_path, monkeypatch):
+    runner = CliRunner()
+    args = ["scan", str(shards), "--out", str(tmp_path / "o"), "--quiet", "--format", "json"]
+    result = runner.invoke(main, args + ["--engine", "ray", "--num-workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"] == scan(str(shards), workers=0).summary["counts"]
+    assert runner.invoke(main, args + ["--num-workers", "2"]).exit_code == 2  # a Ray option without --engine ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    missing = runner.invoke(main, args + ["--engine", "ray"])
+    assert missing.exit_code == 2 and "pip install 'autophagy-audit[ray]'" in " ".join(missing.output.split())
