@@ -160,3 +160,10 @@ def test_resume_with_other_settings_is_refused(folder, tmp_path):
     result = CliRunner().invoke(main, ["scan", str(folder), "--out", str(tmp_path), "--resume", "--quiet",
                                        "--detectors", "watermark"])
     assert result.exit_code == 2 and "other settings" in result.output
+
+
+def test_every_scan_option_can_come_from_the_config_file():
+    from audit.config import SCAN_KEYS
+
+    options = {p.name for p in main.commands["scan"].params if p.name != "source"}
+    assert options - {"fmt"} | {"format"} == SCAN_KEYS
