@@ -87,7 +87,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @main.command()
 @click.argument("source")
 @click.option("--out", default="audit-out", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for results.parquet, summary.json, report.md and the resume journal.")
+              help="Folder for results.parquet, summary.json, report.md, report.html and the resume journal.")
 @click.option("--detectors", default="metadata,watermark", show_default=True,
               help="Comma-separated detectors to run.")
 @click.option("--workers", type=click.IntRange(0), default=None,
@@ -168,7 +168,7 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, g
         click.echo(json.dumps({**result.summary, "checks": checks}, indent=2))
     else:
         Console().print(summary_table(result.summary))
-        stderr.print(f"outputs in {out}/ (results.parquet, summary.json, report.md)")
+        stderr.print(f"outputs in {out}/ (results.parquet, summary.json, report.md, report.html)")
     for check in checks:
         if not check["passed"]:
             stderr.print(f"[bold red]FAILED[/] {escape(check['name'])}: {escape(check['message'])}", highlight=False)

@@ -1,4 +1,5 @@
-"""Scan outputs: results.parquet, summary.json, report.md, the terminal table and JUnit XML."""
+"""Scan outputs: results.parquet, summary.json, report.md, report.html (built in report_html.py),
+the terminal table and JUnit XML."""
 from __future__ import annotations
 
 import json
@@ -34,6 +35,9 @@ def write_outputs(result) -> None:
     _atomic_write(out / "results.parquet", lambda p: pq.write_table(table, p))
     _atomic_write(out / "summary.json", lambda p: Path(p).write_text(json.dumps(result.summary, indent=2) + "\n"))
     _atomic_write(out / "report.md", lambda p: Path(p).write_text(markdown_report(result.summary, result.rows)))
+    from audit.report_html import write_html_report  # imports this module: a local import avoids the cycle
+
+    _atomic_write(out / "report.html", lambda p: write_html_report(result, p))
 
 
 def _atomic_write(path: Path, write) -> None:

@@ -59,7 +59,7 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 @click.option("--sweep", multiple=True, metavar="KEY=V1,V2",
               help="Run every combination of these values (repeatable), e.g. --sweep loop=fresh,accumulate.")
 @click.option("--out", default="simulate-out", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for metrics.csv/json, curves.png, summary.json and checkpoints.")
+              help="Folder for metrics.csv/json, curves.png, summary.json, report.html and checkpoints.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same options).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")
@@ -110,7 +110,7 @@ def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repe
         if not stdout.is_terminal:
             stdout = Console(width=PIPE_WIDTH)
         stdout.print(summary_table(result.summary))
-        stderr.print(f"outputs in {out}/ (metrics.csv, metrics.json, summary.json, curves.png)")
+        stderr.print(f"outputs in {out}/ (metrics.csv, metrics.json, summary.json, curves.png, report.html)")
 
 
 def summary_table(summary: dict) -> Table:

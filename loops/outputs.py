@@ -1,5 +1,5 @@
 """Simulation outputs: the summary (per-generation means and spreads over seeds), metrics.csv,
-metrics.json, summary.json and curves.png in the output folder."""
+metrics.json, summary.json, curves.png and report.html in the output folder."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +12,7 @@ import numpy as np
 
 ID_COLUMNS = ("config", "model", "loop", "contamination", "filter", "bias", "samples_per_gen", "seed", "generation")
 COUNT_COLUMNS = ("pool_real", "pool_synthetic", "kept_real", "kept_synthetic")
-FILES = ("metrics.csv", "metrics.json", "summary.json", "curves.png")
+FILES = ("metrics.csv", "metrics.json", "summary.json", "curves.png", "report.html")
 
 
 def metric_names(rows: list[dict]) -> list[str]:
@@ -74,6 +74,9 @@ def write_outputs(result) -> None:
     from loops.curves import plot_curves
 
     _atomic(out / "curves.png", lambda p: plot_curves(result.summary["curves"], p))
+    from loops.report_html import write_html_report
+
+    _atomic(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p))
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

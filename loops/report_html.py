@@ -1,0 +1,49 @@
+"""report.html of a simulation: one self-contained page with the metric curves over generations
+(curves.png inline), the configurations and the final generation's metrics (mean ± sd over seeds)."""
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from audit.html_page import cell, data_uri, page, table
+
+
+def write_html_report(summary: dict, curves_png: Path, path) -> None:
+    Path(path).write_text(html_report(summary, Path(curves_png).read_bytes()), encoding="utf-8")
+
+
+def html_report(summary: dict, curves_png: bytes) -> str:
+    body = [
+        "<h1>Self-consuming training simulation</h1>",
+        *[f'<div class="note">NOTE: {escape(n)}</div>' for n in summary["notes"]],
+        "<h2>Metrics over generations</h2>",
+        f'<img alt="metric curves" style="max-width:100%" src="{data_uri(curves_png, "image/png")}">',
+        "<h2>Final generation (mean ± sd over seeds)</h2>", final_table(summary["final"]),
+        "<h2>Configurations</h2>", config_table(summary["configs"], summary["runs_per_config"]),
+        f"<p>Elapsed: {summary['elapsed_s']:.1f} s.</p>",
+    ]
+    return page("Self-consuming training simulation", body)
+
+
+def final_table(final: dict) -> str:
+    metrics = []
+    for entry in final.values():
+        metrics += [m for m in entry if m != "generation" and m not in metrics]
+    rows = [[cell(name), cell(entry["generation"], numeric=True),
+             *(cell(_mean_sd(entry.get(m)), numeric=True) for m in metrics)] for name, entry in final.items()]
+    return table(["config", "generation", *metrics], rows, sortable=True, table_id="final")
+
+
+def _mean_sd(value: dict | None) -> str:
+    if not value or value["mean"] is None:
+        return ""
+    return f"{value['mean']:.4g}" + ("" if value["sd"] is None else f" ± {value['sd']:.2g}")
+
+
+def config_table(configs: list[dict], runs: dict) -> str:
+    fields = []
+    for config in configs:
+        fields += [k for k in config if k != "label" and k not in fields]
+    rows = [[cell(c["label"]), cell(runs.get(c["label"]), numeric=True), *(cell(c.get(k)) for k in fields)]
+            for c in configs]
+    return table(["config", "runs", *fields], rows, sortable=True, table_id="configs")

@@ -1,0 +1,136 @@
+"""report.html of scans and simulations: self-contained (no network references), escaped, capped
+for big scans; and rendered by a real headless Chromium with its script run and no network."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from audit import scan
+from audit.report_html import MAX_TABLE_ROWS, MAX_THUMBNAILS, html_report
+from loops import SimConfig, simulate
+from tests.conftest import noise_image
+
+HOSTILE = "<script>alert(1)</script>.png"  # its "/" makes it a folder "<script>alert(1)<" + "script>.png"
+A1111 = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Model hash: abc123"
+REMOTE = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", re.IGNORECASE)
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _generated(path: Path, seed: int) -> None:
+    info = PngInfo()
+    info.add_text("parameters", A1111)
+    noise_image((64, 64), seed=seed).save(path, pnginfo=info)
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory):
+    root = tmp_path_factory.mktemp("html-src")
+    for i in range(3):
+        noise_image((64, 64), seed=10 + i).save(root / f"real_{i}.png")
+    _generated(root / "a1111.png", 1)
+    hostile = root / HOSTILE
+    hostile.parent.mkdir()
+    _generated(hostile, 2)
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    out = tmp_path_factory.mktemp("html-out")
+    result = scan(str(root), out, workers=0)
+    return result, (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_scan_report_is_self_contained_and_shows_the_estimate(scanned):
+    result, html = scanned
+    assert not REMOTE.search(html), REMOTE.search(html)
+    assert "flagged fraction (uncorrected)" in html and "hard lower bound" in html
+    flagged = result.summary["estimate"]["flagged_fraction"]
+    assert f"{100 * flagged:.2f}%" in html
+    assert "a1111.png" in html and "png:parameters" in html  # a flagged id with its evidence
+    assert "broken.png" in html and "corrupt image" in html  # the error row
+    assert html.count('<img class="thumb"') == 2  # both flagged images are local files
+
+
+def test_hostile_ids_are_escaped(scanned):
+    result, html = scanned
+    assert HOSTILE in {r["id"] for r in result.rows if r["flagged"]}
+    assert HOSTILE not in html and "alert(1)" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.png" in html
+    assert html.count("<script>") == 1  # the report's own script only
+
+
+def test_big_scans_cap_rows_and_thumbnails(scanned):
+    result, _ = scanned
+    template = next(r for r in result.rows if r["id"] == "a1111.png")
+    rows = [{**template, "seq": i, "id": f"img_{i:05d}.png"} for i in range(MAX_TABLE_ROWS + 500)]
+    html = html_report(result.summary, rows)
+    assert html.count('<img class="thumb"') == MAX_THUMBNAILS
+    assert html.count("img_0") == MAX_TABLE_ROWS
+    assert f"500 of {MAX_TABLE_ROWS + 500} rows left out" in html
+    assert len(html) < 5_000_000
+
+
+def test_probe_scores_get_a_histogram(scanned):
+    result, _ = scanned
+    rows = [{**r, "probe_score": float(s)} for r, s in zip(result.rows, np.linspace(0, 1, len(result.rows)))]
+    html = html_report(result.summary, rows)
+    assert "probe scores" in html and html.count('src="data:image/png;base64,') == 1
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim-out")
+    simulate(SimConfig(loop="fresh", contamination=0.5, repeats=2, generations=2, samples_per_gen=30),
+             preset=False, out=out)
+    return (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_simulation_report_is_self_contained(simulated):
+    assert not REMOTE.search(simulated)
+    assert 'alt="metric curves" style="max-width:100%" src="data:image/png;base64,' in simulated
+    assert 'id="final"' in simulated and 'id="configs"' in simulated and "fresh" in simulated
+
+
+# --- a real browser -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """/usr/bin/chromium, installed from Debian packages when missing and we are root."""
+    if not CHROMIUM.exists():
+        if not shutil.which("apt-get") or os.geteuid() != 0:
+            pytest.skip("chromium is not installed and cannot be (needs apt-get and root)")
+        done = subprocess.run(["apt-get", "install", "-y", "chromium", "chromium-driver"],
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 or not CHROMIUM.exists():
+            pytest.skip(f"could not install chromium: {done.stderr.strip()[-500:]}")
+    return CHROMIUM
+
+
+def _headless(chromium: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
+               "--host-resolver-rules=MAP * ~NOTFOUND", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_chromium_renders_the_report_offline(chromium, scanned, tmp_path):
+    _, html = scanned
+    page = tmp_path / "report.html"
+    page.write_text(html, encoding="utf-8")
+    dom = _headless(chromium, tmp_path / "profile", "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-report-js="ready"' in dom.stdout  # the script ran to its end
+    assert re.search(r'<table class="sortable" id="flagged"[^>]*data-shown="2"', dom.stdout)
+    assert 'class="filter"' in dom.stdout and "a1111.png" in dom.stdout
+
+    shot = tmp_path / "shot.png"
+    rendered = _headless(chromium, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,900",
+                         page.as_uri())
+    assert rendered.returncode == 0 and shot.exists(), rendered.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (900, 1200) and pixels.var() > 0
