@@ -104,8 +104,12 @@ def chromium() -> Path:
     if not CHROMIUM.exists():
         if not shutil.which("apt-get") or os.geteuid() != 0:
             pytest.skip("chromium is not installed and cannot be (needs apt-get and root)")
-        done = subprocess.run(["apt-get", "install", "-y", "chromium", "chromium-driver"],
-                              capture_output=True, text=True, timeout=600)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]
+        done = subprocess.run(install, capture_output=True, text=True, timeout=600, env=env)
+        if done.returncode != 0:  # stale or missing package lists on a fresh machine
+            subprocess.run(["apt-get", "update"], capture_output=True, timeout=300, env=env)
+            done = subprocess.run(install, capture_output=True, text=True, timeout=600, env=env)
         if done.returncode != 0 or not CHROMIUM.exists():
             pytest.skip(f"could not install chromium: {done.stderr.strip()[-500:]}")
     return CHROMIUM
