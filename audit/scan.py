@@ -40,7 +40,7 @@ class ScanResult:
 def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
          workers: int | None = None, batch_size: int = 16, resume: bool = False,
          progress: Progress | None = None, embedding_cache: str | Path | None = None) -> ScanResult:
-    """Scan `source`; write results.parquet, summary.json and report.md into `out` when given.
+    """Scan `source`; write results.parquet, summary.json, report.md and report.html into `out` when given.
 
     Raises SourceError for an unreadable source, ValueError for bad options and
     JournalMismatch when resuming a scan that used other settings.
