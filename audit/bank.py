@@ -17,18 +17,17 @@ ones: SQ8 stays within ~0.001 of the exact cosine, PQ32 at d=512 is off by ~0.44
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audit.atomic import write_atomically
 from audit.phash import HASH_BITS, to_bytes
 
 FORMAT_VERSION = 1
@@ -187,10 +186,10 @@ class Bank:
     def save(self) -> None:
         """Write the three files, each atomically; bank.json last."""
         self._info.update(count=len(self), updated=_now())
-        _replace_atomically(self.path / INDEX_FILE, lambda tmp: faiss.write_index(self._index, tmp))
-        _replace_atomically(self.path / META_FILE, lambda tmp: pq.write_table(self._meta, tmp))
-        _replace_atomically(self.path / INFO_FILE,
-                            lambda tmp: Path(tmp).write_text(json.dumps(self._info, indent=2) + "\n"))
+        write_atomically(self.path / INDEX_FILE, lambda tmp: faiss.write_index(self._index, str(tmp)))
+        write_atomically(self.path / META_FILE, lambda tmp: pq.write_table(self._meta, tmp))
+        write_atomically(self.path / INFO_FILE,
+                         lambda tmp: tmp.write_text(json.dumps(self._info, indent=2) + "\n"))
 
     def search(self, vectors, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(similarities, bank ids), each n x k, best first; missing neighbours are (-inf, -1)."""
@@ -295,18 +294,6 @@ def _add_phashes(index: faiss.IndexBinaryIDMap, table: pa.Table) -> None:
     present = [i for i, h in enumerate(hashes) if h is not None]
     if present:
         index.add_with_ids(to_bytes([hashes[i] for i in present]), ids[present].astype(np.int64))
-
-
-def _replace_atomically(target: Path, write: Callable[[str], object]) -> None:
-    """Write through a temporary file in the same folder, flush it to disk, then rename over `target`."""
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        write(str(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_info(path: Path) -> dict:

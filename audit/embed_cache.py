@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.atomic import write_atomically
+
 FLUSH_EVERY = 2048
 
 
@@ -52,7 +54,6 @@ class EmbeddingCache:
         if not self._pending:
             return
         part = self.folder / f"part-{len(list(self.folder.glob('part-*.npz'))):06d}-{os.getpid()}.npz"
-        tmp = part.with_name(part.stem + ".tmp.npz")
-        np.savez(tmp, sha256=np.array(self._pending), vectors=np.stack([self._vectors[k] for k in self._pending]))
-        os.replace(tmp, part)
+        vectors = np.stack([self._vectors[k] for k in self._pending])
+        write_atomically(part, lambda tmp: np.savez(tmp, sha256=np.array(self._pending), vectors=vectors))
         self._pending = []

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from audit.atomic import write_atomically
 from audit.detectors import build_embedding_detectors, build_pixel_detectors
 from audit.journal import JournalMismatch
 from audit.report import results_schema, write_outputs
@@ -305,9 +306,7 @@ class Parts:
     def _commit(self, index: int, table: pa.Table) -> None:
         table = table.drop_columns([c for c in FLIGHT_COLUMNS if c in table.column_names]).sort_by("seq")
         path = self._path(index, ".parquet")
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
+        write_atomically(path, lambda tmp: pq.write_table(table, tmp))
         self._path(index, ".done").write_text(json.dumps({"rows": table.num_rows}) + "\n")
 
     def commit_empty(self, todo: list[int]) -> None:

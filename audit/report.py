@@ -3,14 +3,15 @@ the terminal table and JUnit XML."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from xml.sax.saxutils import quoteattr, escape
+from xml.sax.saxutils import escape, quoteattr
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.markup import escape as escape_markup
 from rich.table import Table
+
+from audit.atomic import write_atomically
 
 BASE_COLUMNS = [
     ("seq", pa.int64()), ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()),
@@ -32,32 +33,28 @@ def results_schema(detectors) -> pa.Schema:
 def write_outputs(result) -> None:
     out = Path(result.out)
     table = pa.Table.from_pylist(result.rows, schema=results_schema(result.detectors))
-    _atomic_write(out / "results.parquet", lambda p: pq.write_table(table, p))
-    _atomic_write(out / "summary.json", lambda p: Path(p).write_text(json.dumps(result.summary, indent=2) + "\n"))
-    _atomic_write(out / "report.md", lambda p: Path(p).write_text(markdown_report(result.summary, result.rows)))
-    from audit.report_html import write_html_report  # imports this module: a local import avoids the cycle
+    write_atomically(out / "results.parquet", lambda p: pq.write_table(table, p))
+    write_atomically(out / "summary.json", lambda p: p.write_text(json.dumps(result.summary, indent=2) + "\n"))
+    write_atomically(out / "report.md", lambda p: p.write_text(markdown_report(result.summary, result.rows)))
+    from audit.report_html import (
+        write_html_report,  # imports this module: a local import avoids the cycle
+    )
 
-    _atomic_write(out / "report.html", lambda p: write_html_report(result, p))
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    write_atomically(out / "report.html", lambda p: write_html_report(result, p))
 
 
-def _pct(x: float | None) -> str:
+def percent(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
 def headline(summary: dict) -> str:
     c, e = summary["counts"], summary["estimate"]
     low, high = e["interval"]
-    interval = f"{int(100 * e['confidence'])}% CI {_pct(low)}-{_pct(high)}"
-    hard = f"hard evidence on {c['hard_evidence']} ({_pct(e['lower_bound'])}, a lower bound); {c['error']} errors"
+    interval = f"{int(100 * e['confidence'])}% CI {percent(low)}-{percent(high)}"
+    hard = f"hard evidence on {c['hard_evidence']} ({percent(e['lower_bound'])}, a lower bound); {c['error']} errors"
     if e["operating_points"] is None:
-        return f"{c['flagged']} of {c['ok']} images flagged ({_pct(e['flagged_fraction'])}, {interval}); {hard}"
-    point = "no point estimate" if e["point"] is None else f"estimated synthetic fraction {_pct(e['point'])}"
+        return f"{c['flagged']} of {c['ok']} images flagged ({percent(e['flagged_fraction'])}, {interval}); {hard}"
+    point = "no point estimate" if e["point"] is None else f"estimated synthetic fraction {percent(e['point'])}"
     return f"{point} ({interval}, corrected with calibration); {c['flagged']} of {c['ok']} images flagged; {hard}"
 
 
@@ -69,11 +66,11 @@ def estimate_details(e: dict) -> list[str]:
     rest, hard = points["rest"], points["hard_evidence"]
     low, high = points["tpr_minus_fpr_interval"]
     return [
-        f"Cross-check, {cross['method']}: " + (_pct(cross["point"]) if cross["point"] is not None
+        f"Cross-check, {cross['method']}: " + (percent(cross["point"]) if cross["point"] is not None
                                               else f"n/a ({cross.get('skipped', 'no estimate')})"),
-        f"Operating point used, combined rule on calibration images without hard evidence: TPR {_pct(rest['tpr'])} "
-        f"({rest['tp']}/{rest['n_synthetic']}), FPR {_pct(rest['fpr'])} ({rest['fp']}/{rest['n_real']}), "
-        f"TPR - FPR {_pct(points['tpr_minus_fpr'])} (95% CI {_pct(low)} to {_pct(high)})",
+        f"Operating point used, combined rule on calibration images without hard evidence: TPR {percent(rest['tpr'])} "
+        f"({rest['tp']}/{rest['n_synthetic']}), FPR {percent(rest['fpr'])} ({rest['fp']}/{rest['n_real']}), "
+        f"TPR - FPR {percent(points['tpr_minus_fpr'])} (95% CI {percent(low)} to {percent(high)})",
         f"Hard evidence in calibration: on {hard['tp']}/{hard['n_synthetic']} synthetic and "
         f"{hard['fp']}/{hard['n_real']} real images",
     ]
@@ -130,12 +127,12 @@ def summary_table(summary: dict) -> Table:
     low, high = e["interval"]
     table.add_row("images scanned", str(c["ok"]))
     table.add_row("errors", str(c["error"]))
-    table.add_row("flagged by any detector", f"{c['flagged']} ({_pct(e['flagged_fraction'])})")
-    table.add_row("hard evidence (lower bound)", f"{c['hard_evidence']} ({_pct(e['lower_bound'])})")
+    table.add_row("flagged by any detector", f"{c['flagged']} ({percent(e['flagged_fraction'])})")
+    table.add_row("hard evidence (lower bound)", f"{c['hard_evidence']} ({percent(e['lower_bound'])})")
     corrected = e["operating_points"] is not None
-    point = "none (see WARNING)" if e["point"] is None else _pct(e["point"])
+    point = "none (see WARNING)" if e["point"] is None else percent(e["point"])
     table.add_row("estimated synthetic fraction" if corrected else "flagged fraction (uncorrected)", point)
-    table.add_row(f"{int(100 * e['confidence'])}% interval", f"{_pct(low)} - {_pct(high)}")
+    table.add_row(f"{int(100 * e['confidence'])}% interval", f"{percent(low)} - {percent(high)}")
     table.add_row("method", f"{e['method']}; {e['interval_method']} interval")
     if "duplicates" in summary:
         d = summary["duplicates"]
@@ -171,8 +168,8 @@ def calibration_table(calibration: dict) -> Table:
               "hard evidence": calibration["hard_evidence"],
               "combined rule, images without hard evidence": calibration["combined_rest"]}
     for name, p in points.items():
-        table.add_row(name, _pct(p["tpr"]), "{} - {}".format(*map(_pct, p["tpr_interval"])),
-                      _pct(p["fpr"]), "{} - {}".format(*map(_pct, p["fpr_interval"])),
+        table.add_row(name, percent(p["tpr"]), "{} - {}".format(*map(percent, p["tpr_interval"])),
+                      percent(p["fpr"]), "{} - {}".format(*map(percent, p["fpr_interval"])),
                       str(p["n_synthetic"]), str(p["n_real"]))
     probe = calibration["probe"]
     table.caption = "\n".join(

@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 
 from audit.html_page import cell, data_uri, figure_png, page, table
-from audit.report import caveats, estimate_details, flag_evidence, headline
+from audit.report import caveats, estimate_details, flag_evidence, headline, percent
 
 MAX_TABLE_ROWS = 2000
 MAX_THUMBNAILS = 200
@@ -46,10 +46,6 @@ def _list(lines: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>" if lines else ""
 
 
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.2f}%"
-
-
 def _estimate_table(summary: dict) -> str:
     c, e = summary["counts"], summary["estimate"]
     low, high = e["interval"]
@@ -57,11 +53,11 @@ def _estimate_table(summary: dict) -> str:
     corrected = e["operating_points"] is not None
     rows = [
         ("images scanned", str(c["ok"])), ("errors", str(c["error"])),
-        ("flagged by any detector", f"{c['flagged']} ({_pct(e['flagged_fraction'])})"),
-        ("estimated synthetic fraction" if corrected else "flagged fraction (uncorrected)", _pct(e["point"])),
-        (f"{int(100 * e['confidence'])}% interval", f"{_pct(low)} - {_pct(high)}"),
-        ("hard lower bound (hard evidence)", f"{c['hard_evidence']} ({_pct(e['lower_bound'])}; "
-                                             f"interval {_pct(hard_low)} - {_pct(hard_high)})"),
+        ("flagged by any detector", f"{c['flagged']} ({percent(e['flagged_fraction'])})"),
+        ("estimated synthetic fraction" if corrected else "flagged fraction (uncorrected)", percent(e["point"])),
+        (f"{int(100 * e['confidence'])}% interval", f"{percent(low)} - {percent(high)}"),
+        ("hard lower bound (hard evidence)", f"{c['hard_evidence']} ({percent(e['lower_bound'])}; "
+                                             f"interval {percent(hard_low)} - {percent(hard_high)})"),
     ]
     return table(["measure", "value"], [[cell(k), cell(v)] for k, v in rows], table_id="estimate")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.atomic import write_atomically
 from loops.world import Block
 
 
@@ -50,13 +51,13 @@ class Checkpoint:
         for block in blocks:
             path = self.blocks_dir / f"{block.name}.npz"
             if not path.exists():
-                _atomic(path, lambda p, b=block: np.savez(p, x=b.x, luck=b.luck))
+                write_atomically(path, lambda p, b=block: np.savez(p, x=b.x, luck=b.luck))
         model_name = f"model-g{generation:03d}.npz"
-        _atomic(self.folder / model_name, lambda p: np.savez(p, **model))
+        write_atomically(self.folder / model_name, lambda p: np.savez(p, **model))
         state = {"config": self.config, "generation": generation, "streams": streams,
                  "blocks": [b.meta() for b in blocks], "model": model_name,
                  "rows_bytes": self._append_rows(rows)}
-        _atomic(self.folder / "state.json", lambda p: p.write_text(json.dumps(state), encoding="utf-8"))
+        write_atomically(self.folder / "state.json", lambda p: p.write_text(json.dumps(state), encoding="utf-8"))
         self._remove_stale(model_name, {b.name for b in blocks})
 
     def _append_rows(self, rows: list[dict]) -> int:
@@ -82,9 +83,3 @@ class Checkpoint:
         for path in self.blocks_dir.glob("*.npz"):
             if path.stem not in block_names:
                 path.unlink()
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    write(tmp)
-    os.replace(tmp, path)

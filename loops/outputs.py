@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
+
+from audit.atomic import write_atomically
 
 ID_COLUMNS = ("config", "model", "loop", "contamination", "filter", "bias", "samples_per_gen", "seed", "generation")
 COUNT_COLUMNS = ("pool_real", "pool_synthetic", "kept_real", "kept_synthetic")
@@ -68,15 +69,15 @@ def build_summary(configs, names: list[str], rows: list[dict], notes: list[str],
 def write_outputs(result) -> None:
     out = Path(result.out)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "metrics.csv", lambda p: _write_csv(p, result.rows))
-    _atomic(out / "metrics.json", lambda p: p.write_text(_json(result.rows), encoding="utf-8"))
-    _atomic(out / "summary.json", lambda p: p.write_text(_json(result.summary), encoding="utf-8"))
+    write_atomically(out / "metrics.csv", lambda p: _write_csv(p, result.rows))
+    write_atomically(out / "metrics.json", lambda p: p.write_text(_json(result.rows), encoding="utf-8"))
+    write_atomically(out / "summary.json", lambda p: p.write_text(_json(result.summary), encoding="utf-8"))
     from loops.curves import plot_curves
 
-    _atomic(out / "curves.png", lambda p: plot_curves(result.summary["curves"], p))
+    write_atomically(out / "curves.png", lambda p: plot_curves(result.summary["curves"], p))
     from loops.report_html import write_html_report
 
-    _atomic(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p))
+    write_atomically(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p))
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -102,9 +103,3 @@ def _finite(obj):
     if isinstance(obj, list):
         return [_finite(v) for v in obj]
     return obj
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    write(tmp)
-    os.replace(tmp, path)
