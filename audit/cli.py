@@ -100,8 +100,9 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Decoding/detector actors (--engine ray; default: the cluster's CPUs).")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan in --out instead of starting over.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="What to print on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "github"]), default="table", show_default=True,
+              help="What to print on stdout. github: the table, plus a markdown summary appended to the file "
+                   "$GITHUB_STEP_SUMMARY names, and failed checks as GitHub error annotations.")
 @click.option("--fail-above", type=click.FloatRange(0, 1), default=None,
               help="Exit 1 when the synthetic fraction exceeds this (CI gate; see --gate).")
 @click.option("--gate", type=click.Choice(gate.GATES), default="point", show_default=True,
@@ -169,10 +170,26 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, g
     else:
         Console().print(summary_table(result.summary))
         stderr.print(f"outputs in {out}/ (results.parquet, summary.json, report.md, report.html)")
+    if fmt == "github":
+        _github_outputs(result.summary, checks, fail_above)
     for check in checks:
         if not check["passed"]:
             stderr.print(f"[bold red]FAILED[/] {escape(check['name'])}: {escape(check['message'])}", highlight=False)
     sys.exit(exit_code(checks))
+
+
+def _github_outputs(summary: dict, checks: list[dict], fail_above: float | None) -> None:
+    """--format github: append the step summary (when $GITHUB_STEP_SUMMARY is set) and print annotations."""
+    from audit.report import GITHUB_SUMMARY_VARIABLE, append_github_summary, github_annotations, github_summary
+
+    try:
+        written = append_github_summary(github_summary(summary, checks, fail_above))
+    except OSError as e:
+        _fail(f"cannot append to ${GITHUB_SUMMARY_VARIABLE}: {e}")
+    if written is None:
+        stderr.print(f"${GITHUB_SUMMARY_VARIABLE} is not set (not a GitHub Actions step): no step summary written")
+    for line in github_annotations(summary, checks):
+        click.echo(line)
 
 
 def _ray_scan(address: str | None, num_workers: int | None):

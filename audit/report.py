@@ -1,8 +1,9 @@
 """Scan outputs: results.parquet, summary.json, report.md, report.html (built in report_html.py),
-the terminal table and JUnit XML."""
+the terminal table, and the CI formats: JUnit XML and the GitHub step summary."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -20,6 +21,7 @@ BASE_COLUMNS = [
 ]
 TAIL_COLUMNS = [("flagged", pa.bool_()), ("hard_evidence", pa.bool_()), ("generator", pa.string())]
 MAX_LISTED_ERRORS = 50
+GITHUB_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
 
 
 def results_schema(detectors) -> pa.Schema:
@@ -82,7 +84,9 @@ def caveats(summary: dict) -> list[str]:
     return lines + [f"NOTE: {note}" for note in summary["notes"]]
 
 
-def markdown_report(summary: dict, rows: list[dict]) -> str:
+def markdown_summary(summary: dict) -> list[str]:
+    """report.md without its per-image tables: the estimate, warnings, caveats and the
+    per-detector and per-generator counts. Also the head of the GitHub step summary."""
     e = summary["estimate"]
     lines = [
         "# Synthetic-image audit", "",
@@ -97,7 +101,11 @@ def markdown_report(summary: dict, rows: list[dict]) -> str:
     for name, counts in summary["per_detector"].items():
         lines.append(f"| {name} | {counts.get('synthetic', 0)} | {counts.get('real', 0)} | {counts.get('unknown', 0)} |")
     lines += ["", "## Generators", "", "| generator | images |", "|---|---|"]
-    lines += [f"| {g} | {n} |" for g, n in summary["per_generator"].items()] or ["| (none) | 0 |"]
+    return lines + ([f"| {_md(g)} | {n} |" for g, n in summary["per_generator"].items()] or ["| (none) | 0 |"])
+
+
+def markdown_report(summary: dict, rows: list[dict]) -> str:
+    lines = markdown_summary(summary)
     flagged = [r for r in rows if r["flagged"]]
     lines += ["", f"## Flagged images ({len(flagged)})", "", "| id | generator | evidence |", "|---|---|---|"]
     for r in flagged:
@@ -108,6 +116,46 @@ def markdown_report(summary: dict, rows: list[dict]) -> str:
     if len(errors) > MAX_LISTED_ERRORS:
         lines.append(f"| ... | {len(errors) - MAX_LISTED_ERRORS} more in results.parquet |")
     return "\n".join(lines) + "\n"
+
+
+def github_summary(summary: dict, checks: list[dict], fail_above: float | None) -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY: `markdown_summary`, errors by reason and the gate's checks
+    (the per-image tables stay in report.md and report.html)."""
+    lines = markdown_summary(summary)
+    errors = summary["errors"]
+    lines += ["", f"## Errors ({errors['count']})", ""]
+    if errors["by_reason"]:
+        lines += ["| reason | items |", "|---|---|", *[f"| {_md(r)} | {n} |" for r, n in errors["by_reason"].items()]]
+    if fail_above is None:
+        lines += ["", "## Gate", "", "No threshold set (`--fail-above`): nothing gated."]
+    else:
+        verdict = "passed" if all(c["passed"] for c in checks) else "FAILED"
+        lines += ["", f"## Gate: {verdict}", "", "| check | result | details |", "|---|---|---|"]
+        lines += [f"| {_md(c['name'])} | {'passed' if c['passed'] else '**FAILED**'} | {_md(c['message'])} |"
+                  for c in checks]
+    return "\n".join(lines) + "\n"
+
+
+def append_github_summary(markdown: str) -> Path | None:
+    """Append to the file $GITHUB_STEP_SUMMARY names (GitHub shows it on the run's page), after a
+    blank line when it already holds something; None when the variable is unset."""
+    name = os.environ.get(GITHUB_SUMMARY_VARIABLE)
+    if not name:
+        return None
+    with open(name, "a", encoding="utf-8") as f:
+        f.write(("\n" if f.tell() else "") + markdown)
+    return Path(name)
+
+
+def github_annotations(summary: dict, checks: list[dict]) -> list[str]:
+    """GitHub workflow commands that show failed checks as errors and estimate warnings as warnings."""
+    return ([_workflow_command("error", f"{c['name']}: {c['message']}") for c in checks if not c["passed"]]
+            + [_workflow_command("warning", w) for w in summary["estimate"]["warnings"]])
+
+
+def _workflow_command(kind: str, message: str) -> str:
+    text = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::{kind} title=autophagy-audit::{text}"
 
 
 def flag_evidence(row: dict, detectors) -> str:

@@ -19,6 +19,15 @@ def shared_data(sub: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def demo_images(tmp_path_factory) -> Path:
+    """The built-in demo folder at ROOT/demo/images (as `audit demo` builds it), once per session.
+    Tests scan it from ROOT and must not write into it."""
+    from audit.demo import build_demo_folder
+
+    return build_demo_folder(tmp_path_factory.mktemp("demo-root") / "demo" / "images")
+
+
 def noise_image(size=(64, 48), mode="RGB", seed=0) -> Image.Image:
     rng = np.random.default_rng(seed)
     channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]

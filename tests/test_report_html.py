@@ -1,11 +1,15 @@
 """report.html of scans and simulations: self-contained (no network references), escaped, capped
-for big scans; and rendered by a real headless Chromium with its script run and no network."""
+for big scans; and rendered by a real headless Chromium with its script run and no network, a
+header click sorting rows, and a screenshot of the demo report (docs/report-screenshot.png when
+AUDIT_SAVE_SCREENSHOT names it)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -132,9 +136,53 @@ def test_chromium_renders_the_report_offline(chromium, scanned, tmp_path):
     assert re.search(r'<table class="sortable" id="flagged"[^>]*data-shown="2"', dom.stdout)
     assert 'class="filter"' in dom.stdout and "a1111.png" in dom.stdout
 
+
+# Appended to a copy of a report: clicks the id header of the flagged table twice and types in its
+# filter box, recording the id column after each step in <pre id="clicked"> for --dump-dom.
+CLICK_SCRIPT = """<script>(function(){
+var table=document.getElementById('flagged'),header=table.tHead.rows[0].cells[1],seen={};
+function ids(){return Array.prototype.map.call(table.tBodies[0].rows,function(r){return r.cells[1].textContent;});}
+seen.before=ids();header.click();seen.ascending=ids();header.click();seen.descending=ids();
+var box=table.previousElementSibling;box.value='img_1';box.dispatchEvent(new Event('input'));
+seen.shown=Number(table.getAttribute('data-shown'));
+var pre=document.createElement('pre');pre.id='clicked';pre.textContent=JSON.stringify(seen);document.body.appendChild(pre);
+})();</script>"""
+
+
+def test_clicking_a_header_sorts_the_rows_in_chromium(chromium, scanned, tmp_path):
+    result, _ = scanned
+    template = next(r for r in result.rows if r["id"] == "a1111.png")
+    ids = [f"img_{i}.png" for i in np.random.default_rng(0).permutation(12)]
+    html = html_report(result.summary, [{**template, "seq": i, "id": name} for i, name in enumerate(ids)])
+    page = tmp_path / "report.html"
+    page.write_text(html.replace("</body>", CLICK_SCRIPT + "\n</body>"), encoding="utf-8")
+    dom = _headless(chromium, tmp_path / "profile", "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'<pre id="clicked">(.*?)</pre>', dom.stdout, re.DOTALL)
+    assert found, dom.stdout[-2000:]
+    seen = json.loads(unescape(found.group(1)))
+    assert seen["before"] == ids != sorted(ids)
+    assert seen["ascending"] == sorted(ids) and seen["descending"] == sorted(ids, reverse=True)
+    assert seen["shown"] == sum("img_1" in i for i in ids) == 3  # img_1, img_10, img_11
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_images) -> Path:
+    """report.html of the demo folder, scanned from its parent as `audit demo` does (source `demo/images`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(demo_images.parents[1])
+        scan("demo/images", "demo-out", workers=0)
+    return demo_images.parents[1] / "demo-out" / "report.html"
+
+
+def test_chromium_screenshot_of_the_demo_report(chromium, demo_report, tmp_path):
+    """Also makes docs/report-screenshot.png: AUDIT_SAVE_SCREENSHOT=docs/report-screenshot.png."""
     shot = tmp_path / "shot.png"
-    rendered = _headless(chromium, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,900",
-                         page.as_uri())
+    rendered = _headless(chromium, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1000,1500",
+                         "--hide-scrollbars", demo_report.as_uri())
     assert rendered.returncode == 0 and shot.exists(), rendered.stderr[-2000:]
-    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
-    assert pixels.shape == (900, 1200) and pixels.var() > 0
+    with Image.open(shot) as im:
+        pixels = np.asarray(im.convert("L"), dtype=float)
+        assert pixels.shape == (1500, 1000) and pixels.var() > 0
+        if os.environ.get("AUDIT_SAVE_SCREENSHOT"):
+            im.convert("RGB").quantize(colors=256).save(os.environ["AUDIT_SAVE_SCREENSHOT"], optimize=True)
