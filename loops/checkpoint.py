@@ -3,8 +3,9 @@ next generation with identical results.
 
 Files in the configuration's folder (no pickles: arrays in .npz, the rest JSON):
   state.json          config, last finished generation, RNG states, world blocks, committed rows size
-  model-gNNN.npz      the backend's fitted parameters after generation NNN
-  blocks/NAME.npz     the world's blocks (x, luck), written once: items never change
+  model-gNNN.safetensors  the backend's fitted parameters after generation NNN
+  blocks/NAME.npz     the world's blocks (items, luck, labels, detector flags), written once:
+                      items never change (a block is saved only once its flags are complete)
   rows.jsonl          one line of metric rows per finished generation, append-only
 state.json is replaced atomically last, so a crash at any point leaves the previous checkpoint whole.
 """
@@ -15,6 +16,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import load_file, save_file
 
 from audit.atomic import write_atomically
 from loops.world import Block
@@ -42,8 +44,7 @@ class Checkpoint:
         committed = (self.folder / "rows.jsonl").read_bytes()[:state["rows_bytes"]]
         state["rows"] = [row for line in committed.decode("utf-8").splitlines() for row in json.loads(line)]
         state["blocks"] = [self._load_block(meta) for meta in state["blocks"]]
-        with np.load(self.folder / state["model"], allow_pickle=False) as saved:
-            state["model"] = {name: saved[name] for name in saved.files}
+        state["model"] = load_file(str(self.folder / state["model"]))
         return state
 
     def save(self, generation: int, rows: list[dict], streams: dict, blocks: list[Block], model: dict) -> None:
@@ -51,9 +52,10 @@ class Checkpoint:
         for block in blocks:
             path = self.blocks_dir / f"{block.name}.npz"
             if not path.exists():
-                write_atomically(path, lambda p, b=block: np.savez(p, x=b.x, luck=b.luck))
-        model_name = f"model-g{generation:03d}.npz"
-        write_atomically(self.folder / model_name, lambda p: np.savez(p, **model))
+                write_atomically(path, lambda p, b=block: np.savez(p, **b.arrays()))
+        model_name = f"model-g{generation:03d}.safetensors"
+        tensors = {name: np.ascontiguousarray(value) for name, value in model.items()}
+        write_atomically(self.folder / model_name, lambda p: save_file(tensors, str(p)))
         state = {"config": self.config, "generation": generation, "streams": streams,
                  "blocks": [b.meta() for b in blocks], "model": model_name,
                  "rows_bytes": self._append_rows(rows)}
@@ -74,10 +76,10 @@ class Checkpoint:
 
     def _load_block(self, meta: dict) -> Block:
         with np.load(self.blocks_dir / f"{meta['name']}.npz", allow_pickle=False) as saved:
-            return Block(meta["name"], saved["x"], meta["synthetic"], meta["origin"], saved["luck"])
+            return Block.from_arrays(meta, {name: saved[name] for name in saved.files})
 
     def _remove_stale(self, model_name: str, block_names: set[str]) -> None:
-        for path in self.folder.glob("model-g*.npz"):
+        for path in self.folder.glob("model-g*.safetensors"):
             if path.name != model_name:
                 path.unlink()
         for path in self.blocks_dir.glob("*.npz"):

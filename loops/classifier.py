@@ -3,16 +3,15 @@
 Its penultimate layer (128-d) is the feature space for FID and PRDC; its predictions give the
 classifier-based metrics of generated images (Martínez et al.): entropy of the predicted-class
 histogram, its KL divergence from the real class histogram, and the mean confidence.
-Torch runs single-threaded here: for a network this small, a second thread gains little and on a
-busy machine its spinning made training 20x slower (2.6 s against 57 s on 2 cores).
+Torch runs single-threaded here (loops/threads.py says why).
 """
 from __future__ import annotations
-
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
+
+from loops.threads import torch_threads
 
 FEATURE_DIM = 128
 
@@ -54,7 +53,7 @@ class ClassifierFeatures:
         optimiser = torch.optim.AdamW(net.parameters(), lr=lr)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
         net.train()
-        with _one_thread():
+        with torch_threads(1):
             for _ in range(epochs):
                 for batch in torch.randperm(len(x), generator=generator).split(batch_size):
                     loss = nn.functional.cross_entropy(net(x[batch]), y[batch])
@@ -87,18 +86,8 @@ class ClassifierFeatures:
 
     def _run(self, images: np.ndarray, head) -> np.ndarray:
         x = _tensor(images)
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), torch_threads(1):
             return torch.cat([head(part) for part in x.split(self.batch_size)]).numpy()
-
-
-@contextmanager
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _tensor(images: np.ndarray) -> torch.Tensor:

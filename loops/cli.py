@@ -19,11 +19,12 @@ TABLE_METRICS = {"w2": "W2", "fid": "FID", "precision": "prec", "recall": "recal
                  "coverage": "cover", "var_ratio": "var"}
 PIPE_WIDTH = 140  # table width when stdout is not a terminal (logs, CI)
 # Options that define which loops run; when none is given the built-in comparison runs.
-LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "sweep")
+LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "sweep", "from_scan")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", type=click.Choice(MODELS), default="gaussian", show_default=True, help="Generative backend.")
+@click.option("--model", type=click.Choice(MODELS), default=None,
+              help="Generative backend [default: diffusion with --dataset, else gaussian].")
 @click.option("--loop", type=click.Choice(LOOPS), default="fresh", show_default=True,
               help="What each generation trains on (see README).")
 @click.option("--contamination", type=click.FloatRange(0, 1), default=None,
@@ -44,6 +45,37 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 @click.option("--data", default=None,
               help="Real data: gaussian, grid25 (MAD's 25 modes), mnist:DIR (PCA of idx files) or a .npy/.csv "
                    "feature matrix [default: gaussian for gaussian, grid25 for gmm].")
+@click.option("--dataset", default=None,
+              help="Labelled images for the diffusion backend: mnist:DIR (idx files), a folder of class "
+                   "subfolders, or hf:NAME[:split] (needs the Hub or its cache).")
+@click.option("--guidance", type=click.FloatRange(0), default=None,
+              help="Diffusion: classifier-free guidance weight w (or give --bias lambda = 1/(1+w)) [default: 0].")
+@click.option("--diffusion-preset", type=click.Choice(["cpu", "gpu"]), default=None,
+              help="Diffusion network and training size [default: gpu on CUDA, else cpu].")
+@click.option("--train-steps", type=click.IntRange(1), default=None, help="Diffusion: training steps per generation.")
+@click.option("--sample-steps", type=click.IntRange(1), default=None, help="Diffusion: DDIM sampling steps.")
+@click.option("--device", default=None, help="Diffusion: torch device [default: cuda when available].")
+@click.option("--reweight", default=None, metavar="tails[:ALPHA]",
+              help="Weight training items by k-NN density^-ALPHA in feature space (ALPHA default 1).")
+@click.option("--watermark-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Image worlds: share of published synthetic images that carry a generator watermark.")
+@click.option("--jpeg-quality", type=click.IntRange(1, 95), default=None,
+              help="Image worlds: published files are re-encoded as JPEG at this quality (see --transform-rate).")
+@click.option("--resize", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Image worlds: published files are downscaled by this factor (see --transform-rate).")
+@click.option("--transform-rate", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Image worlds: share of published files (real and synthetic) that get --jpeg-quality/--resize.")
+@click.option("--bank-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Image worlds: share of each generation's synthetic output in the curator's near-duplicate bank.")
+@click.option("--probe-embedder", default="ViT-B-32/openai", show_default=True,
+              help="Image worlds: embedder of the curator's probe and bank (an `audit scan --embedder` spec).")
+@click.option("--probe", "probe_dir", default=None, type=click.Path(file_okay=False),
+              help="Image worlds: use this probe (or calibration) folder instead of training one on generation 0.")
+@click.option("--probe-size", type=click.IntRange(10), default=500, show_default=True,
+              help="Image worlds: known real and generation-0 images each that the curator calibrates its probe on.")
+@click.option("--from-scan", default=None, type=click.Path(),
+              help="A scan's summary.json (or out folder): run at its estimated contamination and interval ends, "
+                   "with its calibrated operating points.")
 @click.option("--test-size", type=click.IntRange(2), default=None,
               help="Real test items per run for the metrics [default: --samples-per-gen].")
 @click.option("--filter", "filter_", type=click.Choice(FILTERS), default="none", show_default=True,
@@ -66,7 +98,9 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repeats, seed, bias, unbiased, dim,
-             components, data, test_size, filter_, filter_tpr, filter_fpr, filter_rates, metrics, k, sweep, out,
+             components, data, dataset, guidance, diffusion_preset, train_steps, sample_steps, device, reweight,
+             watermark_rate, jpeg_quality, resize, transform_rate, bank_rate, probe_embedder, probe_dir, probe_size,
+             from_scan, test_size, filter_, filter_tpr, filter_fpr, filter_rates, metrics, k, sweep, out,
              resume, fmt, quiet):
     """Simulate self-consuming training: each generation trains on a pool of real and earlier
     synthetic data, and its samples are measured against real test data.
@@ -89,10 +123,14 @@ def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repe
             generations=generations, repeats=repeats, seed=seed, bias=bias, unbiased=unbiased, dim=dim,
             components=components, data=data, test_size=test_size, filter=filter_, filter_tpr=filter_tpr,
             filter_fpr=filter_fpr, filter_rates=tuple(sorted((n, t, f) for n, (t, f) in rates.items())),
-            metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), k=k)
+            metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), k=k, dataset=dataset,
+            guidance=guidance, diffusion_preset=diffusion_preset, train_steps=train_steps, sample_steps=sample_steps,
+            device=device, reweight=reweight, watermark_rate=watermark_rate, jpeg_quality=jpeg_quality,
+            resize=resize, transform_rate=transform_rate, bank_rate=bank_rate, probe_embedder=probe_embedder,
+            probe=probe_dir, probe_size=probe_size)
         with _progress_bar(quiet) as progress:
             result = run_simulation(base, sweep=parse_sweep(sweep), preset=not given, out=out, resume=resume,
-                                    progress=progress)
+                                    progress=progress, from_scan=from_scan)
     except (ConfigError, CheckpointMismatch, NotEnoughData) as e:
         raise click.UsageError(str(e)) from None
     except OSError as e:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass, fields, replace
 
-MODELS = ("gaussian", "gmm")
+MODELS = ("gaussian", "gmm", "diffusion")
 LOOPS = ("fully-synthetic", "augment", "fresh", "accumulate")
 FILTERS = ("none", "oracle", "watermark", "probe", "neardup", "all")
 METRICS = ("moments", "fid", "prdc")
@@ -16,7 +16,9 @@ DEFAULT_CONTAMINATION = 0.5
 MODEL_DEFAULTS = {
     "gaussian": {"samples_per_gen": 100, "generations": 30, "repeats": 10, "data": "gaussian"},
     "gmm": {"samples_per_gen": 1000, "generations": 10, "repeats": 3, "data": "grid25"},
+    "diffusion": {"samples_per_gen": 1000, "generations": 5, "repeats": 1},
 }
+IMAGE_FILTERS = ("watermark", "probe", "neardup")  # the real detectors an image world runs
 DEFAULT_MNIST_DIM = 16
 
 
@@ -32,11 +34,20 @@ class SimConfig:
     contamination: share of synthetic items in each training pool from generation 1 on
         (1 by definition for fully-synthetic; accumulate's share grows as g/(g+1)).
     bias: sampling bias lambda; the backend samples with its covariances scaled by it.
-    filter_tpr / filter_fpr: the filter's operating point (resolved from defaults or a file).
+    filter_tpr / filter_fpr: the filter's operating point (resolved from defaults or a file); toy
+        backends only: image worlds run the real detectors instead.
     filter_rates: per-detector (name, tpr, fpr) from a calibration file (named filters and `all`).
+    model: None means diffusion when `dataset` is given, else gaussian.
+    dataset: labelled image data for the diffusion backend (loops/image_data.py).
+    guidance: classifier-free guidance weight w (diffusion); bias is then lambda = 1 / (1 + w).
+    reweight: "tails[:alpha]" weights training items by k-NN density^-alpha (loops/reweight.py).
+    watermark_rate .. transform_rate: how an image world publishes (loops/publish.py).
+    bank_rate: share of each generation's synthetic output the curator's near-duplicate bank holds.
+    probe_embedder / probe: the curator's probe embedder, or a trained probe/calibration folder.
+    from_scan: the scan summary the contamination and rates came from (recorded, not re-read).
     """
 
-    model: str = "gaussian"
+    model: str | None = None
     loop: str = "fresh"
     contamination: float | None = None
     samples_per_gen: int | None = None
@@ -55,6 +66,22 @@ class SimConfig:
     filter_rates: tuple[tuple[str, float, float], ...] = ()
     metrics: tuple[str, ...] = METRICS
     k: int = 5
+    dataset: str | None = None
+    guidance: float | None = None
+    reweight: str | None = None
+    diffusion_preset: str | None = None
+    train_steps: int | None = None
+    sample_steps: int | None = None
+    device: str | None = None
+    watermark_rate: float = 0.5
+    jpeg_quality: int | None = None
+    resize: float | None = None
+    transform_rate: float = 1.0
+    bank_rate: float = 0.5
+    probe_embedder: str = "ViT-B-32/openai"
+    probe: str | None = None
+    probe_size: int = 500
+    from_scan: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -75,7 +102,8 @@ def _parse_bool(text: str) -> bool:
 SWEEPABLE = {
     "model": str, "loop": str, "contamination": float, "samples_per_gen": int, "generations": int,
     "bias": float, "unbiased": _parse_bool, "dim": int, "components": int, "data": str, "test_size": int,
-    "filter": str, "filter_tpr": float, "filter_fpr": float, "k": int,
+    "filter": str, "filter_tpr": float, "filter_fpr": float, "k": int, "guidance": float, "reweight": str,
+    "watermark_rate": float, "jpeg_quality": int, "resize": float, "transform_rate": float, "bank_rate": float,
 }
 
 
@@ -129,6 +157,7 @@ def resolve(config: SimConfig) -> tuple[SimConfig, list[str]]:
     """Fill model/loop defaults, check every setting, resolve the filter's operating point."""
     from loops.mitigate import DEFAULT_RATES, operating_point
 
+    config = replace(config, model=config.model or ("diffusion" if config.dataset else "gaussian"))
     _check_choice("model", config.model, MODELS)
     _check_choice("loop", config.loop, LOOPS)
     _check_choice("filter", config.filter, FILTERS)
@@ -139,12 +168,67 @@ def resolve(config: SimConfig) -> tuple[SimConfig, list[str]]:
     config, notes = _resolve_contamination(config)
     config = replace(config, dim=_resolve_dim(config), test_size=config.test_size or config.samples_per_gen)
     _check_ranges(config)
+    if config.reweight is not None:
+        parse_reweight(config.reweight)
+    if config.model == "diffusion":
+        return _resolve_diffusion(config), notes
+    _reject_image_options(config)
     measured = {name: (t, f) for name, t, f in config.filter_rates}
     if measured and config.filter in DEFAULT_RATES and config.filter not in measured and config.filter_tpr is None:
         notes.append(f"the rates file has no measured rates for {config.filter}; its default operating point "
                      f"(TPR {DEFAULT_RATES[config.filter][0]:g}, FPR {DEFAULT_RATES[config.filter][1]:g}) is used")
     tpr, fpr = operating_point(config.filter, config.filter_tpr, config.filter_fpr, measured)
     return replace(config, filter_tpr=tpr, filter_fpr=fpr), notes
+
+
+def _resolve_diffusion(config: SimConfig) -> SimConfig:
+    """Dataset, guidance (w and lambda = 1/(1+w) agree), preset, steps and device filled in."""
+    from loops.models.diffusion import PRESETS, default_device, default_preset_name
+
+    if not config.dataset:
+        raise ConfigError("the diffusion backend needs --dataset (mnist:DIR, a folder of class subfolders or hf:NAME)")
+    if config.data is not None:
+        raise ConfigError("--data is for the toy backends; the diffusion backend reads --dataset")
+    if config.filter_tpr is not None or config.filter_fpr is not None:
+        raise ConfigError("--filter-tpr/--filter-fpr set toy operating points; an image world runs the real "
+                          "detectors, whose rates are measured each generation")
+    guidance = config.guidance
+    if guidance is None:
+        if config.bias > 1:
+            raise ConfigError(f"--bias for diffusion is MAD's lambda = 1/(1+w), at most 1; got {config.bias:g}")
+        guidance = 1.0 / config.bias - 1.0
+    elif guidance < 0:
+        raise ConfigError(f"--guidance must be at least 0, got {guidance:g}")
+    elif config.bias != 1.0 and abs(config.bias - 1.0 / (1.0 + guidance)) > 1e-9:
+        raise ConfigError(f"--bias {config.bias:g} and --guidance {guidance:g} disagree (lambda = 1/(1+w)); give one")
+    device = config.device or default_device()
+    preset_name = config.diffusion_preset or default_preset_name(device)
+    _check_choice("diffusion_preset", preset_name, tuple(PRESETS))
+    preset = PRESETS[preset_name]
+    return replace(config, guidance=float(guidance), bias=1.0 / (1.0 + guidance), device=device,
+                   diffusion_preset=preset_name, train_steps=config.train_steps or preset.train_steps,
+                   sample_steps=config.sample_steps or preset.sample_steps)
+
+
+def _reject_image_options(config: SimConfig) -> None:
+    if config.dataset:
+        raise ConfigError(f"--dataset is image data for the diffusion backend, not --model {config.model} "
+                          "(toy backends read --data)")
+    for name in ("guidance", "diffusion_preset", "train_steps", "sample_steps"):
+        if getattr(config, name) is not None:
+            raise ConfigError(f"--{name.replace('_', '-')} applies to the diffusion backend only")
+
+
+def parse_reweight(spec: str) -> float:
+    """`tails` or `tails:ALPHA` -> alpha (default 1)."""
+    kind, _, alpha = spec.partition(":")
+    try:
+        value = float(alpha) if alpha else 1.0
+    except ValueError:
+        value = -1.0
+    if kind != "tails" or not value > 0:
+        raise ConfigError(f"--reweight {spec!r}: expected tails or tails:ALPHA with ALPHA > 0")
+    return value
 
 
 def _resolve_contamination(config: SimConfig) -> tuple[SimConfig, list[str]]:
@@ -168,6 +252,8 @@ def _resolve_contamination(config: SimConfig) -> tuple[SimConfig, list[str]]:
 
 def _resolve_dim(config: SimConfig) -> int | None:
     data = config.data
+    if data is None:
+        return config.dim
     if data == "gaussian":
         return config.dim or 2
     if data == "grid25":
@@ -199,7 +285,13 @@ def _check_ranges(c: SimConfig) -> None:
         ("prdc" not in c.metrics or min(c.samples_per_gen, c.test_size) > c.k,
          f"PRDC with k={c.k} needs more than {c.k} samples and test items"),
         (c.test_size >= 2, f"--test-size must be at least 2, got {c.test_size}"),
-    ]
+        (c.jpeg_quality is None or 1 <= c.jpeg_quality <= 95, f"--jpeg-quality must be 1..95, got {c.jpeg_quality}"),
+        (c.resize is None or 0 < c.resize <= 1, f"--resize must be in (0, 1], got {c.resize}"),
+        (c.probe_size >= 10, f"--probe-size must be at least 10, got {c.probe_size}"),
+        (c.train_steps is None or c.train_steps >= 1, f"--train-steps must be at least 1, got {c.train_steps}"),
+        (c.sample_steps is None or c.sample_steps >= 1, f"--sample-steps must be at least 1, got {c.sample_steps}"),
+    ] + [(0 <= getattr(c, name) <= 1, f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(c, name):g}")
+         for name in ("watermark_rate", "transform_rate", "bank_rate")]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from loops.linalg import psd_sqrt
@@ -26,10 +28,17 @@ def fid(a: np.ndarray, b: np.ndarray) -> float:
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     import scipy.linalg  # here, so `import loops` stays light
 
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+        try:
+            covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+        except scipy.linalg.LinAlgWarning:  # singular (e.g. fewer items than feature dimensions)
+            covmean = np.full_like(sigma1, np.nan)
     if not np.isfinite(covmean).all():  # singular product: offset the diagonals (as pytorch-fid does)
         offset = eps * np.eye(len(sigma1))
-        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"FID: imaginary component {np.abs(covmean.imag).max():.3g} in sqrtm")
@@ -107,9 +116,11 @@ def measure(model, samples: np.ndarray, test_features: list[np.ndarray], config,
         out.update(moment_metrics(model, config.bias, data))
     if "fid" in config.metrics or "prdc" in config.metrics:
         per_run = []
-        for fake, real in zip(samples, test_features):
-            fake = features(fake)
+        for images, real in zip(samples, test_features):
+            fake = features(images)
             row = {"fid": fid(fake, real)} if "fid" in config.metrics else {}
+            if hasattr(features, "class_metrics"):
+                row.update(features.class_metrics(images))
             if "prdc" in config.metrics:
                 row.update(prdc(real, fake, config.k))
             per_run.append(row)

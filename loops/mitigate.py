@@ -5,7 +5,7 @@ item is removed with probability TPR and each real item with probability FPR, de
 ground truth. The draw is the item's fixed `luck` (drawn once when it enters the world), so a
 detector decides the same way about the same item every generation, as a real detector would.
 `--filter all` removes an item when any detector flags it (detectors assumed independent).
-The image backend runs the real detectors through the same `keep(pool)` hook.
+Image worlds run the real detectors instead (`FlagFilter`, same `keep(pool)` hook).
 """
 from __future__ import annotations
 
@@ -40,6 +40,25 @@ class OperatingPointFilter:
         """(runs, items) bool: True where the item goes into training."""
         threshold = np.where(pool.synthetic, self.tpr, self.fpr)
         return ~(pool.luck < threshold[None, :])
+
+
+class FlagFilter:
+    """Image worlds: removes the items the curator's real detectors flagged (`oracle`: the
+    synthetic ones, by ground truth; `all`: flagged by any detector)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def keep(self, pool) -> np.ndarray:
+        shape = pool.luck.shape
+        if self.name == "none":
+            return np.ones(shape, bool)
+        if self.name == "oracle":
+            return np.broadcast_to(~pool.synthetic, shape).copy()
+        flagged = np.zeros(shape, bool)
+        for detector in (pool.detectors if self.name == "all" else [self.name]):
+            flagged |= pool.flag(detector)
+        return ~flagged
 
 
 def operating_point(name: str, tpr: float | None = None, fpr: float | None = None,

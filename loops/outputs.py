@@ -1,5 +1,6 @@
 """Simulation outputs: the summary (per-generation means and spreads over seeds), metrics.csv,
-metrics.json, summary.json, curves.png and report.html in the output folder."""
+metrics.json, summary.json, curves.png and report.html in the output folder (plus, for image
+worlds, samples/config-NNN/gNNN.png sample grids, written as each generation finishes)."""
 from __future__ import annotations
 
 import csv
@@ -14,6 +15,12 @@ from audit.atomic import write_atomically
 ID_COLUMNS = ("config", "model", "loop", "contamination", "filter", "bias", "samples_per_gen", "seed", "generation")
 COUNT_COLUMNS = ("pool_real", "pool_synthetic", "kept_real", "kept_synthetic")
 FILES = ("metrics.csv", "metrics.json", "summary.json", "curves.png", "report.html")
+TIMING_PREFIX = "seconds_"  # wall-clock columns: measurements of the machine, not of the loop
+
+
+def without_timings(rows: list[dict]) -> list[dict]:
+    """The rows without their wall-clock columns: what must match between two runs of one seed."""
+    return [{k: v for k, v in row.items() if not k.startswith(TIMING_PREFIX)} for row in rows]
 
 
 def metric_names(rows: list[dict]) -> list[str]:
@@ -77,7 +84,18 @@ def write_outputs(result) -> None:
     write_atomically(out / "curves.png", lambda p: plot_curves(result.summary["curves"], p))
     from loops.report_html import write_html_report
 
-    write_atomically(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p))
+    grids = sample_grids(out, result.summary["configs"])
+    write_atomically(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p, grids))
+
+
+def sample_grids(out: Path, configs: list[dict]) -> dict[str, list[tuple[int, bytes]]]:
+    """{config label: [(generation, grid PNG)]} from out/samples/config-NNN/gNNN.png (image worlds)."""
+    grids = {}
+    for i, config in enumerate(configs):
+        files = sorted((out / "samples" / f"config-{i:03d}").glob("g*.png"))
+        if files:
+            grids[config["label"]] = [(int(f.stem[1:]), f.read_bytes()) for f in files]
+    return grids
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

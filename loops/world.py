@@ -13,7 +13,7 @@ Pools, with n = samples per generation and s = round(contamination * n) from gen
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,9 +27,22 @@ class Block:
     synthetic: bool
     origin: int            # generation of the model that made it; for real items, when they were drawn
     luck: np.ndarray       # (R, m) uniform draws in [0, 1): the toy detectors' coin for each item
+    y: np.ndarray | None = None                   # (R, m) class labels (image worlds)
+    flags: dict[str, np.ndarray] = field(default_factory=dict)  # detector -> (R, m) flagged synthetic
 
     def meta(self) -> dict:
         return {"name": self.name, "synthetic": self.synthetic, "origin": self.origin}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything per item, for a checkpoint."""
+        out = {"x": self.x, "luck": self.luck, **{f"flag_{k}": v for k, v in self.flags.items()}}
+        return out if self.y is None else {**out, "y": self.y}
+
+    @classmethod
+    def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray]) -> "Block":
+        flags = {k[len("flag_"):]: v for k, v in arrays.items() if k.startswith("flag_")}
+        return cls(meta["name"], arrays["x"], meta["synthetic"], meta["origin"], arrays["luck"],
+                   arrays.get("y"), flags)
 
 
 @dataclass
@@ -45,6 +58,24 @@ class Pool:
     @property
     def luck(self) -> np.ndarray:
         return np.concatenate([b.luck[:, :m] for b, m in self.parts], axis=1)
+
+    @property
+    def y(self) -> np.ndarray | None:
+        if any(b.y is None for b, _ in self.parts):
+            return None
+        return np.concatenate([b.y[:, :m] for b, m in self.parts], axis=1)
+
+    def flag(self, detector: str) -> np.ndarray:
+        """(R, N) bool: items the detector flagged (False where it has not run, e.g. no probe yet)."""
+        return np.concatenate([b.flags[detector][:, :m] if detector in b.flags else np.zeros(b.luck[:, :m].shape, bool)
+                               for b, m in self.parts], axis=1)
+
+    @property
+    def detectors(self) -> list[str]:
+        names = []
+        for b, _ in self.parts:
+            names += [d for d in b.flags if d not in names]
+        return names
 
     @property
     def synthetic(self) -> np.ndarray:
@@ -64,8 +95,12 @@ class Pool:
 
 
 class World:
-    def __init__(self, data, loop: str, contamination: float | None, n: int, test_size: int, streams):
-        self.data, self.loop, self.n, self.streams = data, loop, n, streams
+    """`internet` (image worlds): publishes every block as files and runs the curator's detectors on
+    them as it enters (loops/internet.py); toy worlds keep their items as drawn."""
+
+    def __init__(self, data, loop: str, contamination: float | None, n: int, test_size: int, streams,
+                 internet=None):
+        self.data, self.loop, self.n, self.streams, self.internet = data, loop, n, streams, internet
         self.n_synthetic = n if contamination is None else int(round(contamination * n))
         self.test = np.stack([data.test_set(rng, test_size) for rng in streams.data])
         self.blocks: dict[str, Block] = {}
@@ -84,9 +119,9 @@ class World:
         earlier = [(self.blocks[_synthetic_name(k)], n) for k in range(g)]
         return Pool([(self.blocks[REAL_0], n)] + earlier)
 
-    def publish(self, samples: np.ndarray, g: int) -> None:
+    def publish(self, samples: np.ndarray, g: int, y: np.ndarray | None = None) -> None:
         """Generation g's samples go online; blocks no later pool needs are forgotten."""
-        self._add(Block(_synthetic_name(g), samples, True, g, self._luck(samples.shape[1])))
+        self._add(Block(_synthetic_name(g), samples, True, g, self._luck(samples.shape[1]), y))
         keep_real = self.loop in ("augment", "accumulate")
         self.blocks = {name: b for name, b in self.blocks.items()
                        if (name == REAL_0 and keep_real) or name == _synthetic_name(g)
@@ -96,13 +131,19 @@ class World:
         self.blocks = {b.name: b for b in blocks}
 
     def _draw_real(self, g: int, m: int) -> Block:
-        x = np.stack([self.data.draw(rng, m) for rng in self.streams.data])
-        return self._add(Block(f"real-g{g:03d}", x, False, g, self._luck(m)))
+        drawn = [self.data.draw(rng, m) for rng in self.streams.data]
+        if getattr(self.data, "labelled", False):
+            x, y = np.stack([d[0] for d in drawn]), np.stack([d[1] for d in drawn])
+        else:
+            x, y = np.stack(drawn), None
+        return self._add(Block(f"real-g{g:03d}", x, False, g, self._luck(m), y))
 
     def _luck(self, m: int) -> np.ndarray:
         return np.stack([rng.random(m) for rng in self.streams.filter])
 
     def _add(self, block: Block) -> Block:
+        if self.internet is not None:
+            self.internet.enter(block)
         self.blocks[block.name] = block
         return block
 

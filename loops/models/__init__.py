@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 
-def make_model(config, rngs):
-    """The backend a resolved `SimConfig` names, drawing from the runs' generators `rngs`."""
+def make_model(config, rngs, data=None):
+    """The backend a resolved `SimConfig` names, drawing from the runs' generators `rngs`
+    (`data`: the image dataset, for the diffusion backend's classes)."""
     if config.model == "gaussian":
         from loops.models.gaussian import GaussianModel
 
@@ -12,4 +13,12 @@ def make_model(config, rngs):
         from loops.models.gmm import GMMModel
 
         return GMMModel(rngs, components=config.components)
+    if config.model == "diffusion":
+        from dataclasses import replace
+
+        from loops.models.diffusion import PRESETS, DiffusionModel
+
+        preset = replace(PRESETS[config.diffusion_preset], train_steps=config.train_steps,
+                         sample_steps=config.sample_steps)
+        return DiffusionModel(rngs, preset, data.classes, guidance=config.guidance, device=config.device)
     raise ValueError(f"unknown model {config.model!r}")

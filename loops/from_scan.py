@@ -1,0 +1,82 @@
+"""`audit simulate --from-scan OUT/summary.json`: take the contamination and the detectors'
+operating points from a scan, so the simulation answers "at the contamination my scan estimated,
+does filtering with my detectors keep the next generations healthy?".
+
+Contaminations: the scan's point estimate and both ends of its interval (the lower bound when
+there is no point estimate). Operating points: the per-detector TPR/FPR of the calibration the
+scan used (`audit scan --calibration DIR`), when it had one.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loops.config import ConfigError
+
+
+@dataclass
+class ScanInputs:
+    path: str
+    contaminations: list[float]
+    roles: dict[float, str]                      # contamination -> "point" / "interval low" / ...
+    rates: dict[str, tuple[float, float]] = field(default_factory=dict)
+    rates_source: str | None = None
+    report: str | None = None                    # the scan's report.html, when it sits beside the summary
+    notes: list[str] = field(default_factory=list)
+
+    def record(self) -> dict:
+        """What summary.json and report.html say came from the scan."""
+        return {"summary": self.path, "report": self.report,
+                "contamination": {f"{c:g}": self.roles[c] for c in self.contaminations},
+                "operating_points": {k: {"tpr": t, "fpr": f} for k, (t, f) in self.rates.items()},
+                "operating_points_from": self.rates_source}
+
+
+def read_scan(path) -> ScanInputs:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        estimate = summary["estimate"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ConfigError(f"--from-scan {path}: not a scan summary.json ({type(e).__name__}: {e})") from None
+    roles = _contaminations(estimate)
+    if not roles:
+        raise ConfigError(f"--from-scan {path}: the scan has no estimate to simulate with")
+    report = path.parent / "report.html"
+    inputs = ScanInputs(str(path), sorted(roles), roles, report=str(report) if report.is_file() else None)
+    _add_rates(inputs, summary.get("config") or {})
+    described = ", ".join(f"{c:g} ({roles[c]})" for c in inputs.contaminations)
+    inputs.notes.insert(0, f"contamination from the scan {path}: {described}")
+    return inputs
+
+
+def _contaminations(estimate: dict) -> dict[float, str]:
+    interval = estimate.get("interval") or [None, None]
+    candidates = [(estimate.get("point"), "point estimate"), (interval[0], "interval low"),
+                  (interval[1], "interval high")]
+    if estimate.get("point") is None:
+        candidates.insert(0, (estimate.get("lower_bound"), "hard-evidence lower bound"))
+    roles: dict[float, str] = {}
+    for value, role in candidates:
+        if isinstance(value, (int, float)) and 0 <= value <= 1:
+            roles.setdefault(round(float(value), 4), role)
+    return roles
+
+
+def _add_rates(inputs: ScanInputs, config: dict) -> None:
+    from loops.mitigate import load_rates
+
+    calibration = config.get("calibration")
+    if not calibration:
+        inputs.notes.append("the scan had no calibration, so the filters keep their default operating points")
+        return
+    rates_file = Path(calibration) / "calibration.json"
+    try:
+        inputs.rates = load_rates(rates_file)
+        inputs.rates_source = str(rates_file)
+        inputs.notes.append(f"operating points of {', '.join(sorted(inputs.rates))} from {rates_file}")
+    except ConfigError as e:
+        inputs.notes.append(f"the scan's calibration could not be read ({e}); default operating points are used")

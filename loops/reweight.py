@@ -1,0 +1,34 @@
+"""Tail reweighting: training weights proportional to (k-NN density)^-alpha in a feature space.
+
+The k-NN density estimate at item i is k / (N V_d r_k(i)^d), with r_k(i) the distance to its
+k-th nearest neighbour among the items and d the feature dimension, so the weight is
+proportional to r_k(i)^(alpha d): items in sparse regions (the tails) count more. Computed in
+log space relative to the median item and clipped to [1/`clip`, `clip`] times its weight, then
+normalised to mean 1, so a few isolated items cannot take over the loss and none is dropped. In d dimensions alpha d is the
+exponent; for high-dimensional features a small alpha already reweights strongly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_K = 5
+DEFAULT_CLIP = 10.0
+
+
+def tail_weights(features: np.ndarray, alpha: float, k: int = DEFAULT_K, clip: float = DEFAULT_CLIP) -> np.ndarray:
+    """(N,) weights with mean 1 for the rows of `features` (N, d)."""
+    import faiss
+
+    x = np.ascontiguousarray(np.asarray(features, dtype=np.float32).reshape(len(features), -1))
+    n, d = x.shape
+    if n <= k:
+        return np.ones(n)
+    index = faiss.IndexFlatL2(d)
+    index.add(x)
+    squared, _ = index.search(x, k + 1)  # the item itself is its own nearest neighbour
+    radius = np.sqrt(np.maximum(squared[:, k].astype(np.float64), 0.0))
+    if not (radius > 0).any():
+        return np.ones(n)
+    log_w = alpha * d * np.log(np.maximum(radius, radius[radius > 0].min()))
+    w = np.exp(np.clip(log_w - np.median(log_w), -np.log(clip), np.log(clip)))
+    return w / w.mean()
