@@ -1,0 +1,141 @@
+"""The MNIST self-consuming-loop study (examples/mnist_loops.md explains it).
+
+    .venv/bin/python examples/mnist_study.py --mnist ../shared/data/mnist [--jobs 2] [--commit]
+
+Runs each configuration below with the diffusion backend at the CPU preset and writes its small
+outputs (metrics.csv, summary.json, curves.png, sample grids) to examples/results/<name>/ as it
+finishes; checkpoints live in --work (not committed), so an interrupted study continues where it
+stopped when run again, and finished configurations are skipped. `--commit` commits each
+configuration's results as soon as they are written, so a study can span sessions.
+At the end (or with --tables-only) it writes examples/results/study.csv and study.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "examples" / "results"
+KEPT_FILES = ("metrics.csv", "summary.json", "curves.png")
+TABLE_METRICS = ("fid", "precision", "recall", "density", "coverage", "class_entropy", "mean_confidence",
+                 "kept_synthetic", "tpr_filter", "fpr_filter", "seconds_generation", "seconds_fit", "seconds_sample")
+
+# name -> SimConfig changes, most informative first (two run at a time with --jobs 2)
+CONFIGS = {
+    "fully-synthetic": dict(loop="fully-synthetic"),
+    "fresh-c0.4": dict(loop="fresh", contamination=0.4),
+    "fresh-c0.4-filter-watermark": dict(loop="fresh", contamination=0.4, filter="watermark"),
+    "fresh-c0.4-filter-all": dict(loop="fresh", contamination=0.4, filter="all"),
+    "fresh-c0.4-reweight-tails": dict(loop="fresh", contamination=0.4, reweight="tails:0.02"),
+    "fully-synthetic-w2": dict(loop="fully-synthetic", guidance=2.0),
+    "fresh-c0.5": dict(loop="fresh", contamination=0.5),
+    "augment-c0.5": dict(loop="augment", contamination=0.5),
+}
+
+
+def base_config(mnist: str, generations: int, train_steps: int):
+    from loops.config import SimConfig
+
+    return SimConfig(dataset=f"mnist:{Path(mnist).resolve()}", model="diffusion", diffusion_preset="cpu",
+                     device="cpu", samples_per_gen=1000, test_size=1000, generations=generations, seed=0,
+                     train_steps=train_steps, probe_embedder="random:tiny", probe_size=500)
+
+
+def run_one(name: str, mnist: str, work: str, generations: int, train_steps: int) -> str:
+    """Run (or resume) one configuration; copy its small outputs into examples/results/<name>/."""
+    from loops.simulate import simulate
+
+    config = replace(base_config(mnist, generations, train_steps), **CONFIGS[name])
+    out = Path(work) / name
+    simulate(config, out=out, resume=True)
+    target = RESULTS / name
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "samples").mkdir(parents=True)
+    for file in KEPT_FILES:
+        shutil.copy(out / file, target / file)
+    for grid in sorted((out / "samples" / "config-000").glob("g*.png")):
+        shutil.copy(grid, target / "samples" / grid.name)
+    return name
+
+
+def finished(name: str, generations: int) -> bool:
+    summary = RESULTS / name / "summary.json"
+    if not summary.is_file():
+        return False
+    final = json.loads(summary.read_text())["final"]
+    return all(entry["generation"] >= generations for entry in final.values())
+
+
+def commit(name: str) -> None:
+    """Commit one configuration's results (only those paths); a failure is reported, not fatal."""
+    paths = [str(RESULTS / name), *(str(RESULTS / f) for f in ("study.csv", "study.md") if (RESULTS / f).exists())]
+    for command in (["git", "add", *paths], ["git", "commit", "-q", "-m", f"MNIST study: results of {name}", "--", *paths]):
+        done = subprocess.run(command, cwd=ROOT)
+        if done.returncode:
+            print(f"could not commit {name} ({' '.join(command[:2])} exited {done.returncode}); commit it by hand")
+            return
+
+
+def write_tables() -> None:
+    """study.csv (every configuration x generation, seed 0) and study.md (the same as a table)."""
+    rows = []
+    for name in CONFIGS:
+        path = RESULTS / name / "metrics.csv"
+        if path.is_file():
+            with open(path, newline="") as f:
+                rows += [{"study_config": name, **{k: r.get(k, "") for k in ("generation", *TABLE_METRICS)}}
+                         for r in csv.DictReader(f)]
+    if not rows:
+        return
+    columns = list(rows[0])
+    with open(RESULTS / "study.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_short(r[c]) for c in columns) + " |" for r in rows]
+    (RESULTS / "study.md").write_text("\n".join(lines) + "\n")
+
+
+def _short(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.3g}" if not number.is_integer() else str(int(number))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mnist", default=str(ROOT.parent / "shared" / "data" / "mnist"),
+                        help="folder with MNIST idx files (any splits)")
+    parser.add_argument("--work", default=str(ROOT / "study-work"), help="checkpoints (not committed)")
+    parser.add_argument("--generations", type=int, default=5)
+    parser.add_argument("--train-steps", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, default=1, help="configurations run at once (one CPU thread each)")
+    parser.add_argument("--only", nargs="*", choices=list(CONFIGS), help="run only these configurations")
+    parser.add_argument("--commit", action="store_true", help="git-commit each configuration's results")
+    parser.add_argument("--tables-only", action="store_true")
+    args = parser.parse_args()
+    pending = [] if args.tables_only else [n for n in (args.only or CONFIGS) if not finished(n, args.generations)]
+    with ProcessPoolExecutor(max(1, args.jobs), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, n, args.mnist, args.work, args.generations, args.train_steps) for n in pending]
+        for future in as_completed(futures):
+            name = future.result()
+            print(f"finished {name}", flush=True)
+            write_tables()
+            if args.commit:
+                commit(name)
+    write_tables()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
