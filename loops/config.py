@@ -219,14 +219,14 @@ def _reject_image_options(config: SimConfig) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} applies to the diffusion backend only")
 
 
-def parse_reweight(spec: str) -> float:
-    """`tails` or `tails:ALPHA` -> alpha (default 1)."""
+def parse_reweight(spec: str) -> float | None:
+    """`tails` -> None (alpha = 1/N, see loops/reweight.py) or `tails:ALPHA` -> alpha."""
     kind, _, alpha = spec.partition(":")
     try:
-        value = float(alpha) if alpha else 1.0
+        value = float(alpha) if alpha else None
     except ValueError:
         value = -1.0
-    if kind != "tails" or not value > 0:
+    if kind != "tails" or (value is not None and not value > 0):
         raise ConfigError(f"--reweight {spec!r}: expected tails or tails:ALPHA with ALPHA > 0")
     return value
 

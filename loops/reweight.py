@@ -4,8 +4,12 @@ The k-NN density estimate at item i is k / (N V_d r_k(i)^d), with r_k(i) the dis
 k-th nearest neighbour among the items and d the feature dimension, so the weight is
 proportional to r_k(i)^(alpha d): items in sparse regions (the tails) count more. Computed in
 log space relative to the median item and clipped to [1/`clip`, `clip`] times its weight, then
-normalised to mean 1, so a few isolated items cannot take over the loss and none is dropped. In d dimensions alpha d is the
-exponent; for high-dimensional features a small alpha already reweights strongly.
+normalised to mean 1, so a few isolated items cannot take over the loss and none is dropped.
+
+Choosing alpha: for a Gaussian, weighting by p^-alpha turns the fitted covariance into C/(1-alpha),
+while an MLE refit on N items shrinks it by (1 - 1/N) per generation in expectation; so alpha = 1/N
+(the default of `--reweight tails`) cancels the expected shrinkage, in any dimension. Larger alpha
+inflates the variance generation after generation (benchmarks/reweight_gaussian.py).
 """
 from __future__ import annotations
 

@@ -183,14 +183,16 @@ def build_setup(cfg: SimConfig, streams: Streams, curator_dir: Path, fresh: bool
     return Setup(data, world, model, screen, features, [features(t) for t in world.test])
 
 
-def _tail_weights(x: np.ndarray, keep: np.ndarray, features, alpha: float) -> np.ndarray:
-    """Per run, tail weights over the kept items (1 elsewhere; those have weight 0 anyway)."""
+def _tail_weights(x: np.ndarray, keep: np.ndarray, features, alpha: float | None) -> np.ndarray:
+    """Per run, tail weights over the kept items (1 elsewhere; those have weight 0 anyway);
+    alpha None: 1/(kept items)."""
     from loops.reweight import tail_weights
 
     out = np.ones(keep.shape)
     for r in range(len(x)):
-        if keep[r].any():
-            out[r, keep[r]] = tail_weights(features(x[r][keep[r]]), alpha)
+        kept = int(keep[r].sum())
+        if kept:
+            out[r, keep[r]] = tail_weights(features(x[r][keep[r]]), alpha or 1.0 / kept)
     return out
 
 

@@ -2,7 +2,7 @@
 
 The networks here are small: a second thread gains little, and when another process keeps the
 cores busy, torch's spinning threads slow training down many times over (measured on 2 cores:
-a classifier that trains in 2.6 s alone took 57 s beside another job; 20 diffusion steps 2 s
+a classifier that trains in 2.6 s alone took 57 s beside another job; 20 diffusion steps about 3 s
 against 83 s). So small-network work runs single-threaded unless told otherwise.
 """
 from __future__ import annotations
