@@ -236,3 +236,14 @@ def test_cli_dataset_run(dataset, tmp_path):
     assert summary["configs"][0]["guidance"] == 2.0 and summary["configs"][0]["model"] == "diffusion"
     bad = CliRunner().invoke(command, args + ["--filter-tpr", "0.5"])
     assert bad.exit_code == 2 and "real detectors" in bad.output
+
+
+def test_hugging_face_datasets_path_reads_a_local_imagefolder(dataset):
+    """hf:NAME goes through `datasets.load_dataset`; a local folder is its imagefolder builder
+    (class subfolders become a ClassLabel column), so the path runs offline."""
+    from loops.image_data import load_image_data
+
+    data = load_image_data(f"hf:{dataset}", 16, 30)
+    folder = load_image_data(dataset, 16, 30)
+    assert data.classes == 3 and len(data.train_images) == len(folder.train_images) == 90
+    assert sorted(data.class_names) == ["class-0", "class-1", "class-2"]
