@@ -1,11 +1,14 @@
 """How images appear online, and how a scraper gets them back.
 
 `render` turns model-resolution grey images into the files a scrape would find: PNG, upscaled
-(bicubic) to at least `size` x `size` RGB, a public generator watermark embedded in a share
-(`watermark_rate`) of the synthetic ones, and optional "internet transforms" applied with
+by an integer factor (nearest neighbour) to at least `size` x `size` RGB, a public generator
+watermark embedded in a share (`watermark_rate`) of the synthetic ones, and optional "internet transforms" applied with
 probability `transform_rate` to real and synthetic files alike: a downscale by `resize`, then JPEG
 at `jpeg_quality` (either may strip a watermark). `scrape` decodes a file back to the model's
-resolution (grey, area-resized), which is what the next generation trains on.
+resolution (grey, area-resized), which is what the next generation trains on. Without
+transforms that round trip is lossless (the watermark averages out); a smooth (bicubic) upscale
+instead blurred every round trip, which alone moved the classifier FID of real MNIST from 3 to 28
+and compounded over generations.
 """
 from __future__ import annotations
 
@@ -61,7 +64,7 @@ def _render_one(image: np.ndarray, key, transform: bool, settings: PublishSettin
     from audit.detectors.watermark import embed_watermark
 
     scale = -(-settings.size // min(image.shape))
-    picture = Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.BICUBIC)
+    picture = Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
     rgb = np.asarray(picture.convert("RGB"))
     if key is not None:
         rgb = embed_watermark(rgb, key)
