@@ -7,7 +7,8 @@ outputs (metrics.csv, summary.json, curves.png, sample grids) to examples/result
 finishes; checkpoints live in --work (not committed), so an interrupted study continues where it
 stopped when run again, and finished configurations are skipped. `--commit` commits each
 configuration's results as soon as they are written, so a study can span sessions.
-At the end (or with --tables-only) it writes examples/results/study.csv and study.md.
+At the end (or with --tables-only) it writes examples/results/study.csv, study.md and
+study-curves.png (the main metrics of every configuration on shared axes).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "examples" / "results"
 KEPT_FILES = ("metrics.csv", "summary.json", "curves.png")
+CURVE_METRICS = ("fid", "precision", "recall", "density", "coverage", "class_entropy")
 TABLE_METRICS = ("fid", "precision", "recall", "density", "coverage", "class_entropy", "mean_confidence",
                  "kept_synthetic", "tpr_filter", "fpr_filter", "seconds_generation", "seconds_fit", "seconds_sample")
 
@@ -76,7 +78,8 @@ def finished(name: str, generations: int) -> bool:
 
 def commit(name: str) -> None:
     """Commit one configuration's results (only those paths); a failure is reported, not fatal."""
-    paths = [str(RESULTS / name), *(str(RESULTS / f) for f in ("study.csv", "study.md") if (RESULTS / f).exists())]
+    shared = ("study.csv", "study.md", "study-curves.png")
+    paths = [str(RESULTS / name), *(str(RESULTS / f) for f in shared if (RESULTS / f).exists())]
     for command in (["git", "add", *paths], ["git", "commit", "-q", "-m", f"MNIST study: results of {name}", "--", *paths]):
         done = subprocess.run(command, cwd=ROOT)
         if done.returncode:
@@ -103,6 +106,20 @@ def write_tables() -> None:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_short(r[c]) for c in columns) + " |" for r in rows]
     (RESULTS / "study.md").write_text("\n".join(lines) + "\n")
+
+
+def write_curves() -> None:
+    """study-curves.png: the main metrics of every finished configuration on shared axes."""
+    from loops.curves import plot_curves
+
+    curves = {}
+    for name in CONFIGS:
+        path = RESULTS / name / "summary.json"
+        if path.is_file():
+            entry = next(iter(json.loads(path.read_text())["curves"].values()))
+            curves[name] = {k: v for k, v in entry.items() if k in ("generation", *CURVE_METRICS)}
+    if curves:
+        plot_curves(curves, RESULTS / "study-curves.png")
 
 
 def _short(value: str) -> str:
@@ -132,9 +149,11 @@ def main() -> None:
             name = future.result()
             print(f"finished {name}", flush=True)
             write_tables()
+            write_curves()
             if args.commit:
                 commit(name)
     write_tables()
+    write_curves()
 
 
 if __name__ == "__main__":
