@@ -43,22 +43,27 @@ CONFIGS = {
 }
 
 
-def base_config(mnist: str, generations: int, train_steps: int):
+QUICK = dict(samples_per_gen=40, test_size=30, train_steps=2, sample_steps=2, probe_size=20)  # --quick: a smoke run
+
+
+def base_config(dataset: str, generations: int, train_steps: int, quick: bool = False):
     from loops.config import SimConfig
 
-    return SimConfig(dataset=f"mnist:{Path(mnist).resolve()}", model="diffusion", diffusion_preset="cpu",
-                     device="cpu", samples_per_gen=1000, test_size=1000, generations=generations, seed=0,
-                     train_steps=train_steps, probe_embedder="random:tiny", probe_size=500)
+    config = SimConfig(dataset=dataset, model="diffusion", diffusion_preset="cpu", device="cpu",
+                       samples_per_gen=1000, test_size=1000, generations=generations, seed=0,
+                       train_steps=train_steps, probe_embedder="random:tiny", probe_size=500)
+    return replace(config, **QUICK) if quick else config
 
 
-def run_one(name: str, mnist: str, work: str, generations: int, train_steps: int) -> str:
-    """Run (or resume) one configuration; copy its small outputs into examples/results/<name>/."""
+def run_one(name: str, dataset: str, work: str, generations: int, train_steps: int, quick: bool,
+            results: Path) -> str:
+    """Run (or resume) one configuration; copy its small outputs into results/<name>/."""
     from loops.simulate import simulate
 
-    config = replace(base_config(mnist, generations, train_steps), **CONFIGS[name])
+    config = replace(base_config(dataset, generations, train_steps, quick), **CONFIGS[name])
     out = Path(work) / name
     simulate(config, out=out, resume=True)
-    target = RESULTS / name
+    target = results / name
     shutil.rmtree(target, ignore_errors=True)
     (target / "samples").mkdir(parents=True)
     for file in KEPT_FILES:
@@ -68,18 +73,18 @@ def run_one(name: str, mnist: str, work: str, generations: int, train_steps: int
     return name
 
 
-def finished(name: str, generations: int) -> bool:
-    summary = RESULTS / name / "summary.json"
+def finished(results: Path, name: str, generations: int) -> bool:
+    summary = results / name / "summary.json"
     if not summary.is_file():
         return False
     final = json.loads(summary.read_text())["final"]
     return all(entry["generation"] >= generations for entry in final.values())
 
 
-def commit(name: str) -> None:
+def commit(results: Path, name: str) -> None:
     """Commit one configuration's results (only those paths); a failure is reported, not fatal."""
     shared = ("study.csv", "study.md", "study-curves.png")
-    paths = [str(RESULTS / name), *(str(RESULTS / f) for f in shared if (RESULTS / f).exists())]
+    paths = [str(results / name), *(str(results / f) for f in shared if (results / f).exists())]
     for command in (["git", "add", *paths], ["git", "commit", "-q", "-m", f"MNIST study: results of {name}", "--", *paths]):
         done = subprocess.run(command, cwd=ROOT)
         if done.returncode:
@@ -87,11 +92,11 @@ def commit(name: str) -> None:
             return
 
 
-def write_tables() -> None:
+def write_tables(results: Path) -> None:
     """study.csv (every configuration x generation, seed 0) and study.md (the same as a table)."""
     rows = []
     for name in CONFIGS:
-        path = RESULTS / name / "metrics.csv"
+        path = results / name / "metrics.csv"
         if path.is_file():
             with open(path, newline="") as f:
                 rows += [{"study_config": name, **{k: r.get(k, "") for k in ("generation", *TABLE_METRICS)}}
@@ -99,27 +104,27 @@ def write_tables() -> None:
     if not rows:
         return
     columns = list(rows[0])
-    with open(RESULTS / "study.csv", "w", newline="") as f:
+    with open(results / "study.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_short(r[c]) for c in columns) + " |" for r in rows]
-    (RESULTS / "study.md").write_text("\n".join(lines) + "\n")
+    (results / "study.md").write_text("\n".join(lines) + "\n")
 
 
-def write_curves() -> None:
+def write_curves(results: Path) -> None:
     """study-curves.png: the main metrics of every finished configuration on shared axes."""
     from loops.curves import plot_curves
 
     curves = {}
     for name in CONFIGS:
-        path = RESULTS / name / "summary.json"
+        path = results / name / "summary.json"
         if path.is_file():
             entry = next(iter(json.loads(path.read_text())["curves"].values()))
             curves[name] = {k: v for k, v in entry.items() if k in ("generation", *CURVE_METRICS)}
     if curves:
-        plot_curves(curves, RESULTS / "study-curves.png")
+        plot_curves(curves, results / "study-curves.png")
 
 
 def _short(value: str) -> str:
@@ -134,6 +139,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", default=str(ROOT.parent / "shared" / "data" / "mnist"),
                         help="folder with MNIST idx files (any splits)")
+    parser.add_argument("--dataset", default=None, help="another --dataset spec instead of mnist:MNIST")
+    parser.add_argument("--results", default=str(RESULTS), help="where the small outputs go")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run of the same code")
     parser.add_argument("--work", default=str(ROOT / "study-work"), help="checkpoints (not committed)")
     parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--train-steps", type=int, default=1000)
@@ -142,18 +150,22 @@ def main() -> None:
     parser.add_argument("--commit", action="store_true", help="git-commit each configuration's results")
     parser.add_argument("--tables-only", action="store_true")
     args = parser.parse_args()
-    pending = [] if args.tables_only else [n for n in (args.only or CONFIGS) if not finished(n, args.generations)]
+    results = Path(args.results).resolve()
+    dataset = args.dataset or f"mnist:{Path(args.mnist).resolve()}"
+    wanted = [] if args.tables_only else (args.only or list(CONFIGS))
+    pending = [n for n in wanted if not finished(results, n, args.generations)]
     with ProcessPoolExecutor(max(1, args.jobs), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, n, args.mnist, args.work, args.generations, args.train_steps) for n in pending]
+        futures = [pool.submit(run_one, n, dataset, args.work, args.generations, args.train_steps, args.quick,
+                               results) for n in pending]
         for future in as_completed(futures):
             name = future.result()
             print(f"finished {name}", flush=True)
-            write_tables()
-            write_curves()
+            write_tables(results)
+            write_curves(results)
             if args.commit:
-                commit(name)
-    write_tables()
-    write_curves()
+                commit(results, name)
+    write_tables(results)
+    write_curves(results)
 
 
 if __name__ == "__main__":
