@@ -85,7 +85,8 @@ def commit(results: Path, name: str) -> None:
     """Commit one configuration's results (only those paths); a failure is reported, not fatal."""
     shared = ("study.csv", "study.md", "study-curves.png")
     paths = [str(results / name), *(str(results / f) for f in shared if (results / f).exists())]
-    for command in (["git", "add", *paths], ["git", "commit", "-q", "-m", f"MNIST study: results of {name}", "--", *paths]):
+    message = f"MNIST study: results of {name}"
+    for command in (["git", "add", *paths], ["git", "commit", "-q", "-m", message, "--", *paths]):
         done = subprocess.run(command, cwd=ROOT)
         if done.returncode:
             print(f"could not commit {name} ({' '.join(command[:2])} exited {done.returncode}); commit it by hand")

@@ -132,6 +132,7 @@ def _hugging_face(name: str):
     image_column = next((c for c, f in dataset.features.items() if isinstance(f, datasets.Image)), None)
     label_column = next((c for c, f in dataset.features.items() if isinstance(f, datasets.ClassLabel)), None)
     if image_column is None or label_column is None:
-        raise ValueError(f"dataset {path!r} needs an Image column and a ClassLabel column, has {list(dataset.features)}")
+        raise ValueError(f"dataset {path!r} needs an Image column and a ClassLabel column, "
+                         f"has {list(dataset.features)}")
     return (list(dataset[image_column]), np.array(dataset[label_column], dtype=np.int64),
             list(dataset.features[label_column].names))

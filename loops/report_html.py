@@ -9,7 +9,8 @@ from pathlib import Path
 from audit.html_page import cell, data_uri, page, table
 
 
-def write_html_report(summary: dict, curves_png: Path, path, grids: dict[str, list[tuple[int, bytes]]] | None = None) -> None:
+def write_html_report(summary: dict, curves_png: Path, path,
+                      grids: dict[str, list[tuple[int, bytes]]] | None = None) -> None:
     Path(path).write_text(html_report(summary, Path(curves_png).read_bytes(), grids), encoding="utf-8")
 
 

@@ -27,7 +27,8 @@ def test_study_script_quick_run_and_rerun(tmp_path):
     with open(results / "study.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["study_config"], r["generation"]) for r in rows] == [
-        ("fully-synthetic", "0"), ("fully-synthetic", "1"), ("fresh-c0.4-filter-all", "0"), ("fresh-c0.4-filter-all", "1")]
+        ("fully-synthetic", "0"), ("fully-synthetic", "1"),
+        ("fresh-c0.4-filter-all", "0"), ("fresh-c0.4-filter-all", "1")]
     assert rows[-1]["tpr_filter"] != "" and (results / "study-curves.png").is_file()
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "finished" not in again.stdout  # nothing left to run

@@ -11,7 +11,7 @@ On CPU, torch uses `cpu_threads` threads (1 by default; loops/threads.py says wh
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -103,10 +103,6 @@ class DiffusionModel:
                                  if k.startswith(prefix)})
             nets.append(net.to(self.device).eval())
         self.nets = nets
-
-    def describe(self) -> dict:
-        return {"preset": asdict(self.preset), "device": self.device, "guidance": self.guidance,
-                "parameters": sum(p.numel() for p in self._network().parameters())}
 
     def _network(self):
         from diffusers import UNet2DModel
