@@ -171,6 +171,9 @@ def resolve(config: SimConfig) -> tuple[SimConfig, list[str]]:
     if config.reweight is not None:
         parse_reweight(config.reweight)
     if config.model == "diffusion":
+        if config.filter_rates:
+            notes.append("an image world runs the real detectors and measures their rates each generation; "
+                         "the given operating points are not used")
         return _resolve_diffusion(config), notes
     _reject_image_options(config)
     measured = {name: (t, f) for name, t, f in config.filter_rates}
