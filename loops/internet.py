@@ -22,6 +22,7 @@ class Internet:
         self.curators = [Curator(detectors, Path(folder) / f"run-{r}", embedder, bank_rate, probe)
                          for r in range(len(rngs))]
         self.waiting: list[tuple] = []  # (block, run, files) still without probe flags
+        self.has_bank = "neardup" in detectors
 
     @property
     def needs_probe(self) -> bool:
@@ -31,10 +32,10 @@ class Internet:
         """Publish the block's items, replace them by their scraped copies, and set its flags."""
         scraped, flags = [], {}
         for r, (rng, curator) in enumerate(zip(self.rngs, self.curators)):
-            published = render(block.x[r], block.synthetic, rng, self.settings)
+            published = render(block.x[r], block.synthetic, rng, self.settings, keep_originals=self.has_bank)
             tag = f"{block.name}-run{r}"
             if block.synthetic:
-                curator.remember(published.originals, rng, tag)
+                curator.remember(published.originals or published.files, rng, tag)
             for name, flagged in curator.flags(published.files, tag).items():
                 flags.setdefault(name, []).append(flagged)
             if curator.needs_probe_training:

@@ -35,10 +35,11 @@ class Published:
     files: list[bytes]
     watermarked: np.ndarray     # (m,) bool: a watermark was embedded
     transformed: np.ndarray     # (m,) bool: the internet transforms were applied
-    originals: list[bytes]      # the files as the generator wrote them, before any transform
+    originals: list[bytes] | None  # with keep_originals: the files before any transform
 
 
-def render(images: np.ndarray, synthetic: bool, rng: np.random.Generator, settings: PublishSettings) -> Published:
+def render(images: np.ndarray, synthetic: bool, rng: np.random.Generator, settings: PublishSettings,
+           keep_originals: bool = False) -> Published:
     m = len(images)
     marked = (rng.random(m) < settings.watermark_rate) & synthetic
     has_transforms = settings.jpeg_quality is not None or settings.resize is not None
@@ -47,7 +48,7 @@ def render(images: np.ndarray, synthetic: bool, rng: np.random.Generator, settin
     keys = [key if marked[i] else None for i in range(m)]
     files = [_render_one(image, keys[i], bool(transformed[i]), settings) for i, image in enumerate(images)]
     originals = [_render_one(image, keys[i], False, settings) if transformed[i] else files[i]
-                 for i, image in enumerate(images)]
+                 for i, image in enumerate(images)] if keep_originals else None
     return Published(files, marked, transformed, originals)
 
 
