@@ -21,8 +21,8 @@ def shared_data(sub: str) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_images(tmp_path_factory) -> Path:
-    """The built-in demo folder at ROOT/demo/images (as `audit demo` builds it), once per session.
-    Tests scan it from ROOT and must not write into it."""
+    """The built-in demo folder (as `audit demo` builds it) in a temporary ROOT/demo/images, once
+    per session. Tests scan it from ROOT and must not write into it."""
     from audit.demo import build_demo_folder
 
     return build_demo_folder(tmp_path_factory.mktemp("demo-root") / "demo" / "images")

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from loops import SimConfig, simulate
 from loops.config import ConfigError, resolve
 from loops.outputs import without_timings
+from tests.conftest import shared_data
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 def _digit_folder(root: Path, per_class: int = 40) -> str:
@@ -191,11 +191,10 @@ def test_image_datasets_split_once_and_never_overlap(dataset, tmp_path):
         load_image_data(str(tmp_path / "nothing"), 16, 5)
 
 
-@pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is not present")
 def test_mnist_dataset_uses_the_splits_the_folder_holds():
     from loops.image_data import load_image_data
 
-    data = load_image_data(f"mnist:{MNIST}", 16, 1000)
+    data = load_image_data(f"mnist:{shared_data('mnist')}", 16, 1000)
     assert len(data.train_images) + len(data.test_images) == 10_000  # t10k only: the train images are absent
     assert data.classes == 10 and abs(data.class_histogram().sum() - 1) < 1e-9
 
