@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from audit.detectors.base import SYNTHETIC
+from audit.engine.config import CALIBRATION_FILE, ScanConfig
+from audit.engine.local import ScanResult, scan
 from audit.estimate import clopper_pearson
-from audit.scan import ScanResult, scan
-from audit.scan_config import CALIBRATION_FILE, ScanConfig
 
 MIN_PER_CLASS = 2
 ITEMS_FILE = "calibration_items.parquet"

@@ -15,17 +15,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from audit import gate
-from audit.config import ConfigError, load_scan_defaults
+from audit.defaults import ConfigError, load_scan_defaults
+from audit.report import gate
 
 stderr = Console(stderr=True)
 
 
 def _usage_errors() -> tuple:
     """The exceptions that mean bad input or options (exit 2); imported only when one occurs."""
-    from audit.bank import BankError
+    from audit.bank.index import BankError
     from audit.detectors.probe import ProbeError
-    from audit.journal import JournalMismatch
+    from audit.engine.journal import JournalMismatch
     from audit.sources import SourceError
 
     return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError)
@@ -42,7 +42,7 @@ def embedding_options(command):
 
 
 def _probe_folder(probe: str | None) -> str | None:
-    from audit.models import resolve_probe
+    from audit.embedding.pull import resolve_probe
 
     return resolve_probe(probe) if probe else None
 
@@ -52,21 +52,25 @@ def _fail(message: str) -> None:
     sys.exit(gate.EXIT_USAGE)
 
 
-def _simulate_command():
-    """`audit simulate` lives in loops/ (audit never imports loops statically)."""
-    import importlib
+COMMANDS_GROUP = "audit.commands"  # entry points of other packages' commands (loops mounts `simulate`)
 
-    return importlib.import_module("loops.cli").simulate
+
+def _mounted_commands() -> dict:
+    """Commands that other installed packages mount under `audit`, by name, loaded only when used;
+    so `audit` never imports them (`loops` builds on `audit`, not the reverse)."""
+    from importlib.metadata import entry_points
+
+    return {point.name: point for point in entry_points(group=COMMANDS_GROUP)}
 
 
 class _Main(click.Group):
     def get_command(self, ctx, name):
-        if name == "simulate":
-            return _simulate_command()
-        return super().get_command(ctx, name)
+        command = super().get_command(ctx, name)
+        mounted = _mounted_commands() if command is None else {}
+        return mounted[name].load() if name in mounted else command
 
     def list_commands(self, ctx):
-        return sorted([*super().list_commands(ctx), "simulate"])
+        return sorted({*super().list_commands(ctx), *_mounted_commands()})
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -136,10 +140,12 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, g
     SOURCE: a folder or image file, webdataset .tar shards (file, folder or brace/glob
     pattern), parquet files, or a Hugging Face dataset (hf:org/name[:split], hf:LOCAL_DIR).
     """
-    from audit.decode import DEFAULT_PIXEL_LIMIT
-    from audit.gate import exit_code, gate_checks
-    from audit.report import summary_table, write_junit
-    from audit.scan import ScanConfig, scan as run_scan
+    from audit.engine.local import ScanConfig
+    from audit.engine.local import scan as run_scan
+    from audit.report.console import summary_table
+    from audit.report.gate import exit_code, gate_checks
+    from audit.report.junit import write_junit
+    from audit.sources.decode import DEFAULT_PIXEL_LIMIT
 
     if engine == "local" and (address or num_workers):
         _fail("--address and --num-workers are options of --engine ray; the local engine takes --workers")
@@ -180,7 +186,7 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, g
 
 def _github_outputs(summary: dict, checks: list[dict], fail_above: float | None) -> None:
     """--format github: append the step summary (when $GITHUB_STEP_SUMMARY is set) and print annotations."""
-    from audit.report import GITHUB_SUMMARY_VARIABLE, append_github_summary, github_annotations, github_summary
+    from audit.report.github import GITHUB_SUMMARY_VARIABLE, append_github_summary, github_annotations, github_summary
 
     try:
         written = append_github_summary(github_summary(summary, checks, fail_above))
@@ -193,7 +199,7 @@ def _github_outputs(summary: dict, checks: list[dict], fail_above: float | None)
 
 
 def _ray_scan(address: str | None, num_workers: int | None):
-    from audit.ray_engine import ray_scan
+    from audit.engine.ray_engine import ray_scan
 
     return partial(ray_scan, address=address, num_workers=num_workers)
 
@@ -230,8 +236,8 @@ def demo(ctx, demo_dir, quiet):
 def calibrate(real, synthetic, out, embedder, preprocess, probe, bank, heldout, seed, workers, batch_size, fmt, quiet):
     """Measure every detector's true- and false-positive rate on labelled data, and train the probe."""
     from audit.calibrate import calibrate as run_calibration
-    from audit.report import calibration_table
-    from audit.scan_config import ScanConfig
+    from audit.engine.config import ScanConfig
+    from audit.report.console import calibration_table
 
     try:
         config = ScanConfig(embedder=embedder, preprocess=preprocess, bank=bank)
@@ -265,7 +271,7 @@ def bank():
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def bank_add(source, bank_dir, label, embedder, preprocess, factory, workers, batch_size, quiet):
     """Embed the images of SOURCE and add them to a bank."""
-    from audit.bank_builder import add_to_bank
+    from audit.bank.builder import add_to_bank
 
     try:
         with _progress_bar(quiet) as advance:
@@ -280,7 +286,7 @@ def bank_add(source, bank_dir, label, embedder, preprocess, factory, workers, ba
 @click.option("--bank", "bank_dir", required=True, type=click.Path(file_okay=False))
 def bank_info(bank_dir):
     """Print a bank's size, index type, embedder and labels."""
-    from audit.bank import Bank
+    from audit.bank.index import Bank
 
     try:
         click.echo(json.dumps(Bank.open(bank_dir).info(), indent=2))
@@ -299,7 +305,7 @@ def models():
               help="Convert an already downloaded file instead of downloading.")
 def models_pull(name, local_file):
     """Download a named model (UnivFD's linear head for CLIP ViT-L/14) and install it as a probe."""
-    from audit.models import pull
+    from audit.embedding.pull import pull
 
     try:
         folder = pull(name, local_file)

@@ -26,7 +26,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from audit.bank import build_index, train_index, tune_index
+from audit.bank.index import build_index, train_index, tune_index
 
 EF_SEARCH = (16, 32, 64, 128, 256, 512)
 NPROBE = (1, 2, 4, 8, 16, 32, 64, 128, 256)

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from audit import ScanConfig, scan
 from audit.demo import build_demo_copies
-from audit.embed import Embedder, prepare_pixels
+from audit.embedding.embedder import Embedder, prepare_pixels
 from audit.sources import iter_records
 
 

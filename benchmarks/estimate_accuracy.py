@@ -163,7 +163,7 @@ def real_items(data: Path, out: Path) -> tuple[Items, np.ndarray, float] | None:
         console.print(f"real data not found at {data}: the real sets are skipped")
         return None
     from audit.calibrate import ITEMS_FILE, calibrate
-    from audit.scan_config import ScanConfig
+    from audit.engine.config import ScanConfig
 
     for label, patterns in REAL_FOLDERS.items():
         folder = out / ("synthetic" if label else "real")

@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loops import SimConfig, simulate
-from loops.metrics import prdc
+from loops.metrics.measures import prdc
 
 N = 100
 TIMES = (1, 5, 10, 25, 50)
@@ -119,7 +119,7 @@ def prdc_table() -> Table:
     ours = prdc(real, fake, k)
     with contextlib.redirect_stdout(io.StringIO()):  # the reference prints its input sizes
         theirs = reference.compute_prdc(real_features=real, fake_features=fake, nearest_k=k)
-    table.add_row("loops.metrics: 3k vs 3k shifted, d=16", *[f"{ours[m]:.6f}" for m in ours], "")
+    table.add_row("loops.metrics.measures: 3k vs 3k shifted, d=16", *[f"{ours[m]:.6f}" for m in ours], "")
     table.add_row("prdc package, same features", *[f"{float(theirs[m]):.6f}" for m in ours], "")
     table.add_row("max |difference|", f"{max(abs(ours[m] - float(theirs[m])) for m in ours):.1e}", "", "", "", "")
     return table

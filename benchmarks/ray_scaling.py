@@ -24,7 +24,7 @@ from rich.table import Table
 
 from audit import scan
 from audit.demo import build_demo_copies
-from audit.ray_engine import ray_scan
+from audit.engine.ray_engine import ray_scan
 
 
 def write_shards(folder: Path, out: Path, count: int) -> Path:

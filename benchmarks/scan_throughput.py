@@ -19,7 +19,7 @@ from rich.table import Table
 
 from audit import ScanConfig, scan
 from audit.demo import build_demo_copies
-from audit.scan import default_workers
+from audit.engine.local import default_workers
 
 MODES = (("decode only", ()), ("metadata", ("metadata",)), ("watermark", ("watermark",)),
          ("metadata + watermark (scan)", ("metadata", "watermark")))

@@ -116,7 +116,7 @@ def write_tables(results: Path) -> None:
 
 def write_curves(results: Path) -> None:
     """study-curves.png: the main metrics of every finished configuration on shared axes."""
-    from loops.curves import plot_curves
+    from loops.outputs.curves import plot_curves
 
     curves = {}
     for name in CONFIGS:

@@ -108,10 +108,10 @@ def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repe
     With no loop options it compares the worst case (fully-synthetic) with fresh data,
     filters and accumulation.
     """
-    from loops.checkpoint import CheckpointMismatch
     from loops.config import ConfigError, SimConfig, parse_sweep
-    from loops.mitigate import load_rates
+    from loops.mitigate.filters import load_rates
     from loops.models.base import NotEnoughData
+    from loops.outputs.checkpoint import CheckpointMismatch
     from loops.simulate import simulate as run_simulation
 
     given = {name for name in LOOP_OPTIONS

@@ -8,6 +8,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass, fields, replace
 
+from loops.errors import ConfigError  # noqa: F401  (re-exported: callers catch loops.config.ConfigError)
+from loops.mitigate.filters import DEFAULT_RATES, operating_point
+
 MODELS = ("gaussian", "gmm", "diffusion")
 LOOPS = ("fully-synthetic", "augment", "fresh", "accumulate")
 FILTERS = ("none", "oracle", "watermark", "probe", "neardup", "all")
@@ -22,10 +25,6 @@ IMAGE_FILTERS = ("watermark", "probe", "neardup")  # the real detectors an image
 DEFAULT_MNIST_DIM = 16
 
 
-class ConfigError(ValueError):
-    """Settings that cannot run; the message says which option and why."""
-
-
 @dataclass(frozen=True)
 class SimConfig:
     """One configuration of the loop; `None` means "the default for this model/loop" (see `resolve`).
@@ -38,10 +37,10 @@ class SimConfig:
         backends only: image worlds run the real detectors instead.
     filter_rates: per-detector (name, tpr, fpr) from a calibration file (named filters and `all`).
     model: None means diffusion when `dataset` is given, else gaussian.
-    dataset: labelled image data for the diffusion backend (loops/image_data.py).
+    dataset: labelled image data for the diffusion backend (loops/images/datasets.py).
     guidance: classifier-free guidance weight w (diffusion); bias is then lambda = 1 / (1 + w).
-    reweight: "tails[:alpha]" weights training items by k-NN density^-alpha (loops/reweight.py).
-    watermark_rate .. transform_rate: how an image world publishes (loops/publish.py).
+    reweight: "tails[:alpha]" weights training items by k-NN density^-alpha (loops/mitigate/reweight.py).
+    watermark_rate .. transform_rate: how an image world publishes (loops/images/publish.py).
     bank_rate: share of each generation's synthetic output the curator's near-duplicate bank holds.
     probe_embedder / probe: the curator's probe embedder, or a trained probe/calibration folder.
     from_scan: the scan summary the contamination and rates came from (recorded, not re-read).
@@ -155,8 +154,6 @@ def plan(base: SimConfig | None = None, sweep=(), use_preset: bool = False) -> t
 
 def resolve(config: SimConfig) -> tuple[SimConfig, list[str]]:
     """Fill model/loop defaults, check every setting, resolve the filter's operating point."""
-    from loops.mitigate import DEFAULT_RATES, operating_point
-
     config = replace(config, model=config.model or ("diffusion" if config.dataset else "gaussian"))
     _check_choice("model", config.model, MODELS)
     _check_choice("loop", config.loop, LOOPS)
@@ -223,7 +220,7 @@ def _reject_image_options(config: SimConfig) -> None:
 
 
 def parse_reweight(spec: str) -> float | None:
-    """`tails` -> None (alpha = 1/N, see loops/reweight.py) or `tails:ALPHA` -> alpha."""
+    """`tails` -> None (alpha = 1/N, see loops/mitigate/reweight.py) or `tails:ALPHA` -> alpha."""
     kind, _, alpha = spec.partition(":")
     try:
         value = float(alpha) if alpha else None

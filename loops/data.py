@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loops.config import ConfigError
+from loops.errors import ConfigError
 
 GRID_SPACING = 2.0
 GRID_STD = 0.1
@@ -109,7 +109,7 @@ def _read_matrix(path: Path) -> np.ndarray:
 def _mnist_pca(folder: str, dim: int) -> np.ndarray:
     from sklearn.decomposition import PCA
 
-    from loops.mnist import load_mnist_images
+    from loops.images.mnist import load_mnist_images
 
     try:
         images = load_mnist_images(folder)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loops.config import ConfigError
+from loops.errors import ConfigError
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _contaminations(estimate: dict) -> dict[float, str]:
 
 
 def _add_rates(inputs: ScanInputs, config: dict) -> None:
-    from loops.mitigate import load_rates
+    from loops.mitigate.filters import load_rates
 
     calibration = config.get("calibration")
     if not calibration:

@@ -15,9 +15,9 @@ import numpy as np
 
 from loops.config import ConfigError, SimConfig, labels, parse_reweight, plan
 from loops.data import load_data
-from loops.features import IdentityFeatures
-from loops.metrics import measure
-from loops.mitigate import OperatingPointFilter
+from loops.metrics.features import IdentityFeatures
+from loops.metrics.measures import measure
+from loops.mitigate.filters import OperatingPointFilter
 from loops.models import make_model
 from loops.streams import Streams
 from loops.world import World
@@ -75,7 +75,7 @@ def simulate(config: SimConfig | list[SimConfig] | None = None, *, sweep=(), pre
         rows += run_loop(cfg, name, checkpoint_dir=folder, on_generation=on_generation if progress else None,
                          grid_dir=grids)
 
-    from loops.outputs import build_summary, write_outputs
+    from loops.outputs.summary import build_summary, write_outputs
 
     summary = build_summary(configs, names, rows, notes, time.perf_counter() - started)
     summary["from_scan"] = scan_inputs.record() if scan_inputs else None
@@ -146,7 +146,7 @@ def _generation(cfg: SimConfig, name: str, g: int, setup, streams: Streams, grid
         _calibrate_probes(cfg, setup, streams)
     metrics = measure(model, samples, setup.test_features, cfg, setup.data, setup.features)
     if grid_dir is not None and samples.ndim == 4:
-        from loops.grids import save_grid
+        from loops.images.grids import save_grid
 
         save_grid(samples[0], Path(grid_dir) / f"g{g:03d}.png")
     timing = {"seconds_fit": sample_started - fit_started, "seconds_sample": sample_done - sample_started,
@@ -173,7 +173,7 @@ def build_setup(cfg: SimConfig, streams: Streams, curator_dir: Path, fresh: bool
         features = IdentityFeatures()
         screen = OperatingPointFilter(cfg.filter_tpr, cfg.filter_fpr)
     else:
-        from loops.image_world import image_parts
+        from loops.images.world import image_parts
 
         if fresh:
             shutil.rmtree(curator_dir, ignore_errors=True)
@@ -186,7 +186,7 @@ def build_setup(cfg: SimConfig, streams: Streams, curator_dir: Path, fresh: bool
 def _tail_weights(x: np.ndarray, keep: np.ndarray, features, alpha: float | None) -> np.ndarray:
     """Per run, tail weights over the kept items (1 elsewhere; those have weight 0 anyway);
     alpha None: 1/(kept items)."""
-    from loops.reweight import tail_weights
+    from loops.mitigate.reweight import tail_weights
 
     out = np.ones(keep.shape)
     for r in range(len(x)):
@@ -216,7 +216,7 @@ def _saved_state(cfg: SimConfig, checkpoint_dir):
     """(saved state or None, checkpoint or None)."""
     if checkpoint_dir is None:
         return None, None
-    from loops.checkpoint import Checkpoint
+    from loops.outputs.checkpoint import Checkpoint
 
     checkpoint = Checkpoint(checkpoint_dir, cfg.to_dict())
     return checkpoint.load(), checkpoint

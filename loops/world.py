@@ -96,7 +96,7 @@ class Pool:
 
 class World:
     """`internet` (image worlds): publishes every block as files and runs the curator's detectors on
-    them as it enters (loops/internet.py); toy worlds keep their items as drawn."""
+    them as it enters (loops/images/internet.py); toy worlds keep their items as drawn."""
 
     def __init__(self, data, loop: str, contamination: float | None, n: int, test_size: int, streams,
                  internet=None):

@@ -173,7 +173,7 @@ def test_missing_source_is_a_source_error(tmp_path):
 
 
 def test_oversized_files_are_refused_before_reading(tmp_path, monkeypatch):
-    monkeypatch.setattr("audit.sources.MAX_FILE_BYTES", 100)
+    monkeypatch.setattr("audit.sources.record.MAX_FILE_BYTES", 100)
     (tmp_path / "big.png").write_bytes(image_bytes(noise_image()))
     _shard(tmp_path / "s.tar", [("0/big.png", image_bytes(noise_image()))])
     for spec in (str(tmp_path / "big.png"), str(tmp_path / "s.tar")):

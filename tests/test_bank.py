@@ -7,7 +7,7 @@ import faiss
 import numpy as np
 import pytest
 
-from audit.bank import TRAIN_PER_LIST, Bank, BankError, build_index, tune_index
+from audit.bank.index import TRAIN_PER_LIST, Bank, BankError, build_index, tune_index
 
 SPEC = "open_clip:ViT-B-32/laion2b_s34b_b79k"
 DIM = 32

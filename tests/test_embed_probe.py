@@ -13,7 +13,7 @@ from PIL import Image
 from audit import ScanConfig, scan
 from audit.cli import main
 from audit.detectors.probe import LinearProbe, ProbeError, convert_univfd, train_probe
-from audit.embed import RANDOM_NOTE, Embedder, EmbedderSpec, WeightsMissing, prepare_pixels, resolve_weights
+from audit.embedding.embedder import RANDOM_NOTE, Embedder, EmbedderSpec, WeightsMissing, prepare_pixels, resolve_weights
 from tests.conftest import noise_image, shared_data
 
 

@@ -17,9 +17,8 @@ from audit import ScanConfig
 from audit.calibrate import rates
 from audit.cli import main
 from audit.estimate import clopper_pearson, corrected_estimate, em_prior, rogan_gladen, scan_estimate
-from audit.gate import gate_checks
+from audit.report.gate import gate_checks
 from tests.conftest import noise_image
-
 
 
 def operating_point(tp: int, fn: int, fp: int, tn: int) -> dict:

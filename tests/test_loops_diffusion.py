@@ -11,9 +11,8 @@ from click.testing import CliRunner
 
 from loops import SimConfig, simulate
 from loops.config import ConfigError, resolve
-from loops.outputs import without_timings
+from loops.outputs.summary import without_timings
 from tests.conftest import shared_data
-
 
 
 def _digit_folder(root: Path, per_class: int = 40) -> str:
@@ -64,9 +63,9 @@ def test_tiny_diffusion_run_writes_metrics_grids_and_report(dataset, tmp_path):
 
 def test_published_watermarks_are_found_and_real_images_are_not(dataset, tmp_path):
     """The real watermark detector, run on what `publish` renders: every marked file and no real one."""
-    from loops.detect import Curator
-    from loops.image_data import load_image_data
-    from loops.publish import PublishSettings, render
+    from loops.images.curator import Curator
+    from loops.images.datasets import load_image_data
+    from loops.images.publish import PublishSettings, render
 
     data = load_image_data(dataset, 16, 10)
     images = data.train_images[:24]
@@ -78,7 +77,7 @@ def test_published_watermarks_are_found_and_real_images_are_not(dataset, tmp_pat
     assert 0 < synthetic.watermarked.sum() < len(images) and not real.watermarked.any()
     assert (curator.flags(synthetic.files, "s")["watermark"] == synthetic.watermarked).all()
     assert not curator.flags(real.files, "r")["watermark"].any()
-    from loops.publish import scrape
+    from loops.images.publish import scrape
 
     for published in (synthetic, real):  # without transforms, scraping gives back the very pixels
         assert (np.stack([scrape(f, 16) for f in published.files]) == images).all()
@@ -124,7 +123,7 @@ def test_interrupted_diffusion_run_resumes_identically(dataset, tmp_path):
 
 
 def test_zero_weights_train_exactly_as_the_subset(dataset):
-    from loops.image_data import load_image_data
+    from loops.images.datasets import load_image_data
     from loops.models.diffusion import PRESETS, DiffusionModel
 
     data = load_image_data(dataset, 16, 10)
@@ -163,25 +162,25 @@ def test_guidance_and_lambda_are_one_setting(dataset):
 
 
 def test_missing_probe_weights_are_a_clear_error(dataset, monkeypatch):
-    import audit.embed
+    import audit.embedding.embedder
 
     def offline(spec):
-        raise audit.embed.WeightsMissing("CLIP weights for ViT-B-32/openai are not on this machine.")
+        raise audit.embedding.embedder.WeightsMissing("CLIP weights for ViT-B-32/openai are not on this machine.")
 
-    monkeypatch.setattr(audit.embed, "resolve_weights", offline)
+    monkeypatch.setattr(audit.embedding.embedder, "resolve_weights", offline)
     with pytest.raises(ConfigError, match="random-weights embedder"):
         simulate(tiny(dataset, filter="probe", probe_embedder="ViT-B-32/openai"))
 
 
 def test_image_datasets_split_once_and_never_overlap(dataset, tmp_path):
-    from loops.image_data import load_image_data
+    from loops.images.datasets import load_image_data
 
     data = load_image_data(dataset, 16, 30)
     again = load_image_data(dataset, 16, 30)
     assert (data.test_images == again.test_images).all() and len(data.train_images) == 90
     from collections import Counter
 
-    from loops.image_data import _class_folders, resize_grey
+    from loops.images.datasets import _class_folders, resize_grey
 
     every = Counter(x.tobytes() for x in resize_grey(_class_folders(Path(dataset))[0], 16))
     split = Counter(x.tobytes() for x in data.train_images) + Counter(x.tobytes() for x in data.test_images)
@@ -192,7 +191,7 @@ def test_image_datasets_split_once_and_never_overlap(dataset, tmp_path):
 
 
 def test_mnist_dataset_uses_the_splits_the_folder_holds():
-    from loops.image_data import load_image_data
+    from loops.images.datasets import load_image_data
 
     data = load_image_data(f"mnist:{shared_data('mnist')}", 16, 1000)
     assert len(data.train_images) + len(data.test_images) == 10_000  # t10k only: the train images are absent
@@ -244,7 +243,7 @@ def test_cli_dataset_run(dataset, tmp_path):
 def test_hugging_face_datasets_path_reads_a_local_imagefolder(dataset):
     """hf:NAME goes through `datasets.load_dataset`; a local folder is its imagefolder builder
     (class subfolders become a ClassLabel column), so the path runs offline."""
-    from loops.image_data import load_image_data
+    from loops.images.datasets import load_image_data
 
     data = load_image_data(f"hf:{dataset}", 16, 30)
     folder = load_image_data(dataset, 16, 30)

@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from loops.features import ClipFeatures, FeatureWeightsMissing, IdentityFeatures, InceptionFeatures
-from loops.mnist import load_mnist, read_idx
+from loops.images.mnist import load_mnist, read_idx
+from loops.metrics.features import ClipFeatures, FeatureWeightsMissing, IdentityFeatures, InceptionFeatures
 from tests.conftest import shared_data
 
 
@@ -38,7 +38,7 @@ def test_idx_reader_round_trip_and_bad_files(tmp_path):
 
 
 def test_small_cnn_on_real_mnist():
-    from loops.classifier import FEATURE_DIM, ClassifierFeatures
+    from loops.metrics.classifier import FEATURE_DIM, ClassifierFeatures
 
     images, labels = load_mnist(shared_data("mnist"), "t10k")
     assert images.shape == (10_000, 28, 28) and images.dtype == np.uint8 and set(labels) == set(range(10))
@@ -63,7 +63,7 @@ def test_small_cnn_on_real_mnist():
 
 
 def test_classifier_rejects_colour_images():
-    from loops.classifier import ClassifierFeatures, SmallCNN
+    from loops.metrics.classifier import ClassifierFeatures, SmallCNN
 
     classifier = ClassifierFeatures(SmallCNN(10), np.full(10, 0.1))
     with pytest.raises(ValueError, match="grey images"):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from loops import metrics
-from loops.metrics import fid, frechet_distance, gaussian_w2, prdc
+from loops.metrics import measures as metrics
+from loops.metrics.measures import fid, frechet_distance, gaussian_w2, prdc
 
 
 @pytest.mark.parametrize("shift, scale", [(0.0, 1.0), (0.7, 0.6)])

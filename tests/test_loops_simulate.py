@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from loops import SimConfig, simulate
 from loops.cli import simulate as simulate_command
-from loops.outputs import without_timings
+from loops.outputs.summary import without_timings
 
 SMALL = SimConfig(loop="fresh", contamination=0.5, filter="probe", repeats=3, generations=6, samples_per_gen=30)
 
@@ -51,7 +51,7 @@ def test_interrupted_run_resumes_with_identical_results(tmp_path, config):
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
-    from loops.checkpoint import CheckpointMismatch
+    from loops.outputs.checkpoint import CheckpointMismatch
 
     simulate(SMALL, out=tmp_path)
     with pytest.raises(CheckpointMismatch, match="other settings"):

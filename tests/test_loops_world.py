@@ -9,7 +9,7 @@ import pytest
 
 from loops.config import ConfigError, SimConfig, labels, parse_sweep, plan, resolve
 from loops.data import GaussianData, GridData, load_data
-from loops.mitigate import DEFAULT_RATES, OperatingPointFilter, load_rates, operating_point
+from loops.mitigate.filters import DEFAULT_RATES, OperatingPointFilter, load_rates, operating_point
 from loops.streams import Streams
 from loops.world import World
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from audit import duplicates
-from audit.bank import Bank, BankError
+from audit.bank import clusters
+from audit.bank.clusters import near_duplicate_clusters
+from audit.bank.index import Bank, BankError
+from audit.bank.phash import hamming, hamming_matrix, phash_hex, to_bytes, to_uint64
 from audit.detectors.base import REAL, SYNTHETIC, UNKNOWN, EmbeddedItem
 from audit.detectors.neardup import NearDupDetector
-from audit.duplicates import near_duplicate_clusters
-from audit.phash import hamming, hamming_matrix, phash_hex, to_bytes, to_uint64
 from tests.conftest import shared_data
 
 SPEC = "test-embedder"
@@ -196,7 +196,7 @@ def test_clusters_of_constructed_near_duplicates():
 
 def test_clusters_do_not_depend_on_query_chunking(monkeypatch):
     vectors, ids = constructed_set()
-    monkeypatch.setattr(duplicates, "QUERY_CHUNK", 3)
+    monkeypatch.setattr(clusters, "QUERY_CHUNK", 3)
     assert near_duplicate_clusters(vectors, ids) == [["a0", "a1", "a2"], ["b0", "b1"]]
 
 

@@ -18,12 +18,12 @@ from audit import ScanConfig, scan
 from audit.cli import main
 from audit.demo import build_demo_folder, sample_photo
 from audit.detectors.watermark import KNOWN_KEYS, embed_watermark
-from audit.journal import JournalMismatch
+from audit.engine.journal import JournalMismatch
 from tests.conftest import image_bytes, noise_image
 from tests.test_bad_input import PIXEL_LIMIT, _Boom, _shard, corpus  # noqa: F401  (corpus is a fixture)
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs Ray: pip install 'autophagy-audit[ray]'")
-from audit.ray_engine import ray_scan  # noqa: E402
+from audit.engine.ray_engine import ray_scan  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from audit.cli import main
-from audit.gate import gate_checks
-from audit.report import github_annotations, github_summary, percent
+from audit.report.gate import gate_checks
+from audit.report.github import github_annotations, github_summary
+from audit.report.text import percent
 
 
 def _scan(demo_images, tmp_path, *args: str, env: dict):

@@ -18,7 +18,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from audit import scan
-from audit.report_html import MAX_TABLE_ROWS, MAX_THUMBNAILS, html_report
+from audit.report.html import MAX_TABLE_ROWS, MAX_THUMBNAILS, html_report
 from loops import SimConfig, simulate
 from tests.conftest import noise_image
 

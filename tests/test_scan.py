@@ -163,7 +163,7 @@ def test_resume_with_other_settings_is_refused(folder, tmp_path):
 
 
 def test_every_scan_option_can_come_from_the_config_file():
-    from audit.config import SCAN_KEYS
+    from audit.defaults import SCAN_KEYS
 
     options = {p.name for p in main.commands["scan"].params if p.name != "source"}
     assert options - {"fmt"} | {"format"} == SCAN_KEYS

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from audit.hf_source import split_spec
-from audit.parquet_source import iter_parquet
 from audit.sources import SourceError, iter_records
+from audit.sources.hf import split_spec
+from audit.sources.parquet import iter_parquet
 
 
 def png_bytes(value: int, text: str | None = None) -> bytes:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from audit.decode import DecodedImage, decode_image
 from audit.demo import REAL_PHOTOS, sample_photo
 from audit.detectors.base import SYNTHETIC, UNKNOWN
 from audit.detectors.watermark import KNOWN_KEYS, WatermarkDetector, WatermarkKey, decode_bits, embed_watermark, match_p_value
 from audit.sources import ImageRecord
+from audit.sources.decode import DecodedImage, decode_image
 from tests.conftest import image_bytes, shared_data
 
 DETECTOR = WatermarkDetector()

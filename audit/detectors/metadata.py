@@ -22,9 +22,9 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from audit.decode import DecodedImage
 from audit.detectors.base import NEEDS_BYTES, NEEDS_PIXELS, REAL, SYNTHETIC, Signal, not_applicable
 from audit.sources import ImageRecord
+from audit.sources.decode import DecodedImage
 
 # IPTC digital source types that mean "made (partly) by a generative model". Plain
 # `algorithmicMedia` (procedural images, no training data) is deliberately not here.

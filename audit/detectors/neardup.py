@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audit.bank import Bank
+from audit.bank.index import Bank
 from audit.detectors.base import NEEDS_EMBEDDINGS, REAL, SYNTHETIC, UNKNOWN, EmbeddedItem, Signal, not_applicable
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from loops.linalg import psd_sqrt
+from loops.metrics.linalg import psd_sqrt
 from loops.models.base import fit_weights
 
 

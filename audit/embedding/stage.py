@@ -1,0 +1,93 @@
+"""The scan's embedding stage, in the main process: embeds each finished batch once (cache
+first), then runs the detectors that need embeddings (probe, near-duplicate bank) on it.
+
+Workers hand over model-ready pixels (`prepare_pixels`) so decoding overlaps inference.
+When the embedder's weights are missing, the stage disables itself with one clear reason and
+the scan goes on without these detectors; the summary says so.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from audit.detectors.base import SYNTHETIC, EmbeddedItem
+from audit.embedding.cache import EmbeddingCache
+from audit.embedding.embedder import RANDOM_NOTE, Embedder, WeightsMissing, normalise
+
+
+class EmbeddingStage:
+    def __init__(self, detectors: list, embedder_spec: str, preprocess: str, cache_dir: Path | None,
+                 device: str | None = None):
+        self.detectors = detectors
+        self.embedder_spec = embedder_spec
+        self.preprocess = preprocess
+        self.skipped: dict[str, str] = {}
+        self.notes: list[str] = []
+        start = time.perf_counter()
+        try:
+            self.embedder = Embedder(embedder_spec, device=device)
+        except WeightsMissing as e:
+            self.embedder = None
+            self.skipped = {d.name: f"embedder weights missing: {e}" for d in detectors} or {"embeddings": str(e)}
+            self.detectors = []
+            return
+        self.load_seconds = time.perf_counter() - start
+        if self.embedder.is_random:
+            self.notes.append(RANDOM_NOTE)
+        self.cache = EmbeddingCache(cache_dir, embedder_spec, preprocess) if cache_dir else None
+        self._memory: dict[str, np.ndarray] = {}
+
+    @property
+    def active(self) -> bool:
+        return self.embedder is not None
+
+    def vector(self, sha256: str) -> np.ndarray | None:
+        """The raw embedding of an image already seen (this scan or the cache)."""
+        return self.cache.get(sha256) if self.cache is not None else self._memory.get(sha256)
+
+    def apply(self, rows: list[dict], prepared: dict[int, np.ndarray]) -> None:
+        """Embed the batch's rows (by seq) and merge the embedding detectors' columns into them."""
+        if not self.active:
+            return
+        self._embed_missing(rows, prepared)
+        items = [self._item(row) for row in rows]
+        for detector in self.detectors:
+            for row, signal in zip(rows, detector.detect(items)):
+                _merge(row, detector, signal)
+
+    def close(self) -> None:
+        if self.active and self.cache is not None:
+            self.cache.flush()
+
+    def _embed_missing(self, rows: list[dict], prepared: dict[int, np.ndarray]) -> None:
+        todo = [r for r in rows if r["seq"] in prepared and self.vector(r["sha256"]) is None]
+        unique = list({r["sha256"]: r for r in todo}.values())
+        if not unique:
+            return
+        vectors = self.embedder.embed(np.stack([prepared[r["seq"]] for r in unique]))
+        keys = [r["sha256"] for r in unique]
+        if self.cache is not None:
+            self.cache.put(keys, vectors)
+        else:
+            self._memory.update(zip(keys, vectors))
+
+    def _item(self, row: dict) -> EmbeddedItem:
+        raw = self.vector(row["sha256"]) if row["status"] == "ok" else None
+        if raw is None:
+            return EmbeddedItem(id=row["id"], embedding=None, phash=row.get("phash"))
+        unit, norm = normalise(raw[None, :])
+        return EmbeddedItem(id=row["id"], embedding=unit[0], phash=row.get("phash"), norm=float(norm[0]))
+
+
+def _merge(row: dict, detector, signal) -> None:
+    ok = row["status"] == "ok"
+    row[f"{detector.name}_score"] = signal.score if ok else None
+    row[f"{detector.name}_decision"] = signal.decision if ok else None
+    row[f"{detector.name}_evidence"] = signal.evidence if ok else None
+    if ok and signal.decision == SYNTHETIC:
+        row["flagged"] = True
+        if detector.hard_evidence:
+            row["hard_evidence"] = True
+            row["generator"] = row["generator"] or signal.generator

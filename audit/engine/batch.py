@@ -1,0 +1,90 @@
+"""The batch processor, run inside worker processes (and the Ray engine's actors): each record is
+read and decoded once, the pixel detectors run, and model-ready pixels are prepared for the
+embedding stage. A detector failing on one image costs that image's signal, never the batch."""
+from __future__ import annotations
+
+import hashlib
+
+from audit.detectors import build_pixel_detectors
+from audit.detectors.base import SYNTHETIC, UNKNOWN, Signal
+from audit.engine.config import ScanConfig
+from audit.sources.record import ImageRecord
+
+_WORKER: dict = {}
+
+
+def init_worker(config: ScanConfig, prepare: str | None) -> None:
+    detectors = build_pixel_detectors(config)
+    _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash=prepare is not None,
+                   hard={d.name for d in detectors if d.hard_evidence})
+
+
+def process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dict]:
+    """Rows with the pixel detectors' columns, and model-ready pixels by seq for the embedding stage."""
+    records = [record for _, record in batch]
+    for record in records:
+        record.decoded()  # read and decode once; failures set record.error
+    signals = {d.name: _detect_safely(d, records) for d in _WORKER["detectors"]}
+    rows = [_row(seq, record, {name: sigs[i] for name, sigs in signals.items()})
+            for i, (seq, record) in enumerate(batch)]
+    prepared = {}
+    for (seq, record), row in zip(batch, rows):
+        if record.error is None:
+            _add_pixel_features(row, record, prepared, seq)
+    return rows, prepared
+
+
+def _add_pixel_features(row: dict, record: ImageRecord, prepared: dict, seq: int) -> None:
+    """Model-ready pixels and the perceptual hash, when the scan needs them."""
+    rgb = record.decoded().rgb
+    if _WORKER["prepare"]:
+        from audit.embedding.embedder import prepare_pixels
+
+        prepared[seq] = prepare_pixels(rgb, _WORKER["prepare"])
+    if _WORKER["phash"]:
+        from audit.bank.phash import phash_hex
+
+        row["phash"] = phash_hex(rgb)
+
+
+def _detect_safely(detector, records: list[ImageRecord]) -> list[Signal]:
+    """A detector crash on one image costs that image's signal, never the batch or the scan."""
+    try:
+        return detector.detect(records)
+    except Exception:  # noqa: BLE001 - fall back to one image at a time to isolate the culprit
+        pass
+    signals = []
+    for record in records:
+        try:
+            signals.append(detector.detect([record])[0])
+        except Exception as e:  # noqa: BLE001
+            signals.append(Signal(score=None, decision=UNKNOWN, evidence=f"detector error: {type(e).__name__}: {e}"))
+    return signals
+
+
+def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
+    image = record._decoded
+    data = record.data
+    ok = record.error is None
+    row = {
+        "seq": seq,
+        "id": record.id,
+        "uri": record.uri,
+        "status": "ok" if ok else "error",
+        "error": record.error,
+        "format": image.format if image else None,
+        "width": image.width if image else None,
+        "height": image.height if image else None,
+        "sha256": hashlib.sha256(data).hexdigest() if data else None,
+        "phash": None,
+    }
+    for name in _WORKER["config"].detectors:
+        signal = signals.get(name)
+        row[f"{name}_score"] = signal.score if ok and signal else None
+        row[f"{name}_decision"] = signal.decision if ok and signal else None
+        row[f"{name}_evidence"] = signal.evidence if ok and signal else None
+    synthetic = {name: s for name, s in signals.items() if ok and s.decision == SYNTHETIC}
+    row["flagged"] = bool(synthetic)
+    row["hard_evidence"] = any(name in _WORKER["hard"] for name in synthetic)
+    row["generator"] = next((s.generator for s in synthetic.values() if s.generator), None)
+    return row

@@ -1,0 +1,86 @@
+"""`ScanConfig`: the options that change a scan's results, and how defaults are resolved.
+
+Resolution (`resolved()`): a calibration folder supplies its probe; a probe or bank adds its
+detector; the embedder defaults to the probe's, else the bank's, else `DEFAULT_SPEC`; the
+preprocessing follows the probe's.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from audit.detectors import DEFAULT, EMBEDDING_DETECTORS, check_names
+from audit.embedding.embedder import DEFAULT_SPEC
+from audit.sources.decode import DEFAULT_PIXEL_LIMIT
+
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    detectors: tuple[str, ...] = DEFAULT
+    pixel_limit: int = DEFAULT_PIXEL_LIMIT
+    watermark_keys: tuple[str, ...] = ()
+    watermark_p_threshold: float | None = None
+    column: str | None = None
+    embedder: str | None = None  # None: the probe's or bank's embedder, else DEFAULT_SPEC
+    preprocess: str | None = None  # None: the probe's, else "clip"
+    probe: str | None = None  # probe folder (probe.safetensors + probe.json)
+    bank: str | None = None  # near-duplicate bank folder
+    neardup_hard: float = 0.95
+    neardup_soft: float = 0.85
+    phash_distance: int = 4
+    calibration: str | None = None  # folder written by `audit calibrate`
+    embed: bool = False  # compute embeddings even when no detector needs them (calibrate, bank add)
+
+    def as_dict(self) -> dict:
+        """JSON-ready (lists, not tuples), as written to the journal and the summary."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def neardup_options(self) -> dict:
+        return {"hard_threshold": self.neardup_hard, "soft_threshold": self.neardup_soft,
+                "phash_distance": self.phash_distance}
+
+    @property
+    def needs_embeddings(self) -> bool:
+        return self.embed or any(d in EMBEDDING_DETECTORS for d in self.detectors)
+
+    def resolved(self) -> "ScanConfig":
+        """Defaults filled in and checked; raises ValueError for inconsistent options."""
+        config = self
+        if config.calibration:
+            probe_dir = Path(config.calibration) / "probe"
+            if not (Path(config.calibration) / CALIBRATION_FILE).is_file():
+                raise ValueError(f"not a calibration folder (no {CALIBRATION_FILE}): {config.calibration}")
+            if probe_dir.is_dir() and not config.probe:
+                config = replace(config, probe=str(probe_dir))
+        detectors = list(config.detectors)
+        detectors += [name for name, given in (("probe", config.probe), ("neardup", config.bank))
+                      if given and name not in detectors]
+        config = replace(config, detectors=tuple(detectors))
+        check_names(config.detectors, config)
+        probe = _probe_sidecar(config.probe) if config.probe else {}
+        embedder = config.embedder or probe.get("embedder") or _bank_embedder(config.bank) or DEFAULT_SPEC
+        return replace(config, embedder=embedder, preprocess=config.preprocess or probe.get("preprocess") or "clip")
+
+
+def _probe_sidecar(folder: str) -> dict:
+    try:
+        return json.loads((Path(folder) / "probe.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read probe {folder}: {e}") from None
+
+
+def _bank_embedder(folder: str | None) -> str | None:
+    if not folder:
+        return None
+    from audit.bank.index import Bank
+
+    return Bank.open(folder).embedder_spec
+
+
+def load_calibration(folder: str | None) -> dict | None:
+    if not folder:
+        return None
+    return json.loads((Path(folder) / CALIBRATION_FILE).read_text())

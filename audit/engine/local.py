@@ -1,0 +1,144 @@
+"""The scan pipeline: source -> batches of records -> detectors -> result rows -> outputs.
+
+Each record is read and decoded once, inside a worker process, where the pixel detectors run
+and model-ready pixels are prepared; the main process embeds each finished batch once and runs
+the embedding detectors while workers decode the next batches. Rows are journaled per batch
+so `resume=True` continues an interrupted scan; they come back in source order whatever the
+worker timing, so results are deterministic.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from audit.detectors import DEFAULT, build_embedding_detectors, build_pixel_detectors
+from audit.engine.batch import init_worker, process_batch
+from audit.engine.config import ScanConfig, load_calibration
+from audit.engine.journal import JOURNAL_NAME, Journal
+from audit.report.summary import summarise
+from audit.sources import ImageRecord, iter_records
+
+Progress = Callable[[int], None]
+EMBEDDINGS_DIR = "embeddings"
+
+
+@dataclass
+class ScanResult:
+    rows: list[dict]
+    summary: dict
+    out: Path | None = None
+    detectors: tuple[str, ...] = field(default=DEFAULT)
+    stage: object = field(default=None, repr=False)  # the EmbeddingStage, to look up embeddings
+
+
+def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
+         workers: int | None = None, batch_size: int = 16, resume: bool = False,
+         progress: Progress | None = None, embedding_cache: str | Path | None = None) -> ScanResult:
+    """Scan `source`; write results.parquet, summary.json, report.md and report.html into `out` when given.
+
+    Raises SourceError for an unreadable source, ValueError for bad options and
+    JournalMismatch when resuming a scan that used other settings.
+    """
+    config = (config or ScanConfig()).resolved()
+    build_pixel_detectors(config)  # validates watermark keys before any work
+    workers = default_workers() if workers is None else workers
+    records = iter_records(source, pixel_limit=config.pixel_limit, column=config.column)
+    first = next(records, None)  # opens the source now, so a bad source fails before any output
+    records = itertools.chain([first] if first else [], records)
+
+    out = Path(out) if out is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
+    journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume) if out else None
+    try:
+        rows = _run(records, config, workers, batch_size, journal, stage, progress)
+    finally:
+        if journal is not None:
+            journal.close()
+        if stage is not None:
+            stage.close()
+    rows.sort(key=lambda r: r["seq"])
+    summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
+    result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
+    if out is not None:
+        from audit.report.outputs import write_outputs
+
+        write_outputs(result)
+    return result
+
+
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _embedding_stage(config: ScanConfig, cache_dir: Path | None):
+    if not config.needs_embeddings:
+        return None
+    from audit.embedding.stage import EmbeddingStage
+
+    return EmbeddingStage(build_embedding_detectors(config), config.embedder, config.preprocess, cache_dir)
+
+
+def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch_size: int,
+         journal: Journal | None, stage, progress: Progress | None) -> list[dict]:
+    done = {row["id"] for row in journal.rows} if journal else set()
+    rows = list(journal.rows) if journal else []
+    if progress and rows:
+        progress(len(rows))
+    prepare = config.preprocess if stage is not None and stage.active else None
+
+    def finish(result: tuple[list[dict], dict]) -> None:
+        batch_rows, prepared = result
+        if stage is not None:
+            stage.apply(batch_rows, prepared)
+        if journal:
+            journal.append(batch_rows)
+        rows.extend(batch_rows)
+        if progress:
+            progress(len(batch_rows))
+
+    batches = _batches(_numbered(records, done), batch_size)
+    if workers <= 1:
+        init_worker(config, prepare)
+        for batch in batches:
+            finish(process_batch(batch))
+        return rows
+    ctx = get_context("spawn")  # no fork: parents may hold threads (Arrow, HF datasets, torch)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(config, prepare)) as pool:
+        pending = set()
+        for batch in batches:
+            pending.add(pool.submit(process_batch, batch))
+            if len(pending) >= 2 * workers:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    finish(future.result())
+        for future in pending:
+            finish(future.result())
+    return rows
+
+
+def _numbered(records: Iterable[ImageRecord], done: set[str]) -> Iterator[tuple[int, ImageRecord]]:
+    """(position in source, record), skipping ids already journaled; duplicate ids get a suffix."""
+    seen: dict[str, int] = {}
+    for seq, record in enumerate(records):
+        record.id = unique_id(record.id, seen)
+        if record.id not in done:
+            yield seq, record
+
+
+def unique_id(record_id: str, seen: dict[str, int]) -> str:
+    """`record_id`, or `record_id#n` for its n-th repeat in the source (`seen` counts the ids so far)."""
+    count = seen.get(record_id, 0)
+    seen[record_id] = count + 1
+    return f"{record_id}#{count}" if count else record_id
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    while batch := list(itertools.islice(items, max(1, size))):
+        yield batch

@@ -1,0 +1,341 @@
+"""The Ray engine (`audit scan SOURCE --engine ray`): the local engine's stages as Ray Data stages.
+
+A source is cut into shards: one webdataset tar or parquet file each, or fixed-size chunks of a
+folder's listing. `ShardScanner` actors read whole shards with the project's own readers (never
+Ray's webdataset reader, whose default decoder unpickles `.pkl` and `torch.load`s `.pt` members),
+then run the local engine's worker stage (`process_batch`: decode, pixel detectors, model-ready
+pixels) on them; `EmbeddingActor`s run the `EmbeddingStage`. Models load once per actor.
+
+The driver writes each finished shard as `OUT/parts/shard-NNNNNN.parquet` and then its commit
+marker `.done`; with `resume=True` committed shards are skipped, as img2dataset does. At the end
+the parts are merged in source order (positions and duplicate-id suffixes as the local engine
+gives them) into the local engine's outputs, so both engines write the same rows.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from audit.atomic import write_atomically
+from audit.detectors import build_embedding_detectors, build_pixel_detectors
+from audit.engine.batch import init_worker, process_batch
+from audit.engine.config import ScanConfig, load_calibration
+from audit.engine.journal import JournalMismatch
+from audit.engine.local import EMBEDDINGS_DIR, Progress, ScanResult, unique_id
+from audit.report.outputs import results_schema, write_outputs
+from audit.report.summary import summarise
+from audit.sources import ImageRecord, SourceError, display_name, iter_records, shard_files
+
+RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'autophagy-audit[ray]' "
+               "(or pip install 'ray[data]')")
+PARTS_DIR = "parts"
+PLAN_NAME = "plan.json"
+FOLDER_SHARD_SIZE = 1000  # images per shard of a folder source
+FLIGHT_COLUMNS = ("shard", "shard_rows", "prepared")  # travel with the rows between stages only
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A unit of work: a file (or hf: spec) read whole by `iter_records`, or a folder chunk."""
+
+    name: str
+    spec: str = ""
+    records: str = ""  # JSON [[id, uri, path, error], ...] of a folder chunk, listed by the driver
+
+
+def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, address: str | None = None,
+             num_workers: int | None = None, batch_size: int = 16, resume: bool = False,
+             progress: Progress | None = None, shard_size: int = FOLDER_SHARD_SIZE) -> ScanResult:
+    """Scan `source` on a Ray cluster (started on this machine when `address` is None).
+
+    Same results and errors as `audit.engine.local.scan`; ValueError when Ray is missing.
+    """
+    ray = _import_ray()
+    config = (config or ScanConfig()).resolved()
+    build_pixel_detectors(config)  # validates watermark keys before any work
+    shards = plan_shards(source, config, shard_size)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = _embedding_stage(config, out / EMBEDDINGS_DIR)
+    prepare = config.preprocess if stage is not None and stage.active else None
+    parts = Parts(out / PARTS_DIR, {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}, resume)
+    try:
+        todo = [i for i in range(len(shards)) if not parts.committed(i)]
+        if progress and parts.rows_done:
+            progress(parts.rows_done)
+        if todo:
+            for table in _pipeline(ray, address, shards, todo, config, prepare, num_workers, batch_size):
+                parts.add(table)
+                if progress:
+                    progress(table.num_rows)
+            parts.commit_empty(todo)
+        rows = parts.merge(len(shards), stage)
+    finally:
+        if stage is not None:
+            stage.close()
+    summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
+    result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
+    write_outputs(result)
+    return result
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ValueError(RAY_MISSING) from None
+    return ray
+
+
+def _embedding_stage(config: ScanConfig, cache_dir: Path):
+    """The driver's own stage: says whether embeddings run (weights present), holds the vectors the
+    actors return for the summary and the embedding cache. It never embeds: the actors do."""
+    if not config.needs_embeddings:
+        return None
+    from audit.embedding.stage import EmbeddingStage
+
+    return EmbeddingStage(build_embedding_detectors(config), config.embedder, config.preprocess, cache_dir, device="cpu")
+
+
+# --- shards ------------------------------------------------------------------------------
+
+def plan_shards(source: str, config: ScanConfig, shard_size: int = FOLDER_SHARD_SIZE) -> list[Shard]:
+    """The shards of `source` in source order; raises SourceError for an unreadable source."""
+    files = shard_files(source)
+    if files is not None or source.startswith("hf:"):
+        next(iter_records(source, config.pixel_limit, config.column), None)  # a bad source fails here, not in Ray
+        return [Shard(name=display_name(f), spec=os.path.abspath(f)) for f in files] if files else [Shard(source, source)]
+    listing = [[r.id, r.uri, r.path and os.path.abspath(r.path), r.error]
+               for r in iter_records(source, config.pixel_limit, config.column)]
+    return [Shard(name=f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} items, {_digest(chunk)})", records=json.dumps(chunk))
+            for chunk in (listing[i:i + shard_size] for i in range(0, len(listing), shard_size))]
+
+
+def _digest(chunk: list) -> str:
+    return hashlib.sha256(json.dumps(chunk).encode()).hexdigest()[:12]
+
+
+def shard_records(shard: dict, config: ScanConfig) -> Iterator[ImageRecord]:
+    """The records of one shard, as the local engine reads them."""
+    if shard["records"]:
+        for rid, uri, path, error in json.loads(shard["records"]):
+            yield ImageRecord(id=rid, uri=uri, path=path, error=error, pixel_limit=config.pixel_limit)
+        return
+    try:
+        yield from iter_records(shard["spec"], config.pixel_limit, config.column)
+    except SourceError as e:  # e.g. a later parquet file without the image column: one error row, as locally
+        name, uri = display_name(os.path.basename(shard["spec"])), display_name(shard["spec"])
+        yield ImageRecord(id=name + "/", uri=uri, error=str(e))
+
+
+# --- Ray Data stages -----------------------------------------------------------------------
+
+def _connect(ray, address: str | None, cpus_needed: int) -> None:
+    """Join the cluster at `address`, or start one here (with at least the CPUs the stages need)."""
+    if not ray.is_initialized():
+        cpus = None if address else max(os.cpu_count() or 1, cpus_needed)
+        ray.init(address=address, num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the caller shows one bar for the scan
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
+
+
+def _pipeline(ray, address: str | None, shards: list[Shard], todo: list[int], config: ScanConfig,
+              prepare: str | None, num_workers: int | None, batch_size: int) -> Iterator[pa.Table]:
+    from ray.data import ActorPoolStrategy
+
+    _connect(ray, address, (num_workers or 1) + (1 if prepare else 0))
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
+    embed_cpus = 1 if prepare and not gpus else 0
+    workers = min(num_workers or max(1, cpus - embed_cpus), len(todo))  # a shard is read by one actor
+    if workers + embed_cpus > cpus:
+        raise ValueError(f"{workers} detector workers{' and 1 embedding worker' if embed_cpus else ''} need "
+                         f"{workers + embed_cpus} CPUs, but the Ray cluster has {cpus}; lower --num-workers")
+    items = [{"index": i, **asdict(shards[i])} for i in todo]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map_batches(ShardScanner, fn_constructor_args=(config, prepare, batch_size), batch_size=1,
+                        batch_format="pyarrow", compute=ActorPoolStrategy(size=workers), num_cpus=1)
+    if prepare:
+        ds = ds.map_batches(EmbeddingActor, fn_constructor_args=(config,), batch_size=batch_size,
+                            batch_format="pyarrow", compute=ActorPoolStrategy(size=max(1, gpus)),
+                            num_gpus=1 if gpus else 0, num_cpus=embed_cpus)
+    return ds.iter_batches(batch_format="pyarrow", batch_size=None)
+
+
+def part_schema(detectors, embeddings: bool) -> pa.Schema:
+    """A committed shard: the results columns, and the raw embeddings when the scan computed them."""
+    schema = results_schema(detectors)
+    return schema.append(pa.field("embedding", pa.list_(pa.float32()))) if embeddings else schema
+
+
+def flight_schema(detectors, prepared: bool = False, embeddings: bool = False) -> pa.Schema:
+    """Rows between stages: a part's columns, the shard, its row count (on its last batch, -1
+    before) and the model-ready pixels while they are needed."""
+    extra = [("shard", pa.int64()), ("shard_rows", pa.int64())] + ([("prepared", pa.binary())] if prepared else [])
+    schema = part_schema(detectors, embeddings)
+    for name, kind in extra:
+        schema = schema.append(pa.field(name, kind))
+    return schema
+
+
+class ShardScanner:
+    """Ray actor: reads whole shards and runs the local engine's worker stage on them, batch by batch."""
+
+    def __init__(self, config: ScanConfig, prepare: str | None, batch_size: int):
+        init_worker(config, prepare)
+        self.config = config
+        self.batch_size = batch_size
+        self.schema = flight_schema(config.detectors, prepared=prepare is not None)
+
+    def __call__(self, shards: pa.Table) -> Iterator[pa.Table]:
+        for shard in shards.to_pylist():
+            yield from self._scan(shard)
+
+    def _scan(self, shard: dict) -> Iterator[pa.Table]:
+        records = enumerate(shard_records(shard, self.config))  # positions within the shard
+        batch, done = list(itertools.islice(records, self.batch_size)), 0
+        while batch:
+            following = list(itertools.islice(records, self.batch_size))
+            rows, prepared = process_batch(batch)
+            done += len(rows)
+            for row in rows:
+                row.update(shard=shard["index"], shard_rows=-1 if following else done,
+                           prepared=prepared[row["seq"]].tobytes() if row["seq"] in prepared else None)
+            yield pa.Table.from_pylist(rows, schema=self.schema)
+            batch = following
+
+
+class _BatchVectors(dict):
+    """An `EmbeddingStage` cache holding one batch's vectors: an actor lives for the whole scan,
+    so it hands each batch's vectors on instead of keeping them all."""
+
+    def put(self, keys: list[str], vectors: np.ndarray) -> None:
+        self.update(zip(keys, vectors))
+
+
+class EmbeddingActor:
+    """Ray actor: the local engine's embedding stage (model loaded once), on batches of rows."""
+
+    def __init__(self, config: ScanConfig):
+        from audit.embedding.stage import EmbeddingStage
+
+        self.stage = EmbeddingStage(build_embedding_detectors(config), config.embedder, config.preprocess, None)
+        if not self.stage.active:
+            raise RuntimeError(f"the embedder's weights are missing on a Ray worker node: {self.stage.skipped}")
+        self.stage.cache = _BatchVectors()
+        self.columns = results_schema(config.detectors).names
+        self.schema = flight_schema(config.detectors, embeddings=True)
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        rows = table.select(self.columns).to_pylist()
+        positions = [row["seq"] for row in rows]
+        for i, row in enumerate(rows):  # a batch may mix shards, whose positions repeat
+            row["seq"] = i
+        prepared = {i: _unpack(p) for i, p in enumerate(table["prepared"].to_pylist()) if p is not None}
+        self.stage.apply(rows, prepared)
+        for i, (row, seq, shard, count) in enumerate(zip(rows, positions, table["shard"].to_pylist(),
+                                                         table["shard_rows"].to_pylist())):
+            vector = self.stage.vector(row["sha256"]) if i in prepared else None
+            row.update(seq=seq, shard=shard, shard_rows=count, embedding=None if vector is None else vector.tolist())
+        self.stage.cache.clear()
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+
+def _unpack(prepared: bytes) -> np.ndarray:
+    from audit.embedding.embedder import IMAGE_SIZE
+
+    return np.frombuffer(prepared, dtype=np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+# --- parts: the shards' results, committed one by one ----------------------------------------
+
+class Parts:
+    """`shard-NNNNNN.parquet` + `.done` per finished shard, and `plan.json`, the scan's identity
+    (source, settings, shard names): a resume with another identity is refused."""
+
+    def __init__(self, folder: Path, identity: dict, resume: bool):
+        self.folder = folder
+        self._pending: dict[int, list[pa.Table]] = {}
+        self._expected: dict[int, int] = {}
+        plan = folder / PLAN_NAME
+        if resume and plan.exists():
+            found = json.loads(plan.read_text())
+            if found != identity:
+                raise JournalMismatch(f"{folder} was written by a scan with other settings or other shards; resume "
+                                      "with the same source and options, or scan into another --out")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            plan.write_text(json.dumps(identity) + "\n")
+
+    def _path(self, index: int, suffix: str) -> Path:
+        return self.folder / f"shard-{index:06d}{suffix}"
+
+    def committed(self, index: int) -> bool:
+        return self._path(index, ".done").exists()
+
+    @property
+    def rows_done(self) -> int:
+        return sum(json.loads(p.read_text())["rows"] for p in self.folder.glob("shard-*.done"))
+
+    def add(self, table: pa.Table) -> None:
+        """Take a finished batch; write every shard it completes."""
+        for index in set(table["shard"].to_pylist()):
+            piece = table.filter(pc.equal(table["shard"], index))
+            self._pending.setdefault(index, []).append(piece)
+            total = max(piece["shard_rows"].to_pylist())
+            if total >= 0:
+                self._expected[index] = total
+            if sum(t.num_rows for t in self._pending[index]) == self._expected.get(index):
+                self._commit(index, pa.concat_tables(self._pending.pop(index)))
+
+    def _commit(self, index: int, table: pa.Table) -> None:
+        table = table.drop_columns([c for c in FLIGHT_COLUMNS if c in table.column_names]).sort_by("seq")
+        path = self._path(index, ".parquet")
+        write_atomically(path, lambda tmp: pq.write_table(table, tmp))
+        self._path(index, ".done").write_text(json.dumps({"rows": table.num_rows}) + "\n")
+
+    def commit_empty(self, todo: list[int]) -> None:
+        """After a complete run: shards that sent no rows hold no images."""
+        if self._pending:
+            raise RuntimeError(f"shards {sorted(self._pending)} came back with missing or repeated rows")
+        for index in todo:
+            if not self.committed(index):
+                self._commit(index, pa.table({"seq": pa.array([], pa.int64())}))
+
+    def merge(self, count: int, stage) -> list[dict]:
+        """All rows in source order: positions and duplicate-id suffixes over the whole source."""
+        rows: list[dict] = []
+        seen: dict[str, int] = {}
+        for index in range(count):
+            table = pq.read_table(self._path(index, ".parquet"))
+            if "embedding" in table.column_names:
+                self._keep_vectors(table, stage)
+                table = table.drop_columns(["embedding"])
+            offset = len(rows)
+            for row in table.to_pylist():
+                row.update(seq=offset + row["seq"], id=unique_id(row["id"], seen))
+                rows.append(row)
+        return rows
+
+    @staticmethod
+    def _keep_vectors(table: pa.Table, stage) -> None:
+        embedded = [(sha, v) for sha, v in zip(table["sha256"].to_pylist(), table["embedding"].to_pylist())
+                    if v is not None]
+        if embedded and stage is not None:
+            stage.cache.put([sha for sha, _ in embedded], np.asarray([v for _, v in embedded], dtype=np.float32))

@@ -1,0 +1,155 @@
+"""report.html: the scan report as one self-contained page (inline CSS/JS, images as data URIs):
+the estimate, caveats, counts, score histograms, and sortable, filterable tables of the flagged
+images (with thumbnails) and the errors. All text from the scan is escaped."""
+from __future__ import annotations
+
+import io
+import os
+from html import escape
+from pathlib import Path
+
+from audit.report.page import cell, data_uri, figure_png, page, table
+from audit.report.text import caveats, estimate_details, flag_evidence, headline, percent
+
+MAX_TABLE_ROWS = 2000
+MAX_THUMBNAILS = 200
+THUMBNAIL_PX = 128
+HISTOGRAMS = {"probe_score": "probe scores (probability synthetic)",
+              "neardup_score": "near-duplicate bank scores (similarity of a match; 0 = no match)"}
+
+
+def write_html_report(result, path) -> None:
+    Path(path).write_text(html_report(result.summary, result.rows), encoding="utf-8")
+
+
+def html_report(summary: dict, rows: list[dict]) -> str:
+    e = summary["estimate"]
+    body = [
+        "<h1>Synthetic-image audit</h1>",
+        f"<p>Source: <code>{escape(str(summary['source']))}</code></p>",
+        f'<p class="headline" id="headline">{escape(headline(summary))}</p>',
+        f"<p>Method: {escape(e['method'])}, {escape(e['interval_method'])} interval. {escape(e['note'])}</p>",
+        *[f'<div class="warning">WARNING: {escape(w)}</div>' for w in e["warnings"]],
+        *[f'<div class="note">{escape(line)}</div>' for line in caveats(summary)],
+        _list(estimate_details(e)),
+        _estimate_table(summary),
+        "<h2>Detectors</h2>", _detector_table(summary["per_detector"]),
+        "<h2>Generators</h2>", _generator_table(summary["per_generator"]),
+        *_histograms(rows),
+        *_flagged_section(summary, rows),
+        *_error_section(rows),
+    ]
+    return page("Synthetic-image audit", body)
+
+
+def _list(lines: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>" if lines else ""
+
+
+def _estimate_table(summary: dict) -> str:
+    c, e = summary["counts"], summary["estimate"]
+    low, high = e["interval"]
+    hard_low, hard_high = e.get("lower_bound_interval") or (None, None)
+    corrected = e["operating_points"] is not None
+    rows = [
+        ("images scanned", str(c["ok"])), ("errors", str(c["error"])),
+        ("flagged by any detector", f"{c['flagged']} ({percent(e['flagged_fraction'])})"),
+        ("estimated synthetic fraction" if corrected else "flagged fraction (uncorrected)", percent(e["point"])),
+        (f"{int(100 * e['confidence'])}% interval", f"{percent(low)} - {percent(high)}"),
+        ("hard lower bound (hard evidence)", f"{c['hard_evidence']} ({percent(e['lower_bound'])}; "
+                                             f"interval {percent(hard_low)} - {percent(hard_high)})"),
+    ]
+    return table(["measure", "value"], [[cell(k), cell(v)] for k, v in rows], table_id="estimate")
+
+
+def _detector_table(per_detector: dict) -> str:
+    rows = [[cell(name), *(cell(counts.get(k, 0), numeric=True) for k in ("synthetic", "real", "unknown"))]
+            for name, counts in per_detector.items()]
+    return table(["detector", "synthetic", "real", "unknown"], rows)
+
+
+def _generator_table(per_generator: dict) -> str:
+    if not per_generator:
+        return "<p>No generator identified.</p>"
+    return table(["generator", "images"], [[cell(g), cell(n, numeric=True)] for g, n in per_generator.items()])
+
+
+def _histograms(rows: list[dict]) -> list[str]:
+    parts = []
+    for column, title in HISTOGRAMS.items():
+        values = [r[column] for r in rows if r.get(column) is not None and r["status"] == "ok"]
+        if values:
+            parts += [f"<h2>{escape(title)}</h2>", histogram(values, title)]
+    return parts
+
+
+def histogram(values: list[float], title: str) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 2.6))
+    ax = fig.add_subplot()
+    ax.hist(values, bins=40, range=(0.0, 1.0), color="#4a78b0")
+    ax.set_xlabel(title)
+    ax.set_ylabel("images")
+    return figure_png(fig)
+
+
+def _flagged_section(summary: dict, rows: list[dict]) -> list[str]:
+    flagged = [r for r in rows if r["flagged"]]
+    shown = flagged[:MAX_TABLE_ROWS]
+    thumbs = set(evenly_spaced(len(shown), MAX_THUMBNAILS))
+    body = [[_thumbnail_cell(r["uri"]) if i in thumbs else cell(""), cell(r["id"]), cell(r["generator"] or ""),
+             cell("yes" if r["hard_evidence"] else "no"), cell(flag_evidence(r, summary["per_detector"]))]
+            for i, r in enumerate(shown)]
+    return [f"<h2>Flagged images ({len(flagged)})</h2>", *_left_out(len(flagged), len(shown), len(thumbs)),
+            table(["thumbnail", "id", "generator", "hard evidence", "evidence"], body, sortable=True,
+                  table_id="flagged")]
+
+
+def _error_section(rows: list[dict]) -> list[str]:
+    errors = [r for r in rows if r["status"] == "error"]
+    shown = errors[:MAX_TABLE_ROWS]
+    body = [[cell(r["id"]), cell(r["error"])] for r in shown]
+    return [f"<h2>Errors ({len(errors)})</h2>", *_left_out(len(errors), len(shown)),
+            table(["id", "reason"], body, sortable=True, table_id="errors")]
+
+
+def _left_out(total: int, shown: int, thumbnails: int | None = None) -> list[str]:
+    notes = []
+    if shown < total:
+        notes.append(f"{total - shown} of {total} rows left out to keep this page small; "
+                     "all of them are in results.parquet.")
+    if thumbnails is not None and thumbnails < shown:
+        notes.append(f"Thumbnails for {thumbnails} of {shown} rows (an evenly spaced sample).")
+    return [f'<p class="note">{escape(n)}</p>' for n in notes]
+
+
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """k indices spread evenly over range(n) (all of them when n <= k): a deterministic sample."""
+    if n <= k:
+        return list(range(n))
+    return [i * n // k for i in range(k)]
+
+
+def _thumbnail_cell(uri: str | None) -> str:
+    src = thumbnail(uri)
+    return f'<td><img class="thumb" alt="" src="{src}"></td>' if src else "<td></td>"
+
+
+def thumbnail(uri: str | None) -> str | None:
+    """A JPEG data URI of the image at `uri`, at most THUMBNAIL_PX a side; None unless it is a
+    readable local image file."""
+    if not uri or not os.path.isfile(uri):
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(uri) as im:
+            im.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
+            im = im.convert("RGB")
+            im.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            buffer = io.BytesIO()
+            im.save(buffer, format="JPEG", quality=80)
+    except Exception:  # noqa: BLE001 - a thumbnail is optional; the row still shows
+        return None
+    return data_uri(buffer.getvalue(), "image/jpeg")

@@ -1,0 +1,45 @@
+"""report.md and its head (`markdown_summary`), which the GitHub step summary reuses."""
+from __future__ import annotations
+
+from audit.report.text import caveats, estimate_details, flag_evidence, headline
+
+MAX_LISTED_ERRORS = 50
+
+
+def markdown_summary(summary: dict) -> list[str]:
+    """report.md without its per-image tables: the estimate, warnings, caveats and the
+    per-detector and per-generator counts. Also the head of the GitHub step summary."""
+    e = summary["estimate"]
+    lines = [
+        "# Synthetic-image audit", "",
+        f"Source: `{summary['source']}`", "",
+        f"**{headline(summary)}**", "",
+        f"Method: {e['method']}, {e['interval_method']} interval. {e['note']}", "",
+        *[f"> **WARNING:** {line}\n" for line in e["warnings"]],
+        *[f"- {line}" for line in estimate_details(e)], "",
+        *[f"> {line}\n" for line in caveats(summary)],
+        "## Detectors", "", "| detector | synthetic | real | unknown |", "|---|---|---|---|",
+    ]
+    for name, counts in summary["per_detector"].items():
+        lines.append(f"| {name} | {counts.get('synthetic', 0)} | {counts.get('real', 0)} | {counts.get('unknown', 0)} |")
+    lines += ["", "## Generators", "", "| generator | images |", "|---|---|"]
+    return lines + ([f"| {md_cell(g)} | {n} |" for g, n in summary["per_generator"].items()] or ["| (none) | 0 |"])
+
+
+def markdown_report(summary: dict, rows: list[dict]) -> str:
+    lines = markdown_summary(summary)
+    flagged = [r for r in rows if r["flagged"]]
+    lines += ["", f"## Flagged images ({len(flagged)})", "", "| id | generator | evidence |", "|---|---|---|"]
+    for r in flagged:
+        lines.append(f"| {md_cell(r['id'])} | {md_cell(r['generator'] or '')} | {md_cell(flag_evidence(r, summary['per_detector']))} |")
+    errors = [r for r in rows if r["status"] == "error"]
+    lines += ["", f"## Errors ({len(errors)})", "", "| id | reason |", "|---|---|"]
+    lines += [f"| {md_cell(r['id'])} | {md_cell(r['error'])} |" for r in errors[:MAX_LISTED_ERRORS]]
+    if len(errors) > MAX_LISTED_ERRORS:
+        lines.append(f"| ... | {len(errors) - MAX_LISTED_ERRORS} more in results.parquet |")
+    return "\n".join(lines) + "\n"
+
+
+def md_cell(text: str) -> str:
+    """Text made safe for one cell of a markdown table."""
+    return str(text).replace("|", "\\|").replace("\n", " ")

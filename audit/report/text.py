@@ -1,0 +1,47 @@
+"""The words every report format shares: the headline, what a corrected estimate rests on, the
+caveats a reader must see, and the evidence of a flagged row. Below every renderer."""
+from __future__ import annotations
+
+
+def percent(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def headline(summary: dict) -> str:
+    c, e = summary["counts"], summary["estimate"]
+    low, high = e["interval"]
+    interval = f"{int(100 * e['confidence'])}% CI {percent(low)}-{percent(high)}"
+    hard = f"hard evidence on {c['hard_evidence']} ({percent(e['lower_bound'])}, a lower bound); {c['error']} errors"
+    if e["operating_points"] is None:
+        return f"{c['flagged']} of {c['ok']} images flagged ({percent(e['flagged_fraction'])}, {interval}); {hard}"
+    point = "no point estimate" if e["point"] is None else f"estimated synthetic fraction {percent(e['point'])}"
+    return f"{point} ({interval}, corrected with calibration); {c['flagged']} of {c['ok']} images flagged; {hard}"
+
+
+def estimate_details(e: dict) -> list[str]:
+    """What a corrected estimate rests on: the cross-check and the operating points used."""
+    if e["operating_points"] is None:
+        return []
+    cross, points = e["cross_check"], e["operating_points"]
+    rest, hard = points["rest"], points["hard_evidence"]
+    low, high = points["tpr_minus_fpr_interval"]
+    return [
+        f"Cross-check, {cross['method']}: " + (percent(cross["point"]) if cross["point"] is not None
+                                              else f"n/a ({cross.get('skipped', 'no estimate')})"),
+        f"Operating point used, combined rule on calibration images without hard evidence: TPR {percent(rest['tpr'])} "
+        f"({rest['tp']}/{rest['n_synthetic']}), FPR {percent(rest['fpr'])} ({rest['fp']}/{rest['n_real']}), "
+        f"TPR - FPR {percent(points['tpr_minus_fpr'])} (95% CI {percent(low)} to {percent(high)})",
+        f"Hard evidence in calibration: on {hard['tp']}/{hard['n_synthetic']} synthetic and "
+        f"{hard['fp']}/{hard['n_real']} real images",
+    ]
+
+
+def caveats(summary: dict) -> list[str]:
+    """Lines a reader must see: skipped detectors and meaningless (random) embeddings."""
+    lines = [f"detector {name} did not run: {why}" for name, why in summary["skipped_detectors"].items()]
+    return lines + [f"NOTE: {note}" for note in summary["notes"]]
+
+
+def flag_evidence(row: dict, detectors) -> str:
+    """The evidence of every detector that decided the row is synthetic."""
+    return "; ".join(row[f"{d}_evidence"] for d in detectors if row[f"{d}_decision"] == "synthetic")

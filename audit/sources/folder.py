@@ -1,0 +1,66 @@
+"""Folder sources: a single image file, or every image under a folder (recursive, content-sniffed,
+directory links followed once, undecodable names escaped)."""
+from __future__ import annotations
+
+import os
+import stat
+from typing import Iterator
+
+from audit.sources.decode import sniff_format
+from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, display_name
+
+
+def iter_single_file(path: str) -> Iterator[ImageRecord]:
+    name = display_name(os.path.basename(path))
+    yield ImageRecord(id=name, uri=display_name(os.path.abspath(path)), path=path)
+
+
+def iter_folder(root: str) -> Iterator[ImageRecord]:
+    """Every image under root, recursively, following directory links once (no loops)."""
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        try:
+            st = os.stat(current)
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(current), key=lambda e: os.fsencode(e.name))
+        except OSError as e:
+            rel = display_name(os.path.relpath(current, root))
+            yield ImageRecord(id=rel + "/", uri=display_name(current), error=f"unreadable folder: {e.strerror or e}")
+            continue
+        subdirs = []
+        for entry in entries:
+            record_or_dir = _classify_entry(entry, root)
+            if isinstance(record_or_dir, ImageRecord):
+                yield record_or_dir
+            elif record_or_dir is not None:
+                subdirs.append(record_or_dir)
+        stack.extend(reversed(subdirs))  # depth-first, in sorted order
+
+
+def _classify_entry(entry: os.DirEntry, root: str) -> ImageRecord | str | None:
+    """An ImageRecord for an image (or bad image), a path for a folder, None to skip."""
+    rel = display_name(os.path.relpath(entry.path, root))
+    uri = display_name(os.path.abspath(entry.path))
+    has_image_ext = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+    try:
+        st = os.stat(entry.path)  # follows links; a link loop raises ELOOP
+    except OSError as e:
+        if has_image_ext or entry.is_symlink():
+            return ImageRecord(id=rel, uri=uri, error=f"unreadable: {e.strerror or e}")
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return entry.path
+    if not stat.S_ISREG(st.st_mode):
+        return ImageRecord(id=rel, uri=uri, error="not a regular file") if has_image_ext else None
+    try:
+        with open(entry.path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as e:
+        return ImageRecord(id=rel, uri=uri, error=f"unreadable: {e.strerror or e}")
+    if sniff_format(head) or has_image_ext:  # content decides; an image name that is not an image errors later
+        return ImageRecord(id=rel, uri=uri, path=entry.path)
+    return None

@@ -1,0 +1,105 @@
+"""Hugging Face datasets: `hf:org/name[:split]`, or `hf:DIR[:split]` for a local folder
+(an `imagefolder`-style tree of images, or a folder written by `save_to_disk`).
+
+Rows are streamed. An `Image` column is read undecoded (`Image(decode=False)`), so the
+record gets the file's own bytes and its metadata survives. Ids are `<split>/<index>`; the
+default split is `train` when present, else the first. A dataset that cannot be loaded
+raises `SourceError`; a row that fails mid-stream becomes an error record and ends the
+stream (the dataset's iterator cannot resume after an exception).
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import datasets
+
+from audit.sources.parquet import cell_record, pick_column
+from audit.sources.record import ImageRecord, SourceError
+
+SAVED_DATASET_MARKERS = ("dataset_dict.json", "state.json")  # written by save_to_disk
+
+
+def iter_hf(spec: str, column: str | None) -> Iterator[ImageRecord]:
+    """Records of one split of a Hugging Face dataset, in its order."""
+    name, split = split_spec(spec)
+    dataset, split = _load(name, split)
+    image_column = _image_column(dataset.features, column)
+    if isinstance((dataset.features or {}).get(image_column), datasets.Image):
+        dataset = dataset.cast_column(image_column, datasets.Image(decode=False))
+    base_dir = name if os.path.isdir(name) else ""
+    rows = iter(dataset.select_columns([image_column]))
+    index = 0
+    while True:
+        rid, uri = f"{split}/{index}", f"hf://{name}/{split}/{index}"
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as e:  # whatever the dataset's own reader raises
+            if index == 0:
+                raise SourceError(f"cannot read Hugging Face dataset '{name}': {_one_line(e)}") from e
+            yield ImageRecord(id=rid, uri=uri, error=f"dataset stream failed: {_one_line(e)}")
+            return
+        yield cell_record(row[image_column], rid, uri, base_dir)
+        index += 1
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """(name or folder, split or None). An existing path is taken whole, even with a ':'."""
+    if os.path.exists(spec):
+        return spec, None
+    colon = spec.find(":", spec.rfind("/") + 1)
+    name, split = (spec, None) if colon < 0 else (spec[:colon], spec[colon + 1:])
+    if not name or split == "":
+        raise SourceError(f"bad Hugging Face spec 'hf:{spec}'; expected hf:org/name[:split] or hf:DIR[:split]")
+    return name, split
+
+
+def _load(name: str, split: str | None) -> tuple[datasets.IterableDataset, str]:
+    """The chosen split as an iterable dataset, and the split's name."""
+    from audit.hub import hub_offline_requested, hub_reachable
+
+    local = os.path.isdir(name)
+    if not local and not hub_offline_requested() and not hub_reachable():
+        raise SourceError(f"cannot load Hugging Face dataset '{name}': the Hub is unreachable; "
+                          "to use a copy in the local cache, set HF_HUB_OFFLINE=1")
+    try:
+        if local and any(os.path.isfile(os.path.join(name, m)) for m in SAVED_DATASET_MARKERS):
+            loaded = datasets.load_from_disk(name)
+        else:
+            loaded = datasets.load_dataset(name, split=split, streaming=True)
+    except ConnectionError as e:
+        raise SourceError(
+            f"cannot load Hugging Face dataset '{name}': the Hub is unreachable (no network, or HF_HUB_OFFLINE=1) "
+            "and the dataset is not in the local cache"
+        ) from e
+    except Exception as e:  # datasets raises many types for "not found", "bad split", bad files
+        raise SourceError(f"cannot load Hugging Face dataset '{name}': {_one_line(e)}") from e
+    if isinstance(loaded, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        if split is None:
+            split = "train" if "train" in loaded else next(iter(loaded), None)
+        if split not in loaded:
+            splits = ", ".join(loaded) or "(none)"
+            raise SourceError(f"Hugging Face dataset '{name}' has no split '{split}'; splits: {splits}")
+        loaded = loaded[split]
+    split = split or str(loaded.split or "train")
+    if isinstance(loaded, datasets.Dataset):
+        loaded = loaded.to_iterable_dataset()
+    return loaded, split
+
+
+def _image_column(features: datasets.Features | None, column: str | None) -> str:
+    """`column` if given, else the first `Image` feature, else the parquet rules."""
+    if features is None:
+        if column is None:
+            raise SourceError("the dataset does not declare its columns; choose the image column with --column")
+        return column
+    if column is None:
+        column = next((key for key, feature in features.items() if isinstance(feature, datasets.Image)), None)
+    return pick_column(features.arrow_schema, column)
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

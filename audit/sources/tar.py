@@ -1,0 +1,61 @@
+"""Webdataset tar shards: image members are read in memory, never extracted; hostile members (`..`
+or absolute names, links, devices, pickle-like files) become error rows and are never loaded."""
+from __future__ import annotations
+
+import os
+import tarfile
+from typing import Iterator
+
+from audit.sources.decode import sniff_format
+from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, display_name, too_large
+
+# Tar members that webdataset tools use for pickled objects; they are refused, never loaded.
+UNSAFE_TAR_EXTENSIONS = {".pkl", ".pickle", ".pt", ".pth", ".pyd", ".npy", ".npz", ".joblib", ".ckpt", ".bin"}
+
+
+def iter_tars(paths: list[str]) -> Iterator[ImageRecord]:
+    for path in paths:
+        yield from _iter_tar(path)
+
+
+def _iter_tar(path: str) -> Iterator[ImageRecord]:
+    """Image members of one shard; hostile members become error rows and are never loaded."""
+    shard = display_name(os.path.basename(path))
+    uri = display_name(os.path.abspath(path))
+    try:
+        tar = tarfile.open(path, mode="r:*")
+    except (OSError, tarfile.TarError) as e:
+        yield ImageRecord(id=shard + "/", uri=uri, error=f"unreadable tar shard: {e}")
+        return
+    with tar:
+        try:
+            for member in tar:
+                record = _tar_member_record(tar, member, shard, uri)
+                if record is not None:
+                    yield record
+        except (OSError, tarfile.TarError, EOFError) as e:
+            yield ImageRecord(id=shard + "/#truncated", uri=uri, error=f"tar shard truncated or corrupt: {e}")
+
+
+def _tar_member_record(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: str, uri: str) -> ImageRecord | None:
+    name = member.name
+    rid = f"{shard}/{name}"
+    muri = f"{uri}#{name}"
+    ext = os.path.splitext(name)[1].lower()
+    if member.isdir():
+        return None
+    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        return ImageRecord(id=rid, uri=muri, error="unsafe tar member path (absolute or '..'); not read")
+    if ext in UNSAFE_TAR_EXTENSIONS:
+        return ImageRecord(id=rid, uri=muri, error=f"refused {ext} member: pickled objects are never loaded")
+    if not member.isfile():
+        if ext in IMAGE_EXTENSIONS:
+            return ImageRecord(id=rid, uri=muri, error="tar member is a link or device, not a file; not read")
+        return None
+    if too_large(member.size):
+        return ImageRecord(id=rid, uri=muri, error=too_large(member.size))
+    f = tar.extractfile(member)
+    data = f.read() if f is not None else b""
+    if ext in IMAGE_EXTENSIONS or sniff_format(data[:SNIFF_BYTES]):
+        return ImageRecord(id=rid, uri=muri, data=data)
+    return None  # captions, json, class labels: part of the sample, not images

@@ -1,0 +1,123 @@
+"""Simulation outputs: the summary (per-generation means and spreads over seeds), metrics.csv,
+metrics.json, summary.json, curves.png and report.html in the output folder (plus, for image
+worlds, samples/config-NNN/gNNN.png sample grids, written as each generation finishes)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from audit.atomic import write_atomically
+
+ID_COLUMNS = ("config", "model", "loop", "contamination", "filter", "bias", "samples_per_gen", "seed", "generation")
+COUNT_COLUMNS = ("pool_real", "pool_synthetic", "kept_real", "kept_synthetic")
+FILES = ("metrics.csv", "metrics.json", "summary.json", "curves.png", "report.html")
+TIMING_PREFIX = "seconds_"  # wall-clock columns: measurements of the machine, not of the loop
+
+
+def without_timings(rows: list[dict]) -> list[dict]:
+    """The rows without their wall-clock columns: what must match between two runs of one seed."""
+    return [{k: v for k, v in row.items() if not k.startswith(TIMING_PREFIX)} for row in rows]
+
+
+def metric_names(rows: list[dict]) -> list[str]:
+    """Columns that vary per run: the metrics, then the kept counts (identifiers and pool sizes left out)."""
+    names = []
+    for row in rows:
+        names += [k for k in row if k not in ID_COLUMNS and k not in ("pool_real", "pool_synthetic") and k not in names]
+    counts = [k for k in names if k.startswith("kept_")]
+    return [k for k in names if k not in counts] + counts
+
+
+def curves(rows: list[dict], names: list[str]) -> dict:
+    """{config: {"generation": [...], metric: {"mean": [...], "sd": [...]}}} over seeds."""
+    metrics = metric_names(rows)
+    grouped: dict[str, dict[int, list[dict]]] = {name: {} for name in names}
+    for row in rows:
+        grouped[row["config"]].setdefault(row["generation"], []).append(row)
+    out = {}
+    for name, by_generation in grouped.items():
+        generations = sorted(by_generation)
+        entry = {"generation": generations}
+        for metric in metrics:
+            values = [[r[metric] for r in by_generation[g] if r.get(metric) is not None] for g in generations]
+            if any(values):
+                entry[metric] = {"mean": [_mean(v) for v in values], "sd": [_sd(v) for v in values]}
+        out[name] = entry
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _sd(values: list[float]) -> float | None:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def build_summary(configs, names: list[str], rows: list[dict], notes: list[str], elapsed: float) -> dict:
+    table = curves(rows, names)
+    return {
+        "configs": [{"label": name, **config.to_dict()} for config, name in zip(configs, names)],
+        "runs_per_config": {name: config.repeats for config, name in zip(configs, names)},
+        "final": {name: {metric: {"mean": v["mean"][-1], "sd": v["sd"][-1]}
+                         for metric, v in table[name].items() if metric != "generation"}
+                  | {"generation": table[name]["generation"][-1]} for name in names},
+        "curves": table,
+        "notes": notes,
+        "elapsed_s": round(elapsed, 3),
+        "files": list(FILES),
+    }
+
+
+def write_outputs(result) -> None:
+    out = Path(result.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "metrics.csv", lambda p: _write_csv(p, result.rows))
+    write_atomically(out / "metrics.json", lambda p: p.write_text(_json(result.rows), encoding="utf-8"))
+    write_atomically(out / "summary.json", lambda p: p.write_text(_json(result.summary), encoding="utf-8"))
+    from loops.outputs.curves import plot_curves
+
+    write_atomically(out / "curves.png", lambda p: plot_curves(result.summary["curves"], p))
+    from loops.outputs.html import write_html_report
+
+    grids = sample_grids(out, result.summary["configs"])
+    write_atomically(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p, grids))
+
+
+def sample_grids(out: Path, configs: list[dict]) -> dict[str, list[tuple[int, bytes]]]:
+    """{config label: [(generation, grid PNG)]} from out/samples/config-NNN/gNNN.png (image worlds)."""
+    grids = {}
+    for i, config in enumerate(configs):
+        files = sorted((out / "samples" / f"config-{i:03d}").glob("g*.png"))
+        if files:
+            grids[config["label"]] = [(int(f.stem[1:]), f.read_bytes()) for f in files]
+    return grids
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    columns = list(ID_COLUMNS) + list(COUNT_COLUMNS)
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+
+
+def _json(obj) -> str:
+    return json.dumps(_finite(obj), indent=1, allow_nan=False) + "\n"
+
+
+def _finite(obj):
+    """NaN and infinities become null, so the files are standard JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
