@@ -1,10 +1,12 @@
 """The `audit` command line. Thin: parses options, calls the library, renders with rich.
 
-Exit codes: 0 ok, 1 a --fail-above threshold was exceeded, 2 usage or input error.
+Exit codes: 0 ok, 1 a --fail-above threshold was exceeded, 2 usage or input error, 3 an unexpected
+internal error (a bug).
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from functools import partial
@@ -26,9 +28,10 @@ def _usage_errors() -> tuple:
     from audit.bank.index import BankError
     from audit.detectors.probe import ProbeError
     from audit.engine.journal import JournalMismatch
+    from audit.engine.out_folder import OutFolderBusy
     from audit.sources import SourceError
 
-    return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError)
+    return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError, OutFolderBusy)
 
 
 def embedding_options(command):
@@ -64,6 +67,20 @@ def _mounted_commands() -> dict:
 
 
 class _Main(click.Group):
+    def invoke(self, ctx):
+        """Any unexpected exception exits 3 with one line (and the traceback under AUDIT_DEBUG=1):
+        exit code 1 means only that a gate failed."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001
+            if os.environ.get("AUDIT_DEBUG"):
+                raise
+            stderr.print(f"[bold red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} "
+                         "(a bug; rerun with AUDIT_DEBUG=1 for the traceback)", highlight=False)
+            sys.exit(gate.EXIT_INTERNAL)
+
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
         mounted = _mounted_commands() if command is None else {}
@@ -115,6 +132,8 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--pixel-limit", type=click.IntRange(1), default=None,
               help="Images with more pixels are refused as decompression bombs (default 100 MP).")
+@click.option("--follow-links", type=click.Choice(["none", "inside", "all"]), default="inside", show_default=True,
+              help="Which links a folder source follows: none, only those that stay inside the folder, or all.")
 @click.option("--watermark-key", multiple=True,
               help="Extra watermark key NAME=bytes:TEXT, NAME=bits:0101... or NAME=hex:ABCD (repeatable).")
 @click.option("--watermark-p-threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
@@ -133,7 +152,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--phash-distance", type=click.IntRange(0, 64), default=4, show_default=True,
               help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
 def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, gate, junit, quiet, pixel_limit,
-         watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
+         follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
          neardup_hard, neardup_soft, phash_distance, engine, address, num_workers):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
 
@@ -152,7 +171,7 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, g
     try:
         config = ScanConfig(
             detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()),
-            pixel_limit=pixel_limit or DEFAULT_PIXEL_LIMIT,
+            pixel_limit=pixel_limit or DEFAULT_PIXEL_LIMIT, follow_links=follow_links,
             watermark_keys=tuple(watermark_key),
             watermark_p_threshold=watermark_p_threshold,
             column=column, embedder=embedder, preprocess=preprocess,

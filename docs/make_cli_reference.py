@@ -20,7 +20,8 @@ TARGET = Path(__file__).with_name("cli.md")
 HEADER = """# `audit` command reference
 
 Generated from the click definitions by `docs/make_cli_reference.py`; do not edit by hand.
-Exit codes of `audit scan`: 0 ok, 1 a `--fail-above` threshold exceeded, 2 usage or input error.
+Exit codes of `audit scan`: 0 ok, 1 a `--fail-above` threshold exceeded, 2 usage or input error,
+3 an unexpected internal error (a bug).
 """
 
 

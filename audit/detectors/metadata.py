@@ -248,15 +248,25 @@ def _exif(image: DecodedImage) -> Finding | None:
 
 # Attribute form  Iptc4xmpExt:DigitalSourceType="URI",
 # element forms   <Iptc4xmpExt:DigitalSourceType>URI</...>  and  <... rdf:resource="URI"/>.
-_DIGITAL_SOURCE_TYPE = re.compile(r"DigitalSourceType\b[^<>]*?(?:=\s*[\"']|>)\s*([^\"'<\s]+)")
+# The value is looked for in a bounded window after each occurrence of the name, so the time is
+# linear in the packet's length whatever it holds (an unbounded lazy scan was quadratic).
+_NAME = "DigitalSourceType"
+_VALUE_AFTER_NAME = re.compile(r"\b[^<>]{0,200}?(?:=\s*[\"']|>)\s{0,50}([^\"'<\s]{1,300})")
+_VALUE_WINDOW = 600
+MAX_XMP_CHARS = 2_000_000  # XMP beyond this is not read (real packets are kilobytes)
 
 
 def xmp_ai_source_type(xmp: str) -> str | None:
     """The AI digital source type declared in an XMP packet, or None."""
-    for match in _DIGITAL_SOURCE_TYPE.finditer(xmp):
-        value = match.group(1).rstrip("/").rsplit("/", 1)[-1]
+    xmp = xmp[:MAX_XMP_CHARS]
+    start = xmp.find(_NAME)
+    while start >= 0:
+        end = start + len(_NAME)
+        match = _VALUE_AFTER_NAME.match(xmp, end, end + _VALUE_WINDOW)
+        value = match.group(1).rstrip("/").rsplit("/", 1)[-1] if match else None
         if value in AI_SOURCE_TYPES:
             return value
+        start = xmp.find(_NAME, end)
     return None
 
 

@@ -8,6 +8,7 @@ import hashlib
 from audit.detectors import build_pixel_detectors
 from audit.detectors.base import SYNTHETIC, UNKNOWN, Signal
 from audit.engine.config import ScanConfig
+from audit.sources.decode import internal_error
 from audit.sources.record import ImageRecord
 
 _WORKER: dict = {}
@@ -20,17 +21,23 @@ def init_worker(config: ScanConfig, prepare: str | None) -> None:
 
 
 def process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dict]:
-    """Rows with the pixel detectors' columns, and model-ready pixels by seq for the embedding stage."""
+    """Rows with the pixel detectors' columns, and model-ready pixels by seq for the embedding stage.
+    Whatever goes wrong with one record becomes that record's error row; the batch always completes."""
     records = [record for _, record in batch]
     for record in records:
         record.decoded()  # read and decode once; failures set record.error
     signals = {d.name: _detect_safely(d, records) for d in _WORKER["detectors"]}
-    rows = [_row(seq, record, {name: sigs[i] for name, sigs in signals.items()})
-            for i, (seq, record) in enumerate(batch)]
-    prepared = {}
-    for (seq, record), row in zip(batch, rows):
-        if record.error is None:
-            _add_pixel_features(row, record, prepared, seq)
+    rows, prepared = [], {}
+    for i, (seq, record) in enumerate(batch):
+        try:
+            row = _row(seq, record, {name: sigs[i] for name, sigs in signals.items()})
+            if record.error is None:
+                _add_pixel_features(row, record, prepared, seq)
+        except Exception as e:  # noqa: BLE001 - the item's error row, never the batch's end
+            prepared.pop(seq, None)
+            record.error = internal_error(e)
+            row = _row(seq, record, {})
+        rows.append(row)
     return rows, prepared
 
 
@@ -48,17 +55,21 @@ def _add_pixel_features(row: dict, record: ImageRecord, prepared: dict, seq: int
 
 
 def _detect_safely(detector, records: list[ImageRecord]) -> list[Signal]:
-    """A detector crash on one image costs that image's signal, never the batch or the scan."""
+    """A detector crash on one image makes that image an error row (`internal error: ...`), never
+    the batch's or the scan's end: the batch is retried one image at a time to isolate the culprit."""
     try:
-        return detector.detect(records)
-    except Exception:  # noqa: BLE001 - fall back to one image at a time to isolate the culprit
+        signals = detector.detect(records)
+        if len(signals) == len(records):
+            return signals
+    except Exception:  # noqa: BLE001 - fall back to one image at a time
         pass
     signals = []
     for record in records:
         try:
             signals.append(detector.detect([record])[0])
         except Exception as e:  # noqa: BLE001
-            signals.append(Signal(score=None, decision=UNKNOWN, evidence=f"detector error: {type(e).__name__}: {e}"))
+            record.error = record.error or f"{internal_error(e)} (in the {detector.name} detector)"
+            signals.append(Signal(score=None, decision=UNKNOWN, evidence=None))
     return signals
 
 

@@ -21,6 +21,7 @@ CALIBRATION_FILE = "calibration.json"
 class ScanConfig:
     detectors: tuple[str, ...] = DEFAULT
     pixel_limit: int = DEFAULT_PIXEL_LIMIT
+    follow_links: str = "inside"  # folder sources: links followed none / only inside the folder / all
     watermark_keys: tuple[str, ...] = ()
     watermark_p_threshold: float | None = None
     column: str | None = None

@@ -22,12 +22,13 @@ class Journal:
     def __init__(self, path: Path, identity: dict, resume: bool):
         self.path = path
         self.rows: list[dict] = []
-        if resume and path.exists():
+        if resume and path.exists() and path.stat().st_size > 0:
             self.rows = self._load(identity)
             self._file = open(path, "a", encoding="utf-8")
-        else:
+        else:  # the identity is on disk before any row, so a kill at any time leaves a resumable journal
             self._file = open(path, "w", encoding="utf-8")
             self._write_line({"journal": identity})
+            self._sync()
 
     def _load(self, identity: dict) -> list[dict]:
         raw = self.path.read_bytes()
@@ -37,12 +38,14 @@ class Journal:
                 f.truncate(good_end)
         lines = raw[:good_end].decode("utf-8").splitlines()
         if not lines:
-            raise JournalMismatch(f"{self.path} is empty; start the scan without --resume")
-        header = json.loads(lines[0]).get("journal")
+            raise JournalMismatch(f"{self.path} holds no complete line; start the scan without --resume")
+        header = json.loads(lines[0]).get("journal") or {}
         if header != identity:
+            differ = sorted(k for k in {*header, *identity} if header.get(k) != identity.get(k))
             raise JournalMismatch(
-                f"{self.path} was written by a scan with other settings ({header}); "
-                "resume with the same source and options, or scan into another --out"
+                f"{self.path} was written by a scan with other settings: "
+                + "; ".join(f"{k}: {header.get(k)!r} then, {identity.get(k)!r} now" for k in differ)
+                + ". Resume with the same source and options, or scan into another --out"
             )
         return [json.loads(line) for line in lines[1:]]
 
@@ -52,9 +55,12 @@ class Journal:
     def append(self, rows: list[dict]) -> None:
         for row in rows:
             self._write_line(row)
+        self._sync()
+        self.rows.extend(rows)
+
+    def _sync(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
-        self.rows.extend(rows)
 
     def close(self) -> None:
         self._file.close()

@@ -8,6 +8,7 @@ worker timing, so results are deterministic.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -20,6 +21,7 @@ from audit.detectors import DEFAULT, build_embedding_detectors, build_pixel_dete
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
 from audit.engine.journal import JOURNAL_NAME, Journal
+from audit.engine.out_folder import OutFolder
 from audit.report.summary import summarise
 from audit.sources import ImageRecord, iter_records
 
@@ -47,22 +49,26 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
     config = (config or ScanConfig()).resolved()
     build_pixel_detectors(config)  # validates watermark keys before any work
     workers = default_workers() if workers is None else workers
-    records = iter_records(source, pixel_limit=config.pixel_limit, column=config.column)
+    records = iter_records(source, config.pixel_limit, config.column, config.follow_links)
     first = next(records, None)  # opens the source now, so a bad source fails before any output
     records = itertools.chain([first] if first else [], records)
 
     out = Path(out) if out is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
-    journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume) if out else None
-    try:
-        rows = _run(records, config, workers, batch_size, journal, stage, progress)
-    finally:
-        if journal is not None:
-            journal.close()
-        if stage is not None:
-            stage.close()
+    with OutFolder(out) if out is not None else contextlib.nullcontext():
+        stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
+        journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume) if out else None
+        try:
+            rows = _run(records, config, workers, batch_size, journal, stage, progress)
+        finally:
+            if journal is not None:
+                journal.close()
+            if stage is not None:
+                stage.close()
+        return _finish(rows, source, config, out, stage)
+
+
+def _finish(rows: list[dict], source: str, config: ScanConfig, out: Path | None, stage) -> ScanResult:
+    """Rows in source order, the summary, and the output files when `out` is given."""
     rows.sort(key=lambda r: r["seq"])
     summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
     result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
@@ -133,10 +139,18 @@ def _numbered(records: Iterable[ImageRecord], done: set[str]) -> Iterator[tuple[
 
 
 def unique_id(record_id: str, seen: dict[str, int]) -> str:
-    """`record_id`, or `record_id#n` for its n-th repeat in the source (`seen` counts the ids so far)."""
-    count = seen.get(record_id, 0)
-    seen[record_id] = count + 1
-    return f"{record_id}#{count}" if count else record_id
+    """`record_id`, or for a repeat `record_id#n` with the smallest n > 0 that no earlier record holds
+    (a real `a.png#1` later in the source is then `a.png#1#1`): unique by construction and the same
+    for the same source order, so a resume skips exactly the ids it has. `seen`: id -> next n."""
+    if record_id not in seen:
+        seen[record_id] = 1
+        return record_id
+    n = seen[record_id]
+    while f"{record_id}#{n}" in seen:
+        n += 1
+    seen[record_id] = n + 1
+    seen[f"{record_id}#{n}"] = 1
+    return f"{record_id}#{n}"
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:

@@ -34,6 +34,7 @@ from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
 from audit.engine.journal import JournalMismatch
 from audit.engine.local import EMBEDDINGS_DIR, Progress, ScanResult, unique_id
+from audit.engine.out_folder import OutFolder
 from audit.report.outputs import results_schema, write_outputs
 from audit.report.summary import summarise
 from audit.sources import ImageRecord, SourceError, display_name, iter_records, shard_files
@@ -67,28 +68,28 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
     build_pixel_detectors(config)  # validates watermark keys before any work
     shards = plan_shards(source, config, shard_size)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stage = _embedding_stage(config, out / EMBEDDINGS_DIR)
-    prepare = config.preprocess if stage is not None and stage.active else None
-    parts = Parts(out / PARTS_DIR, {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}, resume)
-    try:
-        todo = [i for i in range(len(shards)) if not parts.committed(i)]
-        if progress and parts.rows_done:
-            progress(parts.rows_done)
-        if todo:
-            for table in _pipeline(ray, address, shards, todo, config, prepare, num_workers, batch_size):
-                parts.add(table)
-                if progress:
-                    progress(table.num_rows)
-            parts.commit_empty(todo)
-        rows = parts.merge(len(shards), stage)
-    finally:
-        if stage is not None:
-            stage.close()
-    summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
-    result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
-    write_outputs(result)
-    return result
+    with OutFolder(out):  # one scan at a time; old results removed as it starts
+        stage = _embedding_stage(config, out / EMBEDDINGS_DIR)
+        prepare = config.preprocess if stage is not None and stage.active else None
+        parts = Parts(out / PARTS_DIR, {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}, resume)
+        try:
+            todo = [i for i in range(len(shards)) if not parts.committed(i)]
+            if progress and parts.rows_done:
+                progress(parts.rows_done)
+            if todo:
+                for table in _pipeline(ray, address, shards, todo, config, prepare, num_workers, batch_size):
+                    parts.add(table)
+                    if progress:
+                        progress(table.num_rows)
+                parts.commit_empty(todo)
+            rows = parts.merge(len(shards), stage)
+        finally:
+            if stage is not None:
+                stage.close()
+        summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
+        result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
+        write_outputs(result)
+        return result
 
 
 def _import_ray():
@@ -116,10 +117,10 @@ def plan_shards(source: str, config: ScanConfig, shard_size: int = FOLDER_SHARD_
     """The shards of `source` in source order; raises SourceError for an unreadable source."""
     files = shard_files(source)
     if files is not None or source.startswith("hf:"):
-        next(iter_records(source, config.pixel_limit, config.column), None)  # a bad source fails here, not in Ray
+        next(iter_records(source, config.pixel_limit, config.column, config.follow_links), None)  # a bad source fails here, not in Ray
         return [Shard(name=display_name(f), spec=os.path.abspath(f)) for f in files] if files else [Shard(source, source)]
-    listing = [[r.id, r.uri, r.path and os.path.abspath(r.path), r.error]
-               for r in iter_records(source, config.pixel_limit, config.column)]
+    listing = [[r.id, r.uri, r.path and os.path.abspath(r.path), r.error, r.root]
+               for r in iter_records(source, config.pixel_limit, config.column, config.follow_links)]
     return [Shard(name=f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} items, {_digest(chunk)})", records=json.dumps(chunk))
             for chunk in (listing[i:i + shard_size] for i in range(0, len(listing), shard_size))]
 
@@ -131,11 +132,11 @@ def _digest(chunk: list) -> str:
 def shard_records(shard: dict, config: ScanConfig) -> Iterator[ImageRecord]:
     """The records of one shard, as the local engine reads them."""
     if shard["records"]:
-        for rid, uri, path, error in json.loads(shard["records"]):
-            yield ImageRecord(id=rid, uri=uri, path=path, error=error, pixel_limit=config.pixel_limit)
+        for rid, uri, path, error, root in json.loads(shard["records"]):
+            yield ImageRecord(id=rid, uri=uri, path=path, error=error, pixel_limit=config.pixel_limit, root=root)
         return
     try:
-        yield from iter_records(shard["spec"], config.pixel_limit, config.column)
+        yield from iter_records(shard["spec"], config.pixel_limit, config.column, config.follow_links)
     except SourceError as e:  # e.g. a later parquet file without the image column: one error row, as locally
         name, uri = display_name(os.path.basename(shard["spec"])), display_name(shard["spec"])
         yield ImageRecord(id=name + "/", uri=uri, error=str(e))

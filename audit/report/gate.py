@@ -4,6 +4,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # an unexpected error (a bug): never 1, which means only "gate failed"
 GATES = ("point", "upper")  # what --fail-above compares: the point estimate or the interval's upper end
 
 

@@ -7,25 +7,32 @@ raises `SourceError` (a usage error, exit code 2).
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from typing import Iterator
 
 from audit.sources.decode import DEFAULT_PIXEL_LIMIT
-from audit.sources.folder import iter_folder, iter_single_file
+from audit.sources.folder import FOLLOW_LINKS, iter_folder, iter_single_file
 from audit.sources.record import ImageRecord, SourceError, display_name
 from audit.sources.tar import iter_tars
+
+MAX_PATTERNS = 100_000  # names a brace pattern may expand to (x{0000000..9999999}.tar is refused at once)
 
 __all__ = ["ImageRecord", "SourceError", "display_name", "iter_records", "shard_files"]
 
 
-def iter_records(spec: str, pixel_limit: int = DEFAULT_PIXEL_LIMIT, column: str | None = None) -> Iterator[ImageRecord]:
-    """Records of a source spec, in a stable order."""
-    for record in _dispatch(spec, column):
+def iter_records(spec: str, pixel_limit: int = DEFAULT_PIXEL_LIMIT, column: str | None = None,
+                 follow_links: str = "inside") -> Iterator[ImageRecord]:
+    """Records of a source spec, in a stable order. `follow_links` (none, inside, all): which links
+    a folder source follows; `inside`, the default, only those that stay in the folder."""
+    if follow_links not in FOLLOW_LINKS:
+        raise ValueError(f"follow_links must be one of {', '.join(FOLLOW_LINKS)}, got {follow_links!r}")
+    for record in _dispatch(spec, column, follow_links):
         record.pixel_limit = pixel_limit
         yield record
 
 
-def _dispatch(spec: str, column: str | None) -> Iterator[ImageRecord]:
+def _dispatch(spec: str, column: str | None, follow_links: str) -> Iterator[ImageRecord]:
     if spec.startswith("hf:"):
         from audit.sources.hf import iter_hf
 
@@ -40,7 +47,7 @@ def _dispatch(spec: str, column: str | None) -> Iterator[ImageRecord]:
     if all(p.endswith(".tar") for p in paths):
         return iter_tars(paths)
     if len(paths) == 1 and os.path.isdir(paths[0]):
-        return _iter_dir_auto(paths[0], column)
+        return _iter_dir_auto(paths[0], column, follow_links)
     if len(paths) == 1 and os.path.isfile(paths[0]):
         return iter_single_file(paths[0])
     raise SourceError(f"cannot tell what kind of source this is: {spec} (matched {len(paths)} paths)")
@@ -67,13 +74,16 @@ def _expand(spec: str) -> list[str]:
 
     if os.path.lexists(spec):
         return [spec]
+    patterns = list(itertools.islice(braceexpand(spec), MAX_PATTERNS + 1))
+    if len(patterns) > MAX_PATTERNS:
+        raise SourceError(f"the pattern {spec} names more than {MAX_PATTERNS:,} paths; split the source")
     found: list[str] = []
-    for pattern in braceexpand(spec):
+    for pattern in patterns:
         found.extend(glob.glob(pattern) if glob.has_magic(pattern) else [pattern] if os.path.lexists(pattern) else [])
     return sorted(dict.fromkeys(found))
 
 
-def _iter_dir_auto(root: str, column: str | None) -> Iterator[ImageRecord]:
+def _iter_dir_auto(root: str, column: str | None, follow_links: str) -> Iterator[ImageRecord]:
     """A folder of webdataset shards, of parquet files, or of images (recursive)."""
     names = sorted(os.listdir(root))
     files = [n for n in names if os.path.isfile(os.path.join(root, n))]
@@ -84,4 +94,4 @@ def _iter_dir_auto(root: str, column: str | None) -> Iterator[ImageRecord]:
 
         yield from iter_parquet([os.path.join(root, n) for n in files], column)
     else:
-        yield from iter_folder(root)
+        yield from iter_folder(root, follow_links)

@@ -5,6 +5,7 @@ Every failure is a `DecodeError` with a short reason that becomes the row's `err
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 
@@ -12,7 +13,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_PIXEL_LIMIT = 100_000_000  # 100 MP: larger images are refused as decompression bombs
-MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_FILE_BYTES = 256 * 1024 * 1024  # encoded bytes of one item; larger items are error rows, never read
+MAX_METADATA_BYTES = 4 * 1024 * 1024  # per metadata field (text chunk, XMP packet, EXIF block)
+# The only formats Pillow may open, whatever a file's name says (no DDS, SPIDER, EPS, ... by content).
+PILLOW_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")  # JPEG includes MPO
 
 # Leading bytes of the formats we decode; used to decide "is this an image" by content.
 _MAGIC = (
@@ -82,15 +86,22 @@ def decode_image(data: bytes, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> Decoded
             raise DecodeError(f"corrupt image: {claimed} signature but undecodable") from None
         raise DecodeError("not an image (unidentified format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-            ZeroDivisionError, MemoryError) as e:
+            ZeroDivisionError, MemoryError, struct.error) as e:
         raise DecodeError(f"corrupt image: {type(e).__name__}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - whatever a hostile file makes Pillow raise costs only this item
+        raise DecodeError(internal_error(e)) from None
+
+
+def internal_error(e: BaseException) -> str:
+    """The reason recorded for an unexpected exception on one item (the scan goes on)."""
+    return f"internal error: {type(e).__name__}: {e}"[:500]
 
 
 def _open_checked(data: bytes, pixel_limit: int) -> Image.Image:
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # we apply our own, configurable limit below
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
     w, h = im.size
@@ -104,12 +115,38 @@ def _open_checked(data: bytes, pixel_limit: int) -> Image.Image:
 
 def _normalise(im: Image.Image) -> DecodedImage:
     frames = int(getattr(im, "n_frames", 1) or 1)
-    info = dict(im.info)
+    info = {key: _capped(value) for key, value in im.info.items()}
     exif = _exif_dict(im)
     alpha = _alpha(im)
-    oriented = ImageOps.exif_transpose(im) or im
+    oriented = _oriented(im)
     return DecodedImage(rgb=_to_rgb_array(oriented), alpha=alpha, format=im.format or "",
                         mode=im.mode, info=info, exif=exif, frames=frames)
+
+
+def _capped(value):
+    """Metadata as stored, but text and bytes cut at MAX_METADATA_BYTES: no detector reads more."""
+    return value[:MAX_METADATA_BYTES] if isinstance(value, (str, bytes)) else value
+
+
+# EXIF orientation -> the transposition that undoes it (as ImageOps.exif_transpose applies them).
+_ORIENTATION_FIXES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                      4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                      6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _oriented(im: Image.Image) -> Image.Image:
+    """The image with its EXIF orientation applied. Pillow's exif_transpose also rewrites the EXIF
+    block and fails on malformed tags; then the orientation is applied by hand, the EXIF left alone."""
+    try:
+        return ImageOps.exif_transpose(im) or im
+    except Exception:  # noqa: BLE001 - malformed EXIF (type confusion) must not cost the pixels
+        pass
+    try:
+        orientation = im.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001
+        return im
+    method = _ORIENTATION_FIXES.get(orientation) if isinstance(orientation, int) else None
+    return im if method is None else im.transpose(method)
 
 
 def _alpha(im: Image.Image) -> np.ndarray | None:

@@ -6,8 +6,10 @@ import os
 import stat
 from typing import Iterator
 
-from audit.sources.decode import sniff_format
-from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, display_name
+from audit.sources.decode import internal_error, sniff_format
+from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, display_name, inside
+
+FOLLOW_LINKS = ("none", "inside", "all")
 
 
 def iter_single_file(path: str) -> Iterator[ImageRecord]:
@@ -15,8 +17,9 @@ def iter_single_file(path: str) -> Iterator[ImageRecord]:
     yield ImageRecord(id=name, uri=display_name(os.path.abspath(path)), path=path)
 
 
-def iter_folder(root: str) -> Iterator[ImageRecord]:
-    """Every image under root, recursively, following directory links once (no loops)."""
+def iter_folder(root: str, follow_links: str = "inside") -> Iterator[ImageRecord]:
+    """Every image under root, recursively. Links are followed by `follow_links` (FOLLOW_LINKS):
+    not at all, only when they lead to somewhere inside root, or all of them; each folder once."""
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -33,7 +36,7 @@ def iter_folder(root: str) -> Iterator[ImageRecord]:
             continue
         subdirs = []
         for entry in entries:
-            record_or_dir = _classify_entry(entry, root)
+            record_or_dir = _classify_safely(entry, root, follow_links)
             if isinstance(record_or_dir, ImageRecord):
                 yield record_or_dir
             elif record_or_dir is not None:
@@ -41,11 +44,24 @@ def iter_folder(root: str) -> Iterator[ImageRecord]:
         stack.extend(reversed(subdirs))  # depth-first, in sorted order
 
 
-def _classify_entry(entry: os.DirEntry, root: str) -> ImageRecord | str | None:
+def _classify_safely(entry: os.DirEntry, root: str, follow_links: str) -> ImageRecord | str | None:
+    """`_classify_entry`, with anything unexpected turned into an error row for that entry."""
+    try:
+        return _classify_entry(entry, root, follow_links)
+    except Exception as e:  # noqa: BLE001 - one entry never stops the walk
+        return ImageRecord(id=display_name(os.path.relpath(entry.path, root)), uri=display_name(entry.path),
+                           error=internal_error(e))
+
+
+def _classify_entry(entry: os.DirEntry, root: str, follow_links: str) -> ImageRecord | str | None:
     """An ImageRecord for an image (or bad image), a path for a folder, None to skip."""
     rel = display_name(os.path.relpath(entry.path, root))
     uri = display_name(os.path.abspath(entry.path))
     has_image_ext = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+    if entry.is_symlink() and follow_links != "all":
+        refused = _refused_link(entry.path, root, follow_links)
+        if refused:
+            return ImageRecord(id=rel, uri=uri, error=refused)
     try:
         st = os.stat(entry.path)  # follows links; a link loop raises ELOOP
     except OSError as e:
@@ -62,5 +78,14 @@ def _classify_entry(entry: os.DirEntry, root: str) -> ImageRecord | str | None:
     except OSError as e:
         return ImageRecord(id=rel, uri=uri, error=f"unreadable: {e.strerror or e}")
     if sniff_format(head) or has_image_ext:  # content decides; an image name that is not an image errors later
-        return ImageRecord(id=rel, uri=uri, path=entry.path)
+        return ImageRecord(id=rel, uri=uri, path=entry.path, root=None if follow_links == "all" else root)
+    return None
+
+
+def _refused_link(path: str, root: str, follow_links: str) -> str | None:
+    """Why a link is not followed under the policy, or None when it may be."""
+    if follow_links == "none":
+        return "link not followed (--follow-links none)"
+    if not inside(path, root):
+        return "link leads outside the source; not followed (--follow-links all to follow it)"
     return None

@@ -28,6 +28,7 @@ def iter_hf(spec: str, column: str | None) -> Iterator[ImageRecord]:
     if isinstance((dataset.features or {}).get(image_column), datasets.Image):
         dataset = dataset.cast_column(image_column, datasets.Image(decode=False))
     base_dir = name if os.path.isdir(name) else ""
+    root = base_dir or _hub_cache()
     rows = iter(dataset.select_columns([image_column]))
     index = 0
     while True:
@@ -41,8 +42,13 @@ def iter_hf(spec: str, column: str | None) -> Iterator[ImageRecord]:
                 raise SourceError(f"cannot read Hugging Face dataset '{name}': {_one_line(e)}") from e
             yield ImageRecord(id=rid, uri=uri, error=f"dataset stream failed: {_one_line(e)}")
             return
-        yield cell_record(row[image_column], rid, uri, base_dir)
+        yield cell_record(row[image_column], rid, uri, base_dir, root)
         index += 1
+
+
+def _hub_cache() -> str:
+    """Where a Hub dataset's files may lie: the datasets cache (path cells are read only there)."""
+    return str(datasets.config.HF_DATASETS_CACHE)
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:

@@ -89,8 +89,9 @@ def pick_column(schema: pa.Schema, column: str | None) -> str:
     )
 
 
-def cell_record(value: object, rid: str, uri: str, base_dir: str) -> ImageRecord:
-    """A record for one cell: bytes, a `{bytes, path}` dict, or a file path (relative to base_dir)."""
+def cell_record(value: object, rid: str, uri: str, base_dir: str, root: str | None = None) -> ImageRecord:
+    """A record for one cell: bytes, a `{bytes, path}` dict, or a file path (relative to base_dir),
+    which must lead to a file inside `root` (default: base_dir)."""
     if isinstance(value, dict):
         value = value.get("bytes") or value.get("path")
     if not value:
@@ -102,7 +103,7 @@ def cell_record(value: object, rid: str, uri: str, base_dir: str) -> ImageRecord
     if "://" in value:
         return ImageRecord(id=rid, uri=value, error="cell is a URL; remote images are not downloaded")
     path = os.path.join(base_dir, value)
-    return ImageRecord(id=rid, uri=display_name(os.path.abspath(path)), path=path)
+    return ImageRecord(id=rid, uri=display_name(os.path.abspath(path)), path=path, root=root or base_dir)
 
 
 def _is_bytes(t: pa.DataType) -> bool:

@@ -3,9 +3,10 @@ error), the `SourceError` of a source that cannot be read at all, and the name r
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 
-from audit.sources.decode import DEFAULT_PIXEL_LIMIT, MAX_FILE_BYTES, DecodedImage, DecodeError, decode_image
+from audit.sources.decode import DEFAULT_PIXEL_LIMIT, MAX_FILE_BYTES, DecodedImage, DecodeError, decode_image, internal_error
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 SNIFF_BYTES = 16
@@ -25,20 +26,13 @@ class ImageRecord:
     data: bytes | None = None
     error: str | None = None
     pixel_limit: int = DEFAULT_PIXEL_LIMIT
+    root: str | None = None  # `path` must lead to a file inside this folder (links resolved)
     _decoded: DecodedImage | None = field(default=None, repr=False, compare=False)
 
     def read_bytes(self) -> bytes | None:
         """The raw bytes, or None (with `error` set) when they cannot be read."""
         if self.data is None and self.error is None and self.path is not None:
-            try:
-                with open(self.path, "rb") as f:
-                    size = os.fstat(f.fileno()).st_size
-                    self.error = too_large(size)
-                    if self.error:
-                        return None
-                    self.data = f.read()
-            except OSError as e:
-                self.error = f"unreadable: {e.strerror or e}"
+            self.data, self.error = read_file(self.path, self.root)
         return None if self.error else self.data
 
     def decoded(self) -> DecodedImage | None:
@@ -50,6 +44,8 @@ class ImageRecord:
                     self._decoded = decode_image(data, self.pixel_limit)
                 except DecodeError as e:
                     self.error = str(e)
+                except Exception as e:  # noqa: BLE001 - one item never stops a scan
+                    self.error = internal_error(e)
         return self._decoded
 
     def __getstate__(self):  # decoded pixels never travel between processes
@@ -66,3 +62,31 @@ def display_name(path: str) -> str:
 def too_large(size: int) -> str | None:
     """The error of an item too large to read into memory, or None."""
     return f"file too large ({size} bytes)" if size > MAX_FILE_BYTES else None
+
+
+def inside(path: str, root: str) -> bool:
+    """Whether `path`, with every link resolved, lies in the folder `root`."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def read_file(path: str, root: str | None = None) -> tuple[bytes | None, str | None]:
+    """(bytes, None) or (None, reason): only a regular file inside `root` (when given), opened without
+    blocking (a FIFO or device never hangs the scan) and read no further than the size limit."""
+    if root is not None and not inside(path, root):
+        return None, "outside the source: the path leads out of the source's folder; not read"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as e:
+        return None, f"unreadable: {e.strerror or e}"
+    try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None, "not a regular file (a FIFO, device or socket); not read"
+            if too_large(st.st_size):
+                return None, too_large(st.st_size)
+            data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat
+    except OSError as e:
+        return None, f"unreadable: {e.strerror or e}"
+    return (None, too_large(len(data))) if too_large(len(data)) else (data, None)

@@ -6,7 +6,7 @@ import os
 import tarfile
 from typing import Iterator
 
-from audit.sources.decode import sniff_format
+from audit.sources.decode import internal_error, sniff_format
 from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, display_name, too_large
 
 # Tar members that webdataset tools use for pickled objects; they are refused, never loaded.
@@ -22,6 +22,9 @@ def _iter_tar(path: str) -> Iterator[ImageRecord]:
     """Image members of one shard; hostile members become error rows and are never loaded."""
     shard = display_name(os.path.basename(path))
     uri = display_name(os.path.abspath(path))
+    if not os.path.isfile(path):  # a FIFO or device would block the scan
+        yield ImageRecord(id=shard + "/", uri=uri, error="tar shard is not a regular file; not read")
+        return
     try:
         tar = tarfile.open(path, mode="r:*")
     except (OSError, tarfile.TarError) as e:
@@ -30,17 +33,28 @@ def _iter_tar(path: str) -> Iterator[ImageRecord]:
     with tar:
         try:
             for member in tar:
-                record = _tar_member_record(tar, member, shard, uri)
+                record = _member_safely(tar, member, shard, uri)
                 if record is not None:
                     yield record
         except (OSError, tarfile.TarError, EOFError) as e:
             yield ImageRecord(id=shard + "/#truncated", uri=uri, error=f"tar shard truncated or corrupt: {e}")
+        except Exception as e:  # noqa: BLE001 - the shard cannot be read further; the scan goes on
+            yield ImageRecord(id=shard + "/#unreadable", uri=uri, error=internal_error(e))
+
+
+def _member_safely(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: str, uri: str) -> ImageRecord | None:
+    """`_tar_member_record`, with anything unexpected turned into an error row for that member."""
+    try:
+        return _tar_member_record(tar, member, shard, uri)
+    except Exception as e:  # noqa: BLE001 - one member never stops the shard
+        name = display_name(member.name)
+        return ImageRecord(id=f"{shard}/{name}", uri=f"{uri}#{name}", error=internal_error(e))
 
 
 def _tar_member_record(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: str, uri: str) -> ImageRecord | None:
     name = member.name
-    rid = f"{shard}/{name}"
-    muri = f"{uri}#{name}"
+    rid = f"{shard}/{display_name(name)}"  # names that are not UTF-8 are escaped, as in folders
+    muri = f"{uri}#{display_name(name)}"
     ext = os.path.splitext(name)[1].lower()
     if member.isdir():
         return None
