@@ -73,7 +73,7 @@ def decode_image(data: bytes, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> Decoded
         raise DecodeError(f"file too large ({len(data)} bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # bomb warnings (our own limit applies) and corrupt-metadata noise
             im = _open_checked(data, pixel_limit)
             return _normalise(im)
     except DecodeError:

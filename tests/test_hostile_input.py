@@ -1,0 +1,248 @@
+"""Hostile input, one regression test per kind: no single item may stop, hang or escape a scan,
+and a scan's output folder and resume journal survive what real runs do to them."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import tarfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from audit import ScanConfig, scan
+from audit.cli import main
+from audit.detectors.base import Signal
+from audit.engine import batch
+from audit.engine.journal import JOURNAL_NAME
+from audit.engine.out_folder import OutFolder, OutFolderBusy
+from audit.sources import SourceError, iter_records
+from audit.sources.decode import decode_image
+from audit.sources.record import ImageRecord
+from tests.conftest import image_bytes, noise_image
+
+
+def _tiff_ifd(entries) -> bytes:
+    """A little-endian TIFF block with one IFD of (tag, type, count, 4-byte value) entries."""
+    out = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        out += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00")[:4]
+    return out + b"\x00\x00\x00\x00"
+
+
+def _exif_type_confusion_jpeg() -> bytes:
+    """200x300 JPEG whose EXIF holds ImageWidth (256) as ASCII and orientation 6: Pillow's
+    exif_transpose raises struct.error rewriting it."""
+    exif = b"Exif\x00\x00" + _tiff_ifd([(256, 2, 4, b"abc\x00"), (0x0112, 3, 1, struct.pack("<H", 6))])
+    return image_bytes(Image.fromarray(np.zeros((300, 200, 3), np.uint8)), "JPEG", exif=exif)
+
+
+def _scan_rows(source, **kwargs) -> dict[str, dict]:
+    return {r["id"]: r for r in scan(str(source), workers=0, **kwargs).rows}
+
+
+# --- 1. any exception in one item is that item's error row ------------------------------------------------
+
+def test_exif_type_confusion_keeps_the_pixels_and_the_orientation(tmp_path):
+    (tmp_path / "confused.jpg").write_bytes(_exif_type_confusion_jpeg())
+    image = decode_image(_exif_type_confusion_jpeg())
+    assert (image.width, image.height) == (300, 200)  # orientation 6 applied by hand
+    assert _scan_rows(tmp_path)["confused.jpg"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("fmt, mode", [("DDS", "RGBA"), ("SPIDER", "F")])
+def test_formats_the_scan_does_not_claim_are_never_opened(tmp_path, fmt, mode):
+    buffer = io.BytesIO()
+    Image.new(mode, (8, 8)).save(buffer, format=fmt)
+    (tmp_path / "named_like.png").write_bytes(buffer.getvalue())
+    row = _scan_rows(tmp_path)["named_like.png"]
+    assert row["status"] == "error" and row["format"] is None, row
+
+
+def test_an_unexpected_decoder_exception_is_an_internal_error_row(tmp_path, monkeypatch):
+    def broken(im):
+        raise NotImplementedError("a plugin corner case")
+
+    monkeypatch.setattr("audit.sources.decode._normalise", broken)
+    record = ImageRecord(id="x", uri="x", data=image_bytes(noise_image()))
+    assert record.decoded() is None
+    assert record.error == "internal error: NotImplementedError: a plugin corner case"
+
+
+class _CrashesOn:
+    """A pixel detector that raises on the records whose id is given."""
+    name, hard_evidence = "metadata", True
+
+    def __init__(self, bad_id: str):
+        self.bad_id = bad_id
+
+    def detect(self, records):
+        if any(r.id == self.bad_id for r in records):
+            raise AttributeError("'NoneType' object has no attribute 'get'")
+        return [Signal(score=None, decision="no_evidence", evidence=None) for _ in records]
+
+
+def test_a_detector_crash_costs_only_that_items_row():
+    batch.init_worker(ScanConfig(detectors=("metadata",)).resolved(), None)
+    batch._WORKER["detectors"] = [_CrashesOn("b")]
+    items = [(i, ImageRecord(id=name, uri=name, data=image_bytes(noise_image(seed=i)))) for i, name in enumerate("abc")]
+    rows, _ = batch.process_batch(items)
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    assert rows[1]["error"].startswith("internal error: AttributeError") and "metadata detector" in rows[1]["error"]
+
+
+def test_a_crash_of_the_scan_itself_exits_3_never_the_gate_code(tmp_path, monkeypatch):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.png").write_bytes(image_bytes(noise_image()))
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug in the summary")
+
+    monkeypatch.setattr("audit.engine.local._finish", bug)
+    result = CliRunner().invoke(main, ["scan", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
+                                       "--workers", "0", "--quiet", "--fail-above", "0.5"])
+    assert result.exit_code == 3, result.output
+    assert "internal error" in result.output and "a bug in the summary" in result.output
+
+
+# --- 2. bounded time per item ------------------------------------------------------------------------------
+
+def test_hostile_xmp_is_read_in_linear_time(tmp_path):
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", "DigitalSourceType " * 50_000)  # 900 KB; quadratic took hours
+    (tmp_path / "xmp.png").write_bytes(image_bytes(noise_image(), "PNG", pnginfo=info))
+    started = time.monotonic()
+    row = _scan_rows(tmp_path)["xmp.png"]
+    assert row["status"] == "ok" and not row["flagged"]
+    assert time.monotonic() - started < 20  # a hang guard, not a speed target
+
+
+@pytest.mark.timeout(60)
+def test_fifo_path_cells_never_block(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "good.png").write_bytes(image_bytes(noise_image()))
+    pq.write_table(pa.table({"path": ["pipe.png", "good.png"]}), tmp_path / "t.parquet")
+    rows = list(scan(str(tmp_path / "t.parquet"), workers=0).rows)
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    assert rows[0]["error"].startswith("not a regular file")
+
+
+@pytest.mark.timeout(60)
+def test_a_huge_brace_pattern_is_refused_at_once(tmp_path):
+    with pytest.raises(SourceError, match="more than"):
+        next(iter_records(str(tmp_path / "x{0000000..9999999}.tar")))
+
+
+# --- 4. nothing outside the source is read ------------------------------------------------------------
+
+def test_path_cells_are_confined_to_the_parquet_files_folder(tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(image_bytes(noise_image()))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "inside.png").write_bytes(image_bytes(noise_image()))
+    (data / "link.png").symlink_to(secret)
+    pq.write_table(pa.table({"path": ["inside.png", "../secret.png", str(secret), "link.png"]}), data / "t.parquet")
+    rows = scan(str(data / "t.parquet"), workers=0).rows
+    assert [r["status"] for r in rows] == ["ok", "error", "error", "error"]
+    assert all(r["error"].startswith("outside the source") and r["sha256"] is None for r in rows[1:])
+
+
+@pytest.fixture
+def linked_folder(tmp_path):
+    """root/ with a real image, a link to a folder inside, a link to a folder outside and a link
+    to an image outside."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.png").write_bytes(image_bytes(noise_image(seed=1)))
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "s.png").write_bytes(image_bytes(noise_image(seed=2)))
+    (root / "in_link").symlink_to(root / "sub")
+    (root / "out_link").symlink_to(outside)
+    (root / "file_link.png").symlink_to(outside / "o.png")
+    return root
+
+
+def _statuses(root, follow_links):
+    rows = scan(str(root), workers=0, config=ScanConfig(follow_links=follow_links)).rows
+    return {r["id"]: (r["status"], r["error"]) for r in rows}
+
+
+def test_links_leaving_the_folder_are_not_followed_by_default(linked_folder):
+    found = _statuses(linked_folder, "inside")
+    assert {k for k, (s, _) in found.items() if s == "ok"} == {"in_link/s.png"}  # each folder once
+    assert found["out_link"][1].startswith("link leads outside the source")
+    assert found["file_link.png"][1].startswith("link leads outside the source")
+    assert "out_link/o.png" not in found
+
+
+def test_follow_links_none_and_all(linked_folder):
+    none = _statuses(linked_folder, "none")
+    assert {k for k, (s, _) in none.items() if s == "ok"} == {"sub/s.png"}
+    assert all(e.startswith("link not followed") for k, (s, e) in none.items() if s == "error")
+    every = _statuses(linked_folder, "all")
+    assert {k for k, (s, _) in every.items() if s == "ok"} == {"in_link/s.png", "out_link/o.png", "file_link.png"}
+
+
+# --- 5. resume never loses or duplicates a row --------------------------------------------------------
+
+def _tar(path, members) -> None:
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_repeated_names_get_ids_no_other_item_has_and_resume_is_identical(tmp_path):
+    png = [image_bytes(noise_image(seed=i)) for i in range(4)]
+    _tar(tmp_path / "s.tar", [("a.png", png[0]), ("a.png", png[1]), ("a.png#1", png[2]), ("b.png", png[3])])
+    out = tmp_path / "out"
+    whole = scan(str(tmp_path / "s.tar"), out, workers=0, batch_size=1).rows
+    ids = [r["id"] for r in whole]
+    assert len(set(ids)) == 4 and ids[:2] == ["s.tar/a.png", "s.tar/a.png#1"]
+    journal = out / JOURNAL_NAME
+    journal.write_text("".join(journal.read_text().splitlines(keepends=True)[:3]))  # header + 2 rows
+    resumed = scan(str(tmp_path / "s.tar"), out, workers=0, batch_size=1, resume=True).rows
+    assert [(r["id"], r["sha256"]) for r in resumed] == [(r["id"], r["sha256"]) for r in whole]
+
+
+def test_tar_member_names_that_are_not_utf8_are_escaped(tmp_path):
+    _tar(tmp_path / "s.tar", [(os.fsdecode(b"bad\xff.png"), image_bytes(noise_image()))])
+    result = scan(str(tmp_path / "s.tar"), tmp_path / "out", workers=0)
+    assert [r["id"] for r in result.rows] == ["s.tar/bad\\xff.png"]
+    json.loads((tmp_path / "out" / "summary.json").read_text())
+
+
+def test_an_empty_journal_resumes_as_a_fresh_scan(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.png").write_bytes(image_bytes(noise_image()))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / JOURNAL_NAME).write_bytes(b"")  # killed before the header reached the disk
+    assert len(scan(str(tmp_path / "src"), tmp_path / "out", workers=0, resume=True).rows) == 1
+
+
+def test_one_scan_at_a_time_per_output_folder_and_no_stale_results(tmp_path, monkeypatch):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.png").write_bytes(image_bytes(noise_image()))
+    out = tmp_path / "out"
+    with OutFolder(out):
+        with pytest.raises(OutFolderBusy):
+            scan(str(tmp_path / "src"), out, workers=0)
+    (out / "summary.json").write_text("{}")  # an earlier scan's result
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("audit.engine.local._run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        scan(str(tmp_path / "src"), out, workers=0)
+    assert not (out / "summary.json").exists()
