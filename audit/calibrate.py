@@ -23,6 +23,7 @@ from audit.detectors.base import SYNTHETIC
 from audit.engine.config import CALIBRATION_FILE, ScanConfig
 from audit.engine.local import ScanResult, scan
 from audit.estimate import clopper_pearson
+from audit.report.strict_json import strict_json
 
 MIN_PER_CLASS = 2
 ITEMS_FILE = "calibration_items.parquet"
@@ -43,6 +44,7 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
     scans = {label: scan(source, out / f"scan-{name}", config=base, workers=workers, batch_size=batch_size,
                          progress=progress, embedding_cache=out / "embeddings")
              for label, name, source in ((0, "real", real), (1, "synthetic", synthetic))}
+    _check_usable(scans, {0: real, 1: synthetic})
     table = _labelled_table(scans)
     is_heldout = _split(table["sha256"], table["label"], heldout, seed)
     probe_result = _probe(table, is_heldout, scans[1], probe, seed, out)
@@ -59,9 +61,19 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
         "notes": scans[1].summary["notes"],
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
+    (out / CALIBRATION_FILE).write_text(strict_json(calibration))
     _write_items(out / ITEMS_FILE, table, is_heldout, decisions["combined"], probe_result["scores"])
     return calibration
+
+
+def _check_usable(scans: dict[int, ScanResult], sources: dict[int, str]) -> None:
+    """Each labelled source must give at least MIN_PER_CLASS readable images (ValueError: exit 2)."""
+    for label, result in scans.items():
+        counts = result.summary["counts"]
+        if counts["ok"] < MIN_PER_CLASS:
+            reasons = ", ".join(f"{n} {r}" for r, n in result.summary["errors"]["by_reason"].items()) or "none"
+            raise ValueError(f"the {('real', 'synthetic')[label]} source {sources[label]} gave {counts['ok']} readable "
+                             f"images; at least {MIN_PER_CLASS} are needed (errors: {reasons})")
 
 
 def _labelled_table(scans: dict[int, ScanResult]) -> dict:
@@ -91,7 +103,7 @@ def _split(keys: list[str], labels: np.ndarray, heldout: float, seed: int) -> np
     for label in (0, 1):
         unique = sorted({k for k, lab in zip(keys, labels) if lab == label})
         chosen = set(rng.permutation(unique)[: int(round(heldout * len(unique)))].tolist()) if unique else set()
-        mask |= np.array([lab == label and k in chosen for k, lab in zip(keys, labels)])
+        mask |= np.array([lab == label and k in chosen for k, lab in zip(keys, labels)], dtype=bool)
     return mask
 
 

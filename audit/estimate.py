@@ -20,12 +20,13 @@ TPR and FPR measured on labelled images *without* hard evidence, with their coun
   by bisection on the (monotone) likelihood derivative, so its time is bounded.
 - Interval: percentile bootstrap over 1,000 joint resamples (fixed seed) of the scan and of the
   calibration set, drawn per cell (hard evidence, flagged without it, neither), so the cost does
-  not grow with N. The scan's cells are multinomial draws (the plain bootstrap); each calibration
-  class is reweighted by the Bayesian bootstrap (Rubin 1981) under Jeffreys' prior, cell shares
-  ~ Dirichlet(counts + 1/2), because plain resampling never draws a false positive when
-  calibration saw none and so treats FPR = 0 as certain. A resample with TPR - FPR <= 0 leaves
-  rho undetermined: it counts as rho = 0 for the lower end and rho = 1 for the upper, so poor
-  separation widens the interval up to [lower bound, 1].
+  not grow with N. The scan and each calibration class are reweighted by the Bayesian bootstrap
+  (Rubin 1981) under Jeffreys' prior, cell shares ~ Dirichlet(counts + 1/2), because plain
+  resampling never draws a cell that was seen empty: it would treat a calibration's FPR = 0, or a
+  small scan's 0 flagged images, as certain. A resample with TPR - FPR <= 0 leaves rho
+  undetermined: it counts as rho = 0 for the lower end and rho = 1 for the upper. When the
+  detectors do not separate (below), the interval is widened to [lower end of the hard lower
+  bound's interval, 1], as its warning says.
 - Separation: `separable` is false, with a warning, when the lower end of TPR - FPR's bootstrap
   interval is below 0.1. With TPR - FPR <= 0 at the measured counts there is no point estimate.
 - Without a calibration that matches the scan's detectors: the uncorrected flagged share with a
@@ -85,12 +86,6 @@ class Cells:
     def counts(self) -> np.ndarray:
         return np.array([self.hard, self.flagged, self.unflagged])
 
-    def resample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """`size` plain bootstrap resamples of the cell counts (size x 3): multinomial draws."""
-        if not self.total:
-            return np.zeros((size, 3), dtype=np.int64)
-        return rng.multinomial(self.total, self.counts() / self.total, size=size)
-
     def reweight(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """`size` Bayesian bootstrap draws of the cell shares (size x 3) under Jeffreys' prior."""
         return rng.dirichlet(self.counts() + JEFFREYS_PRIOR, size=size)
@@ -140,17 +135,19 @@ def em_prior(probabilities: np.ndarray, train_prior: float) -> float:
 def bootstrap(scan: Cells, synthetic: Cells, real: Cells, resamples: int = RESAMPLES, seed: int = SEED,
               confidence: float = CONFIDENCE) -> dict:
     """Percentile intervals of the synthetic fraction and of TPR - FPR over joint resamples; a resample
-    without a usable TPR - FPR (<= 0 or undefined) counts as rho = 0 for the lower end, 1 for the upper."""
+    without a usable TPR - FPR (<= 0 or undefined) counts as rho = 0 for the lower end, 1 for the upper.
+    The scan's cells are drawn like the calibration's (Bayesian bootstrap), so a cell seen empty in a
+    small scan is not taken as certainly empty (3 unflagged images do not give the interval [0, 0])."""
     rng = np.random.default_rng(seed)
-    s, syn, rl = scan.resample(rng, resamples), synthetic.reweight(rng, resamples), real.reweight(rng, resamples)
+    s, syn, rl = scan.reweight(rng, resamples), synthetic.reweight(rng, resamples), real.reweight(rng, resamples)
     tpr, fpr = syn[:, 1] / (syn[:, 1] + syn[:, 2]), rl[:, 1] / (rl[:, 1] + rl[:, 2])
     separation = tpr - fpr
     rest = s[:, 1] + s[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.clip((s[:, 1] / rest - fpr) / separation, 0.0, 1.0)
     undetermined = ~(separation > 0) | np.isnan(rho)
-    low = (s[:, 0] + np.where(undetermined, 0.0, rho) * rest) / scan.total
-    high = (s[:, 0] + np.where(undetermined, 1.0, rho) * rest) / scan.total
+    low = s[:, 0] + np.where(undetermined, 0.0, rho) * rest
+    high = s[:, 0] + np.where(undetermined, 1.0, rho) * rest
     alpha = 1.0 - confidence
     return {
         "interval": [float(np.quantile(low, alpha / 2)), float(np.quantile(high, 1 - alpha / 2))],
@@ -205,16 +202,18 @@ def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.n
     boot = bootstrap(scan, synthetic, real, resamples, seed, confidence)
     separation = _separation(synthetic, real)
     separable = separation is not None and boot["separation_interval"][0] >= MIN_SEPARATION
+    lower_bound_interval = list(clopper_pearson(scan.hard, scan.total, confidence))
+    interval = boot["interval"] if separable else [min(boot["interval"][0], lower_bound_interval[0]), 1.0]
     return {
         "method": RG_METHOD,
         "point": point,
         "flagged_fraction": int(flagged.sum()) / scan.total,
-        "interval": boot["interval"],
+        "interval": interval,
         "confidence": confidence,
         "interval_method": f"bootstrap percentile, {resamples} joint resamples of scan and calibration (seed {seed})",
         "is_lower_bound": False,
         "lower_bound": scan.hard / scan.total,
-        "lower_bound_interval": list(clopper_pearson(scan.hard, scan.total, confidence)),
+        "lower_bound_interval": lower_bound_interval,
         "separable": separable,
         "warnings": _warnings(synthetic, real, boot, separable, point, confidence),
         "cross_check": _em_cross_check(scan, hard, probe_scores, calibration),
@@ -273,8 +272,8 @@ def _warnings(synthetic: Cells, real: Cells, boot: dict, separable: bool, point:
                     if missing else f"= {separation:.3f} ({confidence:.0%} CI {low:.3f} to {high:.3f})")
         warnings.append(
             "The detectors cannot separate synthetic from real images without hard evidence well enough: "
-            f"their TPR - FPR {measured}; at least {MIN_SEPARATION} is needed. The interval is widened accordingly "
-            "(up to [lower bound, 1])" + ("; there is no point estimate." if point is None else "."))
+            f"their TPR - FPR {measured}; at least {MIN_SEPARATION} is needed. The interval is widened to "
+            "[lower end of the hard-evidence lower bound's interval, 1]" + ("; there is no point estimate." if point is None else "."))
     if real.hard:
         warnings.append(f"Hard evidence flagged {real.hard} of {real.total} real calibration images: "
                         "the lower bound is not guaranteed.")

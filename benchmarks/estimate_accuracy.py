@@ -173,7 +173,7 @@ def real_items(data: Path, out: Path) -> tuple[Items, np.ndarray, float] | None:
                 (folder / path.name).symlink_to(path.resolve())
     console.print("calibrating on the labelled files of ../shared/data (random-weights embedder) ...")
     calibration = calibrate(str(out / "real"), str(out / "synthetic"), out / "calib", heldout=0.5,
-                            config=ScanConfig(embedder="random"), workers=1)
+                            config=ScanConfig(embedder="random", follow_links="all"), workers=1)
     table = pq.read_table(out / "calib" / ITEMS_FILE).to_pydict()
     items = Items(np.array(table["label"]) == 1, np.array(table["hard_evidence"]), np.array(table["flagged"]),
                   np.array([np.nan if s is None else s for s in table["probe_score"]]))

@@ -246,3 +246,35 @@ def test_one_scan_at_a_time_per_output_folder_and_no_stale_results(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         scan(str(tmp_path / "src"), out, workers=0)
     assert not (out / "summary.json").exists()
+
+
+# --- 6. what the reports carry from the data ---------------------------------------------------------
+
+def test_report_md_escapes_html_in_file_names_and_summary_json_is_strict(tmp_path):
+    (tmp_path / "src").mkdir()
+    name = "<img src=x onerror=alert(1)>.png"
+    (tmp_path / "src" / name).write_bytes(b"not an image")
+    scan(str(tmp_path / "src"), tmp_path / "out", workers=0)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "<img" not in report and "&lt;img src=x onerror=alert(1)&gt;.png" in report
+    json.loads((tmp_path / "out" / "summary.json").read_text(), parse_constant=pytest.fail)  # no NaN/Infinity
+
+
+def test_non_finite_numbers_are_written_as_null():
+    from audit.report.strict_json import strict_json
+
+    assert json.loads(strict_json({"a": float("nan"), "b": [1.0, float("inf")], "c": (2, 3)})) == {
+        "a": None, "b": [1.0, None], "c": [2, 3]}
+
+
+def test_calibrate_says_which_labelled_source_has_no_readable_images(tmp_path):
+    from audit.calibrate import calibrate
+
+    for name in ("real", "synthetic"):
+        (tmp_path / name).mkdir()
+    for i in range(3):
+        (tmp_path / "real" / f"{i}.png").write_bytes(b"broken")
+        (tmp_path / "synthetic" / f"{i}.png").write_bytes(image_bytes(noise_image(seed=i)))
+    with pytest.raises(ValueError, match=r"real source .* gave 0 readable images.*3 not an image"):
+        calibrate(str(tmp_path / "real"), str(tmp_path / "synthetic"), tmp_path / "calib",
+                  config=ScanConfig(embedder="random"), workers=0)

@@ -1,6 +1,8 @@
 """report.md and its head (`markdown_summary`), which the GitHub step summary reuses."""
 from __future__ import annotations
 
+from html import escape
+
 from audit.report.text import caveats, estimate_details, flag_evidence, headline
 
 MAX_LISTED_ERRORS = 50
@@ -12,7 +14,7 @@ def markdown_summary(summary: dict) -> list[str]:
     e = summary["estimate"]
     lines = [
         "# Synthetic-image audit", "",
-        f"Source: `{summary['source']}`", "",
+        f"Source: {md_cell(summary['source'])}", "",
         f"**{headline(summary)}**", "",
         f"Method: {e['method']}, {e['interval_method']} interval. {e['note']}", "",
         *[f"> **WARNING:** {line}\n" for line in e["warnings"]],
@@ -41,5 +43,6 @@ def markdown_report(summary: dict, rows: list[dict]) -> str:
 
 
 def md_cell(text: str) -> str:
-    """Text made safe for one cell of a markdown table."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text from the data made safe for markdown: HTML escaped (file names may hold tags), no table
+    breaks, no code spans."""
+    return escape(str(text), quote=False).replace("|", "\\|").replace("`", "&#96;").replace("\n", " ")

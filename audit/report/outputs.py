@@ -2,7 +2,6 @@
 report.md and report.html, each written atomically."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,6 +10,7 @@ import pyarrow.parquet as pq
 from audit.atomic import write_atomically
 from audit.report.html import write_html_report
 from audit.report.markdown import markdown_report
+from audit.report.strict_json import strict_json
 
 BASE_COLUMNS = [
     ("seq", pa.int64()), ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()),
@@ -32,6 +32,6 @@ def write_outputs(result) -> None:
     out = Path(result.out)
     table = pa.Table.from_pylist(result.rows, schema=results_schema(result.detectors))
     write_atomically(out / "results.parquet", lambda p: pq.write_table(table, p))
-    write_atomically(out / "summary.json", lambda p: p.write_text(json.dumps(result.summary, indent=2) + "\n"))
+    write_atomically(out / "summary.json", lambda p: p.write_text(strict_json(result.summary)))
     write_atomically(out / "report.md", lambda p: p.write_text(markdown_report(result.summary, result.rows)))
     write_atomically(out / "report.html", lambda p: write_html_report(result, p))

@@ -4,13 +4,12 @@ worlds, samples/config-NNN/gNNN.png sample grids, written as each generation fin
 from __future__ import annotations
 
 import csv
-import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from audit.atomic import write_atomically
+from audit.report.strict_json import strict_json
 
 ID_COLUMNS = ("config", "model", "loop", "contamination", "filter", "bias", "samples_per_gen", "seed", "generation")
 COUNT_COLUMNS = ("pool_real", "pool_synthetic", "kept_real", "kept_synthetic")
@@ -77,8 +76,8 @@ def write_outputs(result) -> None:
     out = Path(result.out)
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "metrics.csv", lambda p: _write_csv(p, result.rows))
-    write_atomically(out / "metrics.json", lambda p: p.write_text(_json(result.rows), encoding="utf-8"))
-    write_atomically(out / "summary.json", lambda p: p.write_text(_json(result.summary), encoding="utf-8"))
+    write_atomically(out / "metrics.json", lambda p: p.write_text(strict_json(result.rows, indent=1), encoding="utf-8"))
+    write_atomically(out / "summary.json", lambda p: p.write_text(strict_json(result.summary, indent=1), encoding="utf-8"))
     from loops.outputs.curves import plot_curves
 
     write_atomically(out / "curves.png", lambda p: plot_curves(result.summary["curves"], p))
@@ -108,16 +107,3 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
 
 
-def _json(obj) -> str:
-    return json.dumps(_finite(obj), indent=1, allow_nan=False) + "\n"
-
-
-def _finite(obj):
-    """NaN and infinities become null, so the files are standard JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
