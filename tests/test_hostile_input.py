@@ -278,3 +278,11 @@ def test_calibrate_says_which_labelled_source_has_no_readable_images(tmp_path):
     with pytest.raises(ValueError, match=r"real source .* gave 0 readable images.*3 not an image"):
         calibrate(str(tmp_path / "real"), str(tmp_path / "synthetic"), tmp_path / "calib",
                   config=ScanConfig(embedder="random"), workers=0)
+
+
+def test_batches_are_cut_by_the_bytes_they_hold():
+    from audit.engine.local import _batches
+
+    items = [(i, ImageRecord(id=str(i), uri="", data=b"x" * size)) for i, size in enumerate([10, 10, 90, 5, 5, 5])]
+    sizes = [len(b) for b in _batches(iter(items), size=4, max_bytes=100)]
+    assert sizes == [3, 3] and [len(b) for b in _batches(iter(items), size=2, max_bytes=10**9)] == [2, 2, 2]

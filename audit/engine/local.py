@@ -27,6 +27,7 @@ from audit.sources import ImageRecord, iter_records
 
 Progress = Callable[[int], None]
 EMBEDDINGS_DIR = "embeddings"
+BATCH_BYTES = 256 * 1024 * 1024  # encoded bytes one batch may hold in memory
 
 
 @dataclass
@@ -153,6 +154,16 @@ def unique_id(record_id: str, seen: dict[str, int]) -> str:
     return f"{record_id}#{n}"
 
 
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    while batch := list(itertools.islice(items, max(1, size))):
+def _batches(items: Iterator[tuple[int, ImageRecord]], size: int,
+             max_bytes: int = BATCH_BYTES) -> Iterator[list[tuple[int, ImageRecord]]]:
+    """Batches of at most `size` records, cut early once the bytes they already hold in memory (tar
+    members, parquet cells) pass `max_bytes`, so a batch of large items cannot multiply memory."""
+    batch, held = [], 0
+    for item in items:
+        batch.append(item)
+        held += len(item[1].data or b"")
+        if len(batch) >= max(1, size) or held >= max_bytes:
+            yield batch
+            batch, held = [], 0
+    if batch:
         yield batch
