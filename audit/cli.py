@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.defaults import ConfigError, load_scan_defaults
 from audit.report import gate
 
@@ -41,7 +42,8 @@ def embedding_options(command):
                                 "without resize (default: the probe's, else clip).")(command)
     return click.option("--embedder", default=None,
                         help="open_clip MODEL/TAG (default ViT-B-32/openai, or the probe's/bank's), "
-                             "MODEL=/path/to/weights, or `random` (tests only).")(command)
+                             "MODEL=/path/to/weights, `none` (no model: a bank of perceptual hashes only), "
+                             "or `random` (tests only).")(command)
 
 
 def _probe_folder(probe: str | None) -> str | None:
@@ -149,7 +151,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Cosine similarity to a bank image that counts as hard evidence.")
 @click.option("--neardup-soft", type=click.FloatRange(-1, 1), default=0.85, show_default=True,
               help="Cosine similarity below which a bank match is ignored.")
-@click.option("--phash-distance", type=click.IntRange(0, 64), default=4, show_default=True,
+@click.option("--phash-distance", type=click.IntRange(0, 64), default=DEFAULT_PHASH_DISTANCE, show_default=True,
               help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
 def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, gate, junit, quiet, pixel_limit,
          follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
@@ -284,12 +286,13 @@ def bank():
 @click.option("--label", default=None, help="Label of these images (default: the source's name).")
 @embedding_options
 @click.option("--factory", default="Flat", show_default=True,
-              help="FAISS index factory for a new bank: Flat (exact), HNSW32, IVF1024,PQ32, ...")
+              help="FAISS index factory for a new bank of embeddings: Flat (exact), HNSW32, IVF1024,PQ32, ... "
+                   "(a pHash bank is always exact).")
 @click.option("--workers", type=click.IntRange(0), default=None)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def bank_add(source, bank_dir, label, embedder, preprocess, factory, workers, batch_size, quiet):
-    """Embed the images of SOURCE and add them to a bank."""
+    """Add the images of SOURCE to a bank: their embeddings, or pHashes only (--embedder none)."""
     from audit.bank.builder import add_to_bank
 
     try:
@@ -304,7 +307,7 @@ def bank_add(source, bank_dir, label, embedder, preprocess, factory, workers, ba
 @bank.command("info")
 @click.option("--bank", "bank_dir", required=True, type=click.Path(file_okay=False))
 def bank_info(bank_dir):
-    """Print a bank's size, index type, embedder and labels."""
+    """Print a bank's size, kind (embedding or phash), index type, embedder and labels."""
     from audit.bank.index import Bank
 
     try:

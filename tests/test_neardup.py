@@ -12,7 +12,7 @@ from PIL import Image
 from audit.bank import clusters
 from audit.bank.clusters import near_duplicate_clusters
 from audit.bank.index import Bank, BankError
-from audit.bank.phash import hamming, hamming_matrix, phash_hex, to_bytes, to_uint64
+from audit.bank.phash import DEFAULT_PHASH_DISTANCE, hamming, hamming_matrix, phash_hex, to_bytes, to_uint64
 from audit.detectors.base import REAL, SYNTHETIC, UNKNOWN, EmbeddedItem
 from audit.detectors.neardup import NearDupDetector
 from tests.conftest import shared_data
@@ -105,7 +105,7 @@ def test_decision_bands(bank_dir):
         EmbeddedItem("c", toward(0, 0.90)),
         EmbeddedItem("d", toward(2, 0.41)),
         EmbeddedItem("e", toward(2, 0.30), phash=flip(P1, 3)),
-        EmbeddedItem("f", toward(2, 0.30), phash=flip(P1, 5)),
+        EmbeddedItem("f", toward(2, 0.30), phash=flip(P1, DEFAULT_PHASH_DISTANCE + 1)),
         EmbeddedItem("g", None, phash=P0),
     ])
     assert (hard.decision, hard.score, hard.generator) == (SYNTHETIC, 1.0, "bank:gen3")

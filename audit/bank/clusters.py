@@ -2,7 +2,7 @@
 
 Two images are linked when their embeddings' cosine similarity is >= threshold (faiss range search
 on an exact inner-product index) or, when pHashes are given, their Hamming distance is <= a bound
-(faiss binary range search); clusters are the connected components of those links. Memory grows
+(faiss binary range search; without embeddings, as in a scan with `--embedder none`, pHashes alone); clusters are the connected components of those links. Memory grows
 with the number of linked pairs, not with n^2; exact search costs n^2 * dim flops (about a minute
 for 10^5 vectors of dim 512 on two cores).
 """
@@ -13,28 +13,31 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from audit.bank.phash import HASH_BITS, to_bytes
+from audit.bank.phash import DEFAULT_PHASH_DISTANCE, HASH_BITS, to_bytes
 
 QUERY_CHUNK = 4096  # queries per range search: bounds faiss's per-call result buffers
 
 
-def near_duplicate_clusters(vectors, ids: list[str], threshold: float = 0.95,
-                            phashes: list[str | None] | None = None, phash_distance: int = 4) -> list[list[str]]:
+def near_duplicate_clusters(vectors, ids: list[str], threshold: float = 0.95, phashes: list[str | None] | None = None,
+                            phash_distance: int = DEFAULT_PHASH_DISTANCE) -> list[list[str]]:
     """Clusters (>= 2 members) of near-duplicate ids, largest first, each sorted by id.
 
-    vectors: n x dim L2-normalised embeddings, row i belonging to ids[i].
+    vectors: n x dim L2-normalised embeddings, row i belonging to ids[i]; None links by pHash alone.
     phashes: optional hex pHashes aligned with ids (None where missing); pairs within
     `phash_distance` bits are linked as well.
     """
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    if len(x) != len(ids) or (phashes is not None and len(phashes) != len(ids)):
-        got = "" if phashes is None else f" and {len(phashes)} phashes"
-        raise ValueError(f"{len(x)} vectors, {len(ids)} ids{got}: lengths differ")
+    if vectors is None and phashes is None:
+        raise ValueError("near-duplicate clusters need embeddings, pHashes or both")
+    x = None if vectors is None else np.ascontiguousarray(vectors, dtype=np.float32)
+    if (x is not None and len(x) != len(ids)) or (phashes is not None and len(phashes) != len(ids)):
+        got = ("" if x is None else f"{len(x)} vectors, ") + f"{len(ids)} ids"
+        got += "" if phashes is None else f" and {len(phashes)} phashes"
+        raise ValueError(f"{got}: lengths differ")
     if len(ids) < 2:
         return []
-    if x.ndim != 2:
+    if x is not None and x.ndim != 2:
         raise ValueError(f"vectors must be n x dim, got shape {x.shape}")
-    pairs = [_embedding_pairs(x, threshold)]
+    pairs = [] if x is None else [_embedding_pairs(x, threshold)]
     if phashes is not None:
         pairs.append(_phash_pairs(phashes, phash_distance))
     first = np.concatenate([p[0] for p in pairs])

@@ -5,10 +5,12 @@ A bank is a folder of three files:
 - `index.faiss`: the faiss index; cosine similarity = inner product on L2-normalised vectors;
 - `meta.parquet`: one row per vector: `bank_id` (its position in the index), `id` (the image's id
   in its source), `uri`, `label`, `sha256`, `phash` (16 hex digits);
-- `bank.json`: embedder spec, dim, faiss factory string, metric, count, training, times, version.
+- `bank.json`: embedder spec, kind, dim, faiss factory string, metric, count, training, times, version.
 
 Embeddings of different models are incomparable, so a bank records the embedder spec of its
-vectors and refuses others. Changes stay in memory until `save()`, which replaces each file
+vectors and refuses others. A pHash bank (`Bank.create_phash`, embedder `none`, kind `phash`:
+see kinds.py) holds no vectors: its `index.faiss` is a faiss binary index of the pHashes, and
+it is searched with `phash_search` alone. Changes stay in memory until `save()`, which replaces each file
 atomically (temporary file, then os.replace) and writes bank.json last; `open` checks that the
 three files agree. Lossy codes distort similarities, and the detector's thresholds assume exact
 ones: SQ8 stays within ~0.001 of the exact cosine, PQ32 at d=512 is off by ~0.44 on random vectors
@@ -28,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audit.atomic import write_atomically
+from audit.bank.kinds import EMBEDDING, NO_EMBEDDER, PHASH, kind_of, mixing_error
 from audit.bank.phash import HASH_BITS, to_bytes
 
 FORMAT_VERSION = 1
@@ -43,6 +46,7 @@ DEFAULT_NPROBE = 16
 NORM_TOLERANCE = 1e-3
 TRAIN_PER_LIST = 39  # IVF k-means sample per list: the least faiss recommends; more costs time, not recall
 NO_LABEL = "(no label)"
+PHASH_FACTORY = "BFlat"  # exact Hamming search (faiss IndexBinaryFlat)
 _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 
 
@@ -103,26 +107,36 @@ class Bank:
         self._index = index
         self._meta = meta
         self._info = info
-        self._phashes = _phash_index(meta)
+        self._phashes = index if self.kind == PHASH else _phash_index(meta)
         self.ef_search = ef_search
         self.nprobe = nprobe
-        tune_index(index, ef_search, nprobe)
+        if self.kind == EMBEDDING:
+            tune_index(index, ef_search, nprobe)
 
     @classmethod
     def create(cls, path, dim: int, embedder_spec: str, factory: str = "Flat", *,
                ef_search: int = DEFAULT_EF_SEARCH, nprobe: int = DEFAULT_NPROBE) -> "Bank":
-        """A new empty bank saved in `path` (created if needed); refuses to overwrite a bank."""
+        """A new empty bank of embeddings saved in `path` (created if needed); refuses to overwrite a bank."""
+        if dim < 1 or not embedder_spec or kind_of(embedder_spec) == PHASH:
+            raise BankError(f"a bank of embeddings needs a positive dim and a model's embedder spec, got dim={dim} "
+                            f"spec={embedder_spec!r} (a bank of hashes only is made with Bank.create_phash)")
+        index = build_index(dim, factory)
+        return cls._new(path, index, _new_info(embedder_spec, dim, factory, "inner_product", index.is_trained),
+                        ef_search, nprobe)
+
+    @classmethod
+    def create_phash(cls, path) -> "Bank":
+        """A new empty bank of perceptual hashes only (no model, kind `phash`) saved in `path`."""
+        index = faiss.IndexBinaryFlat(HASH_BITS)
+        return cls._new(path, index, _new_info(NO_EMBEDDER, HASH_BITS, PHASH_FACTORY, "hamming", True),
+                        DEFAULT_EF_SEARCH, DEFAULT_NPROBE)
+
+    @classmethod
+    def _new(cls, path, index, info: dict, ef_search: int, nprobe: int) -> "Bank":
         path = Path(path)
         existing = [name for name in (INFO_FILE, INDEX_FILE, META_FILE) if (path / name).exists()]
         if existing:
             raise BankError(f"refusing to overwrite the bank at {path} ({', '.join(existing)} exist)")
-        if dim < 1 or not embedder_spec:
-            raise BankError(f"a bank needs a positive dim and an embedder spec, got dim={dim} spec={embedder_spec!r}")
-        index = build_index(dim, factory)
-        now = _now()
-        info = {"version": FORMAT_VERSION, "embedder": embedder_spec, "dim": dim, "factory": factory,
-                "metric": "inner_product", "count": 0, "trained": bool(index.is_trained),
-                "trained_on": None, "trained_at": None, "created": now, "updated": now}
         path.mkdir(parents=True, exist_ok=True)
         bank = cls(path, index, META_SCHEMA.empty_table(), info, ef_search, nprobe)
         bank.save()
@@ -135,7 +149,7 @@ class Bank:
         if not path.is_dir():
             raise BankError(f"no bank at {path}: the folder does not exist")
         info = _read_info(path)
-        index = _read_index(path)
+        index = _read_index(path, kind_of(info["embedder"]))
         meta = _read_meta(path)
         _check_consistent(path, info, index, meta)
         return cls(path, index, meta, info, ef_search, nprobe)
@@ -147,6 +161,11 @@ class Bank:
     @property
     def embedder_spec(self) -> str:
         return self._info["embedder"]
+
+    @property
+    def kind(self) -> str:
+        """`embedding` (vectors of a model) or `phash` (perceptual hashes only)."""
+        return kind_of(self.embedder_spec)
 
     @property
     def factory(self) -> str:
@@ -166,9 +185,9 @@ class Bank:
 
         Untrained indexes (IVF, PQ) are trained on the first add. Nothing is written until `save()`.
         """
-        if embedder_spec != self.embedder_spec:
-            raise BankError(f"the bank at {self.path} holds embeddings of {self.embedder_spec!r}, not "
-                            f"{embedder_spec!r}: embeddings of different models are incomparable")
+        self.check_embedder(embedder_spec)
+        if self.kind == PHASH:
+            raise BankError(f"the bank at {self.path} holds perceptual hashes only: add entries with add_hashes")
         x = self._check_vectors(vectors, "vectors")
         if len(rows) != len(x):
             raise BankError(f"{len(x)} vectors but {len(rows)} metadata rows")
@@ -183,16 +202,39 @@ class Bank:
         _add_phashes(self._phashes, table)
         return ids
 
+    def add_hashes(self, rows: list[dict]) -> np.ndarray:
+        """Append entries of a pHash bank: one metadata dict per entry, each with its `phash`; returns
+        their bank ids. Nothing is written until `save()`."""
+        self.check_embedder(NO_EMBEDDER)
+        missing = [row.get("id") for row in rows if row.get("phash") is None]
+        if missing:
+            raise BankError(f"every entry of a pHash bank needs a phash; {missing[0]!r} has none")
+        ids = np.arange(len(self), len(self) + len(rows), dtype=np.int64)
+        table = _rows_table(rows, ids)
+        if rows:
+            self._index.add(to_bytes(table.column("phash").to_pylist()))
+            self._meta = pa.concat_tables([self._meta, table])
+        return ids
+
+    def check_embedder(self, embedder_spec: str) -> None:
+        """BankError unless entries or queries of `embedder_spec` belong in this bank."""
+        error = mixing_error(self.path, self.embedder_spec, embedder_spec)
+        if error:
+            raise BankError(error)
+
     def save(self) -> None:
         """Write the three files, each atomically; bank.json last."""
         self._info.update(count=len(self), updated=_now())
-        write_atomically(self.path / INDEX_FILE, lambda tmp: faiss.write_index(self._index, str(tmp)))
+        write = faiss.write_index_binary if self.kind == PHASH else faiss.write_index
+        write_atomically(self.path / INDEX_FILE, lambda tmp: write(self._index, str(tmp)))
         write_atomically(self.path / META_FILE, lambda tmp: pq.write_table(self._meta, tmp))
         write_atomically(self.path / INFO_FILE,
                          lambda tmp: tmp.write_text(json.dumps(self._info, indent=2) + "\n"))
 
     def search(self, vectors, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(similarities, bank ids), each n x k, best first; missing neighbours are (-inf, -1)."""
+        if self.kind == PHASH:
+            raise BankError(f"the bank at {self.path} holds perceptual hashes only: search it with phash_search")
         x = self._check_vectors(vectors, "queries")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -229,8 +271,8 @@ class Bank:
         """Size, factory, dim, embedder, training, label counts, bytes on disk (as last saved), times."""
         labels = Counter(label or NO_LABEL for label in self._meta.column("label").to_pylist())
         files = (self.path / name for name in (INDEX_FILE, META_FILE, INFO_FILE))
-        return {"path": str(self.path), "size": len(self), "factory": self.factory, "dim": self.dim,
-                "embedder": self.embedder_spec, "metric": self._info["metric"],
+        return {"path": str(self.path), "size": len(self), "kind": self.kind, "factory": self.factory,
+                "dim": self.dim, "embedder": self.embedder_spec, "metric": self._info["metric"],
                 "trained": bool(self._index.is_trained), "trained_on": self._info["trained_on"],
                 "labels": dict(labels.most_common()),
                 "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
@@ -262,6 +304,13 @@ class Bank:
             raise BankError(f"could not train factory {self.factory!r} on {len(x)} vectors "
                             f"({faiss_reason(exc)}): {advice}") from None
         self._info.update(trained=True, trained_on=used, trained_at=_now())
+
+
+def _new_info(embedder_spec: str, dim: int, factory: str, metric: str, trained: bool) -> dict:
+    now = _now()
+    return {"version": FORMAT_VERSION, "embedder": embedder_spec, "kind": kind_of(embedder_spec), "dim": dim,
+            "factory": factory, "metric": metric, "count": 0, "trained": bool(trained),
+            "trained_on": None, "trained_at": None, "created": now, "updated": now}
 
 
 def _now() -> str:
@@ -313,12 +362,12 @@ def _read_info(path: Path) -> dict:
     return info
 
 
-def _read_index(path: Path) -> faiss.Index:
+def _read_index(path: Path, kind: str) -> faiss.Index | faiss.IndexBinary:
     file = path / INDEX_FILE
     if not file.is_file():
         raise BankError(f"corrupt bank at {path}: {INDEX_FILE} not found")
     try:
-        return faiss.read_index(str(file))
+        return faiss.read_index_binary(str(file)) if kind == PHASH else faiss.read_index(str(file))
     except RuntimeError as exc:
         raise BankError(f"corrupt bank at {path}: {INDEX_FILE} is unreadable ({faiss_reason(exc)})") from None
 
@@ -342,8 +391,18 @@ def _check_consistent(path: Path, info: dict, index: faiss.Index, meta: pa.Table
     if not index.ntotal == meta.num_rows == info["count"]:
         raise BankError(f"corrupt bank at {path}: {INDEX_FILE} holds {index.ntotal} vectors, {META_FILE} "
                         f"{meta.num_rows} rows, {INFO_FILE} says {info['count']}")
-    if index.d != info["dim"] or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+    if kind_of(info["embedder"]) == PHASH:
+        _check_phash_consistent(path, index, meta)
+    elif index.d != info["dim"] or index.metric_type != faiss.METRIC_INNER_PRODUCT:
         raise BankError(f"corrupt bank at {path}: {INDEX_FILE} has dim {index.d} and metric {index.metric_type}, "
                         f"{INFO_FILE} says dim {info['dim']} and inner product")
     if not np.array_equal(meta.column("bank_id").to_numpy(), np.arange(meta.num_rows)):
         raise BankError(f"corrupt bank at {path}: bank_id in {META_FILE} is not 0..{meta.num_rows - 1} in order")
+
+
+def _check_phash_consistent(path: Path, index: faiss.IndexBinary, meta: pa.Table) -> None:
+    """A pHash bank's binary index holds 64-bit codes, one per metadata row, and every row has its pHash."""
+    if index.d != HASH_BITS:
+        raise BankError(f"corrupt bank at {path}: {INDEX_FILE} holds {index.d}-bit codes, not {HASH_BITS}-bit pHashes")
+    if meta.column("phash").null_count:
+        raise BankError(f"corrupt bank at {path}: {META_FILE} has entries without a phash in a pHash bank")

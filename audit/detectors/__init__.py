@@ -48,6 +48,7 @@ def build_embedding_detectors(config) -> list[Detector]:
         from audit.detectors.neardup import NearDupDetector
 
         detectors.append(NearDupDetector(config.bank, **config.neardup_options()))
+        detectors[-1].bank.check_embedder(config.embedder)  # BankError: another model, or hashes vs embeddings
     for detector in detectors:
         if detector.embedder_spec != config.embedder:
             raise ValueError(f"the {detector.name} detector was built with embedder {detector.embedder_spec!r} "

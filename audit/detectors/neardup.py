@@ -7,6 +7,9 @@ The first rule that holds decides (cosine = similarity of the nearest bank embed
 - cosine >= soft_threshold: unknown with score = cosine, `weak bank match 0.90 to ...`;
 - otherwise: real with score 0, `no bank match (best 0.41)`.
 
+A pHash bank (embedder `none`, no model) has only the second rule: a pHash within phash_distance
+bits is hard evidence, anything else is real with score 0 (`no phash match within 8 bits`).
+
 The bank's vectors must come from the embedder that embeds the scanned images: `embedder_spec`
 says which one the bank was built with, so the pipeline can refuse a mismatch.
 """
@@ -17,6 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from audit.bank.index import Bank
+from audit.bank.kinds import PHASH
+from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.detectors.base import NEEDS_EMBEDDINGS, REAL, SYNTHETIC, UNKNOWN, EmbeddedItem, Signal, not_applicable
 
 
@@ -25,7 +30,8 @@ class NearDupDetector:
     needs = frozenset({NEEDS_EMBEDDINGS})
     hard_evidence = True
 
-    def __init__(self, bank_dir, hard_threshold: float = 0.95, soft_threshold: float = 0.85, phash_distance: int = 4):
+    def __init__(self, bank_dir, hard_threshold: float = 0.95, soft_threshold: float = 0.85,
+                 phash_distance: int = DEFAULT_PHASH_DISTANCE):
         if not soft_threshold <= hard_threshold:
             raise ValueError(f"soft_threshold ({soft_threshold}) must not exceed hard_threshold ({hard_threshold})")
         self.bank = Bank.open(bank_dir)
@@ -39,6 +45,8 @@ class NearDupDetector:
 
     def detect(self, batch: Sequence[EmbeddedItem]) -> list[Signal]:
         """One Signal per item; one embedding search and one pHash search for the whole batch."""
+        if self.bank.kind == PHASH:
+            return self._detect_by_phash(batch)
         embedded = [i for i, item in enumerate(batch) if item.embedding is not None]
         similarities = np.full(len(batch), -np.inf)
         bank_ids = np.full(len(batch), -1)
@@ -49,6 +57,22 @@ class NearDupDetector:
             [item.phash if item.embedding is not None else None for item in batch], self.phash_distance)
         return [self._decide(item, float(s), int(b), hit)
                 for item, s, b, hit in zip(batch, similarities, bank_ids, phash_hits)]
+
+    def _detect_by_phash(self, batch: Sequence[EmbeddedItem]) -> list[Signal]:
+        """A pHash bank's decisions: a copy within phash_distance bits, or no match."""
+        hits = self.bank.phash_search([item.phash for item in batch], self.phash_distance)
+        return [self._phash_decision(item, hit) for item, hit in zip(batch, hits)]
+
+    def _phash_decision(self, item: EmbeddedItem, hit) -> Signal:
+        if item.phash is None:
+            return not_applicable("no perceptual hash")
+        if hit is None:
+            return Signal(score=0.0, decision=REAL, evidence=f"no phash match within {self.phash_distance} bits",
+                          extra={"similarity": None, "match_id": None, "match_label": None})
+        match_id, distance = hit
+        signal = self._synthetic(f"phash match d={distance} to", self.bank.meta(match_id), None)
+        signal.extra["phash_distance"] = distance
+        return signal
 
     def _decide(self, item: EmbeddedItem, similarity: float, bank_id: int, phash_hit) -> Signal:
         if item.embedding is None:
@@ -71,7 +95,7 @@ class NearDupDetector:
         return Signal(score=0.0, decision=REAL, evidence=f"no bank match (best {similarity:.2f})", extra=extra)
 
     @staticmethod
-    def _synthetic(what: str, match: dict, similarity: float) -> Signal:
+    def _synthetic(what: str, match: dict, similarity: float | None) -> Signal:
         label = match["label"]
         return Signal(score=1.0, decision=SYNTHETIC, evidence=f"{what} {_describe(match)}",
                       generator=f"bank:{label}" if label else "bank",

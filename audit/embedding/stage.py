@@ -3,7 +3,9 @@ first), then runs the detectors that need embeddings (probe, near-duplicate bank
 
 Workers hand over model-ready pixels (`prepare_pixels`) so decoding overlaps inference.
 When the embedder's weights are missing, the stage disables itself with one clear reason and
-the scan goes on without these detectors; the summary says so.
+the scan goes on without these detectors; the summary says so. With the embedder `none`
+(`hash_only`) no model is loaded and nothing is embedded or cached: the detectors see each
+image's perceptual hash alone (a pHash bank's near-duplicate search).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.bank.kinds import NO_EMBEDDER
 from audit.detectors.base import SYNTHETIC, EmbeddedItem
 from audit.embedding.cache import EmbeddingCache
 from audit.embedding.embedder import RANDOM_NOTE, Embedder, WeightsMissing, normalise
@@ -25,6 +28,13 @@ class EmbeddingStage:
         self.preprocess = preprocess
         self.skipped: dict[str, str] = {}
         self.notes: list[str] = []
+        self.hash_only = embedder_spec == NO_EMBEDDER
+        self.cache = None
+        self._memory: dict[str, np.ndarray] = {}
+        self.load_seconds = 0.0
+        if self.hash_only:
+            self.embedder = None
+            return
         start = time.perf_counter()
         try:
             self.embedder = Embedder(embedder_spec, device=device)
@@ -37,11 +47,10 @@ class EmbeddingStage:
         if self.embedder.is_random:
             self.notes.append(RANDOM_NOTE)
         self.cache = EmbeddingCache(cache_dir, embedder_spec, preprocess) if cache_dir else None
-        self._memory: dict[str, np.ndarray] = {}
 
     @property
     def active(self) -> bool:
-        return self.embedder is not None
+        return self.embedder is not None or self.hash_only
 
     def vector(self, sha256: str) -> np.ndarray | None:
         """The raw embedding of an image already seen (this scan or the cache)."""
@@ -51,7 +60,8 @@ class EmbeddingStage:
         """Embed the batch's rows (by seq) and merge the embedding detectors' columns into them."""
         if not self.active:
             return
-        self._embed_missing(rows, prepared)
+        if not self.hash_only:
+            self._embed_missing(rows, prepared)
         items = [self._item(row) for row in rows]
         for detector in self.detectors:
             for row, signal in zip(rows, detector.detect(items)):

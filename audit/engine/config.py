@@ -2,7 +2,8 @@
 
 Resolution (`resolved()`): a calibration folder supplies its probe; a probe or bank adds its
 detector; the embedder defaults to the probe's, else the bank's, else `DEFAULT_SPEC`; the
-preprocessing follows the probe's.
+preprocessing follows the probe's. The embedder `none` loads no model: the scan computes perceptual
+hashes only (preprocessing HASH_ONLY) for a pHash bank, and the probe cannot run.
 """
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from audit.bank.kinds import NO_EMBEDDER
+from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.detectors import DEFAULT, EMBEDDING_DETECTORS, check_names
 from audit.embedding.embedder import DEFAULT_SPEC
 from audit.sources.decode import DEFAULT_PIXEL_LIMIT
 
 CALIBRATION_FILE = "calibration.json"
+HASH_ONLY = ""  # the preprocessing of a scan without a model: workers hash each image, prepare no model input
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class ScanConfig:
     bank: str | None = None  # near-duplicate bank folder
     neardup_hard: float = 0.95
     neardup_soft: float = 0.85
-    phash_distance: int = 4
+    phash_distance: int = DEFAULT_PHASH_DISTANCE
     calibration: str | None = None  # folder written by `audit calibrate`
     embed: bool = False  # compute embeddings even when no detector needs them (calibrate, bank add)
 
@@ -61,8 +65,13 @@ class ScanConfig:
                       if given and name not in detectors]
         config = replace(config, detectors=tuple(detectors))
         check_names(config.detectors, config)
+        if config.embedder == NO_EMBEDDER and "probe" in config.detectors:
+            raise ValueError(f"the probe detector needs a model's embeddings; --embedder {NO_EMBEDDER} loads no "
+                             "model (it serves banks of perceptual hashes)")
         probe = _probe_sidecar(config.probe) if config.probe else {}
         embedder = config.embedder or probe.get("embedder") or _bank_embedder(config.bank) or DEFAULT_SPEC
+        if embedder == NO_EMBEDDER:  # workers hash each image and prepare no model input
+            return replace(config, embedder=embedder, preprocess=HASH_ONLY)
         return replace(config, embedder=embedder, preprocess=config.preprocess or probe.get("preprocess") or "clip")
 
 

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from audit.atomic import write_atomically
+from audit.bank.kinds import NO_EMBEDDER
 from audit.detectors import build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
@@ -66,6 +67,8 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
     ray = _import_ray()
     config = (config or ScanConfig()).resolved()
     build_pixel_detectors(config)  # validates watermark keys before any work
+    if config.embedder == NO_EMBEDDER and config.needs_embeddings:
+        raise ValueError(f"--embedder {NO_EMBEDDER} (a pHash bank) runs on the local engine only; drop --engine ray")
     shards = plan_shards(source, config, shard_size)
     out = Path(out)
     with OutFolder(out):  # one scan at a time; old results removed as it starts

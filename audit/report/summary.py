@@ -47,18 +47,27 @@ def summarise(rows: list[dict], config, source: str, stage=None, calibration: di
 
 def duplicate_clusters(ok_rows: list[dict], stage, threshold: float, phash_distance: int) -> dict:
     """Near-duplicate clusters within the scan (embedding similarity >= threshold, or pHash distance
-    <= phash_distance); unflagged members of a cluster holding a flagged image count as flagged copies."""
+    <= phash_distance; pHash alone when the scan loads no model); unflagged members of a cluster
+    holding a flagged image count as flagged copies."""
     import numpy as np
 
-    from audit.bank.clusters import near_duplicate_clusters
     from audit.embedding.embedder import normalise
 
+    if stage.hash_only:
+        return _clusters_summary([r for r in ok_rows if r["phash"]], None, threshold, phash_distance)
     embedded = [(r, stage.vector(r["sha256"])) for r in ok_rows]
     embedded = [(r, v) for r, v in embedded if v is not None]
-    if not embedded:
-        return {"threshold": threshold, "phash_distance": phash_distance, "clusters": 0, "images_in_clusters": 0, "flagged_copies": 0, "largest": []}
-    vectors, _ = normalise(np.stack([v for _, v in embedded]))
-    by_id = {r["id"]: r for r, _ in embedded}
+    vectors = normalise(np.stack([v for _, v in embedded]))[0] if embedded else None
+    return _clusters_summary([r for r, _ in embedded], vectors, threshold, phash_distance)
+
+
+def _clusters_summary(rows: list[dict], vectors, threshold: float, phash_distance: int) -> dict:
+    from audit.bank.clusters import near_duplicate_clusters
+
+    if not rows:
+        return {"threshold": threshold, "phash_distance": phash_distance, "clusters": 0, "images_in_clusters": 0,
+                "flagged_copies": 0, "largest": []}
+    by_id = {r["id"]: r for r in rows}
     clusters = near_duplicate_clusters(vectors, list(by_id), threshold=threshold,
                                        phashes=[r["phash"] for r in by_id.values()], phash_distance=phash_distance)
     copies = [i for c in clusters if any(by_id[j]["flagged"] for j in c) for i in c if not by_id[i]["flagged"]]
