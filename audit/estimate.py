@@ -20,10 +20,10 @@ TPR and FPR measured on labelled images *without* hard evidence, with their coun
   by bisection on the (monotone) likelihood derivative, so its time is bounded.
 - Interval: percentile bootstrap over 1,000 joint resamples (fixed seed) of the scan and of the
   calibration set, drawn per cell (hard evidence, flagged without it, neither), so the cost does
-  not grow with N. The scan and each calibration class are reweighted by the Bayesian bootstrap
-  (Rubin 1981) under Jeffreys' prior, cell shares ~ Dirichlet(counts + 1/2), because plain
-  resampling never draws a cell that was seen empty: it would treat a calibration's FPR = 0, or a
-  small scan's 0 flagged images, as certain. A resample with TPR - FPR <= 0 leaves rho
+  not grow with N. The scan's cells are multinomial draws (the plain bootstrap); each calibration
+  class is reweighted by the Bayesian bootstrap (Rubin 1981) under Jeffreys' prior, cell shares
+  ~ Dirichlet(counts + 1/2), because plain resampling never draws a false positive when
+  calibration saw none and so treats FPR = 0 as certain. A resample with TPR - FPR <= 0 leaves rho
   undetermined: it counts as rho = 0 for the lower end and rho = 1 for the upper. When the
   detectors do not separate (below), the interval is widened to [lower end of the hard lower
   bound's interval, 1], as its warning says.
@@ -86,6 +86,12 @@ class Cells:
     def counts(self) -> np.ndarray:
         return np.array([self.hard, self.flagged, self.unflagged])
 
+    def resample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """`size` plain bootstrap resamples of the cell counts (size x 3): multinomial draws."""
+        if not self.total:
+            return np.zeros((size, 3), dtype=np.int64)
+        return rng.multinomial(self.total, self.counts() / self.total, size=size)
+
     def reweight(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """`size` Bayesian bootstrap draws of the cell shares (size x 3) under Jeffreys' prior."""
         return rng.dirichlet(self.counts() + JEFFREYS_PRIOR, size=size)
@@ -135,11 +141,10 @@ def em_prior(probabilities: np.ndarray, train_prior: float) -> float:
 def bootstrap(scan: Cells, synthetic: Cells, real: Cells, resamples: int = RESAMPLES, seed: int = SEED,
               confidence: float = CONFIDENCE) -> dict:
     """Percentile intervals of the synthetic fraction and of TPR - FPR over joint resamples; a resample
-    without a usable TPR - FPR (<= 0 or undefined) counts as rho = 0 for the lower end, 1 for the upper.
-    The scan's cells are drawn like the calibration's (Bayesian bootstrap), so a cell seen empty in a
-    small scan is not taken as certainly empty (3 unflagged images do not give the interval [0, 0])."""
+    without a usable TPR - FPR (<= 0 or undefined) counts as rho = 0 for the lower end, 1 for the upper."""
     rng = np.random.default_rng(seed)
-    s, syn, rl = scan.reweight(rng, resamples), synthetic.reweight(rng, resamples), real.reweight(rng, resamples)
+    s = scan.resample(rng, resamples) / max(scan.total, 1)  # cell shares
+    syn, rl = synthetic.reweight(rng, resamples), real.reweight(rng, resamples)
     tpr, fpr = syn[:, 1] / (syn[:, 1] + syn[:, 2]), rl[:, 1] / (rl[:, 1] + rl[:, 2])
     separation = tpr - fpr
     rest = s[:, 1] + s[:, 2]
