@@ -13,7 +13,6 @@ score); `audit scan --calibration DIR` uses the first two.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 from audit.detectors.base import SYNTHETIC
 from audit.engine.config import CALIBRATION_FILE, ScanConfig
 from audit.engine.local import ScanResult, scan
+from audit.engine.user_files import check_probe
 from audit.estimate import clopper_pearson
 from audit.report.strict_json import strict_json
 
@@ -38,7 +38,7 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
     out = Path(out)
     base = replace(config or ScanConfig(), embed=True, probe=None, calibration=None)
     if probe:
-        sidecar = json.loads((Path(probe) / "probe.json").read_text())
+        sidecar = check_probe(probe)
         base = replace(base, embedder=base.embedder or sidecar["embedder"],
                        preprocess=base.preprocess or sidecar["preprocess"])
     scans = {label: scan(source, out / f"scan-{name}", config=base, workers=workers, batch_size=batch_size,

@@ -286,3 +286,66 @@ def test_batches_are_cut_by_the_bytes_they_hold():
     items = [(i, ImageRecord(id=str(i), uri="", data=b"x" * size)) for i, size in enumerate([10, 10, 90, 5, 5, 5])]
     sizes = [len(b) for b in _batches(iter(items), size=4, max_bytes=100)]
     assert sizes == [3, 3] and [len(b) for b in _batches(iter(items), size=2, max_bytes=10**9)] == [2, 2, 2]
+
+
+# --- the user's own files are checked before the scan ---------------------------------------------------
+
+def _probe_folder(tmp_path, sidecar: dict | None = None, weights: bytes | None = None):
+    from audit.detectors.probe import LinearProbe
+
+    folder = LinearProbe(weight=np.ones(4), bias=0.0, embedder="random").save(tmp_path / "probe")
+    if sidecar is not None:
+        (folder / "probe.json").write_text(json.dumps({**json.loads((folder / "probe.json").read_text()), **sidecar}))
+    if weights is not None:
+        (folder / "probe.safetensors").write_bytes(weights)
+    return folder
+
+
+def _good_calibration() -> dict:
+    def point():
+        return {"tp": 9, "fn": 1, "fp": 1, "tn": 9, "n_synthetic": 10, "n_real": 10, "tpr": 0.9, "fpr": 0.1}
+
+    return {"detectors": {"metadata": point()}, "combined": point(), "hard_evidence": point(),
+            "combined_rest": point(), "probe": {"train_prior": 0.5}}
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda c: c.pop("hard_evidence"), "hard_evidence"),
+    (lambda c: c["combined_rest"].update(tp="9"), "combined_rest'.tp"),
+    (lambda c: c["combined_rest"].update(tp=10**15, n_synthetic=10**15 + 1), "combined_rest'.tp"),
+    (lambda c: c["combined"].update(fpr=float("nan")), "combined'.fpr"),
+    (lambda c: c["detectors"]["metadata"].update(fn=5), "detectors.metadata"),
+    (lambda c: c["probe"].update(train_prior=2), "probe.train_prior"),
+])
+def test_a_bad_calibration_file_is_refused_before_the_scan_naming_the_field(tmp_path, edit, field):
+    from audit.engine.user_files import UserFileError
+
+    calibration = _good_calibration()
+    edit(calibration)
+    (tmp_path / "calib").mkdir()
+    (tmp_path / "calib" / "calibration.json").write_text(json.dumps(calibration))
+    with pytest.raises(UserFileError, match=f"calibration.json.*{field}"):
+        ScanConfig(calibration=str(tmp_path / "calib")).resolved()
+
+
+@pytest.mark.parametrize("sidecar, weights, message", [
+    ({"threshold": "0.5"}, None, "threshold"),
+    ({"surprise": 1}, None, "unknown field"),
+    ({"embedder": 7}, None, "embedder"),
+    ({}, b"\x80\x04\x95pickle", "not a safetensors file"),
+    ({"dim": 5}, None, "dim 5"),
+])
+def test_a_bad_probe_folder_is_refused_before_the_scan(tmp_path, sidecar, weights, message):
+    from audit.engine.user_files import UserFileError
+
+    folder = _probe_folder(tmp_path, sidecar, weights)
+    with pytest.raises(UserFileError, match=message):
+        ScanConfig(probe=str(folder)).resolved()
+
+
+def test_a_good_probe_and_calibration_pass_the_checks(tmp_path):
+    from audit.engine.user_files import check_calibration, check_probe
+
+    (tmp_path / "calibration.json").write_text(json.dumps(_good_calibration()))
+    assert check_calibration(tmp_path / "calibration.json")["probe"]["train_prior"] == 0.5
+    assert check_probe(_probe_folder(tmp_path))["embedder"] == "random"

@@ -7,7 +7,6 @@ hashes only (preprocessing HASH_ONLY) for a pHash bank, and the probe cannot run
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from audit.bank.kinds import NO_EMBEDDER
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.detectors import DEFAULT, EMBEDDING_DETECTORS, check_names
 from audit.embedding.embedder import DEFAULT_SPEC
+from audit.engine.user_files import check_calibration, check_probe
 from audit.sources.decode import DEFAULT_PIXEL_LIMIT
 
 CALIBRATION_FILE = "calibration.json"
@@ -68,18 +68,12 @@ class ScanConfig:
         if config.embedder == NO_EMBEDDER and "probe" in config.detectors:
             raise ValueError(f"the probe detector needs a model's embeddings; --embedder {NO_EMBEDDER} loads no "
                              "model (it serves banks of perceptual hashes)")
-        probe = _probe_sidecar(config.probe) if config.probe else {}
+        probe = check_probe(config.probe) if config.probe else {}
+        load_calibration(config.calibration)  # checked now, not after the scan
         embedder = config.embedder or probe.get("embedder") or _bank_embedder(config.bank) or DEFAULT_SPEC
         if embedder == NO_EMBEDDER:  # workers hash each image and prepare no model input
             return replace(config, embedder=embedder, preprocess=HASH_ONLY)
         return replace(config, embedder=embedder, preprocess=config.preprocess or probe.get("preprocess") or "clip")
-
-
-def _probe_sidecar(folder: str) -> dict:
-    try:
-        return json.loads((Path(folder) / "probe.json").read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read probe {folder}: {e}") from None
 
 
 def _bank_embedder(folder: str | None) -> str | None:
@@ -93,4 +87,4 @@ def _bank_embedder(folder: str | None) -> str | None:
 def load_calibration(folder: str | None) -> dict | None:
     if not folder:
         return None
-    return json.loads((Path(folder) / CALIBRATION_FILE).read_text())
+    return check_calibration(Path(folder) / CALIBRATION_FILE)
