@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import audit
 from audit.demo import build_demo_folder
-from loops.config import SimConfig
+from loops.config import scenario
 from loops.simulate import simulate
 
 FILTERS = ("none", "watermark", "oracle")
@@ -37,11 +38,12 @@ def contamination_of(summary: dict) -> tuple[float, str]:
 
 
 def simulate_contamination(contamination: float, out: Path) -> dict:
-    """The Gaussian toy, fresh real data each generation plus `contamination` of the previous model's
-    samples, sampled with bias 0.9 (cherry-picking); one configuration per filter."""
-    configs = [SimConfig(model="gaussian", loop="fresh", contamination=round(contamination, 3), bias=0.9, generations=20,
-                         repeats=20, filter=f) for f in FILTERS]
-    return simulate(configs, preset=False, out=out / "simulate").summary
+    """The Gaussian toy in the default scenario of `audit simulate` (sampling bias lambda = 0.7):
+    fresh real data each generation plus `contamination` of the previous model's samples; one
+    configuration per filter, beside the all-real control."""
+    configs = [replace(scenario(), model="gaussian", loop="fresh", contamination=round(contamination, 3),
+                       generations=20, repeats=20, filter=f) for f in FILTERS]
+    return simulate(configs, preset=False, out=out / "simulate", baseline=True).summary
 
 
 def report(summary: dict, contamination: float, how: str, simulated: dict) -> str:
@@ -60,7 +62,7 @@ def report(summary: dict, contamination: float, how: str, simulated: dict) -> st
     for name, final in simulated["final"].items():
         lines.append(f"{name:<40} {final['w2']['mean']:>6.3f} {final['var_ratio']['mean']:>10.3f} "
                      f"{final['kept_synthetic_share']['mean']:>15.1%}")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", f"verdict: {simulated['verdict']}"])
 
 
 def tour(source: str | None, out: Path) -> str:

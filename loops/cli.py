@@ -12,11 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loops.config import FILTERS, LOOPS, METRICS, MODELS
+from loops.config import FILTERS, LOOPS, METRICS, MODELS, SCENARIO_BIAS
+from loops.outputs.explain import COLUMNS, KEPT_COLUMN
 
 stderr = Console(stderr=True)
-TABLE_METRICS = {"w2": "W2", "fid": "FID", "precision": "prec", "recall": "recall", "density": "density",
-                 "coverage": "cover", "var_ratio": "var"}
 PIPE_WIDTH = 140  # table width when stdout is not a terminal (logs, CI)
 # Options that define which loops run; when none is given the built-in comparison runs.
 LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "sweep", "from_scan")
@@ -36,8 +35,9 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 @click.option("--repeats", type=click.IntRange(1), default=None,
               help="Runs (seeds) per configuration [default: 10 gaussian, 3 gmm].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Run r uses seed + r.")
-@click.option("--bias", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
-              help="Sampling bias lambda: covariances are scaled by it when sampling.")
+@click.option("--bias", type=click.FloatRange(0, min_open=True), default=None,
+              help=f"Sampling bias lambda (MAD): covariances are scaled by it when sampling "
+                   f"[default: {SCENARIO_BIAS:g} for the toy backends, 1 (no guidance) for diffusion].")
 @click.option("--unbiased", is_flag=True, help="Gaussian: refit with the unbiased covariance instead of MLE.")
 @click.option("--dim", type=click.IntRange(1), default=None,
               help="Dimensions of --data gaussian, or PCA dimensions of mnist:DIR [default: 2, 16].")
@@ -90,6 +90,8 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 @click.option("--k", type=click.IntRange(1), default=5, show_default=True, help="Neighbours for PRDC.")
 @click.option("--sweep", multiple=True, metavar="KEY=V1,V2",
               help="Run every combination of these values (repeatable), e.g. --sweep loop=fresh,accumulate.")
+@click.option("--no-baseline", is_flag=True,
+              help="Leave out the all-real control and the no-mitigation baselines (and so the verdict).")
 @click.option("--out", default="simulate-out", show_default=True, type=click.Path(file_okay=False),
               help="Folder for metrics.csv/json, curves.png, summary.json, report.html and checkpoints.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out (same options).")
@@ -100,13 +102,14 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repeats, seed, bias, unbiased, dim,
              components, data, dataset, guidance, diffusion_preset, train_steps, sample_steps, device, reweight,
              watermark_rate, jpeg_quality, resize, transform_rate, bank_rate, probe_embedder, probe_dir, probe_size,
-             from_scan, test_size, filter_, filter_tpr, filter_fpr, filter_rates, metrics, k, sweep, out,
-             resume, fmt, quiet):
+             from_scan, test_size, filter_, filter_tpr, filter_fpr, filter_rates, metrics, k, sweep, no_baseline,
+             out, resume, fmt, quiet):
     """Simulate self-consuming training: each generation trains on a pool of real and earlier
     synthetic data, and its samples are measured against real test data.
 
     With no loop options it compares the worst case (fully-synthetic) with fresh data,
-    filters and accumulation.
+    filters and accumulation. Every run adds the all-real control and the no-mitigation
+    baseline (unless --no-baseline) and ends with a verdict.
     """
     from loops.config import ConfigError, SimConfig, parse_sweep
     from loops.mitigate.filters import load_rates
@@ -120,7 +123,7 @@ def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repe
         rates = load_rates(filter_rates) if filter_rates else {}
         base = SimConfig(
             model=model, loop=loop, contamination=contamination, samples_per_gen=samples_per_gen,
-            generations=generations, repeats=repeats, seed=seed, bias=bias, unbiased=unbiased, dim=dim,
+            generations=generations, repeats=repeats, seed=seed, bias=_bias(bias, model, dataset), unbiased=unbiased, dim=dim,
             components=components, data=data, test_size=test_size, filter=filter_, filter_tpr=filter_tpr,
             filter_fpr=filter_fpr, filter_rates=tuple(sorted((n, t, f) for n, (t, f) in rates.items())),
             metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), k=k, dataset=dataset,
@@ -130,7 +133,7 @@ def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repe
             probe=probe_dir, probe_size=probe_size)
         with _progress_bar(quiet) as progress:
             result = run_simulation(base, sweep=parse_sweep(sweep), preset=not given, out=out, resume=resume,
-                                    progress=progress, from_scan=from_scan)
+                                    progress=progress, from_scan=from_scan, baseline=not no_baseline)
     except (ConfigError, CheckpointMismatch, NotEnoughData) as e:
         raise click.UsageError(str(e)) from None
     except OSError as e:
@@ -147,17 +150,29 @@ def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repe
         stdout = Console()
         if not stdout.is_terminal:
             stdout = Console(width=PIPE_WIDTH)
+        for line in result.summary["explanation"]:
+            stdout.print(line, highlight=False, soft_wrap=True)
         stdout.print(summary_table(result.summary))
+        stdout.print(f"Verdict: {result.summary['verdict']}", highlight=False, soft_wrap=True)
         stderr.print(f"outputs in {out}/ (metrics.csv, metrics.json, summary.json, curves.png, report.html)")
 
 
+def _bias(bias: float | None, model: str | None, dataset: str | None) -> float:
+    """The stated scenario's lambda for the toy backends; no guidance (1) for diffusion."""
+    if bias is not None:
+        return bias
+    return 1.0 if model == "diffusion" or (model is None and dataset) else SCENARIO_BIAS
+
+
 def summary_table(summary: dict) -> Table:
-    """Means over seeds at a few generations per configuration (spreads are in the files)."""
+    """Means over seeds at a few generations per configuration (spreads are in the files), with
+    each column's direction in its name and a legend below."""
     curves = summary["curves"]
-    metrics = [m for m in TABLE_METRICS if any(m in entry for entry in curves.values())]
+    metrics = [m for m in COLUMNS if any(m in entry for entry in curves.values())]
     runs = sorted(set(summary["runs_per_config"].values()))
-    table = Table(title=f"self-consuming loop: means over {'/'.join(map(str, runs))} seeds", title_justify="left")
-    for column in ["configuration", "gen", "kept r/s", *(TABLE_METRICS[m] for m in metrics)]:
+    table = Table(title=f"self-consuming loop: means over {'/'.join(map(str, runs))} seeds", title_justify="left",
+                  caption="\n".join(summary.get("legend", [])), caption_justify="left")
+    for column in ["configuration", "gen", KEPT_COLUMN[0], *(COLUMNS[m][0] for m in metrics)]:
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for name, entry in curves.items():
         generations = entry["generation"]

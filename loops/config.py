@@ -16,6 +16,11 @@ LOOPS = ("fully-synthetic", "augment", "fresh", "accumulate")
 FILTERS = ("none", "oracle", "watermark", "probe", "neardup", "all")
 METRICS = ("moments", "fid", "prdc")
 DEFAULT_CONTAMINATION = 0.5
+# The stated default scenario of `audit simulate` and examples/api_tour.py: the toy backends sample
+# with MAD's sampling bias lambda = 0.7 (covariances scaled by 0.7, like cherry-picking or strong
+# guidance). At lambda = 1 a toy model's samples are as spread as its data and a synthetic share
+# costs little; at 0.7 each generation loses variance, which is the collapse the papers describe.
+SCENARIO_BIAS = 0.7
 MODEL_DEFAULTS = {
     "gaussian": {"samples_per_gen": 100, "generations": 30, "repeats": 10, "data": "gaussian"},
     "gmm": {"samples_per_gen": 1000, "generations": 10, "repeats": 3, "data": "grid25"},
@@ -135,12 +140,23 @@ def preset(base: SimConfig) -> list[SimConfig]:
     ]
 
 
-def plan(base: SimConfig | None = None, sweep=(), use_preset: bool = False) -> tuple[list[SimConfig], list[str]]:
-    """Resolved configurations to run (duplicates dropped) and notes for the user."""
+def scenario() -> SimConfig:
+    """The default scenario: what `audit simulate` without options and `loops.simulate()` run."""
+    return SimConfig(bias=SCENARIO_BIAS)
+
+
+def plan(base: SimConfig | None = None, sweep=(), use_preset: bool = False,
+         baseline: bool = False) -> tuple[list[SimConfig], list[str]]:
+    """Resolved configurations to run (duplicates dropped) and notes for the user; `baseline` adds
+    the all-real control and each mitigated configuration's no-mitigation baseline."""
     base = base or SimConfig()
     candidates = preset(base) if use_preset else [base]
     for key, values in sweep:
         candidates = [replace(c, **{key: v}) for c, v in itertools.product(candidates, values)]
+    if baseline:
+        from loops.baselines import with_baselines
+
+        candidates = with_baselines(candidates)
     configs, notes = [], []
     for candidate in candidates:
         config, config_notes = resolve(candidate)
@@ -311,6 +327,8 @@ def labels(configs: list[SimConfig]) -> list[str]:
         parts = [c.loop]
         if c.loop in ("augment", "fresh"):
             parts.append(f"c={c.contamination:g}")
+        if parts == ["fresh", "c=0"] and c.filter == "none" and not c.reweight:
+            parts = ["all-real control"]
         if c.filter != "none":
             parts.append(f"filter={c.filter}")
         parts += [f"{name}={getattr(c, name)}" for name in varying]

@@ -3,7 +3,7 @@ operating points from a scan, so the simulation answers "at the contamination my
 does filtering with my detectors keep the next generations healthy?".
 
 Contaminations: the scan's point estimate and both ends of its interval (the lower bound when
-there is no point estimate). Operating points: the per-detector TPR/FPR of the calibration the
+there is no point estimate), never below the scan's hard lower bound: max(lower bound, interval low). Operating points: the per-detector TPR/FPR of the calibration the
 scan used (`audit scan --calibration DIR`), when it had one.
 """
 from __future__ import annotations
@@ -54,15 +54,21 @@ def read_scan(path) -> ScanInputs:
 
 
 def _contaminations(estimate: dict) -> dict[float, str]:
+    """{contamination: role}. Nothing is simulated below the hard-evidence lower bound (the scan
+    proved at least that share synthetic): a lower value is raised to it, and its role says so."""
     interval = estimate.get("interval") or [None, None]
     candidates = [(estimate.get("point"), "point estimate"), (interval[0], "interval low"),
                   (interval[1], "interval high")]
+    bound = estimate.get("lower_bound")
     if estimate.get("point") is None:
-        candidates.insert(0, (estimate.get("lower_bound"), "hard-evidence lower bound"))
+        candidates.insert(0, (bound, "hard-evidence lower bound"))
     roles: dict[float, str] = {}
     for value, role in candidates:
-        if isinstance(value, (int, float)) and 0 <= value <= 1:
-            roles.setdefault(round(float(value), 4), role)
+        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            continue
+        if isinstance(bound, (int, float)) and value < bound:
+            value, role = bound, f"{role} {value:g}, raised to the hard lower bound"
+        roles.setdefault(round(float(value), 4), role)
     return roles
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loops.config import ConfigError, SimConfig, labels, parse_reweight, plan
+from loops.config import ConfigError, SimConfig, labels, parse_reweight, plan, scenario
 from loops.data import load_data
 from loops.metrics.features import IdentityFeatures
 from loops.metrics.measures import measure
@@ -35,7 +35,7 @@ class SimResult:
 
 
 def simulate(config: SimConfig | list[SimConfig] | None = None, *, sweep=(), preset: bool | None = None,
-             out=None, resume: bool = False, progress=None, from_scan=None) -> SimResult:
+             out=None, resume: bool = False, progress=None, from_scan=None, baseline: bool = False) -> SimResult:
     """Run self-consuming loops and measure every generation.
 
     config: one `SimConfig`, a list of them, or None for the built-in comparison (`preset`
@@ -46,9 +46,11 @@ def simulate(config: SimConfig | list[SimConfig] | None = None, *, sweep=(), pre
         counting generations over all configurations.
     from_scan: a scan's summary.json (or its folder): every configuration runs at the scan's
         estimated contamination and both ends of its interval, with the scan's calibrated rates.
+    baseline: add the all-real control and each mitigated configuration's no-mitigation baseline
+        (what `audit simulate` does unless --no-baseline), so the summary's `verdict` can compare.
     """
     started = time.perf_counter()
-    bases = config if isinstance(config, list) else [config or SimConfig()]
+    bases = config if isinstance(config, list) else [config or scenario()]
     use_preset = config is None if preset is None else preset
     configs, notes = [], []
     scan_inputs = None
@@ -56,7 +58,7 @@ def simulate(config: SimConfig | list[SimConfig] | None = None, *, sweep=(), pre
         bases, scan_inputs = _from_scan(bases, from_scan)
         notes += scan_inputs.notes
     for base in bases:
-        planned, base_notes = plan(base, sweep, use_preset)
+        planned, base_notes = plan(base, sweep, use_preset, baseline)
         configs += [c for c in planned if c not in configs]
         notes += [n for n in base_notes if n not in notes]
     names = labels(configs)

@@ -106,9 +106,38 @@ def test_cli_contamination_and_watermark_filter_json(tmp_path):
                                                    "--generations", "2", "--out", str(tmp_path), "--format", "json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    [config] = summary["configs"]
+    control, baseline, config = summary["configs"]  # every run carries the all-real control and the baseline
     assert (config["loop"], config["contamination"], config["filter"]) == ("fresh", 0.4, "watermark")
     assert (config["filter_tpr"], config["filter_fpr"]) == (0.5, 0.0)
+    assert (baseline["contamination"], baseline["filter"], control["contamination"]) == (0.4, "none", 0.0)
+    assert summary["roles"] == {"all-real control": "control", "fresh c=0.4": "baseline",
+                                "fresh c=0.4 filter=watermark": "mitigation"}
+    assert config["bias"] == 0.7  # the stated default scenario (MAD's lambda)
+    assert summary["verdict"].startswith("After 2 generations at contamination 0.4 (fresh), quality ")
+    assert "Filter watermark (TPR 0.5, FPR 0) recovers" in summary["verdict"]
+    alone = CliRunner().invoke(simulate_command, ["--contamination", "0.4", "--filter", "watermark", "--no-baseline",
+                                                  "--generations", "1", "--out", str(tmp_path), "--format", "json"])
+    assert [c["label"] for c in json.loads(alone.stdout)["configs"]] == ["fresh c=0.4 filter=watermark"]
+    assert json.loads(alone.stdout)["verdict"].startswith("No verdict")
+
+
+def test_cli_table_explains_the_run(tmp_path):
+    """The first lines say what ran and what the filter means; directions, a legend and the verdict."""
+    result = CliRunner().invoke(simulate_command, ["--contamination", "0.4", "--filter", "watermark",
+                                                   "--generations", "3", "--repeats", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("World: 2-D standard Gaussian points (a toy, no images); backend: a Gaussian refit")
+    assert "λ = 0.7" in lines[0]
+    assert any("Filter watermark: removes each synthetic item with probability TPR 0.5" in line and
+               "assumed default" in line for line in lines)
+    for column in ("FID ↓", "recall ↑", "coverage ↑", "kept real/synth", "all-real control", "fresh c=0.4 "):
+        assert column in result.stdout, column
+    assert "recall ↑: share of real data the samples reach (diversity)" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].startswith("Verdict: After 3 generations") or \
+        "Verdict: After 3 generations" in result.stdout
+    html = (tmp_path / "report.html").read_text()
+    assert "<strong>Verdict.</strong> After 3 generations" in html
 
 
 def test_cli_rates_file_sweep_and_notes(tmp_path):
@@ -120,7 +149,8 @@ def test_cli_rates_file_sweep_and_notes(tmp_path):
         "--format", "json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert [c["filter_tpr"] for c in summary["configs"]] == [0.25, 0.25]
+    assert [c["filter_tpr"] for c in summary["configs"] if c["filter"] == "probe"] == [0.25, 0.25]
+    assert any("measured: from the --filter-rates file" in line for line in summary["explanation"])
     assert any("ignored" in note for note in summary["notes"])
     assert "note:" in result.stderr
 

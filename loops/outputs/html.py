@@ -17,6 +17,7 @@ def write_html_report(summary: dict, curves_png: Path, path,
 def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[int, bytes]]] | None = None) -> str:
     body = [
         "<h1>Self-consuming training simulation</h1>",
+        *verdict_section(summary),
         *[f'<div class="note">NOTE: {escape(n)}</div>' for n in summary["notes"]],
         *scan_section(summary.get("from_scan")),
         "<h2>Metrics over generations</h2>",
@@ -27,6 +28,16 @@ def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[in
         f"<p>Elapsed: {summary['elapsed_s']:.1f} s.</p>",
     ]
     return page("Self-consuming training simulation", body)
+
+
+def verdict_section(summary: dict) -> list[str]:
+    """The verdict, what ran, and what the columns mean (summary.json's `verdict`, `explanation`, `legend`)."""
+    if summary.get("verdict") is None:
+        return []
+    items = "".join(f"<li>{escape(line)}</li>" for line in summary.get("explanation", []))
+    legend = "".join(f"<li>{escape(line)}</li>" for line in summary.get("legend", []))
+    return [f'<p class="verdict"><strong>Verdict.</strong> {escape(summary["verdict"])}</p>',
+            f"<h2>What ran</h2><ul>{items}</ul>", f"<details><summary>Legend</summary><ul>{legend}</ul></details>"]
 
 
 def final_table(final: dict) -> str:

@@ -10,6 +10,9 @@ import numpy as np
 
 from audit.atomic import write_atomically
 from audit.report.strict_json import strict_json
+from loops.baselines import role
+from loops.outputs.explain import COLUMNS, explanation, legend
+from loops.outputs.verdict import verdict
 
 ID_COLUMNS = ("config", "model", "loop", "contamination", "filter", "bias", "samples_per_gen", "seed", "generation")
 COUNT_COLUMNS = ("pool_real", "pool_synthetic", "kept_real", "kept_synthetic")
@@ -58,9 +61,14 @@ def _sd(values: list[float]) -> float | None:
 
 
 def build_summary(configs, names: list[str], rows: list[dict], notes: list[str], elapsed: float) -> dict:
+    """Everything summary.json holds; `verdict` and `explanation` say in words what ran and what it showed."""
     table = curves(rows, names)
-    return {
-        "configs": [{"label": name, **config.to_dict()} for config, name in zip(configs, names)],
+    config_dicts = [{"label": name, **config.to_dict()} for config, name in zip(configs, names)]
+    summary = {
+        "verdict": None,
+        "explanation": explanation(configs),
+        "configs": config_dicts,
+        "roles": {c["label"]: role(c) for c in config_dicts},
         "runs_per_config": {name: config.repeats for config, name in zip(configs, names)},
         "final": {name: {metric: {"mean": v["mean"][-1], "sd": v["sd"][-1]}
                          for metric, v in table[name].items() if metric != "generation"}
@@ -70,6 +78,9 @@ def build_summary(configs, names: list[str], rows: list[dict], notes: list[str],
         "elapsed_s": round(elapsed, 3),
         "files": list(FILES),
     }
+    summary["legend"] = legend([m for m in COLUMNS if any(m in entry for entry in table.values())])
+    summary["verdict"] = verdict(summary)
+    return summary
 
 
 def write_outputs(result) -> None:
