@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import beta
 
 CONFIDENCE = 0.95
 RESAMPLES = 1000
@@ -101,6 +100,8 @@ def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[flo
     """Exact binomial interval for k successes in n trials; (0, 1) when n == 0."""
     if n == 0:
         return 0.0, 1.0
+    from scipy.stats import beta  # here, not at the top: scan workers import this module and never need it
+
     alpha = 1.0 - confidence
     low = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
     high = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
