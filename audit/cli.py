@@ -30,9 +30,10 @@ def _usage_errors() -> tuple:
     from audit.detectors.probe import ProbeError
     from audit.engine.journal import JournalMismatch
     from audit.engine.out_folder import OutFolderBusy
+    from audit.engine.pool import WorkersFailed
     from audit.sources import SourceError
 
-    return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError, OutFolderBusy)
+    return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError, OutFolderBusy, WorkersFailed)
 
 
 def embedding_options(command):
@@ -134,6 +135,9 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--pixel-limit", type=click.IntRange(1), default=None,
               help="Images with more pixels are refused as decompression bombs (default 100 MP).")
+@click.option("--item-timeout", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
+              help="Seconds one item may take in a worker process (--workers > 1); beyond it the item is an "
+                   "error row and the worker is replaced.")
 @click.option("--follow-links", type=click.Choice(["none", "inside", "all"]), default="inside", show_default=True,
               help="Which links a folder source follows: none, only those that stay inside the folder, or all.")
 @click.option("--watermark-key", multiple=True,
@@ -154,7 +158,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--phash-distance", type=click.IntRange(0, 64), default=DEFAULT_PHASH_DISTANCE, show_default=True,
               help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
 def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, gate, junit, quiet, pixel_limit,
-         follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
+         item_timeout, follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
          neardup_hard, neardup_soft, phash_distance, engine, address, num_workers):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
 
@@ -180,7 +184,8 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, g
             probe=_probe_folder(probe), bank=bank, calibration=calibration,
             neardup_hard=neardup_hard, neardup_soft=neardup_soft, phash_distance=phash_distance,
         )
-        run = _ray_scan(address, num_workers) if engine == "ray" else partial(run_scan, workers=workers)
+        run = (_ray_scan(address, num_workers) if engine == "ray"
+               else partial(run_scan, workers=workers, item_timeout=item_timeout))
         with _progress_bar(quiet) as advance:
             result = run(source, out, config=config, batch_size=batch_size, resume=resume, progress=advance)
     except _usage_errors() as e:

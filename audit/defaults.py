@@ -14,7 +14,7 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
 SCAN_KEYS = {"out", "detectors", "workers", "batch_size", "resume", "format", "fail_above", "gate", "junit",
-             "quiet", "pixel_limit", "follow_links", "watermark_key", "watermark_p_threshold", "column", "embedder", "preprocess",
+             "quiet", "pixel_limit", "item_timeout", "follow_links", "watermark_key", "watermark_p_threshold", "column", "embedder", "preprocess",
              "probe", "bank", "calibration", "neardup_hard", "neardup_soft", "phash_distance", "engine", "address",
              "num_workers"}
 LIST_AS_TEXT = {"detectors"}  # the CLI takes these as comma-separated text

@@ -349,3 +349,68 @@ def test_a_good_probe_and_calibration_pass_the_checks(tmp_path):
     (tmp_path / "calibration.json").write_text(json.dumps(_good_calibration()))
     assert check_calibration(tmp_path / "calibration.json")["probe"]["train_prior"] == 0.5
     assert check_probe(_probe_folder(tmp_path))["embedder"] == "random"
+
+
+# --- a time budget per item in the workers -------------------------------------------------------------
+
+def test_an_item_over_the_time_budget_is_an_error_row_and_the_rest_is_scanned(tmp_path):
+    """A 36 MP image (about a second to decode here) against a 0.1 s budget, among small images, with
+    two workers: its worker is ended and replaced, the others' rows are whole, a resume is identical."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        noise_image((32, 32), seed=i).save(src / f"s{i:02d}.png")
+    Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (6000, 24))).convert("RGB").save(src / "s05_big.png")
+    out = tmp_path / "out"
+    rows = scan(str(src), out, workers=2, batch_size=4, item_timeout=0.1).rows
+    failed = {r["id"]: r["error"] for r in rows if r["status"] == "error"}
+    assert failed == {"s05_big.png": "took longer than the time budget (0.1 s, --item-timeout)"}
+    assert len(rows) == 13
+    again = scan(str(src), out, workers=2, batch_size=4, item_timeout=0.1, resume=True).rows
+    assert [(r["id"], r["status"], r["sha256"]) for r in again] == [(r["id"], r["status"], r["sha256"]) for r in rows]
+
+
+def test_a_broken_pool_is_sorted_by_what_the_workers_were_on():
+    from multiprocessing import get_context
+
+    from audit.engine.pool import _triage
+    from audit.engine.watchdog import BATCH, ITEM, Slots
+
+    slots = Slots.create(get_context("spawn"), 3)
+    for slot, (seq, phase, timed_out) in enumerate([(1, ITEM, 1), (5, ITEM, 0), (8, BATCH, 0)]):
+        slots.seq[slot], slots.phase[slot], slots.timed_out[slot] = seq, phase, timed_out
+    batches = [[(i, f"r{i}") for i in range(0, 4)], [(i, f"r{i}") for i in range(4, 8)], [(8, "r8"), (9, "r9")]]
+    broken = _triage(slots, batches)
+    assert broken.timed_out == [(1, "r1")]  # its own watchdog ended it
+    assert broken.suspects == [(5, "r5"), (8, "r8"), (9, "r9")]  # ended with the pool: each runs alone
+    assert broken.unfinished == [[(0, "r0"), (2, "r2"), (3, "r3")], [(4, "r4"), (6, "r6"), (7, "r7")]]
+
+
+def test_kill_9_over_a_shard_with_repeated_names_resumes_identically(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_scan import smooth_image
+
+    members = []
+    for i in range(30):  # every third name repeats, and a real "#1" name follows its would-be twin
+        data = image_bytes(Image.fromarray(smooth_image(i, size=260)), "PNG")
+        members.append((f"img_{i // 3:02d}.png" if i % 3 != 2 else f"img_{i // 3:02d}.png#1", data))
+    _tar(tmp_path / "s.tar", members)
+    reference = scan(str(tmp_path / "s.tar"), workers=0, config=ScanConfig(detectors=("watermark",))).rows
+    assert len({r["id"] for r in reference}) == 30
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "audit.cli", "scan", str(tmp_path / "s.tar"), "--out", str(out), "--workers", "1",
+           "--batch-size", "2", "--detectors", "watermark", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal, deadline = out / JOURNAL_NAME, time.time() + 120
+    while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 8):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 0 < journal.read_text().count("\n") - 1 < 30, "the kill should land mid-scan"
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert pq.read_table(out / "results.parquet").to_pylist() == reference

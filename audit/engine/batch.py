@@ -4,29 +4,49 @@ embedding stage. A detector failing on one image costs that image's signal, neve
 from __future__ import annotations
 
 import hashlib
+import math
+from contextlib import nullcontext
 
 from audit.detectors import build_pixel_detectors
 from audit.detectors.base import SYNTHETIC, UNKNOWN, Signal
 from audit.engine.config import ScanConfig
+from audit.engine.watchdog import BATCH, ITEM, Slots, Watchdog
 from audit.sources.decode import internal_error
 from audit.sources.record import ImageRecord
 
 _WORKER: dict = {}
 
 
-def init_worker(config: ScanConfig, prepare: str | None) -> None:
+def init_worker(config: ScanConfig, prepare: str | None, slots: Slots | None = None,
+                item_timeout: float | None = None) -> None:
+    """Set up a worker (or the parent, to render rows). With `slots`, a watchdog ends the worker when
+    one item's decoding, or the detectors on a batch, take longer than `item_timeout` per item."""
     detectors = build_pixel_detectors(config)
     _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash=prepare is not None,
-                   hard={d.name for d in detectors if d.hard_evidence})
+                   hard={d.name for d in detectors if d.hard_evidence}, item_timeout=item_timeout,
+                   watchdog=Watchdog(slots) if slots is not None else None)
+
+
+def _watching(seq: int, phase: int, items: int = 1):
+    watchdog, timeout = _WORKER.get("watchdog"), _WORKER.get("item_timeout")
+    return watchdog.watching(seq, phase, timeout * items if timeout else math.inf) if watchdog else nullcontext()
+
+
+def error_row(seq: int, record: ImageRecord, reason: str) -> dict:
+    """The row of an item that failed outside the detectors (e.g. its worker was stopped)."""
+    record.error = reason
+    return _row(seq, record, {})
 
 
 def process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dict]:
     """Rows with the pixel detectors' columns, and model-ready pixels by seq for the embedding stage.
     Whatever goes wrong with one record becomes that record's error row; the batch always completes."""
     records = [record for _, record in batch]
-    for record in records:
-        record.decoded()  # read and decode once; failures set record.error
-    signals = {d.name: _detect_safely(d, records) for d in _WORKER["detectors"]}
+    for seq, record in batch:
+        with _watching(seq, ITEM):
+            record.decoded()  # read and decode once; failures set record.error
+    with _watching(batch[0][0], BATCH, len(batch)):
+        signals = {d.name: _detect_safely(d, records) for d in _WORKER["detectors"]}
     rows, prepared = [], {}
     for i, (seq, record) in enumerate(batch):
         try:

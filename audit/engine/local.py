@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -22,11 +20,13 @@ from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
 from audit.engine.journal import JOURNAL_NAME, Journal
 from audit.engine.out_folder import OutFolder
+from audit.engine.pool import run_in_workers
 from audit.report.summary import summarise
 from audit.sources import ImageRecord, iter_records
 
 Progress = Callable[[int], None]
 EMBEDDINGS_DIR = "embeddings"
+DEFAULT_ITEM_TIMEOUT = 60.0  # seconds one item may take in a worker process
 BATCH_BYTES = 256 * 1024 * 1024  # encoded bytes one batch may hold in memory
 
 
@@ -41,8 +41,12 @@ class ScanResult:
 
 def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
          workers: int | None = None, batch_size: int = 16, resume: bool = False,
-         progress: Progress | None = None, embedding_cache: str | Path | None = None) -> ScanResult:
+         progress: Progress | None = None, embedding_cache: str | Path | None = None,
+         item_timeout: float | None = DEFAULT_ITEM_TIMEOUT) -> ScanResult:
     """Scan `source`; write results.parquet, summary.json, report.md and report.html into `out` when given.
+
+    With worker processes (workers > 1), an item whose decoding takes longer than `item_timeout`
+    seconds (or that kills its worker) becomes an error row and its worker is replaced.
 
     Raises SourceError for an unreadable source, ValueError for bad options and
     JournalMismatch when resuming a scan that used other settings.
@@ -59,7 +63,7 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
         stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
         journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume) if out else None
         try:
-            rows = _run(records, config, workers, batch_size, journal, stage, progress)
+            rows = _run(records, config, workers, batch_size, journal, stage, progress, item_timeout)
         finally:
             if journal is not None:
                 journal.close()
@@ -93,7 +97,7 @@ def _embedding_stage(config: ScanConfig, cache_dir: Path | None):
 
 
 def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch_size: int,
-         journal: Journal | None, stage, progress: Progress | None) -> list[dict]:
+         journal: Journal | None, stage, progress: Progress | None, item_timeout: float | None) -> list[dict]:
     done = {row["id"] for row in journal.rows} if journal else set()
     rows = list(journal.rows) if journal else []
     if progress and rows:
@@ -116,17 +120,7 @@ def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch
         for batch in batches:
             finish(process_batch(batch))
         return rows
-    ctx = get_context("spawn")  # no fork: parents may hold threads (Arrow, HF datasets, torch)
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(config, prepare)) as pool:
-        pending = set()
-        for batch in batches:
-            pending.add(pool.submit(process_batch, batch))
-            if len(pending) >= 2 * workers:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    finish(future.result())
-        for future in pending:
-            finish(future.result())
+    run_in_workers(batches, finish, workers, (config, prepare), item_timeout)
     return rows
 
 
