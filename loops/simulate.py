@@ -188,14 +188,9 @@ def build_setup(cfg: SimConfig, streams: Streams, curator_dir: Path, fresh: bool
 def _tail_weights(x: np.ndarray, keep: np.ndarray, features, alpha: float | None) -> np.ndarray:
     """Per run, tail weights over the kept items (1 elsewhere; those have weight 0 anyway);
     alpha None: 1/(kept items)."""
-    from loops.mitigate.reweight import tail_weights
+    from loops.mitigate.reweight import tail_weights_batch
 
-    out = np.ones(keep.shape)
-    for r in range(len(x)):
-        kept = int(keep[r].sum())
-        if kept:
-            out[r, keep[r]] = tail_weights(features(x[r][keep[r]]), alpha or 1.0 / kept)
-    return out
+    return tail_weights_batch(np.stack([features(run) for run in x]), keep, alpha)
 
 
 def _sample_labels(data, streams: Streams, n: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 
 from audit.report.page import cell, data_uri, page, table
+from loops.outputs.advice_html import advice_section
 
 
 def write_html_report(summary: dict, curves_png: Path, path,
@@ -17,6 +18,7 @@ def write_html_report(summary: dict, curves_png: Path, path,
 def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[int, bytes]]] | None = None) -> str:
     body = [
         "<h1>Self-consuming training simulation</h1>",
+        *advice_section(summary.get("advice")),
         *verdict_section(summary),
         *[f'<div class="note">NOTE: {escape(n)}</div>' for n in summary["notes"]],
         *scan_section(summary.get("from_scan")),
