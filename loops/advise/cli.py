@@ -78,7 +78,8 @@ def advise(contamination, from_scan, filter_rates, detectors, metric, max_qualit
                          diffusion_preset=diffusion_preset, train_steps=train_steps, sample_steps=sample_steps,
                          probe_embedder=probe_embedder)
         rates = load_rates(filter_rates) if filter_rates else None
-        progress = None if quiet else (lambda c, n: stderr.print(f"contamination {c:g}: {n} simulations", end="\r"))
+        progress = None if quiet or not stderr.is_terminal else \
+            (lambda c, n: stderr.print(f"contamination {c:g}: {n} simulations", end="\r"))
         result = run_advice(contamination, from_scan=from_scan, config=config, metric=metric,
                             max_quality_loss=max_quality_loss, costs=Costs(cost_fresh, cost_discard), detectors=names,
                             filter_rates=rates, fresh_step=fresh_step, out=out, progress=progress)
