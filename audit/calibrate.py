@@ -7,9 +7,14 @@ false-positive rates of each detector and of the scan's combined rule (any detec
 synthetic) are measured with Clopper-Pearson intervals and their counts. For the corrected
 estimate (`audit/estimate.py`) it also measures hard evidence's rates (`hard_evidence`), the
 combined rule's rates on held-out images without hard evidence (`combined_rest`) and the synthetic
-share the probe was trained at (`probe.train_prior`). Writes `calibration.json`, `probe/` and
-`calibration_items.parquet` (per image: label, held-out, hard evidence, combined flag, probe
-score); `audit scan --calibration DIR` uses the first two.
+share the probe was trained at (`probe.train_prior`), the probe's mean probability and its variance
+per class on held-out images without hard evidence (`soft_rest`, for PACC), and how the rates vary
+when a generator is unseen (`shift`): each synthetic image's generator is its sub-folder (the first
+part of its id: folders and tar members), else the generator its metadata or watermark names; the
+probe is retrained without each generator in turn and the combined rule's TPR and the probe's mean
+probability are measured on that generator's held-out images without hard evidence. Writes
+`calibration.json`, `probe/` and `calibration_items.parquet` (per image: label, held-out, hard
+evidence, combined flag, probe score, generator); `audit scan --calibration DIR` uses the first two.
 """
 from __future__ import annotations
 
@@ -22,10 +27,11 @@ from audit.detectors.base import SYNTHETIC
 from audit.engine.config import CALIBRATION_FILE, ScanConfig
 from audit.engine.local import ScanResult, scan
 from audit.engine.user_files import check_probe
-from audit.estimate import clopper_pearson
+from audit.estimate import Soft, clopper_pearson
 from audit.report.strict_json import strict_json
 
 MIN_PER_CLASS = 2
+MIN_GENERATOR_IMAGES = 5  # held-out synthetic images without hard evidence a generator needs for its own rates
 ITEMS_FILE = "calibration_items.parquet"
 
 
@@ -57,12 +63,14 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
         "detectors": detectors,
         "combined": detectors.pop("combined"),
         **_estimation_points(table, is_heldout, decisions["combined"]),
+        **_soft_rest(table, is_heldout, probe_result["scores"]),
+        "shift": generator_shift(table, is_heldout, decisions, probe_result),
         "probe": probe_result["info"],
         "notes": scans[1].summary["notes"],
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / CALIBRATION_FILE).write_text(strict_json(calibration))
-    _write_items(out / ITEMS_FILE, table, is_heldout, decisions["combined"], probe_result["scores"])
+    _write_items(out / ITEMS_FILE, table, is_heldout, decisions["combined"], probe_result["scores"], table["group"])
     return calibration
 
 
@@ -92,8 +100,16 @@ def _labelled_table(scans: dict[int, ScanResult]) -> dict:
         "sha256": [r["sha256"] for r in rows],
         "decisions": {d: np.array([r[f"{d}_decision"] == SYNTHETIC for r in rows]) for d in detectors},
         "hard": np.array([bool(r["hard_evidence"]) for r in rows], dtype=bool),
+        "group": [generator_group(r) for r in rows],
         "vectors": vectors,
     }
+
+
+def generator_group(row: dict) -> str | None:
+    """The generator a labelled image comes from: its sub-folder (the first part of its id, for folders and
+    tar members), else the generator its metadata or watermark names, else None."""
+    parts = str(row["id"]).split("/")
+    return parts[0] if len(parts) > 1 and parts[0] else row.get("generator") or None
 
 
 def _split(keys: list[str], labels: np.ndarray, heldout: float, seed: int) -> np.ndarray:
@@ -114,7 +130,7 @@ def _probe(table: dict, is_heldout: np.ndarray, synthetic_scan: ScanResult, give
 
     if any(v is None for v in table["vectors"]) or not table["vectors"]:
         why = synthetic_scan.summary["skipped_detectors"].get("embeddings", "no embeddings")
-        return {"info": {"skipped": why}, "decisions": None, "scores": None}
+        return {"info": {"skipped": why}, "decisions": None, "scores": None, "retrain": None}
     x = np.stack(table["vectors"])
     y = table["label"]
     config = synthetic_scan.summary["config"]
@@ -125,7 +141,7 @@ def _probe(table: dict, is_heldout: np.ndarray, synthetic_scan: ScanResult, give
         train = ~is_heldout
         if min(np.bincount(y[train], minlength=2)) < MIN_PER_CLASS:
             return {"info": {"skipped": f"fewer than {MIN_PER_CLASS} training images of a class"}, "decisions": None,
-                    "scores": None}
+                    "scores": None, "retrain": None}
         probe = train_probe(x[train], y[train], config["embedder"], config["preprocess"], seed=seed)
         prior = {"train_prior": float(y[train].mean())}  # the EM cross-check's starting point
     scores = probe.probabilities(x)
@@ -133,7 +149,16 @@ def _probe(table: dict, is_heldout: np.ndarray, synthetic_scan: ScanResult, give
     probe.save(out / "probe")
     info = {"folder": "probe", "source": probe.source, "threshold": probe.threshold, "metrics": probe.metrics,
             **prior}
-    return {"info": info, "decisions": scores >= probe.threshold, "scores": scores}
+
+    def retrain(mask: np.ndarray):
+        """Probabilities and decisions on all images of a probe trained like this one on `mask` only."""
+        if given or min(np.bincount(y[mask], minlength=2)) < MIN_PER_CLASS:
+            return None
+        other = train_probe(x[mask], y[mask], config["embedder"], config["preprocess"], seed=seed)
+        other_scores = other.probabilities(x)
+        return other_scores, other_scores >= other.threshold
+
+    return {"info": info, "decisions": scores >= probe.threshold, "scores": scores, "retrain": retrain}
 
 
 def _heldout_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
@@ -166,16 +191,74 @@ def _estimation_points(table: dict, is_heldout: np.ndarray, combined: np.ndarray
     return {"hard_evidence": rates(hard[is_heldout], y[is_heldout]), "combined_rest": rates(combined[rest], y[rest])}
 
 
+def _soft_rest(table: dict, is_heldout: np.ndarray, scores: np.ndarray | None) -> dict:
+    """The probe's probabilities on held-out images without hard evidence, per class: n, mean, variance."""
+    if scores is None:
+        return {}
+    rest, y = is_heldout & ~table["hard"], table["label"]
+    return {"soft_rest": {name: Soft.of(scores[rest & (y == label)]).to_json()
+                          for name, label in (("synthetic", 1), ("real", 0))}}
+
+
+def generator_shift(table: dict, is_heldout: np.ndarray, decisions: dict[str, np.ndarray], probe_result: dict) -> dict:
+    """Per generator of the synthetic images, the combined rule's TPR and the probe's mean probability on its
+    held-out images without hard evidence, as calibrated and with the probe retrained without that generator
+    (leave one generator out); `tpr_drop` and `score_drop`: the largest fall below the calibrated values."""
+    y, groups = table["label"], np.array([g or "" for g in table["group"]], dtype=object)
+    rest_synthetic = is_heldout & ~table["hard"] & (y == 1)
+    scores = probe_result["scores"]
+    named = sorted({g for g in groups[y == 1] if g})
+    result = {"groups_from": "sub-folder names, else the generator named by metadata or watermark evidence",
+              "generators": {}, "tpr_drop": None, "score_drop": None}
+    if len(named) < 2 or not rest_synthetic.any():
+        result["skipped"] = (f"{len(named)} generator(s) among the synthetic images with held-out images without hard "
+                             "evidence; at least 2 are needed (put each generator's images in its own sub-folder)")
+        return result
+    others = [d for name, d in decisions.items() if name not in ("probe", "combined")]
+    other_flags = np.any(np.stack(others), axis=0) if others else np.zeros(len(y), dtype=bool)
+    calibrated = {"tpr": float(decisions["combined"][rest_synthetic].mean()),
+                  "score": None if scores is None else float(scores[rest_synthetic].mean())}
+    tpr_drops, score_drops = [], []
+    for name in named:
+        member = (groups == name) & (y == 1)
+        test = member & rest_synthetic
+        entry = {"heldout_rest": int(test.sum()), "train": int((member & ~is_heldout).sum())}
+        result["generators"][name] = entry
+        if test.sum() < MIN_GENERATOR_IMAGES:
+            entry["skipped"] = f"fewer than {MIN_GENERATOR_IMAGES} held-out images without hard evidence"
+            continue
+        entry["tpr"] = float(decisions["combined"][test].mean())
+        entry["mean_score"] = None if scores is None else float(scores[test].mean())
+        unseen = probe_result["retrain"](~is_heldout & ~member) if probe_result.get("retrain") else None
+        if unseen is not None:
+            entry["tpr_unseen"] = float((other_flags[test] | unseen[1][test]).mean())
+            entry["mean_score_unseen"] = float(unseen[0][test].mean())
+        tpr_drops.append(calibrated["tpr"] - entry.get("tpr_unseen", entry["tpr"]))
+        if scores is not None:
+            score_drops.append(calibrated["score"] - entry.get("mean_score_unseen", entry["mean_score"]))
+    retrained = any("tpr_unseen" in e for e in result["generators"].values())
+    result.update({
+        "calibrated_tpr": calibrated["tpr"], "calibrated_mean_score": calibrated["score"],
+        "tpr_drop": max(tpr_drops) if tpr_drops else None, "score_drop": max(score_drops) if score_drops else None,
+        "measured": (None if not tpr_drops else "leave one generator out: the probe retrained without it"
+                     if retrained else "per generator as calibrated (the probe was given, not trained, so it cannot "
+                     "be retrained): the spread across generators"),
+    })
+    return result
+
+
 def _write_items(path: Path, table: dict, is_heldout: np.ndarray, combined: np.ndarray,
-                 scores: np.ndarray | None) -> None:
+                 scores: np.ndarray | None, groups: list[str | None]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns = {"sha256": table["sha256"], "label": table["label"].tolist(), "heldout": is_heldout.tolist(),
                "hard_evidence": table["hard"].tolist(), "flagged": combined.tolist(),
-               "probe_score": [None] * len(table["label"]) if scores is None else scores.tolist()}
+               "probe_score": [None] * len(table["label"]) if scores is None else scores.tolist(),
+               "generator": list(groups)}
     schema = pa.schema([("sha256", pa.string()), ("label", pa.int8()), ("heldout", pa.bool_()),
-                        ("hard_evidence", pa.bool_()), ("flagged", pa.bool_()), ("probe_score", pa.float64())])
+                        ("hard_evidence", pa.bool_()), ("flagged", pa.bool_()), ("probe_score", pa.float64()),
+                        ("generator", pa.string())])
     pq.write_table(pa.table(columns, schema=schema), path)
 
 

@@ -2,33 +2,48 @@
 
 Of the N scanned images, H carry hard evidence (generator watermark or metadata, near-exact bank
 match) and count as known synthetic images; of the other M = N - H, F are flagged by the combined
-rule (any detector says synthetic). Calibration (`audit calibrate`) supplies the combined rule's
-TPR and FPR measured on labelled images *without* hard evidence, with their counts.
+rule (any detector says synthetic). Calibration (`audit calibrate`) supplies, on labelled held-out
+images, the rate at which real images carry hard evidence (h_r), and on images *without* hard
+evidence the combined rule's TPR and FPR and the probe's mean probability per class, with counts.
 
-- Lower bound: H/N with a Clopper-Pearson interval. It cannot exceed the true fraction as long as
-  hard evidence has no false positives; a warning says when calibration saw some.
-- Estimate (the default, `point`): pi = (H + rho * M) / N, where rho, the synthetic share among
-  images without hard evidence, is the adjusted classify-and-count of Rogan and Gladen,
-  rho = (F/M - FPR) / (TPR - FPR), clipped to [0, 1]. It assumes prior shift: each class looks the
-  same in the scan as in the calibration set. It is the default because it rests only on counts,
-  all of which the bootstrap resamples.
+- Lower bound: H/N with a Clopper-Pearson interval. It assumes hard evidence has no false
+  positives (`lower_bound_assumes` says so and what calibration measured); a warning says when
+  calibration saw some.
+- Estimate: pi = (H/N - h_r + rho * M/N) / (1 - h_r), clipped to [0, 1]: the hard count less its
+  expected false positives among the (1 - pi) N real images, plus rho, the synthetic share among
+  images without hard evidence. rho is an adjusted count, rho = (q - FPR) / (TPR - FPR) clipped to
+  [0, 1], with q the scan's rate among images without hard evidence:
+  - `pacc` (the default when the probe ran and the calibration has its statistics): q, TPR and
+    FPR are mean probe probabilities (Bella et al. 2010's probabilistic adjusted count). It uses
+    the whole score, not only which side of the threshold it falls on, so its error and interval
+    are smaller (benchmarks/estimate_accuracy.py); it does not need calibrated probabilities.
+  - `rg`: q, TPR and FPR are the combined rule's flag rates (Rogan and Gladen's adjusted
+    classify-and-count): every detector's flags, the probe's included.
+  Both assume prior shift: each class looks the same in the scan as in the calibration set. The
+  estimate falls back to the other method when the default's detectors do not separate and the
+  other's do.
 - Cross-check: EM prior adjustment (Saerens et al. 2002) of the probe's probabilities on the images
-  without hard evidence, from the synthetic share the probe was trained at. That takes the probe's
-  score to be independent of hard evidence given the class (metadata and invisible watermarks do
-  not change what the probe sees), and the probabilities to be calibrated, which RG does not
-  need; so EM is reported, not gated on. Its fixed point is the maximum-likelihood prior, found
-  by bisection on the (monotone) likelihood derivative, so its time is bounded.
+  without hard evidence, from the synthetic share the probe was trained at. It also needs the
+  probabilities to be calibrated, so it is reported, not gated on, and shown only when the probe's
+  mean probabilities separate the classes (else it drifts to the boundaries: ~1.0 at pi = 0 with
+  an inseparable probe); otherwise `skipped` says why. Its fixed point is the maximum-likelihood
+  prior, found by bisection on the (monotone) likelihood derivative, so its time is bounded.
 - Interval: percentile bootstrap over 1,000 joint resamples (fixed seed) of the scan and of the
   calibration set, drawn per cell (hard evidence, flagged without it, neither), so the cost does
   not grow with N. The scan's cells are multinomial draws (the plain bootstrap); each calibration
   class is reweighted by the Bayesian bootstrap (Rubin 1981) under Jeffreys' prior, cell shares
   ~ Dirichlet(counts + 1/2), because plain resampling never draws a false positive when
-  calibration saw none and so treats FPR = 0 as certain. A resample with TPR - FPR <= 0 leaves rho
-  undetermined: it counts as rho = 0 for the lower end and rho = 1 for the upper. When the
-  detectors do not separate (below), the interval is widened to [lower end of the hard lower
-  bound's interval, 1], as its warning says.
+  calibration saw none and so treats FPR = 0 (or h_r = 0) as certain. h_r is drawn in the same
+  replicate as the rates. Mean probabilities are drawn from their normal approximation (mean,
+  variance / n). A resample with TPR - FPR <= 0 leaves rho undetermined: it counts as rho = 0 for
+  the lower end and rho = 1 for the upper. When the detectors do not separate (below), the
+  interval is widened to [lower end of the hard lower bound's interval, 1], as its warning says.
 - Separation: `separable` is false, with a warning, when the lower end of TPR - FPR's bootstrap
-  interval is below 0.1. With TPR - FPR <= 0 at the measured counts there is no point estimate.
+  interval is below 0.1. With TPR - FPR <= 0 at the measured values there is no point estimate.
+- Small calibrations: with fewer than 200 held-out images in a class a warning gives the
+  resolution, the half-width of the interval the calibration alone leaves around this estimate.
+- Shift: `sensitivity` gives the estimate if the scan's TPR is delta lower than calibrated, delta
+  the largest drop `audit calibrate` measured with one generator left out (else 0.1).
 - Without a calibration that matches the scan's detectors: the uncorrected flagged share with a
   Clopper-Pearson interval and the lower bound, with the reason.
 """
@@ -46,9 +61,17 @@ MIN_SEPARATION = 0.1
 PROBABILITY_EPS = 1e-12
 BISECTION_STEPS = 60
 JEFFREYS_PRIOR = 0.5
+SMALL_CALIBRATION = 200  # held-out images per class below which the estimate warns about its resolution
+DEFAULT_SHIFT = 0.1  # the TPR drop the sensitivity band assumes when calibration measured none
+DEFAULT_METHOD = "pacc"  # chosen by measurement: benchmarks/estimate_accuracy.py, README "Estimation"
 
 RG_METHOD = ("adjusted classify-and-count (Rogan-Gladen) on images without hard evidence, "
-             "hard evidence counted as synthetic")
+             "hard evidence counted as synthetic less its false-positive rate")
+PACC_METHOD = ("probabilistic adjusted count (PACC) of probe probabilities on images without hard evidence, "
+               "hard evidence counted as synthetic less its false-positive rate")
+METHODS = {"rg": RG_METHOD, "pacc": PACC_METHOD}
+MEASURES = {"rg": "the combined rule's TPR - FPR", "pacc": "the probe's mean probability on synthetic minus real"}
+SHIFT_KEYS = {"rg": "tpr_drop", "pacc": "score_drop"}  # calibration.json `shift`: the measured drops
 EM_METHOD = "EM prior adjustment (Saerens et al. 2002) of probe probabilities on images without hard evidence"
 HARD_EVIDENCE_NOTE = (
     "Images with hard evidence (generator watermark, generator metadata or a near-exact bank match) give a "
@@ -96,6 +119,46 @@ class Cells:
         return rng.dirichlet(self.counts() + JEFFREYS_PRIOR, size=size)
 
 
+@dataclass(frozen=True)
+class Soft:
+    """The probe's probabilities on n images: their mean and variance."""
+
+    n: int
+    mean: float
+    variance: float
+
+    @classmethod
+    def of(cls, scores: np.ndarray) -> "Soft":
+        scores = np.asarray(scores, dtype=np.float64)
+        return cls(int(scores.size), float(scores.mean()), float(scores.var())) if scores.size else cls(0, 0.0, 0.0)
+
+    @classmethod
+    def from_json(cls, entry: dict) -> "Soft":
+        return cls(int(entry["n"]), float(entry["mean"]), float(entry["variance"]))
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "mean": self.mean, "variance": self.variance}
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """`size` draws of the mean from its normal approximation, in [0, 1]; NaN when n is 0."""
+        if not self.n:
+            return np.full(size, np.nan)
+        return np.clip(rng.normal(self.mean, np.sqrt(self.variance / self.n), size), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """What an adjusted count rests on, measured and as bootstrap draws: the scan's rate q among images
+    without hard evidence and the calibration's TPR and FPR there."""
+
+    q: float | None
+    tpr: float | None
+    fpr: float | None
+    q_draws: np.ndarray
+    tpr_draws: np.ndarray
+    fpr_draws: np.ndarray
+
+
 def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Exact binomial interval for k successes in n trials; (0, 1) when n == 0."""
     if n == 0:
@@ -113,6 +176,13 @@ def rogan_gladen(q: float | None, tpr: float | None, fpr: float | None) -> float
     if q is None or tpr is None or fpr is None or tpr - fpr <= 0:
         return None
     return min(1.0, max(0.0, (q - fpr) / (tpr - fpr)))
+
+
+def synthetic_fraction(hard_share, real_hard_rate, rho, rest_share):
+    """(H/N - h_r + rho * M/N) / (1 - h_r) clipped to [0, 1]: the hard count less the expected hard-evidence
+    false positives among the real images, plus the synthetic images without hard evidence. Works on
+    scalars and on arrays of bootstrap replicates alike."""
+    return np.clip((hard_share - real_hard_rate + rho * rest_share) / (1.0 - real_hard_rate), 0.0, 1.0)
 
 
 def em_prior(probabilities: np.ndarray, train_prior: float) -> float:
@@ -139,26 +209,17 @@ def em_prior(probabilities: np.ndarray, train_prior: float) -> float:
     return (low + high) / 2
 
 
-def bootstrap(scan: Cells, synthetic: Cells, real: Cells, resamples: int = RESAMPLES, seed: int = SEED,
-              confidence: float = CONFIDENCE) -> dict:
-    """Percentile intervals of the synthetic fraction and of TPR - FPR over joint resamples; a resample
-    without a usable TPR - FPR (<= 0 or undefined) counts as rho = 0 for the lower end, 1 for the upper."""
-    rng = np.random.default_rng(seed)
-    s = scan.resample(rng, resamples) / max(scan.total, 1)  # cell shares
-    syn, rl = synthetic.reweight(rng, resamples), real.reweight(rng, resamples)
-    tpr, fpr = syn[:, 1] / (syn[:, 1] + syn[:, 2]), rl[:, 1] / (rl[:, 1] + rl[:, 2])
+def replicate_fractions(share: np.ndarray, real_hard: np.ndarray, q: np.ndarray, tpr: np.ndarray,
+                        fpr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bootstrap replicate the synthetic fraction's low and high value: equal unless TPR - FPR <= 0 (or
+    undefined) leaves rho undetermined, when it counts as rho = 0 for the low value and 1 for the high."""
+    rest = share[:, 1] + share[:, 2]
     separation = tpr - fpr
-    rest = s[:, 1] + s[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.clip((s[:, 1] / rest - fpr) / separation, 0.0, 1.0)
+        rho = np.clip((q - fpr) / separation, 0.0, 1.0)
     undetermined = ~(separation > 0) | np.isnan(rho)
-    low = s[:, 0] + np.where(undetermined, 0.0, rho) * rest
-    high = s[:, 0] + np.where(undetermined, 1.0, rho) * rest
-    alpha = 1.0 - confidence
-    return {
-        "interval": [float(np.quantile(low, alpha / 2)), float(np.quantile(high, 1 - alpha / 2))],
-        "separation_interval": [float(q) for q in np.quantile(separation, [alpha / 2, 1 - alpha / 2])],
-    }
+    return (synthetic_fraction(share[:, 0], real_hard, np.where(undetermined, 0.0, rho), rest),
+            synthetic_fraction(share[:, 0], real_hard, np.where(undetermined, 1.0, rho), rest))
 
 
 def scan_estimate(ok_rows: list[dict], detectors: list[str], calibration: dict | None, config) -> dict:
@@ -197,22 +258,46 @@ def calibration_cells(calibration: dict) -> tuple[Cells, Cells]:
     return Cells(hard["tp"], rest["tp"], rest["fn"]), Cells(hard["fp"], rest["fp"], rest["tn"])
 
 
+def soft_calibration(calibration: dict) -> tuple[Soft, Soft] | None:
+    """The probe's probability statistics per class on held-out images without hard evidence, if measured."""
+    soft = calibration.get("soft_rest")
+    return (Soft.from_json(soft["synthetic"]), Soft.from_json(soft["real"])) if soft else None
+
+
 def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.ndarray, calibration: dict,
-                       confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED) -> dict:
+                       confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED,
+                       method: str = DEFAULT_METHOD) -> dict:
     """The corrected estimate from per-image flags (hard evidence, combined rule), probe scores (NaN
-    where none) and a calibration with `hard_evidence` and `combined_rest` operating points."""
+    where none) and a calibration with `hard_evidence` and `combined_rest` operating points (and
+    `soft_rest`, the probe's statistics, for PACC). `method` ("pacc" or "rg") is preferred when it
+    applies and separates."""
     scan = Cells(int(hard.sum()), int((flagged & ~hard).sum()), int((~flagged & ~hard).sum()))
     synthetic, real = calibration_cells(calibration)
-    rho = rogan_gladen(scan.rate(), synthetic.rate(), real.rate())
-    point = scan.hard / scan.total if not scan.rest else _fraction(scan, rho)
-    boot = bootstrap(scan, synthetic, real, resamples, seed, confidence)
-    separation = _separation(synthetic, real)
-    separable = separation is not None and boot["separation_interval"][0] >= MIN_SEPARATION
+    rng = np.random.default_rng(seed)
+    share = scan.resample(rng, resamples) / max(scan.total, 1)
+    syn, rl = synthetic.reweight(rng, resamples), real.reweight(rng, resamples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rates = {"rg": Rates(scan.rate(), synthetic.rate(), real.rate(), share[:, 1] / (share[:, 1] + share[:, 2]),
+                             syn[:, 1] / (syn[:, 1] + syn[:, 2]), rl[:, 1] / (rl[:, 1] + rl[:, 2]))}
+    soft = soft_calibration(calibration)
+    rest_scores = probe_scores[~hard & ~np.isnan(probe_scores)]
+    skipped = {"pacc": _pacc_skipped(soft, rest_scores)}
+    if skipped["pacc"] is None:
+        (s_syn, s_real), s_scan = soft, Soft.of(rest_scores)
+        rates["pacc"] = Rates(s_scan.mean, s_syn.mean if s_syn.n else None, s_real.mean if s_real.n else None,
+                              s_scan.draw(rng, resamples), s_syn.draw(rng, resamples), s_real.draw(rng, resamples))
+    real_hard = real.hard / real.total if real.total else 0.0
+    adjusted = {name: _adjusted(r, scan, share, real_hard, rl[:, 0], confidence, _shift(calibration, name)[0])
+                for name, r in rates.items()}
+    chosen = _choose(adjusted, method)
+    best = adjusted[chosen]
     lower_bound_interval = list(clopper_pearson(scan.hard, scan.total, confidence))
-    interval = boot["interval"] if separable else [min(boot["interval"][0], lower_bound_interval[0]), 1.0]
+    interval = best["interval"] if best["separable"] else \
+        [min(best["interval"][0], _widened_low(lower_bound_interval[0], real, confidence)), 1.0]
     return {
-        "method": RG_METHOD,
-        "point": point,
+        "method": METHODS[chosen],
+        "estimator": chosen,
+        "point": best["point"],
         "flagged_fraction": int(flagged.sum()) / scan.total,
         "interval": interval,
         "confidence": confidence,
@@ -220,19 +305,183 @@ def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.n
         "is_lower_bound": False,
         "lower_bound": scan.hard / scan.total,
         "lower_bound_interval": lower_bound_interval,
-        "separable": separable,
-        "warnings": _warnings(synthetic, real, boot, separable, point, confidence),
-        "cross_check": _em_cross_check(scan, hard, probe_scores, calibration),
+        "lower_bound_assumes": _lower_bound_assumes(real, confidence),
+        "separable": best["separable"],
+        "warnings": _warnings(synthetic, real, best, chosen, confidence),
+        "cross_check": _em_cross_check(scan, hard, probe_scores, calibration, adjusted.get("pacc"), real_hard,
+                                       skipped["pacc"]),
+        "estimators": {name: ({"method": METHODS[name], "skipped": skipped[name]} if name not in adjusted else
+                              {"method": METHODS[name], **{k: adjusted[name][k] for k in
+                               ("point", "interval", "rest_fraction", "separable")}})
+                       for name in METHODS},
+        "sensitivity": _sensitivity(best, chosen, calibration, confidence),
+        "calibration_resolution": best["resolution"],
         "operating_points": {
             "rest": calibration["combined_rest"],
             "hard_evidence": calibration["hard_evidence"],
-            "tpr_minus_fpr": separation,
-            "tpr_minus_fpr_interval": boot["separation_interval"],
+            "real_hard_evidence_rate": real_hard,
+            "tpr_minus_fpr": adjusted["rg"]["separation"],
+            "tpr_minus_fpr_interval": adjusted["rg"]["separation_interval"],
+            "soft": None if "pacc" not in adjusted else {
+                "mean_synthetic": rates["pacc"].tpr, "mean_real": rates["pacc"].fpr, "n_synthetic": soft[0].n,
+                "n_real": soft[1].n, "separation": adjusted["pacc"]["separation"],
+                "separation_interval": adjusted["pacc"]["separation_interval"]},
         },
-        "note": ("Corrected for the combined rule's miss and false-positive rates measured by `audit calibrate` on "
-                 "images without hard evidence; the interval also carries the calibration's uncertainty. "
-                 + HARD_EVIDENCE_NOTE),
+        "note": ("Corrected for the detectors' miss and false-positive rates measured by `audit calibrate` on "
+                 "images without hard evidence, and for hard evidence on real images; the interval also carries the "
+                 "calibration's uncertainty. " + HARD_EVIDENCE_NOTE),
     }
+
+
+def _pacc_skipped(soft: tuple[Soft, Soft] | None, rest_scores: np.ndarray) -> str | None:
+    if soft is None:
+        return ("the calibration has no statistics of the probe's probabilities (the probe did not run, or "
+                "`audit calibrate` predates them)")
+    if not len(rest_scores):
+        return "no image without hard evidence has a probe score"
+    return None
+
+
+def _quantiles(values: np.ndarray, confidence: float) -> list[float | None]:
+    alpha = 1.0 - confidence
+    if np.isnan(values).any():
+        return [None, None]
+    return [float(q) for q in np.quantile(values, [alpha / 2, 1 - alpha / 2])]
+
+
+def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_hard_draws: np.ndarray,
+              confidence: float, drop: float) -> dict:
+    """One adjusted count: point, interval, separation, the calibration's resolution and the shifted point."""
+    alpha = 1.0 - confidence
+    hard_share, rest_share = scan.hard / max(scan.total, 1), scan.rest / max(scan.total, 1)
+
+    def point(tpr_drop: float) -> tuple[float | None, float | None]:
+        rho = rogan_gladen(r.q, None if r.tpr is None else r.tpr - tpr_drop, r.fpr)
+        if rho is None and scan.rest:
+            return None, None
+        return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), rho
+
+    low, high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws, r.fpr_draws)
+    fixed = np.broadcast_to(scan.counts() / max(scan.total, 1), share.shape)  # the scan as measured
+    q_fixed = np.full(len(share), np.nan if r.q is None else r.q)
+    calibration_low, calibration_high = replicate_fractions(fixed, real_hard_draws, q_fixed, r.tpr_draws, r.fpr_draws)
+    _, shifted_high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws - drop, r.fpr_draws)
+    separation_interval = _quantiles(r.tpr_draws - r.fpr_draws, confidence)
+    separation = None if r.tpr is None or r.fpr is None else r.tpr - r.fpr
+    fraction, rho = point(0.0)
+    return {
+        "point": fraction, "rest_fraction": rho,
+        "interval": [float(np.quantile(low, alpha / 2)), float(np.quantile(high, 1 - alpha / 2))],
+        "separation": separation, "separation_interval": separation_interval,
+        "separable": separation is not None and separation_interval[0] is not None
+        and separation_interval[0] >= MIN_SEPARATION,
+        "resolution": float(np.quantile(calibration_high, 1 - alpha / 2) - np.quantile(calibration_low, alpha / 2)) / 2,
+        "shifted_point": point(drop)[0], "shifted_upper": float(np.quantile(shifted_high, 1 - alpha / 2)),
+    }
+
+
+def _choose(adjusted: dict, method: str) -> str:
+    """`method` when computed and separable; else another one that separates; else `method` (or rg)."""
+    preferred = method if method in adjusted else "rg"
+    if adjusted[preferred]["separable"]:
+        return preferred
+    return next((name for name, a in adjusted.items() if a["separable"]), preferred)
+
+
+def _widened_low(lower_bound_low: float, real: Cells, confidence: float) -> float:
+    """The hard lower bound's low end, less the hard-evidence false positives calibration allows (when it saw any)."""
+    if not real.hard:
+        return lower_bound_low
+    rate = clopper_pearson(real.hard, real.total, confidence)[1]
+    return float(max(0.0, (lower_bound_low - rate) / (1 - rate))) if rate < 1 else 0.0
+
+
+def _lower_bound_assumes(real: Cells, confidence: float) -> str:
+    high = clopper_pearson(real.hard, real.total, confidence)[1]
+    return (f"hard evidence has no false positives; calibration saw hard evidence on {real.hard} of {real.total} real "
+            f"images ({confidence:.0%} CI up to {high:.2%} of real images)")
+
+
+def _shift(calibration: dict, name: str) -> tuple[float, str]:
+    """The TPR drop the sensitivity band assumes, and where it comes from."""
+    measured = (calibration.get("shift") or {}).get(SHIFT_KEYS[name])
+    if measured is not None and measured > 0:
+        return float(measured), "the largest drop `audit calibrate` measured with one generator left out of training"
+    why = ("no generator left out lowered it in calibration" if measured is not None
+           else "calibration measured no leave-one-generator-out drop")
+    return DEFAULT_SHIFT, f"an assumed drop: {why}"
+
+
+SHIFT_MEASURES = {"rg": "the combined rule's TPR", "pacc": "the probe's mean probability on synthetic images"}
+
+
+def _sensitivity(best: dict, name: str, calibration: dict, confidence: float) -> dict:
+    drop, source = _shift(calibration, name)
+    low, high = best["point"], best["shifted_point"]
+    band = ("there is no point estimate" if low is None else
+            f"the estimate ranges from {low:.2%} to " + ("undetermined (no separation left)" if high is None else
+                                                         f"{high:.2%}") +
+            f" ({confidence:.0%} upper end {best['shifted_upper']:.2%})")
+    return {"tpr_drop": drop, "measure": SHIFT_MEASURES[name], "source": source, "point": [low, high],
+            "upper": best["shifted_upper"],
+            "note": (f"If {SHIFT_MEASURES[name]} on this scan's synthetic images is {drop:.3f} lower than calibrated "
+                     f"({source}), {band}. The interval assumes the scan's generators look like the calibration's.")}
+
+
+def _warnings(synthetic: Cells, real: Cells, best: dict, name: str, confidence: float) -> list[str]:
+    warnings = []
+    if not best["separable"]:
+        low, high = best["separation_interval"]
+        missing = [label for label, cells in (("synthetic", synthetic), ("real", real)) if not cells.rest]
+        measured = (f"is unknown: the calibration has no {' and no '.join(missing)} image without hard evidence"
+                    if missing or best["separation"] is None or low is None
+                    else f"= {best['separation']:.3f} ({confidence:.0%} CI {low:.3f} to {high:.3f})")
+        warnings.append(
+            "The detectors cannot separate synthetic from real images without hard evidence well enough: "
+            f"{MEASURES[name]} {measured}; at least {MIN_SEPARATION} is needed. The interval is widened to "
+            "[lower end of the hard-evidence lower bound's interval, 1]"
+            + ("; there is no point estimate." if best["point"] is None else "."))
+    if real.hard:
+        warnings.append(f"Hard evidence flagged {real.hard} of {real.total} real calibration images: the lower bound "
+                        f"is not guaranteed; the estimate subtracts the expected false positives "
+                        f"({real.hard / real.total:.2%} of the real images).")
+    smallest = min(synthetic.total, real.total)
+    if smallest < SMALL_CALIBRATION:
+        warnings.append(
+            f"Small calibration: {real.total} real and {synthetic.total} synthetic held-out images. The calibration "
+            f"alone leaves about ±{best['resolution']:.3f} on this estimate, and near 0 the point estimate is biased "
+            f"upward (it cannot go below 0), so a gate on the point fires on clean data more often; at least "
+            f"{SMALL_CALIBRATION} per class are advised (the documentation tabulates the gate's false-alarm rate per "
+            "calibration size).")
+    return warnings
+
+
+def _em_cross_check(scan: Cells, hard: np.ndarray, probe_scores: np.ndarray, calibration: dict,
+                    pacc: dict | None, real_hard: float, pacc_skipped: str | None) -> dict:
+    prior = (calibration.get("probe") or {}).get("train_prior")
+    scores = probe_scores[~hard & ~np.isnan(probe_scores)]
+    if prior is None:
+        skipped = "the probe did not run or was not trained by `audit calibrate` (its training prior is unknown)"
+    elif not 0 < prior < 1:
+        skipped = "the probe's training images were all of one class"
+    elif not len(scores):
+        skipped = "no image without hard evidence has a probe score"
+    elif pacc is None:
+        skipped = f"whether the probe's probabilities separate the classes is unknown: {pacc_skipped}"
+    elif not pacc["separable"]:
+        low = pacc["separation_interval"][0]
+        skipped = ("the probe's probabilities do not separate the classes well enough (mean probability on synthetic "
+                   "minus real images without hard evidence " + ("unknown" if pacc["separation"] is None or low is None
+                                                                 else f"{pacc['separation']:.3f}, lower end {low:.3f}")
+                   + f"; at least {MIN_SEPARATION} is needed): EM would drift towards 0 or 1")
+    else:
+        skipped = None
+    if skipped:
+        return {"method": EM_METHOD, "point": None, "skipped": skipped}
+    rho = em_prior(scores, prior)
+    point = float(synthetic_fraction(scan.hard / scan.total, real_hard, rho, scan.rest / scan.total))
+    return {"method": EM_METHOD, "point": point, "rest_fraction": rho, "train_prior": prior,
+            "scored_images": int(len(scores))}
 
 
 def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: bool,
@@ -249,6 +498,7 @@ def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: 
         "is_lower_bound": not soft_detectors,
         "lower_bound": hard / scanned if scanned else None,
         "lower_bound_interval": list(clopper_pearson(hard, scanned, confidence)),
+        "lower_bound_assumes": "hard evidence has no false positives (without a calibration its rate is not measured)",
         "separable": None,
         "warnings": [],
         "cross_check": None,
@@ -257,48 +507,3 @@ def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: 
                          else [reason, HARD_EVIDENCE_NOTE]),
     }
 
-
-def _fraction(scan: Cells, rho: float | None) -> float | None:
-    return None if rho is None else (scan.hard + rho * scan.rest) / scan.total
-
-
-def _separation(synthetic: Cells, real: Cells) -> float | None:
-    tpr, fpr = synthetic.rate(), real.rate()
-    return None if tpr is None or fpr is None else tpr - fpr
-
-
-def _warnings(synthetic: Cells, real: Cells, boot: dict, separable: bool, point: float | None,
-              confidence: float) -> list[str]:
-    warnings = []
-    if not separable:
-        low, high = boot["separation_interval"]
-        missing = [name for name, cells in (("synthetic", synthetic), ("real", real)) if not cells.rest]
-        separation = _separation(synthetic, real)
-        measured = (f"is unknown: the calibration has no {' and no '.join(missing)} image without hard evidence"
-                    if missing else f"= {separation:.3f} ({confidence:.0%} CI {low:.3f} to {high:.3f})")
-        warnings.append(
-            "The detectors cannot separate synthetic from real images without hard evidence well enough: "
-            f"their TPR - FPR {measured}; at least {MIN_SEPARATION} is needed. The interval is widened to "
-            "[lower end of the hard-evidence lower bound's interval, 1]" + ("; there is no point estimate." if point is None else "."))
-    if real.hard:
-        warnings.append(f"Hard evidence flagged {real.hard} of {real.total} real calibration images: "
-                        "the lower bound is not guaranteed.")
-    return warnings
-
-
-def _em_cross_check(scan: Cells, hard: np.ndarray, probe_scores: np.ndarray, calibration: dict) -> dict:
-    prior = (calibration.get("probe") or {}).get("train_prior")
-    scores = probe_scores[~hard & ~np.isnan(probe_scores)]
-    if prior is None:
-        skipped = "the probe did not run or was not trained by `audit calibrate` (its training prior is unknown)"
-    elif not 0 < prior < 1:
-        skipped = "the probe's training images were all of one class"
-    elif not len(scores):
-        skipped = "no image without hard evidence has a probe score"
-    else:
-        skipped = None
-    if skipped:
-        return {"method": EM_METHOD, "point": None, "skipped": skipped}
-    rho = em_prior(scores, prior)
-    return {"method": EM_METHOD, "point": _fraction(scan, rho), "rest_fraction": rho,
-            "train_prior": prior, "scored_images": int(len(scores))}

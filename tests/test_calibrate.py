@@ -85,3 +85,16 @@ def test_calibrate_reports_bad_sources(tmp_path):
     result = CliRunner().invoke(main, ["calibrate", "--real", str(tmp_path / "nope"), "--synthetic", str(tmp_path),
                                        "--out", str(tmp_path / "c"), "--quiet"])
     assert result.exit_code == 2 and "source not found" in result.output
+
+
+def test_probe_statistics_and_generator_shift_are_written(calibration):
+    out, calib = calibration
+    soft = calib["soft_rest"]
+    assert soft["synthetic"]["n"] + soft["real"]["n"] == calib["combined_rest"]["n_synthetic"] + \
+        calib["combined_rest"]["n_real"]
+    assert 0 <= soft["real"]["mean"] <= 1 and 0 <= soft["real"]["variance"] <= 0.25
+    shift = calib["shift"]  # every synthetic image here names its generator in metadata, i.e. has hard evidence
+    assert shift["tpr_drop"] is None and "generators" in shift
+    items = pq.read_table(out / "calibration_items.parquet").to_pydict()
+    named = [g for g, label in zip(items["generator"], items["label"]) if label == 1]
+    assert any(named) and all(g is None for g, label in zip(items["generator"], items["label"]) if label == 0)

@@ -48,7 +48,41 @@ def check_calibration(path: Path) -> dict:
         raise UserFileError(f"{path}: field 'probe' must be an object")
     if probe.get("train_prior") is not None:
         _check_fraction(probe["train_prior"], f"{path}: field 'probe.train_prior'")
+    if "soft_rest" in data:  # older calibrations lack it: the estimate then uses flag counts only
+        _check_soft_rest(data["soft_rest"], f"{path}: field 'soft_rest'")
+    if "shift" in data:
+        _check_shift(data["shift"], f"{path}: field 'shift'")
     return data
+
+
+def _check_soft_rest(soft, where: str) -> None:
+    """Per class the probe's probabilities on held-out images without hard evidence: n, mean, variance."""
+    if not isinstance(soft, dict):
+        raise UserFileError(f"{where} must be an object with 'synthetic' and 'real'")
+    for label in ("synthetic", "real"):
+        entry = soft.get(label)
+        if not isinstance(entry, dict):
+            raise UserFileError(f"{where}.{label} must be an object with n, mean and variance")
+        n = entry.get("n")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_COUNT:
+            raise UserFileError(f"{where}.{label}.n must be a whole number from 0 to {MAX_COUNT}, got {n!r}")
+        _check_fraction(entry.get("mean"), f"{where}.{label}.mean")
+        _check_fraction(entry.get("variance"), f"{where}.{label}.variance")
+        if entry["variance"] > 0.25 + 1e-12:  # a variable in [0, 1] has variance at most 1/4
+            raise UserFileError(f"{where}.{label}.variance must be at most 0.25, got {entry['variance']!r}")
+
+
+def _check_shift(shift, where: str) -> None:
+    """The largest leave-one-generator-out drops: null (not measured) or a number from -1 to 1."""
+    if not isinstance(shift, dict):
+        raise UserFileError(f"{where} must be an object")
+    for key in ("tpr_drop", "score_drop"):
+        value = shift.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not -1 <= value <= 1:
+            raise UserFileError(f"{where}.{key} must be null or a number from -1 to 1, got {value!r}")
 
 
 def _check_operating_point(point, where: str) -> None:

@@ -33,7 +33,21 @@ def estimate_details(e: dict) -> list[str]:
         f"TPR - FPR {percent(points['tpr_minus_fpr'])} (95% CI {percent(low)} to {percent(high)})",
         f"Hard evidence in calibration: on {hard['tp']}/{hard['n_synthetic']} synthetic and "
         f"{hard['fp']}/{hard['n_real']} real images",
+        *_estimate_robustness(e),
     ]
+
+
+def _estimate_robustness(e: dict) -> list[str]:
+    """The other adjusted count, the generator-shift band and what the lower bound assumes."""
+    lines = [f"Also computed, {other['method']}: " + (
+        f"{percent(other['point'])} (95% CI {percent(other['interval'][0])} to {percent(other['interval'][1])})"
+        if other.get("point") is not None else f"n/a ({other.get('skipped') or 'no separation'})")
+        for name, other in (e.get("estimators") or {}).items() if name != e.get("estimator")]
+    if e.get("sensitivity"):
+        lines.append(f"Generator shift: {e['sensitivity']['note']}")
+    if e.get("lower_bound_assumes"):
+        lines.append(f"The lower bound assumes {e['lower_bound_assumes']}")
+    return lines
 
 
 def caveats(summary: dict) -> list[str]:
