@@ -48,7 +48,7 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
         base = replace(base, embedder=base.embedder or sidecar["embedder"],
                        preprocess=base.preprocess or sidecar["preprocess"])
     scans = {label: scan(source, out / f"scan-{name}", config=base, workers=workers, batch_size=batch_size,
-                         progress=progress, embedding_cache=out / "embeddings")
+                         progress=progress, embedding_cache=out / "embeddings", overwrite=True)
              for label, name, source in ((0, "real", real), (1, "synthetic", synthetic))}
     _check_usable(scans, {0: real, 1: synthetic})
     table = _labelled_table(scans)

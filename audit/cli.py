@@ -29,11 +29,11 @@ def _usage_errors() -> tuple:
     from audit.bank.index import BankError
     from audit.detectors.probe import ProbeError
     from audit.engine.journal import JournalMismatch
-    from audit.engine.out_folder import OutFolderBusy
+    from audit.engine.out_folder import OutFolderBusy, OutFolderError
     from audit.engine.pool import WorkersFailed
     from audit.sources import SourceError
 
-    return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError, OutFolderBusy, WorkersFailed)
+    return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError, OutFolderBusy, OutFolderError, WorkersFailed)
 
 
 def embedding_options(command):
@@ -124,6 +124,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Decoding/detector actors (--engine ray; default: the cluster's CPUs).")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan in --out instead of starting over.")
+@click.option("--overwrite", is_flag=True, help="Replace the scan that --out already holds (refused without this).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "github"]), default="table", show_default=True,
               help="What to print on stdout. github: the table, plus a markdown summary appended to the file "
                    "$GITHUB_STEP_SUMMARY names, and failed checks as GitHub error annotations.")
@@ -131,6 +132,11 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Exit 1 when the synthetic fraction exceeds this (CI gate; see --gate).")
 @click.option("--gate", type=click.Choice(gate.GATES), default="point", show_default=True,
               help="What --fail-above compares: the point estimate, or the upper end of its interval (conservative).")
+@click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="With --fail-above: the gate also fails when a larger share of items are errors.")
+@click.option("--allow-missing-shards", is_flag=True,
+              help="Scan the paths of a brace/glob pattern that exist (the missing ones are listed in the summary) "
+                   "instead of stopping.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--pixel-limit", type=click.IntRange(1), default=None,
@@ -157,7 +163,8 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Cosine similarity below which a bank match is ignored.")
 @click.option("--phash-distance", type=click.IntRange(0, 64), default=DEFAULT_PHASH_DISTANCE, show_default=True,
               help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
-def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, gate, junit, quiet, pixel_limit,
+def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fail_above, gate, max_error_rate,
+         allow_missing_shards, junit, quiet, pixel_limit,
          item_timeout, follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
          neardup_hard, neardup_soft, phash_distance, engine, address, num_workers):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
@@ -178,6 +185,7 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, g
         config = ScanConfig(
             detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()),
             pixel_limit=pixel_limit or DEFAULT_PIXEL_LIMIT, follow_links=follow_links,
+            allow_missing_shards=allow_missing_shards,
             watermark_keys=tuple(watermark_key),
             watermark_p_threshold=watermark_p_threshold,
             column=column, embedder=embedder, preprocess=preprocess,
@@ -187,14 +195,15 @@ def scan(source, out, detectors, workers, batch_size, resume, fmt, fail_above, g
         run = (_ray_scan(address, num_workers) if engine == "ray"
                else partial(run_scan, workers=workers, item_timeout=item_timeout))
         with _progress_bar(quiet) as advance:
-            result = run(source, out, config=config, batch_size=batch_size, resume=resume, progress=advance)
+            result = run(source, out, config=config, batch_size=batch_size, resume=resume, overwrite=overwrite,
+                         progress=advance)
     except _usage_errors() as e:
         _fail(str(e))
     except KeyboardInterrupt:
         stderr.print(f"interrupted; finished rows are kept in {out}. Continue with --resume.")
         sys.exit(130)
 
-    checks = gate_checks(result.summary, fail_above, gate)
+    checks = gate_checks(result.summary, fail_above, gate, max_error_rate)
     if junit:
         write_junit(junit, checks)
     if fmt == "json":

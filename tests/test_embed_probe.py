@@ -104,7 +104,7 @@ def test_embeddings_are_computed_once_and_cached(photos, tmp_path, monkeypatch):
     config = ScanConfig(detectors=(), embedder="random", embed=True)
     first = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4)
     assert sum(calls) == 6
-    second = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4)
+    second = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4, overwrite=True)
     assert sum(calls) == 6  # all from the cache
     ids = [r["sha256"] for r in first.rows]
     assert np.array_equal(np.stack([first.stage.vector(i) for i in ids]), np.stack([second.stage.vector(i) for i in ids]))

@@ -189,9 +189,10 @@ def test_without_a_matching_calibration_the_count_is_uncorrected_and_says_why():
 
 
 def summary_with(point: float | None, interval: list[float]) -> dict:
-    return {"counts": {"total": 100, "ok": 100, "error": 0, "flagged": 5, "hard_evidence": 2},
+    return {"source": "src", "counts": {"total": 100, "ok": 100, "error": 0, "flagged": 5, "hard_evidence": 2},
             "estimate": {"point": point, "interval": interval, "confidence": 0.95, "method": "test",
-                         "warnings": ["detectors cannot separate"]}}
+                         "warnings": ["detectors cannot separate"]},
+            "errors": {"count": 0, "by_reason": {}}, "detectors": ["metadata"], "skipped_detectors": {}}
 
 
 def test_gate_on_the_point_or_the_upper_bound():

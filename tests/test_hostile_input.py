@@ -244,7 +244,7 @@ def test_one_scan_at_a_time_per_output_folder_and_no_stale_results(tmp_path, mon
 
     monkeypatch.setattr("audit.engine.local._run", killed)
     with pytest.raises(KeyboardInterrupt):
-        scan(str(tmp_path / "src"), out, workers=0)
+        scan(str(tmp_path / "src"), out, workers=0, overwrite=True)
     assert not (out / "summary.json").exists()
 
 

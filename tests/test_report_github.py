@@ -17,7 +17,7 @@ def _scan(demo_images, tmp_path, *args: str, env: dict):
     """`audit scan` of the demo folder in-process; returns the click result and the summary."""
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["scan", str(demo_images), "--out", str(out), "--workers", "0", "--quiet",
-                                       "--format", "github", *args], env=env)
+                                       "--overwrite", "--format", "github", *args], env=env)
     return result, json.loads((out / "summary.json").read_text())
 
 
@@ -73,7 +73,7 @@ def warned_summary() -> dict:
                 "operating_points": None}
     return {"source": "data|set", "counts": {"total": 10, "ok": 10, "error": 0, "flagged": 5, "hard_evidence": 1},
             "estimate": estimate, "skipped_detectors": {}, "notes": [], "per_detector": {"probe": {"synthetic": 5}},
-            "per_generator": {}, "errors": {"count": 0, "by_reason": {}}}
+            "per_generator": {}, "errors": {"count": 0, "by_reason": {}}, "detectors": ["probe"]}
 
 
 def test_warnings_and_a_missing_point_estimate(warned_summary):

@@ -83,11 +83,13 @@ def test_parallel_workers_give_the_same_rows(folder, tmp_path):
 def test_cli_gate_exit_codes_and_junit(folder, tmp_path):
     runner = CliRunner()
     junit = tmp_path / "junit.xml"
-    args = ["scan", str(folder), "--out", str(tmp_path / "o"), "--workers", "0", "--quiet"]
+    args = ["scan", str(folder), "--out", str(tmp_path / "o"), "--workers", "0", "--quiet", "--overwrite"]
     failed = runner.invoke(main, args + ["--fail-above", "0.05", "--junit", str(junit)])
     assert failed.exit_code == 1, failed.output
     cases = ET.parse(junit).getroot().findall("testcase")
-    assert len(cases) == 2 and sum(c.find("failure") is not None for c in cases) == 1
+    names = [c.get("name") for c in cases]
+    assert names == ["scan completed", "synthetic fraction <= 0.05", "error share <= 0.5", "requested detectors ran"]
+    assert [c.find("failure") is not None for c in cases] == [False, True, False, False]
 
     passed = runner.invoke(main, args + ["--fail-above", "0.5", "--format", "json", "--junit", str(junit)])
     assert passed.exit_code == 0, passed.output
@@ -122,7 +124,7 @@ def test_config_file_defaults(folder, tmp_path, monkeypatch):
     summary = json.loads(result.stdout)
     assert summary["config"]["detectors"] == ["metadata"] and summary["counts"]["flagged"] == 1
     # the command line overrides the file
-    assert runner.invoke(main, ["scan", str(folder), "--quiet", "--fail-above", "0.9"]).exit_code == 0
+    assert runner.invoke(main, ["scan", str(folder), "--quiet", "--fail-above", "0.9", "--overwrite"]).exit_code == 0
 
     (project / "audit.toml").write_text("no-such-option = 1\n")
     bad = runner.invoke(main, ["scan", str(folder), "--quiet"])

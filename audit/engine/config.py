@@ -26,6 +26,7 @@ class ScanConfig:
     detectors: tuple[str, ...] = DEFAULT
     pixel_limit: int = DEFAULT_PIXEL_LIMIT
     follow_links: str = "inside"  # folder sources: links followed none / only inside the folder / all
+    allow_missing_shards: bool = False  # a pattern may name paths that do not exist (they are listed)
     watermark_keys: tuple[str, ...] = ()
     watermark_p_threshold: float | None = None
     column: str | None = None

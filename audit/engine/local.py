@@ -19,10 +19,10 @@ from audit.detectors import DEFAULT, build_embedding_detectors, build_pixel_dete
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
 from audit.engine.journal import JOURNAL_NAME, Journal
-from audit.engine.out_folder import OutFolder
+from audit.engine.out_folder import OutFolder, check_out_folder
 from audit.engine.pool import run_in_workers
 from audit.report.summary import summarise
-from audit.sources import ImageRecord, iter_records
+from audit.sources import ImageRecord, SourceError, SourceStats, iter_records
 
 Progress = Callable[[int], None]
 EMBEDDINGS_DIR = "embeddings"
@@ -42,23 +42,31 @@ class ScanResult:
 def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
          workers: int | None = None, batch_size: int = 16, resume: bool = False,
          progress: Progress | None = None, embedding_cache: str | Path | None = None,
-         item_timeout: float | None = DEFAULT_ITEM_TIMEOUT) -> ScanResult:
+         item_timeout: float | None = DEFAULT_ITEM_TIMEOUT, overwrite: bool = False) -> ScanResult:
     """Scan `source`; write results.parquet, summary.json, report.md and report.html into `out` when given.
 
     With worker processes (workers > 1), an item whose decoding takes longer than `item_timeout`
     seconds (or that kills its worker) becomes an error row and its worker is replaced.
 
-    Raises SourceError for an unreadable source, ValueError for bad options and
-    JournalMismatch when resuming a scan that used other settings.
+    An `out` that holds another scan is refused unless `resume` (continue it) or `overwrite`.
+    Raises SourceError for an unreadable source or one without any image, ValueError for bad
+    options, OutFolderError for an `out` in use, JournalMismatch when resuming with other settings.
     """
     config = (config or ScanConfig()).resolved()
     build_pixel_detectors(config)  # validates watermark keys before any work
     workers = default_workers() if workers is None else workers
-    records = iter_records(source, config.pixel_limit, config.column, config.follow_links)
-    first = next(records, None)  # opens the source now, so a bad source fails before any output
-    records = itertools.chain([first] if first else [], records)
-
     out = Path(out) if out is not None else None
+    if out is not None:
+        check_out_folder(out, resume, overwrite)
+    stats = SourceStats()
+    records = iter_records(source, config.pixel_limit, config.column, config.follow_links,
+                           config.allow_missing_shards, stats)
+    first = next(records, None)  # opens the source now, so a bad source fails before any output
+    if first is None:
+        skipped = f" ({stats.skipped} files that are not images were skipped)" if stats.skipped else ""
+        raise SourceError(f"no images found in {source}{skipped}")
+    records = itertools.chain([first], records)
+
     with OutFolder(out) if out is not None else contextlib.nullcontext():
         stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
         journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume) if out else None
@@ -69,13 +77,15 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
                 journal.close()
             if stage is not None:
                 stage.close()
-        return _finish(rows, source, config, out, stage)
+        return _finish(rows, source, config, out, stage, stats)
 
 
-def _finish(rows: list[dict], source: str, config: ScanConfig, out: Path | None, stage) -> ScanResult:
+def _finish(rows: list[dict], source: str, config: ScanConfig, out: Path | None, stage,
+            stats: SourceStats) -> ScanResult:
     """Rows in source order, the summary, and the output files when `out` is given."""
     rows.sort(key=lambda r: r["seq"])
     summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
+    summary["source_files"] = stats.as_dict()
     result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
     if out is not None:
         from audit.report.outputs import write_outputs

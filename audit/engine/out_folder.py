@@ -4,12 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from audit.engine.journal import JOURNAL_NAME
+
 LOCK_NAME = ".audit.lock"
+PARTS_DIR = "parts"  # the Ray engine's committed shards
 RESULT_FILES = ("results.parquet", "summary.json", "report.md", "report.html")
 
 
 class OutFolderBusy(Exception):
     """Another scan is writing into the same output folder."""
+
+
+class OutFolderError(Exception):
+    """The output folder holds another scan (and neither resume nor overwrite was asked for), or a
+    resume was asked for where there is nothing to resume."""
+
+
+def check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to overwrite an earlier scan's outputs by accident, and to "resume" nothing."""
+    held = [name for name in (JOURNAL_NAME, PARTS_DIR, *RESULT_FILES) if (out / name).exists()]
+    if resume and JOURNAL_NAME not in held and PARTS_DIR not in held:
+        raise OutFolderError(f"nothing to resume in {out}: it holds no scan journal; scan without --resume")
+    if held and not resume and not overwrite:
+        raise OutFolderError(f"{out} holds another scan ({', '.join(held)}); continue it with --resume, "
+                             "replace it with --overwrite, or choose another --out")
 
 
 class OutFolder:

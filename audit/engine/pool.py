@@ -8,7 +8,9 @@ a crash is pinned on its item), and every other unfinished item is resubmitted t
 """
 from __future__ import annotations
 
+import sys
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -18,8 +20,7 @@ from typing import Callable, Iterator
 from audit.engine.batch import error_row, init_worker, process_batch
 from audit.engine.watchdog import ITEM, Slots
 
-STARTUP_FAILURE = ("the scan's worker processes could not start. From a script, call audit.scan() under "
-                   "`if __name__ == \"__main__\":`, or pass workers=0 to scan in this process")
+STARTUP_FAILURE = "the scan's worker processes could not start; workers=0 scans in this process"
 Batch = list  # [(seq, ImageRecord), ...]
 Finish = Callable[[tuple[list[dict], dict]], None]
 
@@ -55,24 +56,47 @@ def _run_pool(batches: Iterator[Batch], retry: deque, finish: Finish, workers: i
     ctx = get_context("spawn")  # no fork: parents may hold threads (Arrow, HF datasets, torch)
     slots = Slots.create(ctx, workers)
     pending: dict = {}
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
-                             initargs=(*init_args, slots, item_timeout)) as pool:
-        def fill() -> None:
+    with _main_module_hidden(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
+                                                    initargs=(*init_args, slots, item_timeout)) as pool:
+        def fill() -> bool:
+            """Submit up to 2 batches per worker; False when the pool turns out to be broken."""
             while len(pending) < 2 * workers and (batch := retry.popleft() if retry else next(batches, None)):
-                pending[pool.submit(process_batch, batch)] = batch
+                try:
+                    pending[pool.submit(process_batch, batch)] = batch
+                except BrokenProcessPool:
+                    retry.appendleft(batch)
+                    return False
+            return True
 
-        fill()
-        while pending:
+        intact = fill()
+        while pending and intact:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
-                if not slots.counter.value:
-                    raise WorkersFailed(STARTUP_FAILURE)
-                return _triage(slots, _finish_what_finished(pending, finish))
-            for future in done:
+            intact = not any(isinstance(f.exception(), BrokenProcessPool) for f in done)
+            for future in done if intact else ():
                 finish(future.result())
                 del pending[future]
-            fill()
-    return None
+            intact = intact and fill()
+        if intact:
+            return None
+        if not slots.counter.value:
+            raise WorkersFailed(STARTUP_FAILURE)
+        return _triage(slots, _finish_what_finished(pending, finish))
+
+
+@contextmanager
+def _main_module_hidden():
+    """Workers run only audit's own functions, so they need not import the caller's __main__; spawn
+    would otherwise run it again in every worker (an unguarded script, stdin or a notebook's code,
+    which then starts workers of its own and breaks the pool)."""
+    main = sys.modules.get("__main__")
+    saved = {key: getattr(main, key) for key in ("__file__", "__spec__") if hasattr(main, key)}
+    for key in saved:
+        setattr(main, key, None) if key == "__spec__" else delattr(main, key)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(main, key, value)
 
 
 def _finish_what_finished(pending: dict, finish: Finish) -> list[Batch]:

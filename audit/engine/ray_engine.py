@@ -35,14 +35,13 @@ from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
 from audit.engine.journal import JournalMismatch
 from audit.engine.local import EMBEDDINGS_DIR, Progress, ScanResult, unique_id
-from audit.engine.out_folder import OutFolder
+from audit.engine.out_folder import PARTS_DIR, OutFolder, check_out_folder
 from audit.report.outputs import results_schema, write_outputs
 from audit.report.summary import summarise
-from audit.sources import ImageRecord, SourceError, display_name, iter_records, shard_files
+from audit.sources import ImageRecord, SourceError, SourceStats, display_name, iter_records, shard_files
 
 RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'autophagy-audit[ray]' "
                "(or pip install 'ray[data]')")
-PARTS_DIR = "parts"
 PLAN_NAME = "plan.json"
 FOLDER_SHARD_SIZE = 1000  # images per shard of a folder source
 FLIGHT_COLUMNS = ("shard", "shard_rows", "prepared")  # travel with the rows between stages only
@@ -59,7 +58,8 @@ class Shard:
 
 def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, address: str | None = None,
              num_workers: int | None = None, batch_size: int = 16, resume: bool = False,
-             progress: Progress | None = None, shard_size: int = FOLDER_SHARD_SIZE) -> ScanResult:
+             progress: Progress | None = None, shard_size: int = FOLDER_SHARD_SIZE,
+             overwrite: bool = False) -> ScanResult:
     """Scan `source` on a Ray cluster (started on this machine when `address` is None).
 
     Same results and errors as `audit.engine.local.scan`; ValueError when Ray is missing.
@@ -69,8 +69,10 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
     build_pixel_detectors(config)  # validates watermark keys before any work
     if config.embedder == NO_EMBEDDER and config.needs_embeddings:
         raise ValueError(f"--embedder {NO_EMBEDDER} (a pHash bank) runs on the local engine only; drop --engine ray")
-    shards = plan_shards(source, config, shard_size)
     out = Path(out)
+    check_out_folder(out, resume, overwrite)
+    stats = SourceStats()
+    shards = plan_shards(source, config, shard_size, stats)
     with OutFolder(out):  # one scan at a time; old results removed as it starts
         stage = _embedding_stage(config, out / EMBEDDINGS_DIR)
         prepare = config.preprocess if stage is not None and stage.active else None
@@ -90,6 +92,7 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
             if stage is not None:
                 stage.close()
         summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
+        summary["source_files"] = stats.as_dict()
         result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
         write_outputs(result)
         return result
@@ -116,14 +119,17 @@ def _embedding_stage(config: ScanConfig, cache_dir: Path):
 
 # --- shards ------------------------------------------------------------------------------
 
-def plan_shards(source: str, config: ScanConfig, shard_size: int = FOLDER_SHARD_SIZE) -> list[Shard]:
+def plan_shards(source: str, config: ScanConfig, shard_size: int = FOLDER_SHARD_SIZE,
+                stats: SourceStats | None = None) -> list[Shard]:
     """The shards of `source` in source order; raises SourceError for an unreadable source."""
-    files = shard_files(source)
+    files = shard_files(source, config.allow_missing_shards)
     if files is not None or source.startswith("hf:"):
-        next(iter_records(source, config.pixel_limit, config.column, config.follow_links), None)  # a bad source fails here, not in Ray
+        next(iter_records(source, config.pixel_limit, config.column, config.follow_links, config.allow_missing_shards,
+                          stats), None)  # a bad source fails here, not in Ray
         return [Shard(name=display_name(f), spec=os.path.abspath(f)) for f in files] if files else [Shard(source, source)]
     listing = [[r.id, r.uri, r.path and os.path.abspath(r.path), r.error, r.root]
-               for r in iter_records(source, config.pixel_limit, config.column, config.follow_links)]
+               for r in iter_records(source, config.pixel_limit, config.column, config.follow_links,
+                                     config.allow_missing_shards, stats)]
     return [Shard(name=f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} items, {_digest(chunk)})", records=json.dumps(chunk))
             for chunk in (listing[i:i + shard_size] for i in range(0, len(listing), shard_size))]
 

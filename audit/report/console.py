@@ -18,7 +18,8 @@ def summary_table(summary: dict) -> Table:
     table.add_row("flagged by any detector", f"{c['flagged']} ({percent(e['flagged_fraction'])})")
     table.add_row("hard evidence (lower bound)", f"{c['hard_evidence']} ({percent(e['lower_bound'])})")
     corrected = e["operating_points"] is not None
-    point = "none (see WARNING)" if e["point"] is None else percent(e["point"])
+    point = percent(e["point"]) if e["point"] is not None else "none (see WARNING)" if e["warnings"] else \
+        f"none ({e['note'] or 'nothing scanned'})"
     table.add_row("estimated synthetic fraction" if corrected else "flagged fraction (uncorrected)", point)
     table.add_row(f"{int(100 * e['confidence'])}% interval", f"{percent(low)} - {percent(high)}")
     table.add_row("method", f"{e['method']}; {e['interval_method']} interval")

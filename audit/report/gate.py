@@ -8,18 +8,49 @@ EXIT_INTERNAL = 3  # an unexpected error (a bug): never 1, which means only "gat
 GATES = ("point", "upper")  # what --fail-above compares: the point estimate or the interval's upper end
 
 
-def gate_checks(summary: dict, fail_above: float | None, gate: str = "point") -> list[dict]:
-    """Checks for the JUnit report; the fraction check exists only when a threshold is set. `gate`
-    picks what is compared with the threshold: the point estimate or the interval's upper end."""
+DEFAULT_MAX_ERROR_RATE = 0.5
+
+
+def gate_checks(summary: dict, fail_above: float | None, gate: str = "point",
+                max_error_rate: float = DEFAULT_MAX_ERROR_RATE) -> list[dict]:
+    """The scan's checks, each {name, passed, message, exit}. A scan that read no image fails always
+    (exit 2). With a threshold (`fail_above`) the gate also fails when the synthetic fraction (the
+    point, or with `gate="upper"` the interval's upper end) exceeds it or the share of error rows
+    exceeds `max_error_rate` (exit 1), and when a detector the scan was asked for did not run (exit 2:
+    the answer cannot be trusted)."""
     c, e = summary["counts"], summary["estimate"]
-    checks = [{
-        "name": "scan completed",
-        "passed": True,
-        "message": f"{c['total']} items, {c['ok']} scanned, {c['error']} errors",
-    }]
+    checks = [_completed_check(summary)]
     if fail_above is not None:
-        checks.append(_fraction_check(c, e, fail_above, gate))
+        checks += [_fraction_check(c, e, fail_above, gate), _error_rate_check(summary, max_error_rate),
+                   _detectors_check(summary)]
     return checks
+
+
+def _completed_check(summary: dict) -> dict:
+    c = summary["counts"]
+    reasons = ", ".join(f"{n} {reason}" for reason, n in summary["errors"]["by_reason"].items())
+    if c["ok"]:
+        return {"name": "scan completed", "passed": True, "exit": EXIT_OK,
+                "message": f"{c['total']} items, {c['ok']} scanned, {c['error']} errors"}
+    return {"name": "scan completed", "passed": False, "exit": EXIT_USAGE,
+            "message": f"no image of {summary['source']} could be read: {c['error']} errors ({reasons or 'none'})"}
+
+
+def _error_rate_check(summary: dict, max_error_rate: float) -> dict:
+    c = summary["counts"]
+    rate = c["error"] / c["total"] if c["total"] else 0.0
+    passed = rate <= max_error_rate
+    return {"name": f"error share <= {max_error_rate}", "passed": passed, "exit": EXIT_THRESHOLD,
+            "message": f"{c['error']} of {c['total']} items are errors ({rate:.1%}) "
+                       f"{'<=' if passed else '>'} --max-error-rate {max_error_rate}"}
+
+
+def _detectors_check(summary: dict) -> dict:
+    skipped = summary["skipped_detectors"]
+    ran = ", ".join(summary["detectors"]) or "none"
+    return {"name": "requested detectors ran", "passed": not skipped, "exit": EXIT_USAGE,
+            "message": "; ".join(f"{name} did not run: {why}" for name, why in skipped.items())
+                       or f"all ran ({ran})"}
 
 
 def _fraction_check(c: dict, e: dict, fail_above: float, gate: str) -> dict:
@@ -29,16 +60,19 @@ def _fraction_check(c: dict, e: dict, fail_above: float, gate: str) -> dict:
     name = f"upper {e['confidence']:.0%} bound of the synthetic fraction" if upper else "synthetic fraction"
     value = 0.0 if not c["ok"] else e["interval"][1] if upper else e["point"]  # nothing scanned: nothing synthetic
     if value is None:
-        return {"name": f"{name} <= {fail_above}", "passed": False,
+        return {"name": f"{name} <= {fail_above}", "passed": False, "exit": EXIT_THRESHOLD,
                 "message": f"no point estimate ({e['method']}): {' '.join(e['warnings'])}"}
     passed = value <= fail_above
     return {
         "name": f"{name} <= {fail_above}",
         "passed": passed,
+        "exit": EXIT_THRESHOLD,
         "message": f"{name} {value:.4f} ({e['method']}; {c['flagged']}/{c['ok']} flagged, "
                    f"{c['hard_evidence']} with hard evidence) {'<=' if passed else '>'} threshold {fail_above}",
     }
 
 
 def exit_code(checks: list[dict]) -> int:
-    return EXIT_OK if all(c["passed"] for c in checks) else EXIT_THRESHOLD
+    """0 when every check passed; else 2 when a failed check means the answer cannot be trusted
+    (nothing read, a requested detector missing), else 1 (the threshold was exceeded)."""
+    return max((c.get("exit", EXIT_THRESHOLD) for c in checks if not c["passed"]), default=EXIT_OK)

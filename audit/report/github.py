@@ -8,6 +8,7 @@ from pathlib import Path
 from audit.report.markdown import markdown_summary, md_cell
 
 GITHUB_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
+ANNOTATED_ERRORS = 5  # error items named in the annotation
 
 
 def github_summary(summary: dict, checks: list[dict], fail_above: float | None) -> str:
@@ -18,6 +19,11 @@ def github_summary(summary: dict, checks: list[dict], fail_above: float | None) 
     lines += ["", f"## Errors ({errors['count']})", ""]
     if errors["by_reason"]:
         lines += ["| reason | items |", "|---|---|", *[f"| {md_cell(r)} | {n} |" for r, n in errors["by_reason"].items()]]
+    first = errors.get("first", [])
+    if first:
+        lines += ["", "| item | error |", "|---|---|", *[f"| {md_cell(e['id'])} | {md_cell(e['error'])} |" for e in first]]
+        if errors["count"] > len(first):
+            lines.append(f"| ... | {errors['count'] - len(first)} more in results.parquet and report.html |")
     if fail_above is None:
         lines += ["", "## Gate", "", "No threshold set (`--fail-above`): nothing gated."]
     else:
@@ -40,9 +46,17 @@ def append_github_summary(markdown: str) -> Path | None:
 
 
 def github_annotations(summary: dict, checks: list[dict]) -> list[str]:
-    """GitHub workflow commands that show failed checks as errors and estimate warnings as warnings."""
+    """GitHub workflow commands: failed checks as errors; estimate warnings, detectors that did not run
+    and error rows (their count and the first few items) as warnings."""
+    warnings = [*summary["estimate"]["warnings"],
+                *[f"detector {name} did not run: {why}" for name, why in summary["skipped_detectors"].items()]]
+    errors = summary["errors"]
+    if errors["count"]:
+        named = ", ".join(e["id"] for e in errors.get("first", [])[:ANNOTATED_ERRORS])
+        more = f" and {errors['count'] - ANNOTATED_ERRORS} more" if errors["count"] > ANNOTATED_ERRORS else ""
+        warnings.append(f"{errors['count']} items could not be scanned: {named}{more} (see the step summary)")
     return ([_workflow_command("error", f"{c['name']}: {c['message']}") for c in checks if not c["passed"]]
-            + [_workflow_command("warning", w) for w in summary["estimate"]["warnings"]])
+            + [_workflow_command("warning", w) for w in warnings])
 
 
 def _workflow_command(kind: str, message: str) -> str:

@@ -13,6 +13,7 @@ from audit.estimate import scan_estimate
 VERSIONED_PACKAGES = ("autophagy-audit", "Pillow", "numpy", "invisible-watermark", "opencv-python", "c2pa-python",
                       "open_clip_torch", "torch", "faiss-cpu")
 MAX_LISTED_CLUSTERS = 20
+MAX_LISTED_ERRORS = 20  # error rows named in summary.json (all are in results.parquet)
 
 
 def summarise(rows: list[dict], config, source: str, stage=None, calibration: dict | None = None) -> dict:
@@ -34,6 +35,7 @@ def summarise(rows: list[dict], config, source: str, stage=None, calibration: di
         "errors": {
             "count": len(rows) - len(ok_rows),
             "by_reason": dict(Counter(error_kind(r["error"]) for r in rows if r["status"] == "error").most_common()),
+            "first": [{"id": r["id"], "error": r["error"]} for r in rows if r["status"] == "error"][:MAX_LISTED_ERRORS],
         },
         "versions": versions(),
         "config": config.as_dict(),

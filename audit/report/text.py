@@ -52,7 +52,7 @@ def _estimate_robustness(e: dict) -> list[str]:
 
 def caveats(summary: dict) -> list[str]:
     """Lines a reader must see: skipped detectors and meaningless (random) embeddings."""
-    lines = [f"detector {name} did not run: {why}" for name, why in summary["skipped_detectors"].items()]
+    lines = [f"WARNING: detector {name} did not run: {why}" for name, why in summary["skipped_detectors"].items()]
     return lines + [f"NOTE: {note}" for note in summary["notes"]]
 
 

@@ -7,7 +7,7 @@ import stat
 from typing import Iterator
 
 from audit.sources.decode import internal_error, sniff_format
-from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, display_name, inside
+from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, SourceStats, display_name, inside
 
 FOLLOW_LINKS = ("none", "inside", "all")
 
@@ -17,7 +17,7 @@ def iter_single_file(path: str) -> Iterator[ImageRecord]:
     yield ImageRecord(id=name, uri=display_name(os.path.abspath(path)), path=path)
 
 
-def iter_folder(root: str, follow_links: str = "inside") -> Iterator[ImageRecord]:
+def iter_folder(root: str, follow_links: str = "inside", stats: SourceStats | None = None) -> Iterator[ImageRecord]:
     """Every image under root, recursively. Links are followed by `follow_links` (FOLLOW_LINKS):
     not at all, only when they lead to somewhere inside root, or all of them; each folder once."""
     seen_dirs: set[tuple[int, int]] = set()
@@ -41,6 +41,8 @@ def iter_folder(root: str, follow_links: str = "inside") -> Iterator[ImageRecord
                 yield record_or_dir
             elif record_or_dir is not None:
                 subdirs.append(record_or_dir)
+            elif stats is not None:
+                stats.skipped += 1
         stack.extend(reversed(subdirs))  # depth-first, in sorted order
 
 

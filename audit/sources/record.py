@@ -54,6 +54,18 @@ class ImageRecord:
         return state
 
 
+@dataclass
+class SourceStats:
+    """What a reader passed over: files that are not images, and paths a pattern names that do not exist."""
+
+    skipped: int = 0
+    missing: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """As the summary's `source_files`."""
+        return {"skipped_non_images": self.skipped, "missing": self.missing}
+
+
 def display_name(path: str) -> str:
     """A UTF-8-safe form of a filesystem name (undecodable bytes shown as \\xNN escapes)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")

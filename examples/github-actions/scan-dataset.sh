@@ -16,4 +16,4 @@ dataset="${1:-data}"
 out="${2:-audit-out}"
 threshold="${3:-0.05}"
 
-audit scan "$dataset" --out "$out" --fail-above "$threshold" --format github --junit "$out/junit.xml" --quiet
+audit scan "$dataset" --out "$out" --overwrite --fail-above "$threshold" --format github --junit "$out/junit.xml" --quiet
