@@ -13,7 +13,7 @@ from audit.bank import clusters
 from audit.bank.clusters import near_duplicate_clusters
 from audit.bank.index import Bank, BankError
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE, hamming, hamming_matrix, phash_hex, to_bytes, to_uint64
-from audit.detectors.base import REAL, SYNTHETIC, UNKNOWN, EmbeddedItem
+from audit.detectors.base import NO_EVIDENCE, NOT_APPLICABLE, SYNTHETIC, EmbeddedItem
 from audit.detectors.neardup import NearDupDetector
 from tests.conftest import shared_data
 
@@ -113,14 +113,14 @@ def test_decision_bands(bank_dir):
     assert hard.extra["match_id"] == "img_0042" and hard.extra["match_label"] == "gen3"
     assert hard.extra["similarity"] == pytest.approx(0.97, abs=1e-5)
     assert (unlabelled.decision, unlabelled.generator, unlabelled.evidence) == (SYNTHETIC, "bank", "bank match 0.97 to img_0007")
-    assert (weak.decision, weak.evidence) == (UNKNOWN, "weak bank match 0.90 to img_0042 (label gen3)")
+    assert (weak.decision, weak.evidence) == (NO_EVIDENCE, "weak bank match 0.90 to img_0042 (label gen3)")
     assert weak.score == pytest.approx(0.90, abs=1e-5)
-    assert (none.decision, none.score, none.evidence) == (REAL, 0.0, "no bank match (best 0.41)")
+    assert (none.decision, none.score, none.evidence) == (NO_EVIDENCE, 0.0, "no bank match (best 0.41)")
     assert none.extra["match_id"] == "img_0100"
     assert (by_phash.decision, by_phash.score, by_phash.evidence) == (SYNTHETIC, 1.0, "phash match d=3 to img_0007")
     assert by_phash.extra["phash_distance"] == 3 and by_phash.extra["match_id"] == "img_0007"
-    assert (phash_too_far.decision, phash_too_far.evidence) == (REAL, "no bank match (best 0.30)")
-    assert (no_embedding.decision, no_embedding.score) == (UNKNOWN, None)
+    assert (phash_too_far.decision, phash_too_far.evidence) == (NO_EVIDENCE, "no bank match (best 0.30)")
+    assert (no_embedding.decision, no_embedding.score) == (NOT_APPLICABLE, None)
 
 
 def test_embedding_match_takes_precedence_over_a_phash_match(bank_dir):
@@ -131,10 +131,10 @@ def test_embedding_match_takes_precedence_over_a_phash_match(bank_dir):
 def test_thresholds_are_configurable(bank_dir):
     detector = NearDupDetector(bank_dir, hard_threshold=0.99, soft_threshold=0.95, phash_distance=0)
     strict, weak = detector.detect([EmbeddedItem("a", toward(0, 0.97)), EmbeddedItem("b", toward(1, 0.5), phash=flip(P1, 1))])
-    assert strict.decision == UNKNOWN and weak.decision == REAL
+    assert strict.decision == NO_EVIDENCE and weak.decision == NO_EVIDENCE
     exact, at_soft = NearDupDetector(bank_dir, hard_threshold=1.0, soft_threshold=0.5).detect(
         [EmbeddedItem("a", basis(0)), EmbeddedItem("b", toward(1, 0.5))])
-    assert exact.decision == SYNTHETIC and at_soft.decision == UNKNOWN  # both bounds are inclusive
+    assert exact.decision == SYNTHETIC and at_soft.decision == NO_EVIDENCE  # both bounds are inclusive
     [at_phash_bound] = NearDupDetector(bank_dir, phash_distance=3).detect([EmbeddedItem("c", basis(3), phash=flip(P1, 3))])
     assert at_phash_bound.decision == SYNTHETIC
     with pytest.raises(ValueError, match="must not exceed hard_threshold"):
@@ -155,7 +155,7 @@ def test_empty_bank_and_embedder_spec(tmp_path):
     detector = NearDupDetector(tmp_path)
     assert detector.embedder_spec == SPEC and detector.name == "neardup" and detector.hard_evidence
     [signal] = detector.detect([EmbeddedItem("a", basis(0), phash=P0)])
-    assert (signal.decision, signal.evidence) == (REAL, "no bank match (bank is empty)")
+    assert (signal.decision, signal.evidence) == (NO_EVIDENCE, "no bank match (bank is empty)")
 
 
 def test_wrong_embedding_size_and_missing_bank_are_clear_errors(bank_dir, tmp_path):
@@ -223,3 +223,53 @@ def test_zero_or_one_vector_and_mismatched_lengths():
     assert near_duplicate_clusters(basis(0)[None, :], ["only"], phashes=[P0]) == []
     with pytest.raises(ValueError, match="2 vectors, 3 ids: lengths differ"):
         near_duplicate_clusters(np.stack([basis(0), basis(1)]), ["a", "b", "c"])
+
+
+def all_pairs_clusters(vectors: np.ndarray, ids: list[str], threshold: float) -> list[list[str]]:
+    """The reference: every pair above the threshold, then connected components (quadratic)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    first, second = np.nonzero(np.triu(vectors @ vectors.T >= np.float32(threshold), 1))
+    _, component = connected_components(coo_matrix((np.ones(len(first)), (first, second)), shape=(len(ids),) * 2))
+    groups: dict[int, list[str]] = {}
+    for i, c in enumerate(component):
+        groups.setdefault(int(c), []).append(ids[i])
+    found = [sorted(g) for g in groups.values() if len(g) >= 2]
+    return sorted(found, key=lambda members: (-len(members), members[0]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_knn_clusters_equal_all_pairs_clusters(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    centres = unit_rows(80, dim=16, seed=seed)
+    x = centres[rng.integers(0, len(centres), n)] + rng.uniform(0.02, 0.12, (n, 1)) * rng.standard_normal((n, 16))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    ids = [f"i{j:03d}" for j in rng.permutation(n)]
+    for threshold in (0.9, 0.97):
+        expected = all_pairs_clusters(x, ids, threshold)
+        assert expected and near_duplicate_clusters(x, ids, threshold=threshold) == expected
+    assert near_duplicate_clusters(x, ids, threshold=0.9, k=2) == all_pairs_clusters(x, ids, 0.9)  # small k, same here
+
+
+def peak_traced_bytes(function):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = function()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_clusters_of_20k_identical_images_stay_in_bounded_memory():
+    n = 20_000
+    ids = [f"img{i:05d}" for i in range(n)]
+    vectors = np.tile(basis(0), (n, 1))
+    found, peak = peak_traced_bytes(lambda: near_duplicate_clusters(vectors, ids))
+    assert found == [ids]
+    assert peak < 40 * 2**20  # every pair would be 2 x 10^8 of them: gigabytes
+    found, peak = peak_traced_bytes(lambda: near_duplicate_clusters(None, ids[:5000], phashes=[P0] * 5000))
+    assert found == [ids[:5000]] and peak < 20 * 2**20

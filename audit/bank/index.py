@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import audit.threads as threads
 from audit.atomic import write_atomically
 from audit.bank.kinds import EMBEDDING, NO_EMBEDDER, PHASH, kind_of, mixing_error
 from audit.bank.phash import HASH_BITS, to_bytes
@@ -240,7 +241,8 @@ class Bank:
             raise ValueError(f"k must be >= 1, got {k}")
         if len(self) == 0 or len(x) == 0:
             return np.full((len(x), k), -np.inf, dtype=np.float32), np.full((len(x), k), -1, dtype=np.int64)
-        similarities, ids = self._index.search(x, k)
+        with threads.limited(threads.main_share(), torch=False):  # beside the scan's busy workers
+            similarities, ids = self._index.search(x, k)
         similarities[ids < 0] = -np.inf
         return similarities, ids
 
@@ -251,7 +253,9 @@ class Bank:
         wanted = [i for i, h in enumerate(phashes) if h is not None]
         if not wanted or self._phashes.ntotal == 0:
             return found
-        distances, ids = _one_thread(self._phashes.search, to_bytes([phashes[i] for i in wanted]), 1)
+        # one thread: waking faiss's threads costs ~20 ms a call on a busy machine, the scan itself 17 ms at 10^6 hashes
+        with threads.limited(1, torch=False, blas=False):
+            distances, ids = self._phashes.search(to_bytes([phashes[i] for i in wanted]), 1)
         for i, distance, bank_id in zip(wanted, distances[:, 0], ids[:, 0]):
             if bank_id >= 0 and distance <= max_distance:
                 found[i] = (int(bank_id), int(distance))
@@ -304,17 +308,6 @@ class Bank:
             raise BankError(f"could not train factory {self.factory!r} on {len(x)} vectors "
                             f"({faiss_reason(exc)}): {advice}") from None
         self._info.update(trained=True, trained_on=used, trained_at=_now())
-
-
-def _one_thread(search, *args):
-    """`search(*args)` on one OpenMP thread: waking faiss's threads costs ~20 ms a call on a busy
-    two-core machine, while a batch's Hamming scan takes microseconds (17 ms against 10^6 hashes)."""
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        return search(*args)
-    finally:
-        faiss.omp_set_num_threads(threads)
 
 
 def _new_info(embedder_spec: str, dim: int, factory: str, metric: str, trained: bool) -> dict:

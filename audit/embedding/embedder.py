@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+import audit.threads as threads
+
 DEFAULT_SPEC = "ViT-B-32/openai"
 RANDOM_SPEC = "random"
 RANDOM_NOTE = "random-initialised embedder: embeddings are MEANINGLESS for detection (testing only)"
@@ -112,6 +114,9 @@ def _tiny_random_clip():
     return CLIP(embed_dim=64, vision_cfg=vision, text_cfg=text)
 
 
+_BUILT: dict[tuple, tuple] = {}  # (spec, device, seed) -> (the model last built, torch's RNG state after it); inference only, so shared
+
+
 class Embedder:
     """Loads the model once; `embed(prepared)` maps n x 224 x 224 x 3 uint8 to n x dim float32 (raw, not normalised)."""
 
@@ -123,9 +128,13 @@ class Embedder:
         self.is_random = parsed.random
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        key = (spec, self.device, seed)
         torch.manual_seed(seed)
-        model = self._build(parsed)
-        self.model = model.to(self.device, self.dtype).eval()
+        if key not in _BUILT:  # one model per process: `bank add` then `scan` in one process build it once
+            _BUILT.clear()
+            _BUILT[key] = (self._build(parsed).to(self.device, self.dtype).eval(), torch.get_rng_state())
+        self.model, after_build = _BUILT[key]
+        torch.set_rng_state(after_build)  # the random stream continues as if built here
         self._mean = torch.tensor(CLIP_MEAN, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
         self._std = torch.tensor(CLIP_STD, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
         self.dim = int(getattr(self.model.visual, "output_dim", 0)) or \
@@ -142,9 +151,11 @@ class Embedder:
         return open_clip.create_model(parsed.model, pretrained=resolve_weights(parsed))
 
     def embed(self, prepared: np.ndarray) -> np.ndarray:
+        """On the CPU, with the threads the scan's busy workers leave free (see audit/threads.py)."""
         import torch
 
-        with torch.inference_mode():
+        cpu_threads = threads.main_share() if self.device == "cpu" else torch.get_num_threads()
+        with torch.inference_mode(), threads.limited(cpu_threads, faiss=False, blas=False):
             x = torch.from_numpy(np.ascontiguousarray(prepared)).to(self.device)
             x = x.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
             x = (x - self._mean) / self._std

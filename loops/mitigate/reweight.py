@@ -15,27 +15,42 @@ from __future__ import annotations
 
 import numpy as np
 
+import audit.threads as threads
+
 DEFAULT_K = 5
 DEFAULT_CLIP = 10.0
 
 
 def tail_weights(features: np.ndarray, alpha: float, k: int = DEFAULT_K, clip: float = DEFAULT_CLIP) -> np.ndarray:
     """(N,) weights with mean 1 for the rows of `features` (N, d)."""
-    import faiss
-
     x = np.ascontiguousarray(np.asarray(features, dtype=np.float32).reshape(len(features), -1))
     n, d = x.shape
     if n <= k:
         return np.ones(n)
-    index = faiss.IndexFlatL2(d)
-    index.add(x)
-    squared, _ = index.search(x, k + 1)  # the item itself is its own nearest neighbour
-    radius = np.sqrt(np.maximum(squared[:, k].astype(np.float64), 0.0))
+    radius = np.sqrt(np.maximum(_kth_squared_distance(x, k).astype(np.float64), 0.0))
     if not (radius > 0).any():
         return np.ones(n)
     log_w = alpha * d * np.log(np.maximum(radius, radius[radius > 0].min()))
     w = np.exp(np.clip(log_w - np.median(log_w), -np.log(clip), np.log(clip)))
     return w / w.mean()
+
+
+def _kth_squared_distance(x: np.ndarray, k: int) -> np.ndarray:
+    """Squared distance from each row to its k-th nearest other row (the row itself is the 0-th):
+    in numpy for small problems, where waking thread pools costs more than the search (audit.threads)."""
+    n, d = x.shape
+    if threads.small(n * n * d):
+        gram = np.einsum("id,jd->ij", x, x, dtype=np.float64)  # einsum without BLAS: no thread pool woken
+        norms = np.diag(gram)
+        squared = norms[:, None] + norms[None, :] - 2.0 * gram
+        return np.partition(squared, k, axis=1)[:, k]
+    import faiss
+
+    index = faiss.IndexFlatL2(d)
+    index.add(x)
+    with threads.limited(threads.main_share(), torch=False):
+        squared, _ = index.search(x, k + 1)
+    return squared[:, k]
 
 
 def tail_weights_batch(features: np.ndarray, keep: np.ndarray, alpha: float | None, k: int = DEFAULT_K,
