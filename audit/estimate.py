@@ -21,7 +21,7 @@ evidence the combined rule's TPR and FPR and the probe's mean probability per cl
     classify-and-count): every detector's flags, the probe's included.
   Both assume prior shift: each class looks the same in the scan as in the calibration set. The
   estimate falls back to the other method when the default's detectors do not separate and the
-  other's do.
+  other's do, and to `rg` when neither separates.
 - Cross-check: EM prior adjustment (Saerens et al. 2002) of the probe's probabilities on the images
   without hard evidence, from the synthetic share the probe was trained at. It also needs the
   probabilities to be calibrated, so it is reported, not gated on, and shown only when the probe's
@@ -381,11 +381,12 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
 
 
 def _choose(adjusted: dict, method: str) -> str:
-    """`method` when computed and separable; else another one that separates; else `method` (or rg)."""
+    """`method` when computed and separable; else another one that separates; else rg, whose point exists only
+    when the flag rates separate at all (PACC's mean probabilities of a useless probe differ by a hair)."""
     preferred = method if method in adjusted else "rg"
     if adjusted[preferred]["separable"]:
         return preferred
-    return next((name for name, a in adjusted.items() if a["separable"]), preferred)
+    return next((name for name, a in adjusted.items() if a["separable"]), "rg")
 
 
 def _widened_low(lower_bound_low: float, real: Cells, confidence: float) -> float:
