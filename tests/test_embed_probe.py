@@ -88,7 +88,7 @@ def test_random_embedder_is_labelled_meaningless_everywhere(photos, tmp_path):
     result = scan(str(photos), tmp_path / "o", config=ScanConfig(probe=str(tmp_path / "probe")), workers=0)
     assert RANDOM_NOTE in result.summary["notes"]
     assert RANDOM_NOTE in (tmp_path / "o" / "report.md").read_text()
-    assert all(r["probe_decision"] in ("synthetic", "real") for r in result.rows)
+    assert all(r["probe_decision"] in ("synthetic", "no_evidence") for r in result.rows)  # never "real": meaningless
     assert result.summary["estimate"]["is_lower_bound"] is False  # the probe is a soft detector
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from audit.detectors.base import NEEDS_BYTES, NEEDS_PIXELS, REAL, SYNTHETIC, UNKNOWN
+from audit.detectors.base import NEEDS_BYTES, NEEDS_PIXELS, NO_EVIDENCE, NOT_APPLICABLE, SYNTHETIC
 from audit.detectors.metadata import MetadataDetector, c2pa_evidence, read_stealth_payload, xmp_ai_source_type
 from audit.sources import ImageRecord
 
@@ -49,7 +49,7 @@ def assert_flagged(signal, generator: str, *evidence: str):
 
 
 def assert_real(signal):
-    assert (signal.decision, signal.score, signal.generator) == (REAL, 0.0, None), signal
+    assert (signal.decision, signal.score, signal.generator) == (NO_EVIDENCE, 0.0, None), signal
     assert signal.evidence == "no generator metadata"
 
 
@@ -60,7 +60,7 @@ def test_detector_contract():
     assert detector.hard_evidence is True
     signals = detector.detect([ImageRecord(id="bad", uri="mem:bad", data=b"not an image"),
                                ImageRecord(id="ok", uri="mem:ok", data=encode("PNG"))])
-    assert (signals[0].decision, signals[0].score, signals[0].evidence) == (UNKNOWN, None, "decode failed")
+    assert (signals[0].decision, signals[0].score, signals[0].evidence) == (NOT_APPLICABLE, None, "decode failed")
     assert_real(signals[1])
 
 

@@ -17,7 +17,7 @@ from audit.bank.kinds import NO_EMBEDDER, PHASH
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.cli import main
 from audit.demo import sample_photo
-from audit.detectors.base import REAL, SYNTHETIC, UNKNOWN, EmbeddedItem
+from audit.detectors.base import NO_EVIDENCE, NOT_APPLICABLE, SYNTHETIC, EmbeddedItem
 from audit.detectors.neardup import NearDupDetector
 
 MEMBERS = ("astronaut.png", "camera.png", "chelsea.png", "coins.png", "motorcycle_left.png")
@@ -97,9 +97,9 @@ def test_detector_decides_by_phash_distance_alone(tmp_path):
     assert (within.decision, within.score, within.generator) == (SYNTHETIC, 1.0, "bank:gen1")
     assert within.evidence == f"phash match d={DEFAULT_PHASH_DISTANCE} to img_1 (label gen1)"
     assert within.extra["phash_distance"] == DEFAULT_PHASH_DISTANCE and within.extra["similarity"] is None
-    assert (beyond.decision, beyond.score) == (REAL, 0.0)
+    assert (beyond.decision, beyond.score) == (NO_EVIDENCE, 0.0)
     assert beyond.evidence == f"no phash match within {DEFAULT_PHASH_DISTANCE} bits"
-    assert (no_hash.decision, no_hash.score) == (UNKNOWN, None)
+    assert (no_hash.decision, no_hash.score) == (NOT_APPLICABLE, None)
 
 
 def test_hash_only_workers_hash_and_prepare_no_model_input(tmp_path):
@@ -181,7 +181,7 @@ def test_scan_finds_every_copy_and_no_distractor(phash_bank, folders):
         assert rows[i]["neardup_evidence"].startswith("phash match d=") and rows[i]["generator"] == "bank:gen1"
     for i in rows:
         if i.startswith("other_"):
-            assert rows[i]["neardup_decision"] == REAL, (i, rows[i]["neardup_evidence"])
+            assert rows[i]["neardup_decision"] == NO_EVIDENCE, (i, rows[i]["neardup_evidence"])
     duplicates = result.summary["duplicates"]  # within the scan, by hash: each member's three copies
     assert duplicates["clusters"] == len(MEMBERS) and duplicates["images_in_clusters"] == 3 * len(MEMBERS)
     assert not any(i.startswith("other_") for cluster in duplicates["largest"] for i in cluster)

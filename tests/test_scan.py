@@ -53,7 +53,7 @@ def test_outputs_and_summary(folder, tmp_path):
     by_id = {r["id"]: r for r in result.rows}
     assert by_id["wm_sd2.png"]["flagged"] and by_id["wm_sd2.png"]["generator"] == "Stable Diffusion 2.x"
     assert by_id["a1111.png"]["flagged"] and by_id["a1111.png"]["generator"] == "AUTOMATIC1111"
-    assert by_id["a1111.png"]["watermark_decision"] == "unknown"  # 64x64 is too small for a watermark
+    assert by_id["a1111.png"]["watermark_decision"] == "not_applicable"  # 64x64 is too small for a watermark
     assert not any(by_id[f"real_{i}.png"]["flagged"] for i in range(4))
     assert by_id["broken.png"]["status"] == "error"
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from audit.demo import REAL_PHOTOS, sample_photo
-from audit.detectors.base import SYNTHETIC, UNKNOWN
+from audit.detectors.base import NOT_APPLICABLE, SYNTHETIC
 from audit.detectors.watermark import KNOWN_KEYS, WatermarkDetector, WatermarkKey, decode_bits, embed_watermark, match_p_value
 from audit.sources import ImageRecord
 from audit.sources.decode import DecodedImage, decode_image
@@ -98,7 +98,7 @@ def test_marked_images_name_the_right_generator(key):
 
 def test_small_images_are_not_applicable():
     signal = detect(image_bytes(Image.new("RGB", (200, 200), "white")))
-    assert signal.decision == UNKNOWN and signal.score is None
+    assert signal.decision == NOT_APPLICABLE and signal.score is None
 
 
 def test_p_value_rule():

@@ -4,9 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+# Decisions. Only a detector that measures realness (a calibrated probe) may say REAL; a detector
+# that found nothing says NO_EVIDENCE, which is not a statement that the image is real.
 SYNTHETIC = "synthetic"
+NO_EVIDENCE = "no_evidence"
+NOT_APPLICABLE = "not_applicable"  # the detector cannot judge this image (too small, no bank entry, ...)
+ERROR = "error"  # the image could not be read or the detector failed on it
 REAL = "real"
-UNKNOWN = "unknown"
+DECISIONS = (SYNTHETIC, NO_EVIDENCE, NOT_APPLICABLE, ERROR, REAL)
 
 # What a detector needs; the pipeline computes each thing once per image.
 NEEDS_BYTES = "bytes"
@@ -19,7 +24,7 @@ class Signal:
     """One detector's verdict on one image.
 
     score: probability that the image is synthetic, or None when not applicable.
-    decision: SYNTHETIC, REAL (no evidence found) or UNKNOWN (not applicable / failed).
+    decision: SYNTHETIC, NO_EVIDENCE, NOT_APPLICABLE or ERROR; REAL only from a calibrated probe.
     evidence: short human-readable reason.
     generator: the generator named by hard evidence, when there is one.
     """
@@ -31,8 +36,17 @@ class Signal:
     extra: dict = field(default_factory=dict)
 
 
+def overall_decision(row: dict) -> str:
+    """A result row's verdict across its detectors: error, synthetic (any detector), real (only a
+    calibrated probe says it, and only when no detector found synthetic evidence), else no_evidence."""
+    if row["status"] != "ok":
+        return ERROR
+    decisions = {value for key, value in row.items() if key.endswith("_decision")}
+    return SYNTHETIC if SYNTHETIC in decisions else REAL if REAL in decisions else NO_EVIDENCE
+
+
 def not_applicable(reason: str) -> Signal:
-    return Signal(score=None, decision=UNKNOWN, evidence=reason)
+    return Signal(score=None, decision=NOT_APPLICABLE, evidence=reason)
 
 
 class Detector(Protocol):

@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from audit.detectors.base import NEEDS_BYTES, NEEDS_PIXELS, REAL, SYNTHETIC, Signal, not_applicable
+from audit.detectors.base import NEEDS_BYTES, NEEDS_PIXELS, NO_EVIDENCE, SYNTHETIC, Signal, not_applicable
 from audit.sources import ImageRecord
 from audit.sources.decode import DecodedImage
 
@@ -390,8 +390,8 @@ class MetadataDetector:
             return not_applicable("decode failed")
         try:
             found = find_generator(image, record.read_bytes() or b"")
-        except Exception as e:  # noqa: BLE001 - never raise from detect(); a bug here is "unknown", not "real"
+        except Exception as e:  # noqa: BLE001 - never raise from detect(); a bug here is no verdict
             return not_applicable(f"metadata check failed: {type(e).__name__}")
         if found is None:
-            return Signal(score=0.0, decision=REAL, evidence="no generator metadata")
+            return Signal(score=0.0, decision=NO_EVIDENCE, evidence="no generator metadata")
         return Signal(score=1.0, decision=SYNTHETIC, evidence=found.evidence, generator=found.generator)

@@ -22,7 +22,7 @@ import numpy as np
 from audit.bank.index import Bank
 from audit.bank.kinds import PHASH
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE
-from audit.detectors.base import NEEDS_EMBEDDINGS, REAL, SYNTHETIC, UNKNOWN, EmbeddedItem, Signal, not_applicable
+from audit.detectors.base import NEEDS_EMBEDDINGS, NO_EVIDENCE, SYNTHETIC, EmbeddedItem, Signal, not_applicable
 
 
 class NearDupDetector:
@@ -67,7 +67,7 @@ class NearDupDetector:
         if item.phash is None:
             return not_applicable("no perceptual hash")
         if hit is None:
-            return Signal(score=0.0, decision=REAL, evidence=f"no phash match within {self.phash_distance} bits",
+            return Signal(score=0.0, decision=NO_EVIDENCE, evidence=f"no phash match within {self.phash_distance} bits",
                           extra={"similarity": None, "match_id": None, "match_label": None})
         match_id, distance = hit
         signal = self._synthetic(f"phash match d={distance} to", self.bank.meta(match_id), None)
@@ -78,7 +78,7 @@ class NearDupDetector:
         if item.embedding is None:
             return not_applicable("no embedding")
         if bank_id < 0:
-            return Signal(score=0.0, decision=REAL, evidence="no bank match (bank is empty)",
+            return Signal(score=0.0, decision=NO_EVIDENCE, evidence="no bank match (bank is empty)",
                           extra={"similarity": None, "match_id": None, "match_label": None})
         nearest = self.bank.meta(bank_id)
         if similarity >= self.hard_threshold:
@@ -90,9 +90,9 @@ class NearDupDetector:
             return signal
         extra = {"similarity": similarity, "match_id": nearest["id"], "match_label": nearest["label"]}
         if similarity >= self.soft_threshold:
-            return Signal(score=similarity, decision=UNKNOWN,
+            return Signal(score=similarity, decision=NO_EVIDENCE,
                           evidence=f"weak bank match {similarity:.2f} to {_describe(nearest)}", extra=extra)
-        return Signal(score=0.0, decision=REAL, evidence=f"no bank match (best {similarity:.2f})", extra=extra)
+        return Signal(score=0.0, decision=NO_EVIDENCE, evidence=f"no bank match (best {similarity:.2f})", extra=extra)
 
     @staticmethod
     def _synthetic(what: str, match: dict, similarity: float | None) -> Signal:

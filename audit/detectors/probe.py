@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audit.detectors.base import NEEDS_EMBEDDINGS, REAL, SYNTHETIC, EmbeddedItem, Signal, not_applicable
+from audit.detectors.base import NEEDS_EMBEDDINGS, NO_EVIDENCE, REAL, SYNTHETIC, EmbeddedItem, Signal, not_applicable
 
 UNIVFD_EMBEDDER = "ViT-L-14/openai"
 UNIVFD_URL = ("https://github.com/WisconsinAIVision/UniversalFakeDetect/raw/"
@@ -122,6 +122,9 @@ class ProbeDetector:
         self.probe = probe
         self.embedder_spec = probe.embedder
         self.preprocess = probe.preprocess
+        # Below the threshold a probe trained by `audit calibrate` (calibrated probabilities, a real
+        # embedder) says real; any other probe only says it found no evidence.
+        self.says_real = probe.source == "audit calibrate" and not probe.embedder.startswith("random")
 
     def detect(self, batch: Sequence[EmbeddedItem]) -> list[Signal]:
         usable = [i for i, item in enumerate(batch) if item.embedding is not None]
@@ -130,6 +133,6 @@ class ProbeDetector:
             return signals
         raw = np.stack([batch[i].embedding * (batch[i].norm or 1.0) for i in usable])
         for i, p in zip(usable, self.probe.probabilities(raw)):
-            decision = SYNTHETIC if p >= self.probe.threshold else REAL
+            decision = SYNTHETIC if p >= self.probe.threshold else REAL if self.says_real else NO_EVIDENCE
             signals[i] = Signal(score=float(p), decision=decision, evidence=f"probe {p:.3f} (threshold {self.probe.threshold:g})")
         return signals

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from audit.bank.kinds import NO_EMBEDDER
-from audit.detectors.base import SYNTHETIC, EmbeddedItem
+from audit.detectors.base import ERROR, SYNTHETIC, EmbeddedItem, overall_decision
 from audit.embedding.cache import EmbeddingCache
 from audit.embedding.embedder import RANDOM_NOTE, Embedder, WeightsMissing, normalise
 
@@ -94,10 +94,11 @@ class EmbeddingStage:
 def _merge(row: dict, detector, signal) -> None:
     ok = row["status"] == "ok"
     row[f"{detector.name}_score"] = signal.score if ok else None
-    row[f"{detector.name}_decision"] = signal.decision if ok else None
+    row[f"{detector.name}_decision"] = signal.decision if ok else ERROR
     row[f"{detector.name}_evidence"] = signal.evidence if ok else None
     if ok and signal.decision == SYNTHETIC:
         row["flagged"] = True
         if detector.hard_evidence:
             row["hard_evidence"] = True
             row["generator"] = row["generator"] or signal.generator
+    row["decision"] = overall_decision(row)

@@ -8,7 +8,7 @@ import math
 from contextlib import nullcontext
 
 from audit.detectors import build_pixel_detectors
-from audit.detectors.base import SYNTHETIC, UNKNOWN, Signal
+from audit.detectors.base import ERROR, SYNTHETIC, Signal, overall_decision
 from audit.engine.config import ScanConfig
 from audit.engine.watchdog import BATCH, ITEM, Slots, Watchdog
 from audit.sources.decode import internal_error
@@ -89,7 +89,7 @@ def _detect_safely(detector, records: list[ImageRecord]) -> list[Signal]:
             signals.append(detector.detect([record])[0])
         except Exception as e:  # noqa: BLE001
             record.error = record.error or f"{internal_error(e)} (in the {detector.name} detector)"
-            signals.append(Signal(score=None, decision=UNKNOWN, evidence=None))
+            signals.append(Signal(score=None, decision=ERROR, evidence=None))
     return signals
 
 
@@ -112,10 +112,11 @@ def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
     for name in _WORKER["config"].detectors:
         signal = signals.get(name)
         row[f"{name}_score"] = signal.score if ok and signal else None
-        row[f"{name}_decision"] = signal.decision if ok and signal else None
+        row[f"{name}_decision"] = (signal.decision if signal else None) if ok else ERROR
         row[f"{name}_evidence"] = signal.evidence if ok and signal else None
     synthetic = {name: s for name, s in signals.items() if ok and s.decision == SYNTHETIC}
     row["flagged"] = bool(synthetic)
     row["hard_evidence"] = any(name in _WORKER["hard"] for name in synthetic)
     row["generator"] = next((s.generator for s in synthetic.values() if s.generator), None)
+    row["decision"] = overall_decision(row)
     return row

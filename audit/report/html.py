@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 
 from audit.report.page import cell, data_uri, figure_png, page, table
-from audit.report.text import caveats, estimate_details, flag_evidence, headline, percent
+from audit.report.text import DECISION_COLUMNS, caveats, decision_counts, estimate_details, flag_evidence, headline, percent
 
 MAX_TABLE_ROWS = 2000
 MAX_THUMBNAILS = 200
@@ -63,9 +63,9 @@ def _estimate_table(summary: dict) -> str:
 
 
 def _detector_table(per_detector: dict) -> str:
-    rows = [[cell(name), *(cell(counts.get(k, 0), numeric=True) for k in ("synthetic", "real", "unknown"))]
+    rows = [[cell(name), *(cell(n, numeric=True) for n in decision_counts(counts))]
             for name, counts in per_detector.items()]
-    return table(["detector", "synthetic", "real", "unknown"], rows)
+    return table(["detector", *(header for _, header in DECISION_COLUMNS)], rows)
 
 
 def _generator_table(per_generator: dict) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from html import escape
 
-from audit.report.text import caveats, estimate_details, flag_evidence, headline
+from audit.report.text import DECISION_COLUMNS, caveats, decision_counts, estimate_details, flag_evidence, headline
 
 MAX_LISTED_ERRORS = 50
 
@@ -20,10 +20,11 @@ def markdown_summary(summary: dict) -> list[str]:
         *[f"> **WARNING:** {line}\n" for line in e["warnings"]],
         *[f"- {line}" for line in estimate_details(e)], "",
         *[f"> {line}\n" for line in caveats(summary)],
-        "## Detectors", "", "| detector | synthetic | real | unknown |", "|---|---|---|---|",
+        "## Detectors", "", "| detector | " + " | ".join(header for _, header in DECISION_COLUMNS) + " |",
+        "|---" * (len(DECISION_COLUMNS) + 1) + "|",
     ]
     for name, counts in summary["per_detector"].items():
-        lines.append(f"| {name} | {counts.get('synthetic', 0)} | {counts.get('real', 0)} | {counts.get('unknown', 0)} |")
+        lines.append(f"| {name} | " + " | ".join(map(str, decision_counts(counts))) + " |")
     lines += ["", "## Generators", "", "| generator | images |", "|---|---|"]
     return lines + ([f"| {md_cell(g)} | {n} |" for g, n in summary["per_generator"].items()] or ["| (none) | 0 |"])
 

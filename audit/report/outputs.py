@@ -17,7 +17,8 @@ BASE_COLUMNS = [
     ("error", pa.string()), ("format", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
     ("sha256", pa.string()), ("phash", pa.string()),
 ]
-TAIL_COLUMNS = [("flagged", pa.bool_()), ("hard_evidence", pa.bool_()), ("generator", pa.string())]
+TAIL_COLUMNS = [("flagged", pa.bool_()), ("hard_evidence", pa.bool_()), ("generator", pa.string()),
+                ("decision", pa.string())]
 
 
 def results_schema(detectors) -> pa.Schema:

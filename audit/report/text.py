@@ -59,3 +59,13 @@ def caveats(summary: dict) -> list[str]:
 def flag_evidence(row: dict, detectors) -> str:
     """The evidence of every detector that decided the row is synthetic."""
     return "; ".join(row[f"{d}_evidence"] for d in detectors if row[f"{d}_decision"] == "synthetic")
+
+
+# The per-detector decision columns of every report, in this order, with their headers.
+DECISION_COLUMNS = (("synthetic", "synthetic"), ("no_evidence", "no evidence"), ("not_applicable", "not applicable"),
+                    ("real", "real (calibrated probe)"))
+
+
+def decision_counts(counts: dict) -> list[int]:
+    """A detector's decision counts in DECISION_COLUMNS order."""
+    return [counts.get(key, 0) for key, _ in DECISION_COLUMNS]
