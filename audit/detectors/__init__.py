@@ -30,11 +30,16 @@ def build_pixel_detectors(config) -> list[Detector]:
 
         detectors.append(MetadataDetector())
     if "watermark" in config.detectors:
-        from audit.detectors.watermark import DEFAULT_P_THRESHOLD, KNOWN_KEYS, WatermarkDetector, WatermarkKey
-
-        keys = KNOWN_KEYS + tuple(WatermarkKey.parse(s) for s in config.watermark_keys)
-        detectors.append(WatermarkDetector(keys, config.watermark_p_threshold or DEFAULT_P_THRESHOLD))
+        detectors.append(build_watermark_detector(config))
     return detectors
+
+
+def build_watermark_detector(config) -> Detector:
+    """The watermark detector with the known keys, the user's keys and the p-value threshold."""
+    from audit.detectors.watermark import DEFAULT_P_THRESHOLD, KNOWN_KEYS, WatermarkDetector, WatermarkKey
+
+    keys = KNOWN_KEYS + tuple(WatermarkKey.parse(s) for s in config.watermark_keys)
+    return WatermarkDetector(keys, config.watermark_p_threshold or DEFAULT_P_THRESHOLD)
 
 
 def build_embedding_detectors(config) -> list[Detector]:

@@ -1,9 +1,19 @@
 """Invisible DWT-DCT watermarks of public generators, decoded with invisible-watermark.
 
 The decoder always returns bits, so the decision rests on how many bits match a known key:
-we report matches/length and the binomial p-value of that many matches from random bits,
-and decide "synthetic" at p < `p_threshold` (default 1e-6). Both channel orders are tried,
-because diffusers before 0.28 embedded in RGB order where the library expects BGR.
+we report matches/length and the binomial p-value of that many matches from random bits.
+Both channel orders are tried, because diffusers before 0.28 embedded in RGB order where the
+library expects BGR. Every image is thus tested against each key in each order (5 known keys x
+2 orders = 10 tests), and an unmarked image would match *some* key ten times as often as one
+test would. So `p_threshold` (default 1e-6) bounds the chance per image of any false match, split
+over the tests actually made (Bonferroni) with each key's length in mind (`key_cutoffs`): a key of
+L bits can only reach certain p-values, so it takes the fewest matching bits whose p-value is
+below its share, usually spending less than the share; what it leaves passes on to the keys still
+to be set, longest keys first, so the short keys, whose p-values are the coarsest, get the most.
+With the known keys a test needs p below 1e-7 to 3e-7 (SD 2.x: 30 of 32 bits, SDXL: 42 of 48) and
+an unmarked image matches some key with chance 6.4e-7 (`false_match_rate`, under the 1e-6 asked
+for); a scan's summary gives that rate times the images tested, the number of watermark matches
+expected on unmarked images.
 
 Decoding is done in one pass (`block_bits`): the library's dwtDct scheme reads one bit per
 4x4 block of the U channel's Haar approximation band and votes bit i%L for a key of length L,
@@ -13,15 +23,17 @@ as the reference, and the tests check that both return identical bits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from math import comb
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import binom
 
 from audit.detectors.base import NEEDS_PIXELS, REAL, SYNTHETIC, Signal, not_applicable
 
 MIN_PIXELS = 256 * 256  # the library refuses smaller images: too few blocks to carry a key
-DEFAULT_P_THRESHOLD = 1e-6
+DEFAULT_P_THRESHOLD = 1e-6  # per image: the chance that an unmarked image matches some key in some order
+ORDERS = ("BGR", "RGB")  # channel orders read: the library's, and diffusers < 0.28's
 SCALE = 36  # the library's embedding step for dwtDct (scales=[0, 36, 36]; only U is read back)
 BLOCK = 4
 
@@ -121,9 +133,33 @@ def vote(bits: np.ndarray, length: int) -> np.ndarray:
     return (means * 255 > 127).astype(np.uint8)
 
 
+@lru_cache(maxsize=4096)
 def match_p_value(matches: int, length: int) -> float:
-    """P(at least `matches` of `length` random bits agree with the key)."""
-    return float(binom.sf(matches - 1, length, 0.5))
+    """P(at least `matches` of `length` random bits agree with the key), computed exactly."""
+    matches = max(0, matches)
+    return sum(comb(length, k) for k in range(matches, length + 1)) / 2 ** length
+
+
+def fewest_matches(length: int, per_test_threshold: float) -> int:
+    """The fewest matching bits of a `length`-bit key whose p-value is below the threshold (length + 1: none)."""
+    return next((m for m in range(length + 1) if match_p_value(m, length) < per_test_threshold), length + 1)
+
+
+def key_cutoffs(lengths: Sequence[int], p_threshold: float, orders: int = len(ORDERS)) -> list[int]:
+    """The fewest matching bits each key needs, so that an image of random bits matches some key in some
+    order with chance at most `p_threshold` (a union bound over the tests): longest key first, each key's
+    tests share equally what the keys before them left of `p_threshold`."""
+    cutoffs = [0] * len(lengths)
+    left = p_threshold
+    for rank, i in enumerate(sorted(range(len(lengths)), key=lambda i: -lengths[i])):
+        cutoffs[i] = fewest_matches(lengths[i], left / (len(lengths) - rank) / orders)
+        left -= orders * match_p_value(cutoffs[i], lengths[i])
+    return cutoffs
+
+
+def false_match_rate(lengths: Sequence[int], cutoffs: Sequence[int], orders: int = len(ORDERS)) -> float:
+    """Chance that an image of random bits matches some key in some order (a union bound over the tests)."""
+    return min(1.0, orders * sum(match_p_value(m, n) for m, n in zip(cutoffs, lengths)))
 
 
 class WatermarkDetector:
@@ -132,8 +168,20 @@ class WatermarkDetector:
     hard_evidence = True
 
     def __init__(self, keys: Sequence[WatermarkKey] = KNOWN_KEYS, p_threshold: float = DEFAULT_P_THRESHOLD):
+        """p_threshold: the chance per image of a false match over all keys and orders (see the module)."""
         self.keys = tuple(keys)
         self.p_threshold = p_threshold
+        self.tests = len(ORDERS) * len(self.keys)
+        lengths = [len(k.bits) for k in self.keys]
+        self.cutoffs = key_cutoffs(lengths, p_threshold)
+        self.false_match_rate = false_match_rate(lengths, self.cutoffs)
+
+    def false_matches(self, tested: int) -> dict:
+        """The multiple-testing correction and the false matches expected among `tested` unmarked images."""
+        return {"p_threshold": self.p_threshold, "tests_per_image": self.tests,
+                "bits_needed": {k.generator: f"{m}/{len(k.bits)}" for k, m in zip(self.keys, self.cutoffs)},
+                "false_match_rate": self.false_match_rate, "tested": tested,
+                "expected_false_matches": tested * self.false_match_rate}
 
     def detect(self, batch) -> list[Signal]:
         return [self._detect_one(record.decoded()) for record in batch]
@@ -143,20 +191,21 @@ class WatermarkDetector:
             return not_applicable("decode failed")
         if image.width * image.height < MIN_PIXELS:
             return not_applicable(f"too small for a watermark ({image.width}x{image.height} < 256x256)")
-        best = min(self._matches(image.rgb), key=lambda m: (m[2], -m[1] / len(m[0].bits)))
-        key, matches, p, order = best
+        tests = list(self._matches(image.rgb))
+        found = [t for t in tests if t[1] >= t[4]]
+        key, matches, p, order, _ = min(found or tests, key=lambda m: (m[2], -m[1] / len(m[0].bits)))
         n = len(key.bits)
         evidence = f"watermark {key.generator} {matches}/{n} bits ({order}), p={p:.1e}"
         extra = {"bits": f"{matches}/{n}", "p_value": p}
-        if p < self.p_threshold:
+        if found:
             return Signal(score=1.0, decision=SYNTHETIC, evidence=evidence, generator=key.generator, extra=extra)
         return Signal(score=0.0, decision=REAL, evidence="no known watermark; best " + evidence, extra=extra)
 
     def _matches(self, rgb: np.ndarray):
-        """(key, matching bits, p-value, channel order) for every key in both channel orders."""
-        for order, pixels in (("BGR", rgb[:, :, ::-1]), ("RGB", rgb)):
+        """(key, matching bits, p-value, channel order, bits needed) for every key in both channel orders."""
+        for order, pixels in zip(ORDERS, (rgb[:, :, ::-1], rgb)):
             readout = block_bits(pixels)
-            for key in self.keys:
+            for key, needed in zip(self.keys, self.cutoffs):
                 n = len(key.bits)
                 matches = int((vote(readout, n) == np.asarray(key.bits, dtype=np.uint8)).sum())
-                yield key, matches, match_p_value(matches, n), order
+                yield key, matches, match_p_value(matches, n), order, needed

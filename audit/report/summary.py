@@ -13,6 +13,7 @@ from audit.estimate import scan_estimate
 VERSIONED_PACKAGES = ("autophagy-audit", "Pillow", "numpy", "invisible-watermark", "opencv-python", "c2pa-python",
                       "open_clip_torch", "torch", "faiss-cpu")
 MAX_LISTED_CLUSTERS = 20
+MAX_LISTED_MEMBERS = 20  # ids listed per cluster (its size is given in full)
 MAX_LISTED_ERRORS = 20  # error rows named in summary.json (all are in results.parquet)
 
 
@@ -40,11 +41,22 @@ def summarise(rows: list[dict], config, source: str, stage=None, calibration: di
         "versions": versions(),
         "config": config.as_dict(),
     }
+    if "watermark" in ran:
+        summary["watermark"] = watermark_false_matches(ok_rows, config)
     if stage is not None and stage.active:
         summary["duplicates"] = duplicate_clusters(ok_rows, stage, config.neardup_hard, config.phash_distance)
     if calibration is not None:
         summary["calibration"] = calibration
     return summary
+
+
+def watermark_false_matches(ok_rows: list[dict], config) -> dict:
+    """The watermark test's correction for the keys and channel orders it tries, and the matches expected
+    on unmarked images among those it tested (images it could judge)."""
+    from audit.detectors import build_watermark_detector
+
+    tested = sum(1 for r in ok_rows if r.get("watermark_score") is not None)
+    return build_watermark_detector(config).false_matches(tested)
 
 
 def duplicate_clusters(ok_rows: list[dict], stage, threshold: float, phash_distance: int) -> dict:
@@ -68,7 +80,7 @@ def _clusters_summary(rows: list[dict], vectors, threshold: float, phash_distanc
 
     if not rows:
         return {"threshold": threshold, "phash_distance": phash_distance, "clusters": 0, "images_in_clusters": 0,
-                "flagged_copies": 0, "largest": []}
+                "flagged_copies": 0, "largest": [], "largest_sizes": []}
     by_id = {r["id"]: r for r in rows}
     clusters = near_duplicate_clusters(vectors, list(by_id), threshold=threshold,
                                        phashes=[r["phash"] for r in by_id.values()], phash_distance=phash_distance)
@@ -80,7 +92,8 @@ def _clusters_summary(rows: list[dict], vectors, threshold: float, phash_distanc
         "images_in_clusters": sum(len(c) for c in clusters),
         "flagged_copies": len(copies),
         "flagged_copy_ids": copies[:MAX_LISTED_CLUSTERS],
-        "largest": clusters[:MAX_LISTED_CLUSTERS],
+        "largest": [members[:MAX_LISTED_MEMBERS] for members in clusters[:MAX_LISTED_CLUSTERS]],
+        "largest_sizes": [len(members) for members in clusters[:MAX_LISTED_CLUSTERS]],
     }
 
 
