@@ -134,6 +134,10 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="What --fail-above compares: the point estimate, or the upper end of its interval (conservative).")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="With --fail-above: the gate also fails when a larger share of items are errors.")
+@click.option("--baseline", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Output folder of an earlier scan (e.g. the previous dataset version) to compare with.")
+@click.option("--fail-on-increase", type=click.FloatRange(0, 1), default=None,
+              help="With --baseline: fail (exit 1) when the synthetic fraction rose by more than this.")
 @click.option("--allow-missing-shards", is_flag=True,
               help="Scan the paths of a brace/glob pattern that exist (the missing ones are listed in the summary) "
                    "instead of stopping.")
@@ -164,7 +168,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--phash-distance", type=click.IntRange(0, 64), default=DEFAULT_PHASH_DISTANCE, show_default=True,
               help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
 def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fail_above, gate, max_error_rate,
-         allow_missing_shards, junit, quiet, pixel_limit,
+         baseline, fail_on_increase, allow_missing_shards, junit, quiet, pixel_limit,
          item_timeout, follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
          neardup_hard, neardup_soft, phash_distance, engine, address, num_workers):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
@@ -179,6 +183,8 @@ def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fa
     from audit.report.junit import write_junit
     from audit.sources.decode import DEFAULT_PIXEL_LIMIT
 
+    if fail_on_increase is not None and not baseline:
+        _fail("--fail-on-increase compares with an earlier scan: give --baseline OLD_OUT")
     if engine == "local" and (address or num_workers):
         _fail("--address and --num-workers are options of --engine ray; the local engine takes --workers")
     try:
@@ -196,14 +202,14 @@ def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fa
                else partial(run_scan, workers=workers, item_timeout=item_timeout))
         with _progress_bar(quiet) as advance:
             result = run(source, out, config=config, batch_size=batch_size, resume=resume, overwrite=overwrite,
-                         progress=advance)
+                         baseline=baseline, progress=advance)
     except _usage_errors() as e:
         _fail(str(e))
     except KeyboardInterrupt:
         stderr.print(f"interrupted; finished rows are kept in {out}. Continue with --resume.")
         sys.exit(130)
 
-    checks = gate_checks(result.summary, fail_above, gate, max_error_rate)
+    checks = gate_checks(result.summary, fail_above, gate, max_error_rate, fail_on_increase)
     if junit:
         write_junit(junit, checks)
     if fmt == "json":

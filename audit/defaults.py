@@ -14,7 +14,7 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
 SCAN_KEYS = {"out", "detectors", "workers", "batch_size", "resume", "overwrite", "format", "fail_above", "gate",
-             "max_error_rate", "allow_missing_shards", "junit",
+             "max_error_rate", "baseline", "fail_on_increase", "allow_missing_shards", "junit",
              "quiet", "pixel_limit", "item_timeout", "follow_links", "watermark_key", "watermark_p_threshold", "column", "embedder", "preprocess",
              "probe", "bank", "calibration", "neardup_hard", "neardup_soft", "phash_distance", "engine", "address",
              "num_workers"}

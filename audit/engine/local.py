@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from audit.compare import compare, load_baseline
 from audit.detectors import DEFAULT, build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
@@ -42,19 +43,22 @@ class ScanResult:
 def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
          workers: int | None = None, batch_size: int = 16, resume: bool = False,
          progress: Progress | None = None, embedding_cache: str | Path | None = None,
-         item_timeout: float | None = DEFAULT_ITEM_TIMEOUT, overwrite: bool = False) -> ScanResult:
+         item_timeout: float | None = DEFAULT_ITEM_TIMEOUT, overwrite: bool = False,
+         baseline: str | Path | None = None) -> ScanResult:
     """Scan `source`; write results.parquet, summary.json, report.md and report.html into `out` when given.
 
     With worker processes (workers > 1), an item whose decoding takes longer than `item_timeout`
     seconds (or that kills its worker) becomes an error row and its worker is replaced.
 
     An `out` that holds another scan is refused unless `resume` (continue it) or `overwrite`.
+    `baseline`: the output folder of an earlier scan to compare with (summary["baseline"]).
     Raises SourceError for an unreadable source or one without any image, ValueError for bad
     options, OutFolderError for an `out` in use, JournalMismatch when resuming with other settings.
     """
     config = (config or ScanConfig()).resolved()
     build_pixel_detectors(config)  # validates watermark keys before any work
     workers = default_workers() if workers is None else workers
+    earlier = load_baseline(baseline) if baseline else None  # checked before any work
     out = Path(out) if out is not None else None
     if out is not None:
         check_out_folder(out, resume, overwrite)
@@ -77,15 +81,18 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
                 journal.close()
             if stage is not None:
                 stage.close()
-        return _finish(rows, source, config, out, stage, stats)
+        return _finish(rows, source, config, out, stage, stats, (str(baseline), earlier) if earlier else None)
 
 
 def _finish(rows: list[dict], source: str, config: ScanConfig, out: Path | None, stage,
-            stats: SourceStats) -> ScanResult:
-    """Rows in source order, the summary, and the output files when `out` is given."""
+            stats: SourceStats, baseline: tuple[str, dict] | None = None) -> ScanResult:
+    """Rows in source order, the summary (with the comparison to a baseline scan), and the output
+    files when `out` is given."""
     rows.sort(key=lambda r: r["seq"])
     summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
     summary["source_files"] = stats.as_dict()
+    if baseline:
+        summary["baseline"] = compare(baseline[1], summary, baseline[0])
     result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
     if out is not None:
         from audit.report.outputs import write_outputs

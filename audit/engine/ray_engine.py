@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from audit.atomic import write_atomically
 from audit.bank.kinds import NO_EMBEDDER
+from audit.compare import compare, load_baseline
 from audit.detectors import build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
@@ -59,7 +60,7 @@ class Shard:
 def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, address: str | None = None,
              num_workers: int | None = None, batch_size: int = 16, resume: bool = False,
              progress: Progress | None = None, shard_size: int = FOLDER_SHARD_SIZE,
-             overwrite: bool = False) -> ScanResult:
+             overwrite: bool = False, baseline: str | Path | None = None) -> ScanResult:
     """Scan `source` on a Ray cluster (started on this machine when `address` is None).
 
     Same results and errors as `audit.engine.local.scan`; ValueError when Ray is missing.
@@ -71,6 +72,7 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
         raise ValueError(f"--embedder {NO_EMBEDDER} (a pHash bank) runs on the local engine only; drop --engine ray")
     out = Path(out)
     check_out_folder(out, resume, overwrite)
+    earlier = load_baseline(baseline) if baseline else None
     stats = SourceStats()
     shards = plan_shards(source, config, shard_size, stats)
     with OutFolder(out):  # one scan at a time; old results removed as it starts
@@ -93,6 +95,8 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
                 stage.close()
         summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
         summary["source_files"] = stats.as_dict()
+        if earlier:
+            summary["baseline"] = compare(earlier, summary, str(baseline))
         result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
         write_outputs(result)
         return result

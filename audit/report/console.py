@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.markup import escape as escape_markup
 from rich.table import Table
 
-from audit.report.text import caveats, estimate_details, percent
+from audit.report.text import baseline_lines, caveats, estimate_details, percent
 
 
 def summary_table(summary: dict) -> Table:
@@ -31,7 +31,7 @@ def summary_table(summary: dict) -> Table:
     for reason, n in summary["errors"]["by_reason"].items():
         table.add_row(f"  error: {reason}", str(n))
     table.caption = escape_markup("\n".join([*[f"WARNING: {w}" for w in e["warnings"]], *estimate_details(e),
-                                              e["note"], *caveats(summary)]))
+                                              e["note"], *caveats(summary), *baseline_lines(summary)]))
     return table
 
 

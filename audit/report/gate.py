@@ -12,18 +12,33 @@ DEFAULT_MAX_ERROR_RATE = 0.5
 
 
 def gate_checks(summary: dict, fail_above: float | None, gate: str = "point",
-                max_error_rate: float = DEFAULT_MAX_ERROR_RATE) -> list[dict]:
+                max_error_rate: float = DEFAULT_MAX_ERROR_RATE, fail_on_increase: float | None = None) -> list[dict]:
     """The scan's checks, each {name, passed, message, exit}. A scan that read no image fails always
     (exit 2). With a threshold (`fail_above`) the gate also fails when the synthetic fraction (the
     point, or with `gate="upper"` the interval's upper end) exceeds it or the share of error rows
     exceeds `max_error_rate` (exit 1), and when a detector the scan was asked for did not run (exit 2:
-    the answer cannot be trusted)."""
+    the answer cannot be trusted). With `fail_on_increase` it fails when the fraction rose by more
+    than that since the baseline scan (summary["baseline"], from `--baseline`)."""
     c, e = summary["counts"], summary["estimate"]
     checks = [_completed_check(summary)]
     if fail_above is not None:
         checks += [_fraction_check(c, e, fail_above, gate), _error_rate_check(summary, max_error_rate),
                    _detectors_check(summary)]
+    if fail_on_increase is not None:
+        checks.append(_increase_check(summary.get("baseline"), fail_on_increase))
     return checks
+
+
+def _increase_check(comparison: dict | None, limit: float) -> dict:
+    name = f"increase since the baseline <= {limit}"
+    if comparison is None:
+        return {"name": name, "passed": False, "exit": EXIT_USAGE, "message": "no baseline: give --baseline OLD_OUT"}
+    change, (low, high) = comparison["change"], comparison["change_interval"]
+    passed = change <= limit
+    return {"name": name, "passed": passed, "exit": EXIT_THRESHOLD,
+            "message": f"{comparison['measure']} {comparison['before']:.4f} -> {comparison['after']:.4f} "
+                       f"({change:+.4f}, interval {low:+.4f} to {high:+.4f}) {'<=' if passed else '>'} {limit} "
+                       f"since {comparison['baseline']}"}
 
 
 def _completed_check(summary: dict) -> dict:

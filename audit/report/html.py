@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 
 from audit.report.page import cell, data_uri, figure_png, page, table
-from audit.report.text import DECISION_COLUMNS, caveats, decision_counts, estimate_details, flag_evidence, headline, percent
+from audit.report.text import DECISION_COLUMNS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, headline, percent
 
 MAX_TABLE_ROWS = 2000
 MAX_THUMBNAILS = 200
@@ -32,6 +32,7 @@ def html_report(summary: dict, rows: list[dict]) -> str:
         *[f'<div class="warning">WARNING: {escape(w)}</div>' for w in e["warnings"]],
         *[f'<div class="note">{escape(line)}</div>' for line in caveats(summary)],
         _list(estimate_details(e)),
+        _list(baseline_lines(summary)),
         _estimate_table(summary),
         "<h2>Detectors</h2>", _detector_table(summary["per_detector"]),
         "<h2>Generators</h2>", _generator_table(summary["per_generator"]),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from html import escape
 
-from audit.report.text import DECISION_COLUMNS, caveats, decision_counts, estimate_details, flag_evidence, headline
+from audit.report.text import DECISION_COLUMNS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, headline
 
 MAX_LISTED_ERRORS = 50
 
@@ -20,6 +20,7 @@ def markdown_summary(summary: dict) -> list[str]:
         *[f"> **WARNING:** {line}\n" for line in e["warnings"]],
         *[f"- {line}" for line in estimate_details(e)], "",
         *[f"> {line}\n" for line in caveats(summary)],
+        *[f"- {md_cell(line)}" for line in baseline_lines(summary)], "",
         "## Detectors", "", "| detector | " + " | ".join(header for _, header in DECISION_COLUMNS) + " |",
         "|---" * (len(DECISION_COLUMNS) + 1) + "|",
     ]

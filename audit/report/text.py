@@ -69,3 +69,18 @@ DECISION_COLUMNS = (("synthetic", "synthetic"), ("no_evidence", "no evidence"), 
 def decision_counts(counts: dict) -> list[int]:
     """A detector's decision counts in DECISION_COLUMNS order."""
     return [counts.get(key, 0) for key, _ in DECISION_COLUMNS]
+
+
+def baseline_lines(summary: dict) -> list[str]:
+    """How this scan compares with its `--baseline` scan (empty without one)."""
+    b = summary.get("baseline")
+    if not b:
+        return []
+    low, high = b["change_interval"]
+    lines = [f"Since {b['baseline']}: {b['measure']} {percent(b['before'])} -> {percent(b['after'])} "
+             f"({b['change']:+.2%}, interval {low:+.2%} to {high:+.2%}); hard lower bound "
+             f"{percent(b['lower_bound_before'])} -> {percent(b['lower_bound_after'])}"]
+    if b["new_generators"]:
+        lines.append("New generators since the baseline: " + ", ".join(b["new_generators"]))
+    return lines + [f"Flagged share of {g['name']} rose: {percent(g['before'])} -> {percent(g['after'])}"
+                    for g in b["groups_rising"]]

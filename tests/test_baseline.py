@@ -1,0 +1,65 @@
+"""`audit scan --baseline OLD_OUT`: the change of the synthetic fraction and its lower bound
+since an earlier scan, new generators, and the `--fail-on-increase` gate."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from PIL.PngImagePlugin import PngInfo
+
+from audit.cli import main
+from audit.compare import compare
+from tests.conftest import image_bytes, noise_image
+
+A1111 = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7"
+COMFY = json.dumps({"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "x.safetensors"}}})
+
+
+def _version(root, marked: dict[str, str], clean: int):
+    root.mkdir()
+    for i in range(clean):
+        (root / f"clean{i}.png").write_bytes(image_bytes(noise_image(seed=i)))
+    for i, (key, text) in enumerate(marked.items()):
+        info = PngInfo()
+        info.add_text(key, text)
+        (root / f"marked{i}.png").write_bytes(image_bytes(noise_image(seed=100 + i), "PNG", pnginfo=info))
+    return root
+
+
+def _scan(*args):
+    return CliRunner().invoke(main, ["scan", *map(str, args), "--workers", "0", "--quiet", "--detectors", "metadata"])
+
+
+def test_a_rising_fraction_fails_the_increase_gate_and_is_reported(tmp_path):
+    old = _version(tmp_path / "v1", {"parameters": A1111}, clean=9)
+    new = _version(tmp_path / "v2", {"parameters": A1111, "prompt": COMFY}, clean=4)
+    assert _scan(old, "--out", tmp_path / "o1").exit_code == 0
+    failed = _scan(new, "--out", tmp_path / "o2", "--baseline", tmp_path / "o1", "--fail-on-increase", "0.02",
+                   "--format", "json")
+    assert failed.exit_code == 1, failed.output
+    b = json.loads(failed.stdout)["baseline"]
+    assert (b["before"], b["after"]) == (0.1, 2 / 6) and isinstance(b["new_generators"], list)
+    assert b["change_interval"][0] < b["change"] < b["change_interval"][1]
+    assert "increase since the baseline" in failed.output and "Since " in (tmp_path / "o2" / "report.md").read_text()
+    relaxed = _scan(new, "--out", tmp_path / "o3", "--baseline", tmp_path / "o1", "--fail-on-increase", "0.5")
+    assert relaxed.exit_code == 0, relaxed.output
+
+
+def test_the_increase_gate_needs_a_usable_baseline(tmp_path):
+    src = _version(tmp_path / "v1", {}, clean=2)
+    assert _scan(src, "--out", tmp_path / "o", "--fail-on-increase", "0.1").exit_code == 2
+    (tmp_path / "empty").mkdir()
+    bad = _scan(src, "--out", tmp_path / "o", "--baseline", tmp_path / "empty")
+    assert bad.exit_code == 2 and "summary.json" in bad.output
+
+
+def test_new_generators_and_the_groups_whose_share_rose_most_come_first():
+    def summary(point, generators, groups):
+        return {"estimate": {"point": point, "interval": [point, point], "lower_bound": 0.0},
+                "per_generator": dict.fromkeys(generators, 1),
+                "groups": {"rows": [{"name": n, "flagged_share": v} for n, v in groups.items()]}}
+
+    b = compare(summary(0.1, ["SDXL"], {"a": 0.1, "b": 0.5, "c": 0.2}),
+                summary(0.2, ["SDXL", "FLUX.1"], {"a": 0.6, "b": 0.4, "c": 0.35, "d": 0.1}), "old")
+    assert [g["name"] for g in b["groups_rising"]] == ["a", "c", "d"] and b["new_generators"] == ["FLUX.1"]
+    assert b["change"] == 0.1 and b["change_interval"] == [0.1, 0.1]
