@@ -1,6 +1,14 @@
 """Banks of known synthetic images and near-duplicate search: the persisted FAISS bank (index.py),
 `audit bank add` (builder.py), perceptual hashes (phash.py) and clusters within one scan
-(clusters.py)."""
-from audit.bank.index import Bank, BankError
+(clusters.py). `Bank` and `BankError` load faiss and pyarrow on first use, not on import."""
+from __future__ import annotations
 
 __all__ = ["Bank", "BankError"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from audit.bank import index
+
+        return getattr(index, name)
+    raise AttributeError(f"module 'audit.bank' has no attribute {name!r}")
