@@ -135,3 +135,12 @@ def test_the_api_with_worker_processes_from_a_plain_script_stdin_or_inline_code(
                           timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("rows 6 6")
+
+
+def test_results_as_arrow_and_pandas(tmp_path):
+    from audit import scan
+
+    result = scan(str(_folder(tmp_path / "src", good=2, broken=1)), workers=0)
+    table = result.to_arrow()
+    assert table.num_rows == 3 and table.column("status").to_pylist() == [r["status"] for r in result.rows]
+    assert list(result.to_pandas()["id"]) == [r["id"] for r in result.rows]

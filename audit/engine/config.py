@@ -23,6 +23,18 @@ HASH_ONLY = ""  # the preprocessing of a scan without a model: workers hash each
 
 @dataclass(frozen=True)
 class ScanConfig:
+    """The options that change a scan's results (`audit scan`'s options of the same names).
+
+    detectors: which to run (metadata, watermark, probe, neardup; probe and neardup are added when
+    a probe or bank is given). pixel_limit: larger images are refused as decompression bombs.
+    follow_links: none / inside / all. allow_missing_shards: scan the paths of a pattern that exist.
+    watermark_keys: extra keys NAME=bytes:TEXT|bits:0101|hex:ABCD. watermark_p_threshold: per image.
+    column: the image column of a parquet or Hugging Face source. embedder: open_clip spec, `random`
+    (tests) or `none` (a pHash bank). preprocess: clip or univfd. probe, bank, calibration: folders.
+    neardup_hard / neardup_soft / phash_distance: the bank's match thresholds. embed: compute
+    embeddings even when no detector needs them.
+    """
+
     detectors: tuple[str, ...] = DEFAULT
     pixel_limit: int = DEFAULT_PIXEL_LIMIT
     follow_links: str = "inside"  # folder sources: links followed none / only inside the folder / all

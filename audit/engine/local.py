@@ -33,11 +33,26 @@ BATCH_BYTES = 256 * 1024 * 1024  # encoded bytes one batch may hold in memory
 
 @dataclass
 class ScanResult:
+    """What a scan found: one row per item (the columns of results.parquet) and the summary
+    (summary.json); `out` is the output folder when one was written."""
+
     rows: list[dict]
     summary: dict
     out: Path | None = None
     detectors: tuple[str, ...] = field(default=DEFAULT)
     stage: object = field(default=None, repr=False)  # the EmbeddingStage, to look up embeddings
+
+    def to_arrow(self):
+        """The rows as a pyarrow Table with results.parquet's schema."""
+        import pyarrow as pa
+
+        from audit.report.outputs import results_schema
+
+        return pa.Table.from_pylist(self.rows, schema=results_schema(self.detectors))
+
+    def to_pandas(self):
+        """The rows as a pandas DataFrame."""
+        return self.to_arrow().to_pandas()
 
 
 def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
