@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audit.detectors.base import NEEDS_PIXELS, REAL, SYNTHETIC, Signal, not_applicable
+from audit.detectors.base import NEEDS_PIXELS, NO_EVIDENCE, SYNTHETIC, Signal, not_applicable
 
 MIN_PIXELS = 256 * 256  # the library refuses smaller images: too few blocks to carry a key
 DEFAULT_P_THRESHOLD = 1e-6  # per image: the chance that an unmarked image matches some key in some order
@@ -199,7 +199,7 @@ class WatermarkDetector:
         extra = {"bits": f"{matches}/{n}", "p_value": p}
         if found:
             return Signal(score=1.0, decision=SYNTHETIC, evidence=evidence, generator=key.generator, extra=extra)
-        return Signal(score=0.0, decision=REAL, evidence="no known watermark; best " + evidence, extra=extra)
+        return Signal(score=0.0, decision=NO_EVIDENCE, evidence="no known watermark; best " + evidence, extra=extra)
 
     def _matches(self, rgb: np.ndarray):
         """(key, matching bits, p-value, channel order, bits needed) for every key in both channel orders."""
