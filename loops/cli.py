@@ -56,7 +56,8 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 @click.option("--sample-steps", type=click.IntRange(1), default=None, help="Diffusion: DDIM sampling steps.")
 @click.option("--device", default=None, help="Diffusion: torch device [default: cuda when available].")
 @click.option("--reweight", default=None, metavar="tails[:ALPHA]",
-              help="Weight training items by k-NN density^-ALPHA in feature space (ALPHA default 1).")
+              help="Weight training items by k-NN density^-ALPHA in feature space (ALPHA default 1/N, N the "
+                   "pool size: it cancels the Gaussian fit's expected shrinkage).")
 @click.option("--watermark-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Image worlds: share of published synthetic images that carry a generator watermark.")
 @click.option("--jpeg-quality", type=click.IntRange(1, 95), default=None,
