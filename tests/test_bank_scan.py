@@ -63,11 +63,11 @@ def test_copies_of_every_member_are_found_and_no_photograph(bank_and_queries):
     assert len(copies) == 2 * MEMBERS
     for i in copies:
         assert rows[i]["neardup_decision"] == "synthetic" and rows[i]["hard_evidence"], (i, rows[i]["neardup_evidence"])
-        assert rows[i]["generator"] == "bank:gen1"
+        assert rows[i]["tool"] == "bank:gen1"
     for i in rows:
         if i.startswith("kodim"):
             assert rows[i]["neardup_decision"] != "synthetic", (i, rows[i]["neardup_evidence"])
-    assert result.summary["per_generator"] == {"bank:gen1": 2 * MEMBERS}
+    assert result.summary["per_tool"] == {"bank:gen1": 2 * MEMBERS}
 
 
 def test_duplicates_within_a_scan_count_flagged_copies(tmp_path):

@@ -108,11 +108,11 @@ def test_decision_bands(bank_dir):
         EmbeddedItem("f", toward(2, 0.30), phash=flip(P1, DEFAULT_PHASH_DISTANCE + 1)),
         EmbeddedItem("g", None, phash=P0),
     ])
-    assert (hard.decision, hard.score, hard.generator) == (SYNTHETIC, 1.0, "bank:gen3")
+    assert (hard.decision, hard.score, hard.tool) == (SYNTHETIC, 1.0, "bank:gen3")
     assert hard.evidence == "bank match 0.97 to img_0042 (label gen3)"
     assert hard.extra["match_id"] == "img_0042" and hard.extra["match_label"] == "gen3"
     assert hard.extra["similarity"] == pytest.approx(0.97, abs=1e-5)
-    assert (unlabelled.decision, unlabelled.generator, unlabelled.evidence) == (SYNTHETIC, "bank", "bank match 0.97 to img_0007")
+    assert (unlabelled.decision, unlabelled.tool, unlabelled.evidence) == (SYNTHETIC, "bank", "bank match 0.97 to img_0007")
     assert (weak.decision, weak.evidence) == (NO_EVIDENCE, "weak bank match 0.90 to img_0042 (label gen3)")
     assert weak.score == pytest.approx(0.90, abs=1e-5)
     assert (none.decision, none.score, none.evidence) == (NO_EVIDENCE, 0.0, "no bank match (best 0.41)")
@@ -125,7 +125,7 @@ def test_decision_bands(bank_dir):
 
 def test_embedding_match_takes_precedence_over_a_phash_match(bank_dir):
     [signal] = NearDupDetector(bank_dir).detect([EmbeddedItem("a", toward(2, 0.99), phash=P0)])
-    assert signal.evidence == "bank match 0.99 to img_0100 (label sdxl)" and signal.generator == "bank:sdxl"
+    assert signal.evidence == "bank match 0.99 to img_0100 (label sdxl)" and signal.tool == "bank:sdxl" and signal.generator == "SDXL"
 
 
 def test_thresholds_are_configurable(bank_dir):

@@ -94,7 +94,7 @@ def test_detector_decides_by_phash_distance_alone(tmp_path):
         EmbeddedItem("b", None, phash=flip(P1, DEFAULT_PHASH_DISTANCE + 1)),
         EmbeddedItem("c", None, phash=None),
     ])
-    assert (within.decision, within.score, within.generator) == (SYNTHETIC, 1.0, "bank:gen1")
+    assert (within.decision, within.score, within.tool) == (SYNTHETIC, 1.0, "bank:gen1")
     assert within.evidence == f"phash match d={DEFAULT_PHASH_DISTANCE} to img_1 (label gen1)"
     assert within.extra["phash_distance"] == DEFAULT_PHASH_DISTANCE and within.extra["similarity"] is None
     assert (beyond.decision, beyond.score) == (NO_EVIDENCE, 0.0)
@@ -178,7 +178,7 @@ def test_scan_finds_every_copy_and_no_distractor(phash_bank, folders):
     assert len(copies) == 3 * len(MEMBERS)
     for i in copies:
         assert rows[i]["neardup_decision"] == SYNTHETIC and rows[i]["hard_evidence"], (i, rows[i]["neardup_evidence"])
-        assert rows[i]["neardup_evidence"].startswith("phash match d=") and rows[i]["generator"] == "bank:gen1"
+        assert rows[i]["neardup_evidence"].startswith("phash match d=") and rows[i]["tool"] == "bank:gen1"
     for i in rows:
         if i.startswith("other_"):
             assert rows[i]["neardup_decision"] == NO_EVIDENCE, (i, rows[i]["neardup_evidence"])

@@ -75,7 +75,7 @@ def test_webdataset_shards_with_hostile_members(shards, tmp_path):
     assert "never loaded" in rows["shard-000.tar/001/b.pkl"]["error"]
     assert "unsafe" in rows["shard-000.tar/../escape.png"]["error"]
     assert rows["shard-000.tar/000/a.png#1"]["status"] == "ok"  # a repeated member name gets the local suffix
-    assert rows["shard-001.tar/002/wm.png"]["generator"] == "Stable Diffusion 2.x"
+    assert rows["shard-001.tar/002/wm.png"]["generator"] == "SD 2.x"
     assert not (tmp_path / "UNPICKLED").exists()
 
 

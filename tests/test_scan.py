@@ -51,8 +51,8 @@ def folder(tmp_path_factory):
 def test_outputs_and_summary(folder, tmp_path):
     result = scan(str(folder), tmp_path, workers=0)
     by_id = {r["id"]: r for r in result.rows}
-    assert by_id["wm_sd2.png"]["flagged"] and by_id["wm_sd2.png"]["generator"] == "Stable Diffusion 2.x"
-    assert by_id["a1111.png"]["flagged"] and by_id["a1111.png"]["generator"] == "AUTOMATIC1111"
+    assert by_id["wm_sd2.png"]["flagged"] and (by_id["wm_sd2.png"]["generator"], by_id["wm_sd2.png"]["tool"]) == ("SD 2.x", "invisible watermark")
+    assert by_id["a1111.png"]["flagged"] and (by_id["a1111.png"]["generator"], by_id["a1111.png"]["tool"]) == ("unknown model", "AUTOMATIC1111")
     assert by_id["a1111.png"]["watermark_decision"] == "not_applicable"  # 64x64 is too small for a watermark
     assert not any(by_id[f"real_{i}.png"]["flagged"] for i in range(4))
     assert by_id["broken.png"]["status"] == "error"
@@ -62,7 +62,7 @@ def test_outputs_and_summary(folder, tmp_path):
     assert s["estimate"]["flagged_fraction"] == pytest.approx(2 / 6)
     low, high = s["estimate"]["interval"]
     assert 0 < low < 2 / 6 < high < 1 and s["estimate"]["is_lower_bound"]
-    assert s["per_generator"] == {"Stable Diffusion 2.x": 1, "AUTOMATIC1111": 1}
+    assert (s["per_generator"], s["per_tool"]) == ({"SD 2.x": 1, "unknown model": 1}, {"invisible watermark": 1, "AUTOMATIC1111": 1})
     assert s["errors"]["by_reason"] == {"corrupt image": 1}
 
     table = pq.read_table(tmp_path / "results.parquet")

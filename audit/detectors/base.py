@@ -26,7 +26,9 @@ class Signal:
     score: probability that the image is synthetic, or None when not applicable.
     decision: SYNTHETIC, NO_EVIDENCE, NOT_APPLICABLE or ERROR; REAL only from a calibrated probe.
     evidence: short human-readable reason.
-    generator: the generator named by hard evidence, when there is one.
+    generator: the model family (FLUX.1, SDXL, ...; "unknown model") named by hard evidence, when
+    there is any.
+    tool: what wrote that evidence (ComfyUI, AUTOMATIC1111, a C2PA claim generator, ...), when known.
     """
 
     score: float | None
@@ -34,6 +36,7 @@ class Signal:
     evidence: str = ""
     generator: str | None = None
     extra: dict = field(default_factory=dict)
+    tool: str | None = None
 
 
 def overall_decision(row: dict) -> str:

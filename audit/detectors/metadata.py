@@ -10,6 +10,10 @@ None of this metadata is signed except C2PA, and even a C2PA manifest is reporte
 whatever its validation state, because the claim itself is what matters here. Camera
 and editor metadata (Make/Model, Photoshop, GIMP, a camera's C2PA manifest) is never
 evidence; only a generator's own marks or an AI digital source type are.
+
+A finding names the tool that wrote the metadata (ComfyUI, AUTOMATIC1111, a C2PA claim generator,
+...) and the model names it holds; the signal's `generator` is their model family
+(`model_families`), `tool` the tool.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from audit.detectors.base import NEEDS_BYTES, NEEDS_PIXELS, NO_EVIDENCE, SYNTHETIC, Signal, not_applicable
+from audit.detectors.model_families import family_of
 from audit.sources import ImageRecord
 from audit.sources.decode import DecodedImage
 
@@ -41,8 +46,12 @@ MAX_MODELS = 3
 
 
 class Finding(NamedTuple):
-    generator: str
+    """tool: the front-end or mark that wrote the metadata; models: the model names it holds (for
+    the family, see model_families)."""
+
+    tool: str
     evidence: str
+    models: tuple[str, ...] = ()
 
 
 # --- small text helpers ------------------------------------------------------------------
@@ -68,6 +77,12 @@ def looks_like_sd_parameters(text: str) -> bool:
     return "Steps:" in text and ("Sampler:" in text or "CFG scale:" in text)
 
 
+def sd_parameters_model(text: str) -> tuple[str, ...]:
+    """The `Model: NAME` of A1111-style parameter text, as a 1-tuple, or ()."""
+    match = re.search(r"(?:^|,\s*)Model: ([^,\n]+)", text[text.rfind("Steps:"):])
+    return (match.group(1).strip(),) if match else ()
+
+
 def _sd_parameters_detail(text: str) -> str:
     """`model_hash=..., model=...` from the last parameter line of A1111-style text."""
     tail = text[text.rfind("Steps:"):]
@@ -87,15 +102,25 @@ def _a1111_parameters(text: str) -> str | None:
     return _sd_parameters_detail(text) if looks_like_sd_parameters(text) else None
 
 
-def _comfy_prompt(text: str) -> str | None:
-    """ComfyUI API graph: {node_id: {"class_type": ..., "inputs": {...}}}; detail = checkpoints."""
+def _comfy_nodes(text: str) -> list[dict] | None:
+    """The nodes of a ComfyUI API graph ({node_id: {"class_type": ..., "inputs": {...}}}), or None."""
     graph = _json_object(text)
     nodes = [n for n in graph.values() if isinstance(n, dict)] if graph else []
-    if not nodes or not all("class_type" in n for n in nodes):
+    return nodes if nodes and all("class_type" in n for n in nodes) else None
+
+
+def comfy_checkpoints(text: str) -> tuple[str, ...]:
+    """The checkpoint and diffusion-model names a ComfyUI API graph loads, sorted."""
+    return tuple(sorted({value for node in _comfy_nodes(text) or [] if isinstance(node.get("inputs"), dict)
+                         for key, value in node["inputs"].items()
+                         if key in ("ckpt_name", "unet_name") and isinstance(value, str)}))
+
+
+def _comfy_prompt(text: str) -> str | None:
+    """ComfyUI API graph; detail = the checkpoints it loads."""
+    if _comfy_nodes(text) is None:
         return None
-    models = sorted({value for node in nodes if isinstance(node.get("inputs"), dict)
-                     for key, value in node["inputs"].items()
-                     if key in ("ckpt_name", "unet_name") and isinstance(value, str)})
+    models = comfy_checkpoints(text)
     if not models:
         return ""
     more = f"+{len(models) - MAX_MODELS} more" if len(models) > MAX_MODELS else ""
@@ -108,13 +133,27 @@ def _comfy_workflow(text: str) -> str | None:
     return "" if graph and isinstance(graph.get("nodes"), list) else None
 
 
+def _invokeai_model(meta: dict) -> tuple[str | None, str | None]:
+    """(model name, base) of InvokeAI metadata; the base (`sdxl`, `sd-1`, `flux`) names the family."""
+    model = meta.get("model")
+    name = (model.get("name") or model.get("model_name")) if isinstance(model, dict) else model
+    base = model.get("base") or model.get("base_model") if isinstance(model, dict) else None
+    return (name if isinstance(name, str) and name else None), (base if isinstance(base, str) else None)
+
+
+def invokeai_models(text: str) -> tuple[str, ...]:
+    """The base and model name InvokeAI metadata records (base first: it names the family plainly)."""
+    meta = _json_object(text)
+    name, base = _invokeai_model(meta) if meta is not None else (None, None)
+    return tuple(n for n in (base, name) if n)
+
+
 def _invokeai_metadata(text: str) -> str | None:
     meta = _json_object(text)
     if meta is None:
         return None
-    model = meta.get("model")
-    name = (model.get("name") or model.get("model_name")) if isinstance(model, dict) else model
-    return f"model={_short(name)}" if isinstance(name, str) and name else ""
+    name = _invokeai_model(meta)[0]
+    return f"model={_short(name)}" if name else ""
 
 
 def _json_object_chunk(text: str) -> str | None:
@@ -130,7 +169,7 @@ def _fooocus_scheme(text: str) -> str | None:
     return f"scheme={_short(text)}" if text.strip() else None
 
 
-# PNG text key -> (generator, check). Order is priority: Fooocus also writes `parameters`.
+# PNG text key -> (tool, check). Order is priority: Fooocus also writes `parameters`.
 PNG_KEYS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "fooocus_scheme": ("Fooocus", _fooocus_scheme),
     "parameters": ("AUTOMATIC1111", _a1111_parameters),
@@ -144,25 +183,38 @@ PNG_KEYS: dict[str, tuple[str, Callable[[str], str | None]]] = {
 }
 
 
+# PNG text key -> the model names its text holds.
+PNG_MODEL_NAMES: dict[str, Callable[[str], tuple[str, ...]]] = {
+    "parameters": sd_parameters_model, "prompt": comfy_checkpoints, "invokeai_metadata": invokeai_models,
+}
+
+
 def _png_text(image: DecodedImage) -> Finding | None:
-    """The first generator whose keys validate; evidence lists all of its valid keys."""
+    """The first tool whose keys validate; evidence lists all of its valid keys."""
     valid = {}
-    for key, (generator, check) in PNG_KEYS.items():
+    for key, (tool, check) in PNG_KEYS.items():
         value = image.info.get(key)
         detail = check(value) if isinstance(value, str) else None
         if detail is not None:
-            valid[key] = (generator, detail)
+            valid[key] = (tool, detail)
     if not valid:
         return None
-    generator = next(iter(valid.values()))[0]
-    keys = [k for k, (g, _) in valid.items() if g == generator]
+    tool = next(iter(valid.values()))[0]
+    keys = [k for k, (g, _) in valid.items() if g == tool]
     details = list(dict.fromkeys(valid[k][1] for k in keys if valid[k][1]))
-    return Finding(generator, f"png:{'+'.join(keys)} ({', '.join([generator, *details])})")
+    models = tuple(name for k in keys if k in PNG_MODEL_NAMES for name in PNG_MODEL_NAMES[k](image.info[k]))
+    return Finding(tool, f"png:{'+'.join(keys)} ({', '.join([tool, *details])})", models)
+
+
+def _novelai_source(meta: dict) -> tuple[str, ...]:
+    """NovelAI's `Source` ("NovelAI Diffusion V4 ...", "Stable Diffusion XL ...") names the model."""
+    source = meta.get("Source")
+    return (source,) if isinstance(source, str) and source else ()
 
 
 def _novelai_detail(meta: dict) -> str:
-    source = meta.get("Source")
-    return f"source={_short(source)}" if isinstance(source, str) and source else ""
+    source = _novelai_source(meta)
+    return f"source={_short(source[0])}" if source else ""
 
 
 def _novelai_png(image: DecodedImage) -> Finding | None:
@@ -170,7 +222,8 @@ def _novelai_png(image: DecodedImage) -> Finding | None:
     if image.info.get("Software") != "NovelAI" or _json_object(image.info.get("Comment")) is None:
         return None
     detail = _novelai_detail(image.info)
-    return Finding("NovelAI", f"png:Software+Comment (NovelAI{', ' + detail if detail else ''})")
+    return Finding("NovelAI", f"png:Software+Comment (NovelAI{', ' + detail if detail else ''})",
+                   _novelai_source(image.info))
 
 
 # --- NovelAI stealth alpha payload -------------------------------------------------------
@@ -211,10 +264,10 @@ def _stealth_alpha(image: DecodedImage) -> Finding | None:
     magic, text = found
     meta = _json_object(text)
     if meta is None and looks_like_sd_parameters(text):  # A1111's stealth-pnginfo extension
-        generator, detail = "AUTOMATIC1111", _sd_parameters_detail(text)
+        tool, detail, models = "AUTOMATIC1111", _sd_parameters_detail(text), sd_parameters_model(text)
     else:
-        generator, detail = "NovelAI", _novelai_detail(meta or {})
-    return Finding(generator, f"alpha:{magic} ({', '.join(filter(None, [generator, detail]))})")
+        tool, detail, models = "NovelAI", _novelai_detail(meta or {}), _novelai_source(meta or {})
+    return Finding(tool, f"alpha:{magic} ({', '.join(filter(None, [tool, detail]))})", models)
 
 
 # --- EXIF --------------------------------------------------------------------------------
@@ -240,7 +293,8 @@ def _exif(image: DecodedImage) -> Finding | None:
     for text in user_comment_texts(image.exif.get("UserComment")):
         if looks_like_sd_parameters(text):
             detail = _sd_parameters_detail(text)
-            return Finding("AUTOMATIC1111", f"exif:UserComment ({', '.join(filter(None, ['AUTOMATIC1111', detail]))})")
+            return Finding("AUTOMATIC1111", f"exif:UserComment ({', '.join(filter(None, ['AUTOMATIC1111', detail]))})",
+                           sd_parameters_model(text))
     return None
 
 
@@ -324,11 +378,11 @@ def c2pa_evidence(store: dict) -> Finding | None:
         actions = _ai_actions(manifest)
         if actions:
             name = _short(_claim_generator(manifest))
-            return Finding(f"C2PA:{name}", f"c2pa:actions ({'+'.join(actions)}, claim_generator={name})")
+            return Finding(f"C2PA:{name}", f"c2pa:actions ({'+'.join(actions)}, claim_generator={name})", (name,))
     for manifest in ordered:
         name = _short(_claim_generator(manifest))
         if any(fragment in name.lower() for fragment in AI_CLAIM_GENERATORS):
-            return Finding(f"C2PA:{name}", f"c2pa:claim_generator ({name})")
+            return Finding(f"C2PA:{name}", f"c2pa:claim_generator ({name})", (name,))
     return None
 
 
@@ -394,4 +448,5 @@ class MetadataDetector:
             return not_applicable(f"metadata check failed: {type(e).__name__}")
         if found is None:
             return Signal(score=0.0, decision=NO_EVIDENCE, evidence="no generator metadata")
-        return Signal(score=1.0, decision=SYNTHETIC, evidence=found.evidence, generator=found.generator)
+        return Signal(score=1.0, decision=SYNTHETIC, evidence=found.evidence, generator=family_of(found.models),
+                      tool=found.tool)

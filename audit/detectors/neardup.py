@@ -23,6 +23,7 @@ from audit.bank.index import Bank
 from audit.bank.kinds import PHASH
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.detectors.base import NEEDS_EMBEDDINGS, NO_EVIDENCE, SYNTHETIC, EmbeddedItem, Signal, not_applicable
+from audit.detectors.model_families import family_of
 
 
 class NearDupDetector:
@@ -98,7 +99,7 @@ class NearDupDetector:
     def _synthetic(what: str, match: dict, similarity: float | None) -> Signal:
         label = match["label"]
         return Signal(score=1.0, decision=SYNTHETIC, evidence=f"{what} {_describe(match)}",
-                      generator=f"bank:{label}" if label else "bank",
+                      generator=family_of([label] if label else []), tool=f"bank:{label}" if label else "bank",
                       extra={"similarity": similarity, "match_id": match["id"], "match_label": label})
 
 

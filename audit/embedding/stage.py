@@ -16,6 +16,7 @@ import numpy as np
 
 from audit.bank.kinds import NO_EMBEDDER
 from audit.detectors.base import ERROR, SYNTHETIC, EmbeddedItem, overall_decision
+from audit.detectors.model_families import attribute
 from audit.embedding.cache import EmbeddingCache
 from audit.embedding.embedder import RANDOM_NOTE, Embedder, WeightsMissing, normalise
 
@@ -100,5 +101,6 @@ def _merge(row: dict, detector, signal) -> None:
         row["flagged"] = True
         if detector.hard_evidence:
             row["hard_evidence"] = True
-            row["generator"] = row["generator"] or signal.generator
+            row["generator"], row["tool"] = attribute([(row["generator"], row.get("tool")),
+                                                       (signal.generator, signal.tool)])
     row["decision"] = overall_decision(row)

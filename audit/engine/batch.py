@@ -9,6 +9,7 @@ from contextlib import nullcontext
 
 from audit.detectors import build_pixel_detectors
 from audit.detectors.base import ERROR, SYNTHETIC, Signal, overall_decision
+from audit.detectors.model_families import attribute
 from audit.engine.config import ScanConfig
 from audit.engine.watchdog import BATCH, ITEM, Slots, Watchdog
 from audit.sources.decode import internal_error
@@ -117,6 +118,6 @@ def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
     synthetic = {name: s for name, s in signals.items() if ok and s.decision == SYNTHETIC}
     row["flagged"] = bool(synthetic)
     row["hard_evidence"] = any(name in _WORKER["hard"] for name in synthetic)
-    row["generator"] = next((s.generator for s in synthetic.values() if s.generator), None)
+    row["generator"], row["tool"] = attribute((s.generator, s.tool) for s in synthetic.values())
     row["decision"] = overall_decision(row)
     return row

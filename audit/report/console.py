@@ -27,7 +27,9 @@ def summary_table(summary: dict) -> Table:
         d = summary["duplicates"]
         table.add_row("near-duplicate clusters", f"{d['clusters']} ({d['flagged_copies']} flagged copies)")
     for name, n in summary["per_generator"].items():
-        table.add_row(f"  generator: {name}", str(n))
+        table.add_row(escape_markup(f"  generator: {name}"), str(n))
+    for name, n in summary.get("per_tool", {}).items():
+        table.add_row(escape_markup(f"  tool: {name}"), str(n))
     for reason, n in summary["errors"]["by_reason"].items():
         table.add_row(f"  error: {reason}", str(n))
     table.caption = escape_markup("\n".join([*[f"WARNING: {w}" for w in e["warnings"]], *estimate_details(e),

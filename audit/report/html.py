@@ -35,7 +35,8 @@ def html_report(summary: dict, rows: list[dict]) -> str:
         _list(baseline_lines(summary)),
         _estimate_table(summary),
         "<h2>Detectors</h2>", _detector_table(summary["per_detector"]),
-        "<h2>Generators</h2>", _generator_table(summary["per_generator"]),
+        "<h2>Generators (model family)</h2>", _count_table("generator", summary["per_generator"]),
+        "<h2>Tools</h2>", _count_table("tool", summary.get("per_tool", {})),
         *_histograms(rows),
         *_flagged_section(summary, rows),
         *_error_section(rows),
@@ -69,10 +70,10 @@ def _detector_table(per_detector: dict) -> str:
     return table(["detector", *(header for _, header in DECISION_COLUMNS)], rows)
 
 
-def _generator_table(per_generator: dict) -> str:
-    if not per_generator:
-        return "<p>No generator identified.</p>"
-    return table(["generator", "images"], [[cell(g), cell(n, numeric=True)] for g, n in per_generator.items()])
+def _count_table(header: str, counts: dict) -> str:
+    if not counts:
+        return f"<p>No {header} identified.</p>"
+    return table([header, "images"], [[cell(g), cell(n, numeric=True)] for g, n in counts.items()])
 
 
 def _histograms(rows: list[dict]) -> list[str]:
@@ -100,10 +101,11 @@ def _flagged_section(summary: dict, rows: list[dict]) -> list[str]:
     shown = flagged[:MAX_TABLE_ROWS]
     thumbs = set(evenly_spaced(len(shown), MAX_THUMBNAILS))
     body = [[_thumbnail_cell(r["uri"]) if i in thumbs else cell(""), cell(r["id"]), cell(r["generator"] or ""),
-             cell("yes" if r["hard_evidence"] else "no"), cell(flag_evidence(r, summary["per_detector"]))]
+             cell(r.get("tool") or ""), cell("yes" if r["hard_evidence"] else "no"),
+             cell(flag_evidence(r, summary["per_detector"]))]
             for i, r in enumerate(shown)]
     return [f"<h2>Flagged images ({len(flagged)})</h2>", *_left_out(len(flagged), len(shown), len(thumbs)),
-            table(["thumbnail", "id", "generator", "hard evidence", "evidence"], body, sortable=True,
+            table(["thumbnail", "id", "generator", "tool", "hard evidence", "evidence"], body, sortable=True,
                   table_id="flagged")]
 
 

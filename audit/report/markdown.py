@@ -26,16 +26,22 @@ def markdown_summary(summary: dict) -> list[str]:
     ]
     for name, counts in summary["per_detector"].items():
         lines.append(f"| {name} | " + " | ".join(map(str, decision_counts(counts))) + " |")
-    lines += ["", "## Generators", "", "| generator | images |", "|---|---|"]
-    return lines + ([f"| {md_cell(g)} | {n} |" for g, n in summary["per_generator"].items()] or ["| (none) | 0 |"])
+    lines += _count_table("Generators (model family)", "generator", summary["per_generator"])
+    return lines + _count_table("Tools", "tool", summary.get("per_tool", {}))
+
+
+def _count_table(title: str, header: str, counts: dict) -> list[str]:
+    return ["", f"## {title}", "", f"| {header} | images |", "|---|---|",
+            *([f"| {md_cell(g)} | {n} |" for g, n in counts.items()] or ["| (none) | 0 |"])]
 
 
 def markdown_report(summary: dict, rows: list[dict]) -> str:
     lines = markdown_summary(summary)
     flagged = [r for r in rows if r["flagged"]]
-    lines += ["", f"## Flagged images ({len(flagged)})", "", "| id | generator | evidence |", "|---|---|---|"]
+    lines += ["", f"## Flagged images ({len(flagged)})", "", "| id | generator | tool | evidence |", "|---|---|---|---|"]
     for r in flagged:
-        lines.append(f"| {md_cell(r['id'])} | {md_cell(r['generator'] or '')} | {md_cell(flag_evidence(r, summary['per_detector']))} |")
+        lines.append(f"| {md_cell(r['id'])} | {md_cell(r['generator'] or '')} | {md_cell(r.get('tool') or '')} | "
+                     f"{md_cell(flag_evidence(r, summary['per_detector']))} |")
     errors = [r for r in rows if r["status"] == "error"]
     lines += ["", f"## Errors ({len(errors)})", "", "| id | reason |", "|---|---|"]
     lines += [f"| {md_cell(r['id'])} | {md_cell(r['error'])} |" for r in errors[:MAX_LISTED_ERRORS]]

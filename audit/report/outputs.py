@@ -18,7 +18,7 @@ BASE_COLUMNS = [
     ("sha256", pa.string()), ("phash", pa.string()),
 ]
 TAIL_COLUMNS = [("flagged", pa.bool_()), ("hard_evidence", pa.bool_()), ("generator", pa.string()),
-                ("decision", pa.string())]
+                ("tool", pa.string()), ("decision", pa.string())]
 
 
 def results_schema(detectors) -> pa.Schema:

@@ -33,6 +33,7 @@ def summarise(rows: list[dict], config, source: str, stage=None, calibration: di
         "notes": list(stage.notes) if stage else [],
         "per_detector": {name: dict(Counter(r[f"{name}_decision"] for r in ok_rows)) for name in ran},
         "per_generator": dict(Counter(r["generator"] for r in ok_rows if r["generator"]).most_common()),
+        "per_tool": dict(Counter(r.get("tool") for r in ok_rows if r.get("tool")).most_common()),
         "errors": {
             "count": len(rows) - len(ok_rows),
             "by_reason": dict(Counter(error_kind(r["error"]) for r in rows if r["status"] == "error").most_common()),
