@@ -120,3 +120,34 @@ def test_cli(shards, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     missing = runner.invoke(main, args + ["--engine", "ray"])
     assert missing.exit_code == 2 and "pip install 'autophagy-audit[ray]'" in " ".join(missing.output.split())
+
+
+def test_retries_are_bounded_and_a_failure_keeps_finished_shards(shards, tmp_path, monkeypatch):
+    from audit.engine import ray_engine
+
+    asked = []
+    original_map_batches = ray.data.Dataset.map_batches
+
+    def recording(self, fn, *args, **kwargs):
+        asked.append(kwargs)
+        return original_map_batches(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ray.data.Dataset, "map_batches", recording)
+    original_pipeline = ray_engine._pipeline
+
+    def dies_after_the_first_shard(*args, **kwargs):
+        tables = original_pipeline(*args, **kwargs)
+        first = next(iter(tables))
+        yield first
+        raise ray.exceptions.RayError("Worker exit type: NODE_OUT_OF_MEMORY")
+
+    monkeypatch.setattr(ray_engine, "_pipeline", dies_after_the_first_shard)
+    out = tmp_path / "ray"
+    with pytest.raises(ray_engine.ShardsFailed, match=r"gave up on \d shard.*out of memory.*--resume") as failed:
+        ray_scan(str(shards), out, num_workers=1)
+    assert asked and all(k["max_restarts"] == ray_engine.MAX_ACTOR_RESTARTS and
+                         k["max_task_retries"] == ray_engine.MAX_TASK_RETRIES for k in asked)
+    assert "shard-002.tar" in str(failed.value)
+    monkeypatch.setattr(ray_engine, "_pipeline", original_pipeline)
+    resumed = ray_scan(str(shards), out, num_workers=1, resume=True)
+    assert by_id(resumed.rows) == by_id(ray_scan(str(shards), tmp_path / "fresh", num_workers=1).rows)

@@ -45,6 +45,13 @@ RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'aut
                "(or pip install 'ray[data]')")
 PLAN_NAME = "plan.json"
 FOLDER_SHARD_SIZE = 1000  # images per shard of a folder source
+# Ray Data restarts a dead actor and retries its task without end by default: under memory pressure
+# it kills and restarts workers forever. Bounded here; then the scan stops with the reason (ShardsFailed).
+MAX_ACTOR_RESTARTS = 3
+MAX_TASK_RETRIES = 3
+RETRIES = {"max_restarts": MAX_ACTOR_RESTARTS, "max_task_retries": MAX_TASK_RETRIES}
+MAX_NAMED_SHARDS = 5
+MAX_REASON_CHARS = 300
 FLIGHT_COLUMNS = ("shard", "shard_rows", "prepared")  # travel with the rows between stages only
 
 
@@ -84,10 +91,13 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
             if progress and parts.rows_done:
                 progress(parts.rows_done)
             if todo:
-                for table in _pipeline(ray, address, shards, todo, config, prepare, num_workers, batch_size):
-                    parts.add(table)
-                    if progress:
-                        progress(table.num_rows)
+                try:
+                    for table in _pipeline(ray, address, shards, todo, config, prepare, num_workers, batch_size):
+                        parts.add(table)
+                        if progress:
+                            progress(table.num_rows)
+                except ray.exceptions.RayError as e:  # after the bounded retries
+                    raise ShardsFailed(shards_failed(shards, [i for i in todo if not parts.committed(i)], e)) from e
                 parts.commit_empty(todo)
             rows = parts.merge(len(shards), stage)
         finally:
@@ -100,6 +110,22 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
         result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
         write_outputs(result)
         return result
+
+
+class ShardsFailed(RuntimeError):
+    """Ray gave up on shards after its bounded retries; the finished shards are kept for --resume."""
+
+
+def shards_failed(shards: list[Shard], unfinished: list[int], error: Exception) -> str:
+    """One line: which shards did not finish, Ray's reason, and how to go on."""
+    names = ", ".join(shards[i].name for i in unfinished[:MAX_NAMED_SHARDS])
+    more = f" and {len(unfinished) - MAX_NAMED_SHARDS} more" if len(unfinished) > MAX_NAMED_SHARDS else ""
+    reason = " ".join(str(error).split())[:MAX_REASON_CHARS] or type(error).__name__
+    memory = " (a worker ran out of memory: fewer --num-workers or a smaller --batch-size need less)" \
+        if "memory" in reason.lower() else ""
+    return (f"the Ray engine gave up on {len(unfinished)} shard(s) ({names}{more}) after {MAX_ACTOR_RESTARTS} worker "
+            f"restarts and {MAX_TASK_RETRIES} retries: {type(error).__name__}: {reason}{memory}. The finished shards "
+            "are kept: rerun with --resume to scan the rest")
 
 
 def _import_ray():
@@ -183,11 +209,11 @@ def _pipeline(ray, address: str | None, shards: list[Shard], todo: list[int], co
     items = [{"index": i, **asdict(shards[i])} for i in todo]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     ds = ds.map_batches(ShardScanner, fn_constructor_args=(config, prepare, batch_size), batch_size=1,
-                        batch_format="pyarrow", compute=ActorPoolStrategy(size=workers), num_cpus=1)
+                        batch_format="pyarrow", compute=ActorPoolStrategy(size=workers), num_cpus=1, **RETRIES)
     if prepare:
         ds = ds.map_batches(EmbeddingActor, fn_constructor_args=(config,), batch_size=batch_size,
                             batch_format="pyarrow", compute=ActorPoolStrategy(size=max(1, gpus)),
-                            num_gpus=1 if gpus else 0, num_cpus=embed_cpus)
+                            num_gpus=1 if gpus else 0, num_cpus=embed_cpus, **RETRIES)
     return ds.iter_batches(batch_format="pyarrow", batch_size=None)
 
 
