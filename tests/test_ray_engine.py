@@ -74,8 +74,8 @@ def test_webdataset_shards_with_hostile_members(shards, tmp_path):
     assert by_id(rows.values()) == by_id(local.rows)
     assert "never loaded" in rows["shard-000.tar/001/b.pkl"]["error"]
     assert "unsafe" in rows["shard-000.tar/../escape.png"]["error"]
-    assert rows["shard-000.tar/000/a.png#1"]["status"] == "ok"  # a repeated member name gets the local suffix
-    assert rows["shard-001.tar/002/wm.png"]["generator"] == "SD 2.x"
+    assert rows["shard-000.tar/000/a#1"]["status"] == "ok"  # a repeated sample key gets the local suffix
+    assert rows["shard-001.tar/002/wm"]["generator"] == "SD 2.x"
     assert not (tmp_path / "UNPICKLED").exists()
 
 

@@ -128,7 +128,7 @@ def imagefolder(tmp_path):
 def test_local_imagefolder_keeps_png_metadata(imagefolder):
     for spec in ("hf:" + str(imagefolder), f"hf:{imagefolder}:train"):
         records = list(iter_records(spec))
-        assert [r.id for r in records] == ["train/0", "train/1", "train/2"]
+        assert [r.id for r in records] == ["train/img0.png", "train/img1.png", "train/img2.png"]  # the cell's path
         for record in records:
             name = record.path.rsplit("/", 1)[-1]
             assert record.uri == record.path
@@ -139,7 +139,7 @@ def test_local_imagefolder_keeps_png_metadata(imagefolder):
 def test_flat_imagefolder_defaults_to_train(tmp_path):
     (tmp_path / "a.png").write_bytes(png_bytes(1, "flat"))
     (record,) = iter_records("hf:" + str(tmp_path))
-    assert record.id == "train/0" and record.decoded().info["parameters"] == "flat"
+    assert record.id == "train/a.png" and record.decoded().info["parameters"] == "flat"
 
 
 class BrokenStream:

@@ -109,6 +109,9 @@ def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
         "height": image.height if image else None,
         "sha256": hashlib.sha256(data).hexdigest() if data else None,
         "phash": None,
+        "url": record.url,
+        "key": record.key,
+        "caption": record.caption,
     }
     for name in _WORKER["config"].detectors:
         signal = signals.get(name)

@@ -15,7 +15,8 @@ from audit.report.strict_json import strict_json
 BASE_COLUMNS = [
     ("seq", pa.int64()), ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()),
     ("error", pa.string()), ("format", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
-    ("sha256", pa.string()), ("phash", pa.string()),
+    ("sha256", pa.string()), ("phash", pa.string()), ("url", pa.string()), ("key", pa.string()),
+    ("caption", pa.string()),
 ]
 TAIL_COLUMNS = [("flagged", pa.bool_()), ("hard_evidence", pa.bool_()), ("generator", pa.string()),
                 ("tool", pa.string()), ("decision", pa.string())]

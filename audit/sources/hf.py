@@ -2,7 +2,8 @@
 (an `imagefolder`-style tree of images, or a folder written by `save_to_disk`).
 
 Rows are streamed. An `Image` column is read undecoded (`Image(decode=False)`), so the
-record gets the file's own bytes and its metadata survives. Ids are `<split>/<index>`; the
+record gets the file's own bytes and its metadata survives. Ids are `<split>/<file name>` when
+the cell records its file's path (`{bytes, path}`), else `<split>/<index>`; uris hold the index. The
 default split is `train` when present, else the first. A dataset that cannot be loaded
 raises `SourceError`; a row that fails mid-stream becomes an error record and ends the
 stream (the dataset's iterator cannot resume after an exception).
@@ -14,8 +15,9 @@ from typing import Iterator
 
 import datasets
 
-from audit.sources.parquet import cell_record, pick_column
+from audit.sources.parquet import cell_path, cell_record, meta_columns, pick_column
 from audit.sources.record import ImageRecord, SourceError
+from audit.sources.sample_meta import from_mapping
 
 SAVED_DATASET_MARKERS = ("dataset_dict.json", "state.json")  # written by save_to_disk
 
@@ -29,7 +31,8 @@ def iter_hf(spec: str, column: str | None) -> Iterator[ImageRecord]:
         dataset = dataset.cast_column(image_column, datasets.Image(decode=False))
     base_dir = name if os.path.isdir(name) else ""
     root = base_dir or _hub_cache()
-    rows = iter(dataset.select_columns([image_column]))
+    meta = meta_columns(dataset.features.arrow_schema) if dataset.features else {}
+    rows = iter(dataset.select_columns(list(dict.fromkeys([image_column, *meta.values()]))))
     index = 0
     while True:
         rid, uri = f"{split}/{index}", f"hf://{name}/{split}/{index}"
@@ -42,7 +45,10 @@ def iter_hf(spec: str, column: str | None) -> Iterator[ImageRecord]:
                 raise SourceError(f"cannot read Hugging Face dataset '{name}': {_one_line(e)}") from e
             yield ImageRecord(id=rid, uri=uri, error=f"dataset stream failed: {_one_line(e)}")
             return
-        yield cell_record(row[image_column], rid, uri, base_dir, root)
+        value = row[image_column]
+        record = cell_record(value, f"{split}/{cell_path(value)}" if cell_path(value) else rid, uri, base_dir, root)
+        record.add_meta(from_mapping({field: row.get(column) for field, column in meta.items()}))
+        yield record
         index += 1
 
 

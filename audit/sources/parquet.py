@@ -3,8 +3,10 @@
 The image column holds raw bytes (binary), a Hugging Face Image struct `{bytes, path}`, or
 file paths relative to the parquet file's folder. It is `column` when given; otherwise the
 first binary or `{bytes, ...}` struct column; otherwise the first string column named like
-a path (`path`, `file_name`, `image_path`, `url`, ...). Ids are `<file name>/<row index>`,
-or `<file name>/<key>` when the file has an `id`, `key` or `__key__` column. A file that
+a path (`path`, `file_name`, `image_path`, `url`, ...). Ids are `<file name>/<key>` when the file has an `id`, `key` or `__key__` column, else
+`<file name>/<cell's file name>` for a `{bytes, path}` cell that records one, else `<file name>/<row
+index>`. The url, key and caption columns of img2dataset-style files (`url`, `key`, `caption`, and
+the like; see sample_meta) are carried into the rows. A file that
 cannot be read becomes one error record `<file name>/` and the next file is read.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audit.sources.record import ImageRecord, SourceError, display_name
+from audit.sources.sample_meta import NAMES, from_mapping
 
 BATCH_ROWS = 64  # rows per read: image cells can be megabytes each
 ID_COLUMNS = ("id", "key", "__key__")
@@ -49,16 +52,34 @@ def iter_parquet(paths: list[str], column: str | None) -> Iterator[ImageRecord]:
 
 
 def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, uri: str) -> Iterator[ImageRecord]:
-    names = pfile.schema_arrow.names
-    id_column = next((c for c in ID_COLUMNS if c in names and c != image_column), None)
-    columns = [image_column] + ([id_column] if id_column else [])
+    schema = pfile.schema_arrow
+    id_column = next((c for c in ID_COLUMNS if c in schema.names and c != image_column), None)
+    meta = meta_columns(schema)
+    columns = list(dict.fromkeys([image_column, *([id_column] if id_column else []), *meta.values()]))
     base_dir = os.path.dirname(os.path.abspath(path))
     row = 0
     for batch in pfile.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-        keys = batch.column(id_column).to_pylist() if id_column else [None] * batch.num_rows
-        for value, key in zip(batch.column(image_column).to_pylist(), keys):
-            yield cell_record(value, f"{name}/{row if key is None else _key_text(key)}", f"{uri}#{row}", base_dir)
+        table = {c: batch.column(c).to_pylist() for c in columns}
+        for i, value in enumerate(table[image_column]):
+            key = table[id_column][i] if id_column else None
+            label = _key_text(key) if key is not None else cell_path(value) or str(row)
+            record = cell_record(value, f"{name}/{label}", f"{uri}#{row}", base_dir)
+            record.add_meta(from_mapping({field: table[column][i] for field, column in meta.items()}))
+            yield record
             row += 1
+
+
+def meta_columns(schema: pa.Schema) -> dict[str, str]:
+    """field (url, key, caption) -> the string or integer column holding it (img2dataset: url, key, caption)."""
+    usable = {f.name for f in schema if _is_string(f.type) or pa.types.is_integer(f.type)}
+    found = {field: next((n for n in names if n in usable), None) for field, names in NAMES.items()}
+    return {field: column for field, column in found.items() if column}
+
+
+def cell_path(value: object) -> str | None:
+    """The file name a `{bytes, path}` cell records (Hugging Face Image), or None."""
+    path = value.get("path") if isinstance(value, dict) else None
+    return os.path.basename(path) if isinstance(path, str) and path.strip() else None
 
 
 def _key_text(key: object) -> str:

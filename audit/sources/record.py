@@ -27,7 +27,16 @@ class ImageRecord:
     error: str | None = None
     pixel_limit: int = DEFAULT_PIXEL_LIMIT
     root: str | None = None  # `path` must lead to a file inside this folder (links resolved)
+    url: str | None = None  # what the dataset says about the sample (webdataset sidecars, parquet columns)
+    key: str | None = None
+    caption: str | None = None
     _decoded: DecodedImage | None = field(default=None, repr=False, compare=False)
+
+    def add_meta(self, fields: dict) -> None:
+        """Set url, key and caption from `fields` (see sample_meta), keeping values already set."""
+        for name in ("url", "key", "caption"):
+            if getattr(self, name) is None and fields.get(name) is not None:
+                setattr(self, name, fields[name])
 
     def read_bytes(self) -> bytes | None:
         """The raw bytes, or None (with `error` set) when they cannot be read."""
