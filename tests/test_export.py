@@ -47,7 +47,7 @@ def _export(*args):
 
 def test_lists_of_dropped_and_kept_items(shard_scan):
     assert _export(shard_scan / "out", "--to", shard_scan / "drop.txt").exit_code == 0
-    assert (shard_scan / "drop.txt").read_text().split() == ["s.tar/00000.png", "s.tar/00003.png", "s.tar/00006.png"]
+    assert (shard_scan / "drop.txt").read_text().split() == ["s.tar/00000", "s.tar/00003", "s.tar/00006"]  # sample keys
     assert _export(shard_scan / "out", "--to", shard_scan / "keep.txt", "--keep").exit_code == 0
     assert len((shard_scan / "keep.txt").read_text().split()) == 5
 

@@ -19,8 +19,10 @@ class JournalMismatch(Exception):
 
 
 class Journal:
+    """`rows`: what a resumed journal held when opened; appended rows are written, not kept."""
+
     def __init__(self, path: Path, identity: dict, resume: bool):
-        self.path = path
+        self.path, self.identity = path, identity
         self.rows: list[dict] = []
         if resume and path.exists() and path.stat().st_size > 0:
             self.rows = self._load(identity)
@@ -56,7 +58,13 @@ class Journal:
         for row in rows:
             self._write_line(row)
         self._sync()
-        self.rows.extend(rows)
+
+    def restart(self) -> None:
+        """Empty the journal down to its identity line (its rows are safe elsewhere now)."""
+        self._file.seek(0)
+        self._file.truncate()
+        self._write_line({"journal": self.identity})
+        self._sync()
 
     def _sync(self) -> None:
         self._file.flush()

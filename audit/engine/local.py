@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -19,9 +20,10 @@ from audit.compare import compare, load_baseline
 from audit.detectors import DEFAULT, build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig, load_calibration
-from audit.engine.journal import JOURNAL_NAME, Journal
 from audit.engine.out_folder import OutFolder, check_out_folder
 from audit.engine.pool import run_in_workers
+from audit.engine.results_store import ResultsStore, SeqRanges
+from audit.report.outputs import results_schema, write_outputs
 from audit.report.summary import summarise
 from audit.sources import ImageRecord, SourceError, SourceStats, iter_records
 
@@ -45,8 +47,6 @@ class ScanResult:
     def to_arrow(self):
         """The rows as a pyarrow Table with results.parquet's schema."""
         import pyarrow as pa
-
-        from audit.report.outputs import results_schema
 
         return pa.Table.from_pylist(self.rows, schema=results_schema(self.detectors))
 
@@ -86,32 +86,38 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
         raise SourceError(f"no images found in {source}{skipped}")
     records = itertools.chain([first], records)
 
-    with OutFolder(out) if out is not None else contextlib.nullcontext():
+    with OutFolder(out) if out is not None else contextlib.nullcontext(), _results_folder(out) as folder:
         stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
-        journal = Journal(out / JOURNAL_NAME, {"source": source, **config.as_dict()}, resume) if out else None
+        store = ResultsStore(folder, {"source": source, **config.as_dict()}, resume, results_schema(config.detectors))
         try:
-            rows = _run(records, config, workers, batch_size, journal, stage, progress, item_timeout)
+            _run(records, config, workers, batch_size, store, stage, progress, item_timeout)
         finally:
-            if journal is not None:
-                journal.close()
+            store.close()
             if stage is not None:
                 stage.close()
-        return _finish(rows, source, config, out, stage, stats, (str(baseline), earlier) if earlier else None)
+        return _finish(store.rows(), source, config, out, stage, stats, (str(baseline), earlier) if earlier else None)
+
+
+@contextlib.contextmanager
+def _results_folder(out: Path | None):
+    """Where the rows go while the scan runs: `out`, or a temporary folder when there is none."""
+    if out is not None:
+        yield out
+        return
+    with tempfile.TemporaryDirectory(prefix="audit-scan-") as tmp:
+        yield Path(tmp)
 
 
 def _finish(rows: list[dict], source: str, config: ScanConfig, out: Path | None, stage,
             stats: SourceStats, baseline: tuple[str, dict] | None = None) -> ScanResult:
     """Rows in source order, the summary (with the comparison to a baseline scan), and the output
     files when `out` is given."""
-    rows.sort(key=lambda r: r["seq"])
     summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
     summary["source_files"] = stats.as_dict()
     if baseline:
         summary["baseline"] = compare(baseline[1], summary, baseline[0])
     result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
     if out is not None:
-        from audit.report.outputs import write_outputs
-
         write_outputs(result)
     return result
 
@@ -129,39 +135,39 @@ def _embedding_stage(config: ScanConfig, cache_dir: Path | None):
 
 
 def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch_size: int,
-         journal: Journal | None, stage, progress: Progress | None, item_timeout: float | None) -> list[dict]:
-    done = {row["id"] for row in journal.rows} if journal else set()
-    rows = list(journal.rows) if journal else []
-    if progress and rows:
-        progress(len(rows))
+         store: ResultsStore, stage, progress: Progress | None, item_timeout: float | None) -> None:
+    if progress and store.resumed:
+        progress(store.resumed)
     prepare = config.preprocess if stage is not None and stage.active else None
 
     def finish(result: tuple[list[dict], dict]) -> None:
         batch_rows, prepared = result
         if stage is not None:
             stage.apply(batch_rows, prepared)
-        if journal:
-            journal.append(batch_rows)
-        rows.extend(batch_rows)
+        store.append(batch_rows)
         if progress:
             progress(len(batch_rows))
 
-    batches = _batches(_numbered(records, done), batch_size)
+    batches = _batches(_numbered(records, store.done), batch_size)
     if workers <= 1:
         init_worker(config, prepare)
         for batch in batches:
             finish(process_batch(batch))
-        return rows
+        return
     run_in_workers(batches, finish, workers, (config, prepare), item_timeout)
-    return rows
 
 
-def _numbered(records: Iterable[ImageRecord], done: set[str]) -> Iterator[tuple[int, ImageRecord]]:
-    """(position in source, record), skipping ids already journaled; duplicate ids get a suffix."""
+def _numbered(records: Iterable[ImageRecord], done: SeqRanges) -> Iterator[tuple[int, ImageRecord]]:
+    """(position in source, record), skipping positions already done; a repeated id gets a suffix.
+    Ids are unique within their first path component (a shard, a parquet file, a top-level folder),
+    the only place they can repeat, so what is remembered is bounded by one shard, not the dataset."""
     seen: dict[str, int] = {}
+    prefix = None
     for seq, record in enumerate(records):
+        if record.id.split("/", 1)[0] != prefix:
+            prefix, seen = record.id.split("/", 1)[0], {}
         record.id = unique_id(record.id, seen)
-        if record.id not in done:
+        if seq not in done:
             yield seq, record
 
 
