@@ -167,10 +167,13 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Cosine similarity below which a bank match is ignored.")
 @click.option("--phash-distance", type=click.IntRange(0, 64), default=DEFAULT_PHASH_DISTANCE, show_default=True,
               help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
+@click.option("--group-by", type=click.Choice(["shard", "folder", "domain"]), default=None,
+              help="Breakdown in the summary and reports: per shard or file, top-level folder, or URL domain "
+                   "(default: domain when URLs are known, else shard for shards, parquet and datasets, else folder).")
 def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fail_above, gate, max_error_rate,
          baseline, fail_on_increase, allow_missing_shards, junit, quiet, pixel_limit,
          item_timeout, follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
-         neardup_hard, neardup_soft, phash_distance, engine, address, num_workers):
+         neardup_hard, neardup_soft, phash_distance, engine, address, num_workers, group_by):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
 
     SOURCE: a folder or image file, webdataset .tar shards (file, folder or brace/glob
@@ -197,6 +200,7 @@ def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fa
             column=column, embedder=embedder, preprocess=preprocess,
             probe=_probe_folder(probe), bank=bank, calibration=calibration,
             neardup_hard=neardup_hard, neardup_soft=neardup_soft, phash_distance=phash_distance,
+            group_by=group_by,
         )
         run = (_ray_scan(address, num_workers) if engine == "ray"
                else partial(run_scan, workers=workers, item_timeout=item_timeout))

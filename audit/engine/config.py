@@ -18,6 +18,7 @@ from audit.engine.user_files import check_calibration, check_probe
 from audit.sources.decode import DEFAULT_PIXEL_LIMIT
 
 CALIBRATION_FILE = "calibration.json"
+GROUP_BY = ("shard", "folder", "domain")  # the breakdown's groups (audit/report/groups.py)
 HASH_ONLY = ""  # the preprocessing of a scan without a model: workers hash each image, prepare no model input
 
 
@@ -51,6 +52,7 @@ class ScanConfig:
     phash_distance: int = DEFAULT_PHASH_DISTANCE
     calibration: str | None = None  # folder written by `audit calibrate`
     embed: bool = False  # compute embeddings even when no detector needs them (calibrate, bank add)
+    group_by: str | None = None  # the summary's breakdown: shard, folder or domain (None: what fits the source)
 
     def as_dict(self) -> dict:
         """JSON-ready (lists, not tuples), as written to the journal and the summary."""
@@ -67,6 +69,8 @@ class ScanConfig:
     def resolved(self) -> "ScanConfig":
         """Defaults filled in and checked; raises ValueError for inconsistent options."""
         config = self
+        if config.group_by not in (None, *GROUP_BY):
+            raise ValueError(f"group_by must be one of {', '.join(GROUP_BY)}, got {config.group_by!r}")
         if config.calibration:
             probe_dir = Path(config.calibration) / "probe"
             if not (Path(config.calibration) / CALIBRATION_FILE).is_file():

@@ -6,6 +6,8 @@ from rich.table import Table
 
 from audit.report.text import baseline_lines, caveats, estimate_details, percent
 
+CONSOLE_GROUPS = 5  # the most flagged groups shown under the table (all are in the reports)
+
 
 def summary_table(summary: dict) -> Table:
     table = Table(title="autophagy-audit scan", title_justify="left")
@@ -30,6 +32,10 @@ def summary_table(summary: dict) -> Table:
         table.add_row(escape_markup(f"  generator: {name}"), str(n))
     for name, n in summary.get("per_tool", {}).items():
         table.add_row(escape_markup(f"  tool: {name}"), str(n))
+    groups = summary.get("groups")
+    for g in (groups["groups"][:CONSOLE_GROUPS] if groups and groups["count"] > 1 else []):
+        table.add_row(escape_markup(f"  {groups['by']}: {g['group']}"),
+                      f"{g['flagged']}/{g['ok']} flagged ({percent(g['flagged_share'])})")
     for reason, n in summary["errors"]["by_reason"].items():
         table.add_row(f"  error: {reason}", str(n))
     table.caption = escape_markup("\n".join([*[f"WARNING: {w}" for w in e["warnings"]], *estimate_details(e),

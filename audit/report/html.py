@@ -4,12 +4,13 @@ images (with thumbnails) and the errors. All text from the scan is escaped."""
 from __future__ import annotations
 
 import io
-import os
+from collections import Counter
 from html import escape
 from pathlib import Path
 
 from audit.report.page import cell, data_uri, figure_png, page, table
 from audit.report.text import DECISION_COLUMNS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, headline, percent
+from audit.report.text import GROUP_HEADERS, group_cells, group_title, groups_left_out
 
 MAX_TABLE_ROWS = 2000
 MAX_THUMBNAILS = 200
@@ -37,6 +38,7 @@ def html_report(summary: dict, rows: list[dict]) -> str:
         "<h2>Detectors</h2>", _detector_table(summary["per_detector"]),
         "<h2>Generators (model family)</h2>", _count_table("generator", summary["per_generator"]),
         "<h2>Tools</h2>", _count_table("tool", summary.get("per_tool", {})),
+        *_group_section(summary.get("groups")),
         *_histograms(rows),
         *_flagged_section(summary, rows),
         *_error_section(rows),
@@ -76,6 +78,15 @@ def _count_table(header: str, counts: dict) -> str:
     return table([header, "images"], [[cell(g), cell(n, numeric=True)] for g, n in counts.items()])
 
 
+def _group_section(groups: dict | None) -> list[str]:
+    if not groups:
+        return []
+    body = [[cell(g["group"]), *(cell(v, numeric=True) for v in group_cells(g))] for g in groups["groups"]]
+    note = groups_left_out(groups, len(body))
+    return [f"<h2>{escape(group_title(groups))}</h2>", *([f'<p class="note">{escape(note)}</p>'] if note else []),
+            table([groups["by"], *GROUP_HEADERS], body, sortable=True, table_id="groups")]
+
+
 def _histograms(rows: list[dict]) -> list[str]:
     parts = []
     for column, title in HISTOGRAMS.items():
@@ -100,11 +111,14 @@ def _flagged_section(summary: dict, rows: list[dict]) -> list[str]:
     flagged = [r for r in rows if r["flagged"]]
     shown = flagged[:MAX_TABLE_ROWS]
     thumbs = set(evenly_spaced(len(shown), MAX_THUMBNAILS))
-    body = [[_thumbnail_cell(r["uri"]) if i in thumbs else cell(""), cell(r["id"]), cell(r["generator"] or ""),
+    images = thumbnails([shown[i]["uri"] for i in sorted(thumbs)], (summary.get("config") or {}).get("column"))
+    body = [[_thumbnail_cell(images.get(r["uri"])) if i in thumbs else cell(""), cell(r["id"]), cell(r["generator"] or ""),
              cell(r.get("tool") or ""), cell("yes" if r["hard_evidence"] else "no"),
              cell(flag_evidence(r, summary["per_detector"]))]
             for i, r in enumerate(shown)]
-    return [f"<h2>Flagged images ({len(flagged)})</h2>", *_left_out(len(flagged), len(shown), len(thumbs)),
+    missing = Counter(why for why in images.values() if not why.startswith("data:"))
+    notes = [f'<p class="note">No thumbnail for {n} rows: {escape(why)}.</p>' for why, n in missing.most_common()]
+    return [f"<h2>Flagged images ({len(flagged)})</h2>", *_left_out(len(flagged), len(shown), len(thumbs)), *notes,
             table(["thumbnail", "id", "generator", "tool", "hard evidence", "evidence"], body, sortable=True,
                   table_id="flagged")]
 
@@ -134,25 +148,30 @@ def evenly_spaced(n: int, k: int) -> list[int]:
     return [i * n // k for i in range(k)]
 
 
-def _thumbnail_cell(uri: str | None) -> str:
-    src = thumbnail(uri)
-    return f'<td><img class="thumb" alt="" src="{src}"></td>' if src else "<td></td>"
+def _thumbnail_cell(src: str | None) -> str:
+    return f'<td><img class="thumb" alt="" src="{src}"></td>' if src and src.startswith("data:") else "<td></td>"
 
 
-def thumbnail(uri: str | None) -> str | None:
-    """A JPEG data URI of the image at `uri`, at most THUMBNAIL_PX a side; None unless it is a
-    readable local image file."""
-    if not uri or not os.path.isfile(uri):
-        return None
+def thumbnails(uris: list[str], column: str | None = None) -> dict[str, str]:
+    """uri -> a thumbnail's data URI, or the reason there is none: files, shard members and parquet
+    rows are read back (each shard or file once); remote items are not."""
+    from audit.sources.reread import read_items
+
+    return {uri: thumbnail(data) if isinstance(data, bytes) else data
+            for uri, data in read_items([u for u in uris if u], column).items()}
+
+
+def thumbnail(data: bytes) -> str:
+    """A JPEG data URI of the image in `data`, at most THUMBNAIL_PX a side, or why there is none."""
     from PIL import Image
 
     try:
-        with Image.open(uri) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
             im = im.convert("RGB")
             im.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
             buffer = io.BytesIO()
             im.save(buffer, format="JPEG", quality=80)
     except Exception:  # noqa: BLE001 - a thumbnail is optional; the row still shows
-        return None
+        return "the image cannot be decoded again"
     return data_uri(buffer.getvalue(), "image/jpeg")

@@ -4,8 +4,10 @@ from __future__ import annotations
 from html import escape
 
 from audit.report.text import DECISION_COLUMNS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, headline
+from audit.report.text import GROUP_HEADERS, group_cells, group_title, groups_left_out
 
 MAX_LISTED_ERRORS = 50
+MAX_GROUP_ROWS = 50
 
 
 def markdown_summary(summary: dict) -> list[str]:
@@ -27,7 +29,19 @@ def markdown_summary(summary: dict) -> list[str]:
     for name, counts in summary["per_detector"].items():
         lines.append(f"| {name} | " + " | ".join(map(str, decision_counts(counts))) + " |")
     lines += _count_table("Generators (model family)", "generator", summary["per_generator"])
-    return lines + _count_table("Tools", "tool", summary.get("per_tool", {}))
+    return lines + _count_table("Tools", "tool", summary.get("per_tool", {})) + _group_table(summary.get("groups"))
+
+
+def _group_table(groups: dict | None) -> list[str]:
+    """The breakdown by shard, folder or domain, the first MAX_GROUP_ROWS groups."""
+    if not groups:
+        return []
+    shown = groups["groups"][:MAX_GROUP_ROWS]
+    note = groups_left_out(groups, len(shown))
+    return ["", f"## {group_title(groups)}", "", f"| {groups['by']} | " + " | ".join(GROUP_HEADERS) + " |",
+            "|---" * (len(GROUP_HEADERS) + 1) + "|",
+            *[f"| {md_cell(g['group'])} | " + " | ".join(group_cells(g)) + " |" for g in shown],
+            *(["", note] if note else [])]
 
 
 def _count_table(title: str, header: str, counts: dict) -> list[str]:

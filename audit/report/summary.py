@@ -9,6 +9,7 @@ from collections import Counter
 from importlib import metadata
 
 from audit.estimate import scan_estimate
+from audit.report.groups import breakdown
 
 VERSIONED_PACKAGES = ("autophagy-audit", "Pillow", "numpy", "invisible-watermark", "opencv-python", "c2pa-python",
                       "open_clip_torch", "torch", "faiss-cpu")
@@ -34,6 +35,7 @@ def summarise(rows: list[dict], config, source: str, stage=None, calibration: di
         "per_detector": {name: dict(Counter(r[f"{name}_decision"] for r in ok_rows)) for name in ran},
         "per_generator": dict(Counter(r["generator"] for r in ok_rows if r["generator"]).most_common()),
         "per_tool": dict(Counter(r.get("tool") for r in ok_rows if r.get("tool")).most_common()),
+        "groups": breakdown(rows, config.group_by),
         "errors": {
             "count": len(rows) - len(ok_rows),
             "by_reason": dict(Counter(error_kind(r["error"]) for r in rows if r["status"] == "error").most_common()),

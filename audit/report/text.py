@@ -84,3 +84,24 @@ def baseline_lines(summary: dict) -> list[str]:
         lines.append("New generators since the baseline: " + ", ".join(b["new_generators"]))
     return lines + [f"Flagged share of {g['name']} rose: {percent(g['before'])} -> {percent(g['after'])}"
                     for g in b["groups_rising"]]
+
+
+# The breakdown by group (summary["groups"]) in every report: the title, then a row per group.
+GROUP_HEADERS = ("images", "flagged", "flagged share", "hard evidence", "errors")
+
+
+def group_title(groups: dict) -> str:
+    return f"Breakdown by {groups['by']} ({groups['count']} groups, the most flagged share first)"
+
+
+def group_cells(group: dict) -> list[str]:
+    """A group's values in GROUP_HEADERS order."""
+    return [str(group["ok"]), str(group["flagged"]), percent(group["flagged_share"]), str(group["hard_evidence"]),
+            str(group["error"])]
+
+
+def groups_left_out(groups: dict, shown: int) -> str | None:
+    """The note under a group table that does not list every group, or None."""
+    hidden = groups["count"] - shown
+    return f"{hidden} more groups, less flagged, are left out" + (
+        " (all are in results.parquet)" if groups.get("left_off") else " (see summary.json)") if hidden > 0 else None
