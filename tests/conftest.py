@@ -39,3 +39,14 @@ def image_bytes(im: Image.Image, fmt="PNG", **save) -> bytes:
     buffer = io.BytesIO()
     im.save(buffer, format=fmt, **save)
     return buffer.getvalue()
+
+
+def write_tar(path, members) -> None:
+    """A tar file of (name, bytes) members, in order (repeated names are kept)."""
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import struct
-import tarfile
 import time
 
 import numpy as np
@@ -26,7 +25,7 @@ from audit.engine.out_folder import OutFolder, OutFolderBusy
 from audit.sources import SourceError, iter_records
 from audit.sources.decode import decode_image
 from audit.sources.record import ImageRecord
-from tests.conftest import image_bytes, noise_image
+from tests.conftest import image_bytes, noise_image, write_tar
 
 
 def _tiff_ifd(entries) -> bytes:
@@ -195,11 +194,7 @@ def test_follow_links_none_and_all(linked_folder):
 # --- 5. resume never loses or duplicates a row --------------------------------------------------------
 
 def _tar(path, members) -> None:
-    with tarfile.open(path, "w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    write_tar(path, members)
 
 
 def test_repeated_names_get_ids_no_other_item_has_and_resume_is_identical(tmp_path):

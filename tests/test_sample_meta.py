@@ -2,9 +2,7 @@
 paths become the url, key and caption columns and the ids; sidecars are bounded and never unpickled."""
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,15 +11,7 @@ from audit.engine.local import scan
 from audit.sources import iter_records
 from audit.sources.sample_meta import MAX_CAPTION_CHARS, MAX_SIDECAR_BYTES, from_sidecar
 from audit.sources.tar import sample_key
-from tests.conftest import image_bytes, noise_image
-
-
-def _tar(path, members) -> None:
-    with tarfile.open(path, "w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+from tests.conftest import image_bytes, noise_image, write_tar
 
 
 def test_sample_keys_are_member_names_without_extensions():
@@ -34,7 +24,7 @@ def test_webdataset_sidecars_become_columns_and_ids_are_sample_keys(tmp_path):
     long_caption = "a very long caption " * 40
     img2dataset = {"url": "https://cdn.example.com/cats/1.jpg", "key": "000000001", "caption": long_caption,
                    "status": "success"}
-    _tar(tmp_path / "s.tar", [
+    write_tar(tmp_path / "s.tar", [
         ("000000001.json", json.dumps(img2dataset).encode()),  # sidecar before its image
         ("000000001.jpg", image_bytes(noise_image(seed=1), "JPEG")),
         ("000000002.png", image_bytes(noise_image(seed=2))),  # sidecar after its image; text only
@@ -60,7 +50,7 @@ def test_webdataset_sidecars_become_columns_and_ids_are_sample_keys(tmp_path):
 
 def test_sidecars_are_bounded_and_never_unpickled(tmp_path):
     big = json.dumps({"url": "https://example.com/x.png", "pad": "x" * MAX_SIDECAR_BYTES}).encode()
-    _tar(tmp_path / "s.tar", [("a.json", big), ("a.png", image_bytes(noise_image())),
+    write_tar(tmp_path / "s.tar", [("a.json", big), ("a.png", image_bytes(noise_image())),
                               ("a.pkl", b"\x80\x04not really a pickle")])
     rows = scan(str(tmp_path / "s.tar"), workers=0).rows
     image = next(r for r in rows if r["id"] == "s.tar/a")
