@@ -8,10 +8,11 @@ workers). Small problems lose the same way: one faiss k-NN of 100 points took 13
 2 threads, 1.2-1.4 ms with 1 and 0.2-0.45 ms in plain numpy.
 
 So the rule, kept here for every caller: the processes computing at once times the threads each
-uses stay within the cores (`per_process`); the main process counts its live child processes
-(the scan's workers) as busy (`main_share`); and problems below `SMALL_PROBLEM` multiply-adds run
-in numpy on one thread (`small`). `limited` sets torch's, faiss's and the BLAS libraries' pools
-for a block of work, touching only libraries already imported, and puts them back after it.
+uses stay within the cores (`per_process`); the main process counts as busy its child processes
+running at that moment (the scan's workers, decoding; not those waiting for a batch) (`main_share`);
+and problems below `SMALL_PROBLEM` multiply-adds run in numpy on one thread (`small`). `limited`
+sets torch's, faiss's and the BLAS libraries' pools for a block of work, touching only libraries
+already imported, and puts them back after it.
 """
 from __future__ import annotations
 
@@ -38,8 +39,18 @@ def per_process(processes: int) -> int:
 
 
 def busy_children() -> int:
-    """This process's live child processes (a scan's decoding workers)."""
-    return len(multiprocessing.active_children())
+    """This process's child processes (a scan's decoding workers) running now; a worker waiting for
+    its next batch does not count. Without /proc (not Linux) every live child counts."""
+    children = multiprocessing.active_children()
+    running = 0
+    for child in children:
+        try:
+            with open(f"/proc/{child.pid}/stat", "rb") as stat:
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return len(children)
+        running += state == b"R"
+    return running
 
 
 def main_share() -> int:

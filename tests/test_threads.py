@@ -57,3 +57,20 @@ def test_small_tail_weight_problems_skip_faiss(monkeypatch):
     log_w = np.log(expected_radius)
     expected = np.exp(np.clip(log_w - np.median(log_w), -np.log(10), np.log(10)))
     assert np.allclose(w, expected / expected.mean(), rtol=1e-4)
+
+
+def test_only_running_children_count_as_busy():
+    import multiprocessing as mp
+    import time
+
+    ctx = mp.get_context("spawn")
+    sleeper = ctx.Process(target=time.sleep, args=(30,))
+    sleeper.start()
+    try:
+        deadline = time.monotonic() + 20  # past its start-up it sleeps: alive, waiting, its core free
+        while threads.busy_children() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sleeper.is_alive() and threads.busy_children() == 0
+    finally:
+        sleeper.kill()
+        sleeper.join()
