@@ -45,13 +45,12 @@ def compare(old: dict, new: dict, source_of_old: str) -> dict:
 
 
 def _groups_rising(old: dict | None, new: dict | None) -> list[dict]:
-    """Groups (shard, folder or domain) whose flagged share rose, most first, when both scans have them."""
-    if not old or not new:
+    """Groups (shard, folder or domain) whose flagged share rose, most first, when both scans were
+    broken down the same way."""
+    if not old or not new or old.get("by") != new.get("by"):
         return []
-    before = {g["name"]: g for g in old.get("rows", [])}
-    rising = []
-    for group in new.get("rows", []):
-        was = before.get(group["name"], {}).get("flagged_share", 0.0)
-        if group["flagged_share"] > was:
-            rising.append({"name": group["name"], "before": was, "after": group["flagged_share"]})
+    before = {g["group"]: g.get("flagged_share") or 0.0 for g in old.get("groups", [])}
+    rising = [{"name": g["group"], "before": before.get(g["group"], 0.0), "after": g.get("flagged_share") or 0.0}
+              for g in new.get("groups", [])]
+    rising = [g for g in rising if g["after"] > g["before"]]
     return sorted(rising, key=lambda g: g["after"] - g["before"], reverse=True)[:MAX_LISTED_GROUPS]

@@ -57,9 +57,25 @@ def test_new_generators_and_the_groups_whose_share_rose_most_come_first():
     def summary(point, generators, groups):
         return {"estimate": {"point": point, "interval": [point, point], "lower_bound": 0.0},
                 "per_generator": dict.fromkeys(generators, 1),
-                "groups": {"rows": [{"name": n, "flagged_share": v} for n, v in groups.items()]}}
+                "groups": {"by": "shard", "groups": [{"group": n, "flagged_share": v} for n, v in groups.items()]}}
 
     b = compare(summary(0.1, ["SDXL"], {"a": 0.1, "b": 0.5, "c": 0.2}),
                 summary(0.2, ["SDXL", "FLUX.1"], {"a": 0.6, "b": 0.4, "c": 0.35, "d": 0.1}), "old")
     assert [g["name"] for g in b["groups_rising"]] == ["a", "c", "d"] and b["new_generators"] == ["FLUX.1"]
     assert b["change"] == 0.1 and b["change_interval"] == [0.1, 0.1]
+
+
+def test_groups_rising_come_from_real_scans(tmp_path):
+    """Two scans of folder sources grouped by folder: the folder that gained a marked image rises."""
+    for version, marked in (("v1", 0), ("v2", 1)):
+        for folder in ("a", "b"):
+            root = tmp_path / version / folder
+            root.mkdir(parents=True)
+            (root / "clean.png").write_bytes(image_bytes(noise_image(seed=1)))
+        if marked:
+            info = PngInfo()
+            info.add_text("parameters", A1111)
+            (tmp_path / version / "b" / "x.png").write_bytes(image_bytes(noise_image(seed=2), "PNG", pnginfo=info))
+    assert _scan(tmp_path / "v1", "--out", tmp_path / "o1").exit_code == 0
+    result = _scan(tmp_path / "v2", "--out", tmp_path / "o2", "--baseline", tmp_path / "o1", "--format", "json")
+    assert [g["name"] for g in json.loads(result.stdout)["baseline"]["groups_rising"]] == ["b"]
