@@ -409,3 +409,14 @@ def test_kill_9_over_a_shard_with_repeated_names_resumes_identically(tmp_path):
     resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert pq.read_table(out / "results.parquet").to_pylist() == reference
+
+
+@pytest.mark.parametrize("field, value", [("embedder", 7), ("embedder", ""), ("dim", "512"), ("count", -1)])
+def test_a_bank_with_a_mistyped_field_is_refused_before_the_scan(tmp_path, field, value):
+    from audit.bank import Bank, BankError
+
+    Bank.create(tmp_path / "bank", 4, "random")
+    info = json.loads((tmp_path / "bank" / "bank.json").read_text())
+    (tmp_path / "bank" / "bank.json").write_text(json.dumps({**info, field: value}))
+    with pytest.raises(BankError, match=f"field '{field}'"):
+        ScanConfig(bank=str(tmp_path / "bank")).resolved()

@@ -41,6 +41,7 @@ INFO_FILE = "bank.json"
 META_SCHEMA = pa.schema([("bank_id", pa.int64()), ("id", pa.string()), ("uri", pa.string()),
                          ("label", pa.string()), ("sha256", pa.string()), ("phash", pa.string())])
 ROW_FIELDS = ("id", "uri", "label", "sha256", "phash")
+INFO_TYPES = {"embedder": str, "dim": int, "factory": str, "metric": str, "count": int}  # checked when read
 INFO_KEYS = ("version", "embedder", "dim", "factory", "metric", "count", "trained", "created", "updated")
 DEFAULT_EF_SEARCH = 64
 DEFAULT_NPROBE = 16
@@ -363,6 +364,12 @@ def _read_info(path: Path) -> dict:
     if info["version"] != FORMAT_VERSION:
         raise BankError(f"the bank at {path} has format version {info['version']}; "
                         f"this autophagy-audit reads version {FORMAT_VERSION}")
+    for key, kind in INFO_TYPES.items():
+        value = info[key]
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0) \
+                or (kind is str and not value):
+            raise BankError(f"corrupt bank at {path}: {INFO_FILE} field {key!r} must be a "
+                            f"{'non-negative whole number' if kind is int else 'non-empty text'}, got {value!r}")
     return info
 
 
