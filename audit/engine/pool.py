@@ -44,7 +44,7 @@ def run_in_workers(batches: Iterator[Batch], finish: Finish, workers: int, init_
     init_worker(*init_args)  # in this process too, to render the rows of items that stop a worker
     retry: deque[Batch] = deque()
     while (broken := _run_pool(batches, retry, finish, workers, init_args, item_timeout)) is not None:
-        _fail(broken.timed_out, f"took longer than the time budget ({item_timeout:g} s, --item-timeout)", finish)
+        _fail(broken.timed_out, _timeout_reason(item_timeout), finish)
         for item in broken.suspects:
             _run_alone(item, finish, init_args, item_timeout)
         retry.extend(broken.unfinished)
@@ -134,9 +134,13 @@ def _run_alone(item: tuple, finish: Finish, init_args: tuple, item_timeout: floa
     if broken is None:
         return
     if broken.timed_out:
-        _fail(broken.timed_out, f"took longer than the time budget ({item_timeout:g} s, --item-timeout)", finish)
+        _fail(broken.timed_out, _timeout_reason(item_timeout), finish)
     else:
         _fail([item], "internal error: the worker process died on this item (a crash or out of memory)", finish)
+
+
+def _timeout_reason(item_timeout: float | None) -> str:
+    return f"took longer than the time budget ({item_timeout or 0:g} s, --item-timeout)"
 
 
 def _fail(items: list, reason: str, finish: Finish) -> None:
