@@ -153,7 +153,8 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--watermark-key", multiple=True,
               help="Extra watermark key NAME=bytes:TEXT, NAME=bits:0101... or NAME=hex:ABCD (repeatable).")
 @click.option("--watermark-p-threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Binomial p-value below which a watermark match counts (default 1e-6).")
+              help="Chance per image of a false watermark match over all keys and channel orders tested "
+                   "(default 1e-6); each test's threshold is corrected for their number.")
 @click.option("--column", default=None, help="Image column of a parquet or Hugging Face source.")
 @embedding_options
 @click.option("--probe", default=None, help="Probe folder (from `audit calibrate`), or a pulled model name (univfd).")
