@@ -1,6 +1,6 @@
 """The MNIST self-consuming-loop study (examples/mnist_loops.md explains it).
 
-    .venv/bin/python examples/mnist_study.py --mnist ../shared/data/mnist [--jobs 2] [--commit]
+    .venv/bin/python examples/mnist_study.py --mnist ./mnist [--jobs 2] [--commit]
 
 Runs each configuration below with the diffusion backend at the CPU preset and writes its small
 outputs (metrics.csv, summary.json, curves.png, sample grids) to examples/results/<name>/ as it
