@@ -261,7 +261,7 @@ def demo(ctx, demo_dir, quiet):
 
     images = build_demo_folder(Path(demo_dir) / "images")
     stderr.print(f"demo images in {images} (see DEMO_README.txt there)")
-    ctx.invoke(scan, source=str(images), out=str(Path(demo_dir) / "out"), quiet=quiet)
+    ctx.invoke(scan, source=str(images), out=str(Path(demo_dir) / "out"), quiet=quiet, overwrite=True)  # its own folder
 
 
 @main.command()

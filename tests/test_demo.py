@@ -20,3 +20,5 @@ def test_demo_finds_exactly_the_marked_copies(tmp_path):
                                  "flagged": marked, "hard_evidence": marked}
     assert sum(summary["per_tool"].values()) == marked and len(summary["per_generator"]) >= 3  # each names a tool
     assert "DEMO" in (tmp_path / "images" / "DEMO_README.txt").read_text()
+    again = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path), "--quiet"])  # `make demo` twice
+    assert again.exit_code == 0, again.output
