@@ -73,7 +73,6 @@ class ResultsStore:
         for row in self.buffer:
             self.done.add(row["seq"])
         self.resumed = len(self.done)
-        self.held_max = len(self.buffer)
 
     def parts(self) -> list[Path]:
         return sorted(self.folder.glob("part-*.parquet")) if self.folder.is_dir() else []
@@ -81,7 +80,6 @@ class ResultsStore:
     def append(self, rows: list[dict]) -> None:
         self.journal.append(rows)
         self.buffer.extend(rows)
-        self.held_max = max(self.held_max, len(self.buffer))
         if len(self.buffer) >= self.part_rows:
             self._flush()
 

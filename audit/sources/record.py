@@ -105,9 +105,10 @@ def read_file(path: str, root: str | None = None) -> tuple[bytes | None, str | N
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
                 return None, "not a regular file (a FIFO, device or socket); not read"
-            if too_large(st.st_size):
-                return None, too_large(st.st_size)
+            if error := too_large(st.st_size):
+                return None, error
             data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat
     except OSError as e:
         return None, f"unreadable: {e.strerror or e}"
-    return (None, too_large(len(data))) if too_large(len(data)) else (data, None)
+    error = too_large(len(data))
+    return (None, error) if error else (data, None)

@@ -108,8 +108,8 @@ def _tar_member_record(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: str
         if ext in IMAGE_EXTENSIONS:
             return ImageRecord(id=rid, uri=muri, error="tar member is a link or device, not a file; not read")
         return None
-    if too_large(member.size):
-        return ImageRecord(id=rid, uri=muri, error=too_large(member.size))
+    if error := too_large(member.size):
+        return ImageRecord(id=rid, uri=muri, error=error)
     f = tar.extractfile(member)
     data = f.read() if f is not None else b""
     if ext in IMAGE_EXTENSIONS or sniff_format(data[:SNIFF_BYTES]):
