@@ -7,8 +7,7 @@ import csv
 import pytest
 
 from audit.detectors.metadata import MetadataDetector
-from audit.detectors.model_families import (UNKNOWN_MODEL, WATERMARK_TOOL, attribute, family_and_tool, family_of,
-                                            model_family)
+from audit.detectors.model_families import UNKNOWN_MODEL, WATERMARK_TOOL, attribute, family_and_tool, family_of, model_family
 from audit.sources import ImageRecord
 from tests.conftest import shared_data
 
@@ -91,9 +90,10 @@ def test_watermark_keys_name_a_family_or_a_tool():
 def test_scan_counts_generators_and_tools_both_ways(tmp_path):
     import shutil
 
+    from rich.console import Console
+
     from audit.engine.local import scan
     from audit.report.console import summary_table
-    from rich.console import Console
 
     metadata, watermark = shared_data("ai-metadata"), shared_data("ai-watermark")
     for name in ("comfyui__flux_flux_schnell_example.png", "comfyui__sd3_sd3.5_simple_example.png",

@@ -11,8 +11,7 @@ from scipy.stats import binom
 
 from audit.detectors import watermark
 from audit.detectors.base import SYNTHETIC
-from audit.detectors.watermark import (KNOWN_KEYS, ORDERS, WatermarkDetector, false_match_rate, key_cutoffs,
-                                       match_p_value)
+from audit.detectors.watermark import KNOWN_KEYS, ORDERS, WatermarkDetector, false_match_rate, key_cutoffs, match_p_value
 
 SDXL = next(k for k in KNOWN_KEYS if k.generator == "SDXL")
 

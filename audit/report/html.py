@@ -9,8 +9,7 @@ from html import escape
 from pathlib import Path
 
 from audit.report.page import cell, data_uri, figure_png, page, table
-from audit.report.text import DECISION_COLUMNS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, headline, percent
-from audit.report.text import GROUP_HEADERS, group_cells, group_title, groups_left_out
+from audit.report.text import DECISION_COLUMNS, GROUP_HEADERS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, group_cells, group_title, groups_left_out, headline, percent
 
 MAX_TABLE_ROWS = 2000
 MAX_THUMBNAILS = 200

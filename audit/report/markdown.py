@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from html import escape
 
-from audit.report.text import DECISION_COLUMNS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, headline
-from audit.report.text import GROUP_HEADERS, group_cells, group_title, groups_left_out
+from audit.report.text import DECISION_COLUMNS, GROUP_HEADERS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, group_cells, group_title, groups_left_out, headline
 
 MAX_LISTED_ERRORS = 50
 MAX_GROUP_ROWS = 50
