@@ -61,6 +61,7 @@ MIN_SEPARATION = 0.1
 PROBABILITY_EPS = 1e-12
 BISECTION_STEPS = 60
 JEFFREYS_PRIOR = 0.5
+SCORE_BINS = 10_000  # probe-score bins the EM cross-check runs on (a scan keeps these, not every score)
 SMALL_CALIBRATION = 200  # held-out images per class below which the estimate warns about its resolution
 DEFAULT_SHIFT = 0.1  # the TPR drop the sensitivity band assumes when calibration measured none
 DEFAULT_METHOD = "pacc"  # chosen by measurement: benchmarks/estimate_accuracy.py, README "Estimation"
@@ -146,6 +147,65 @@ class Soft:
         return np.clip(rng.normal(self.mean, np.sqrt(self.variance / self.n), size), 0.0, 1.0)
 
 
+class ScoreStats:
+    """The probe's probabilities on images without hard evidence, merged batch by batch in fixed memory:
+    count, mean and sum of squared deviations (Chan et al.'s parallel update), and SCORE_BINS bins of
+    count and sum, so EM runs on each bin's mean value (exact when a bin holds one distinct value)."""
+
+    def __init__(self):
+        self.n, self.mean, self.squares = 0, 0.0, 0.0
+        self.counts = np.zeros(SCORE_BINS, dtype=np.int64)
+        self.sums = np.zeros(SCORE_BINS, dtype=np.float64)
+
+    def add(self, scores: np.ndarray) -> None:
+        scores = np.asarray(scores, dtype=np.float64)
+        if not scores.size:
+            return
+        n, mean = self.n + scores.size, float(scores.mean())
+        delta = mean - self.mean
+        self.squares += float(((scores - mean) ** 2).sum()) + delta * delta * self.n * scores.size / n
+        self.mean += delta * scores.size / n
+        self.n = n
+        bins = np.clip((scores * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
+        self.counts += np.bincount(bins, minlength=SCORE_BINS)
+        self.sums += np.bincount(bins, weights=scores, minlength=SCORE_BINS)
+
+    def soft(self) -> Soft:
+        return Soft(self.n, self.mean, self.squares / self.n) if self.n else Soft(0, 0.0, 0.0)
+
+    def binned(self) -> tuple[np.ndarray, np.ndarray]:
+        """(each non-empty bin's mean value, its count)."""
+        used = self.counts > 0
+        return self.sums[used] / self.counts[used], self.counts[used]
+
+
+class ScanEvidence:
+    """What the estimate needs from a scan, added batch by batch: the cells (hard evidence, flagged
+    without it, neither), all flagged images, and the probe's scores on images without hard evidence."""
+
+    def __init__(self):
+        self.hard = self.flagged = self.unflagged = self.flagged_total = 0
+        self.scores = ScoreStats()
+
+    def add(self, hard: np.ndarray, flagged: np.ndarray, probe_scores: np.ndarray) -> None:
+        """Per-image flags of ok images and their probe scores (NaN where none)."""
+        hard, flagged = np.asarray(hard, dtype=bool), np.asarray(flagged, dtype=bool)
+        scores = np.asarray(probe_scores, dtype=np.float64)
+        self.hard += int(hard.sum())
+        self.flagged += int((flagged & ~hard).sum())
+        self.unflagged += int((~flagged & ~hard).sum())
+        self.flagged_total += int(flagged.sum())
+        self.scores.add(scores[~hard & ~np.isnan(scores)])
+
+    @property
+    def total(self) -> int:
+        return self.hard + self.flagged + self.unflagged
+
+    @property
+    def cells(self) -> "Cells":
+        return Cells(self.hard, self.flagged, self.unflagged)
+
+
 @dataclass(frozen=True)
 class Rates:
     """What an adjusted count rests on, measured and as bootstrap draws: the scan's rate q among images
@@ -185,8 +245,9 @@ def synthetic_fraction(hard_share, real_hard_rate, rho, rest_share):
     return np.clip((hard_share - real_hard_rate + rho * rest_share) / (1.0 - real_hard_rate), 0.0, 1.0)
 
 
-def em_prior(probabilities: np.ndarray, train_prior: float) -> float:
-    """Saerens' EM estimate of the synthetic prior behind `probabilities` (calibrated at `train_prior`).
+def em_prior(probabilities: np.ndarray, train_prior: float, weights: np.ndarray | None = None) -> float:
+    """Saerens' EM estimate of the synthetic prior behind `probabilities` (calibrated at `train_prior`),
+    each counted `weights` times (once when None).
 
     EM's fixed point maximises sum log(pi * a + (1 - pi) * b) with a = p / train_prior and
     b = (1 - p) / (1 - train_prior); that likelihood is concave in pi, so bisection on its
@@ -194,9 +255,10 @@ def em_prior(probabilities: np.ndarray, train_prior: float) -> float:
     """
     p = np.clip(np.asarray(probabilities, dtype=np.float64), PROBABILITY_EPS, 1 - PROBABILITY_EPS)
     a, b = p / train_prior, (1 - p) / (1 - train_prior)
+    w = np.ones_like(p) if weights is None else np.asarray(weights, dtype=np.float64)
 
     def slope(pi: float) -> float:
-        return float(np.sum((a - b) / (pi * a + (1 - pi) * b)))
+        return float(np.sum(w * (a - b) / (pi * a + (1 - pi) * b)))
 
     if slope(0.0) <= 0:
         return 0.0
@@ -222,16 +284,13 @@ def replicate_fractions(share: np.ndarray, real_hard: np.ndarray, q: np.ndarray,
             synthetic_fraction(share[:, 0], real_hard, np.where(undetermined, 1.0, rho), rest))
 
 
-def scan_estimate(ok_rows: list[dict], detectors: list[str], calibration: dict | None, config) -> dict:
+def scan_estimate(evidence: "ScanEvidence", detectors: list[str], calibration: dict | None, config) -> dict:
     """The summary's `estimate` for a scan: corrected when the calibration applies, else uncorrected."""
-    hard = np.array([bool(r["hard_evidence"]) for r in ok_rows], dtype=bool)
-    flagged = np.array([bool(r["flagged"]) for r in ok_rows], dtype=bool)
     reason = calibration_mismatch(calibration, detectors, config)
-    if reason or not len(ok_rows):
-        return uncorrected_estimate(int(flagged.sum()), int(hard.sum()), len(ok_rows), "probe" in detectors,
+    if reason or not evidence.total:
+        return uncorrected_estimate(evidence.flagged_total, evidence.hard, evidence.total, "probe" in detectors,
                                     reason=reason or "Nothing was scanned.")
-    scores = np.array([np.nan if r.get("probe_score") is None else r["probe_score"] for r in ok_rows], dtype=float)
-    return corrected_estimate(hard, flagged, scores, calibration)
+    return evidence_estimate(evidence, calibration)
 
 
 def calibration_mismatch(calibration: dict | None, detectors: list[str], config) -> str | None:
@@ -271,7 +330,15 @@ def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.n
     where none) and a calibration with `hard_evidence` and `combined_rest` operating points (and
     `soft_rest`, the probe's statistics, for PACC). `method` ("pacc" or "rg") is preferred when it
     applies and separates."""
-    scan = Cells(int(hard.sum()), int((flagged & ~hard).sum()), int((~flagged & ~hard).sum()))
+    evidence = ScanEvidence()
+    evidence.add(hard, flagged, probe_scores)
+    return evidence_estimate(evidence, calibration, confidence, resamples, seed, method)
+
+
+def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: float = CONFIDENCE,
+                      resamples: int = RESAMPLES, seed: int = SEED, method: str = DEFAULT_METHOD) -> dict:
+    """`corrected_estimate` from a scan's aggregated evidence (the scan's cells and probe-score statistics)."""
+    scan = evidence.cells
     synthetic, real = calibration_cells(calibration)
     rng = np.random.default_rng(seed)
     share = scan.resample(rng, resamples) / max(scan.total, 1)
@@ -280,10 +347,9 @@ def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.n
         rates = {"rg": Rates(scan.rate(), synthetic.rate(), real.rate(), share[:, 1] / (share[:, 1] + share[:, 2]),
                              syn[:, 1] / (syn[:, 1] + syn[:, 2]), rl[:, 1] / (rl[:, 1] + rl[:, 2]))}
     soft = soft_calibration(calibration)
-    rest_scores = probe_scores[~hard & ~np.isnan(probe_scores)]
-    skipped = {"pacc": _pacc_skipped(soft, rest_scores)}
+    skipped = {"pacc": _pacc_skipped(soft, evidence.scores.n)}
     if skipped["pacc"] is None:
-        (s_syn, s_real), s_scan = soft, Soft.of(rest_scores)
+        (s_syn, s_real), s_scan = soft, evidence.scores.soft()
         rates["pacc"] = Rates(s_scan.mean, s_syn.mean if s_syn.n else None, s_real.mean if s_real.n else None,
                               s_scan.draw(rng, resamples), s_syn.draw(rng, resamples), s_real.draw(rng, resamples))
     real_hard = real.hard / real.total if real.total else 0.0
@@ -298,7 +364,7 @@ def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.n
         "method": METHODS[chosen],
         "estimator": chosen,
         "point": best["point"],
-        "flagged_fraction": int(flagged.sum()) / scan.total,
+        "flagged_fraction": evidence.flagged_total / scan.total,
         "interval": interval,
         "confidence": confidence,
         "interval_method": f"bootstrap percentile, {resamples} joint resamples of scan and calibration (seed {seed})",
@@ -308,7 +374,7 @@ def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.n
         "lower_bound_assumes": _lower_bound_assumes(real, confidence),
         "separable": best["separable"],
         "warnings": _warnings(synthetic, real, best, chosen, confidence),
-        "cross_check": _em_cross_check(scan, hard, probe_scores, calibration, adjusted.get("pacc"), real_hard,
+        "cross_check": _em_cross_check(scan, evidence.scores, calibration, adjusted.get("pacc"), real_hard,
                                        skipped["pacc"]),
         "estimators": {name: ({"method": METHODS[name], "skipped": skipped[name]} if name not in adjusted else
                               {"method": METHODS[name], **{k: adjusted[name][k] for k in
@@ -333,11 +399,11 @@ def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.n
     }
 
 
-def _pacc_skipped(soft: tuple[Soft, Soft] | None, rest_scores: np.ndarray) -> str | None:
+def _pacc_skipped(soft: tuple[Soft, Soft] | None, scored: int) -> str | None:
     if soft is None:
         return ("the calibration has no statistics of the probe's probabilities (the probe did not run, or "
                 "`audit calibrate` predates them)")
-    if not len(rest_scores):
+    if not scored:
         return "no image without hard evidence has a probe score"
     return None
 
@@ -457,15 +523,14 @@ def _warnings(synthetic: Cells, real: Cells, best: dict, name: str, confidence: 
     return warnings
 
 
-def _em_cross_check(scan: Cells, hard: np.ndarray, probe_scores: np.ndarray, calibration: dict,
+def _em_cross_check(scan: Cells, scores: "ScoreStats", calibration: dict,
                     pacc: dict | None, real_hard: float, pacc_skipped: str | None) -> dict:
     prior = (calibration.get("probe") or {}).get("train_prior")
-    scores = probe_scores[~hard & ~np.isnan(probe_scores)]
     if prior is None:
         skipped = "the probe did not run or was not trained by `audit calibrate` (its training prior is unknown)"
     elif not 0 < prior < 1:
         skipped = "the probe's training images were all of one class"
-    elif not len(scores):
+    elif not scores.n:
         skipped = "no image without hard evidence has a probe score"
     elif pacc is None:
         skipped = f"whether the probe's probabilities separate the classes is unknown: {pacc_skipped}"
@@ -479,10 +544,11 @@ def _em_cross_check(scan: Cells, hard: np.ndarray, probe_scores: np.ndarray, cal
         skipped = None
     if skipped:
         return {"method": EM_METHOD, "point": None, "skipped": skipped}
-    rho = em_prior(scores, prior)
+    values, counts = scores.binned()
+    rho = em_prior(values, prior, counts)
     point = float(synthetic_fraction(scan.hard / scan.total, real_hard, rho, scan.rest / scan.total))
     return {"method": EM_METHOD, "point": point, "rest_fraction": rho, "train_prior": prior,
-            "scored_images": int(len(scores))}
+            "scored_images": scores.n}
 
 
 def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: bool,

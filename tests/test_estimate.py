@@ -16,7 +16,7 @@ from scipy.stats import binom
 from audit import ScanConfig
 from audit.calibrate import rates
 from audit.cli import main
-from audit.estimate import clopper_pearson, corrected_estimate, em_prior, rogan_gladen, scan_estimate
+from audit.estimate import ScanEvidence, clopper_pearson, corrected_estimate, em_prior, rogan_gladen, scan_estimate
 from audit.report.gate import gate_checks
 from tests.conftest import noise_image
 
@@ -168,9 +168,10 @@ def test_hard_evidence_on_real_calibration_images_is_reported():
     assert any("lower bound is not guaranteed" in w for w in e["warnings"])
 
 
-def rows(hard: int, flagged_rest: int, unflagged: int) -> list[dict]:
-    cells = [(True, True)] * hard + [(False, True)] * flagged_rest + [(False, False)] * unflagged
-    return [{"hard_evidence": h, "flagged": f} for h, f in cells]
+def rows(hard: int, flagged_rest: int, unflagged: int) -> ScanEvidence:
+    evidence = ScanEvidence()
+    evidence.add(*flags(hard, flagged_rest, unflagged))
+    return evidence
 
 
 def test_without_a_matching_calibration_the_count_is_uncorrected_and_says_why():

@@ -14,7 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from audit.cli import main
 from audit.engine.local import scan
-from audit.report.groups import breakdown, default_group_by
+from audit.report.groups import breakdown
 from tests.conftest import image_bytes, noise_image
 
 A1111 = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Model: sd_xl_base_1.0"
@@ -77,9 +77,12 @@ def test_group_by_option_and_config_file(tmp_path, monkeypatch):
 
 
 def test_default_grouping_fits_the_source():
-    assert default_group_by([{"id": "a/x.png", "uri": "/d/a/x.png"}]) == "folder"
-    assert default_group_by([{"id": "s.tar/k", "uri": "/d/s.tar#k.png"}]) == "shard"
-    assert default_group_by([{"id": "s.tar/k", "uri": "/d/s.tar#k.png", "url": "http://x.org/a"}]) == "domain"
+    def default_by(row: dict) -> str:
+        return breakdown([{**row, "status": "error"}])["by"]
+
+    assert default_by({"id": "a/x.png", "uri": "/d/a/x.png"}) == "folder"
+    assert default_by({"id": "s.tar/k", "uri": "/d/s.tar#k.png"}) == "shard"
+    assert default_by({"id": "s.tar/k", "uri": "/d/s.tar#k.png", "url": "http://x.org/a"}) == "domain"
 
 
 def _thumbs(html: str) -> int:
@@ -106,6 +109,7 @@ def test_a_missing_thumbnail_says_why(tmp_path):
     result = scan(str(tmp_path / "imgs"), workers=0)
     (tmp_path / "imgs" / "m.png").unlink()  # gone since the scan
     from audit.report.html import html_report
+    from audit.report.tally import Listed
 
-    html = html_report(result.summary, result.rows)
+    html = html_report(result.summary, Listed.of(result.rows))
     assert _thumbs(html) == 0 and "No thumbnail for 1 rows: unreadable" in html

@@ -104,7 +104,7 @@ def test_a_crash_of_the_scan_itself_exits_3_never_the_gate_code(tmp_path, monkey
     def bug(*args, **kwargs):
         raise RuntimeError("a bug in the summary")
 
-    monkeypatch.setattr("audit.engine.local._finish", bug)
+    monkeypatch.setattr("audit.engine.local.finish_scan", bug)
     result = CliRunner().invoke(main, ["scan", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
                                        "--workers", "0", "--quiet", "--fail-above", "0.5"])
     assert result.exit_code == 3, result.output

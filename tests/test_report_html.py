@@ -19,6 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from audit import scan
 from audit.report.html import MAX_TABLE_ROWS, MAX_THUMBNAILS, html_report
+from audit.report.tally import Listed
 from loops import SimConfig, simulate
 from tests.conftest import noise_image
 
@@ -72,7 +73,7 @@ def test_big_scans_cap_rows_and_thumbnails(scanned):
     result, _ = scanned
     template = next(r for r in result.rows if r["id"] == "a1111.png")
     rows = [{**template, "seq": i, "id": f"img_{i:05d}.png"} for i in range(MAX_TABLE_ROWS + 500)]
-    html = html_report(result.summary, rows)
+    html = html_report({**result.summary, "counts": {**result.summary["counts"], "flagged": len(rows)}}, Listed.of(rows))
     assert html.count('<img class="thumb"') == MAX_THUMBNAILS
     assert html.count("img_0") == MAX_TABLE_ROWS
     assert f"500 of {MAX_TABLE_ROWS + 500} rows left out" in html
@@ -82,7 +83,7 @@ def test_big_scans_cap_rows_and_thumbnails(scanned):
 def test_probe_scores_get_a_histogram(scanned):
     result, _ = scanned
     rows = [{**r, "probe_score": float(s)} for r, s in zip(result.rows, np.linspace(0, 1, len(result.rows)))]
-    html = html_report(result.summary, rows)
+    html = html_report(result.summary, Listed.of(rows))
     assert "probe scores" in html and html.count('src="data:image/png;base64,') == 1
 
 
@@ -153,7 +154,7 @@ def test_clicking_a_header_sorts_the_rows_in_chromium(chromium, scanned, tmp_pat
     result, _ = scanned
     template = next(r for r in result.rows if r["id"] == "a1111.png")
     ids = [f"img_{i}.png" for i in np.random.default_rng(0).permutation(12)]
-    html = html_report(result.summary, [{**template, "seq": i, "id": name} for i, name in enumerate(ids)])
+    html = html_report(result.summary, Listed.of({**template, "seq": i, "id": name} for i, name in enumerate(ids)))
     page = tmp_path / "report.html"
     page.write_text(html.replace("</body>", CLICK_SCRIPT + "\n</body>"), encoding="utf-8")
     dom = _headless(chromium, tmp_path / "profile", "--dump-dom", page.as_uri())

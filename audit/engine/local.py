@@ -12,47 +12,25 @@ import contextlib
 import itertools
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from audit.compare import compare, load_baseline
-from audit.detectors import DEFAULT, build_embedding_detectors, build_pixel_detectors
+from audit.compare import load_baseline
+from audit.detectors import build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
-from audit.engine.config import ScanConfig, load_calibration
+from audit.engine.config import ScanConfig
+from audit.engine.finish import finish_scan
 from audit.engine.out_folder import OutFolder, check_out_folder
 from audit.engine.pool import run_in_workers
+from audit.engine.result import ScanResult
 from audit.engine.results_store import ResultsStore, SeqRanges
-from audit.report.outputs import results_schema, write_outputs
-from audit.report.summary import summarise
+from audit.report.outputs import results_schema
 from audit.sources import ImageRecord, SourceError, SourceStats, iter_records
 
 Progress = Callable[[int], None]
 EMBEDDINGS_DIR = "embeddings"
 DEFAULT_ITEM_TIMEOUT = 60.0  # seconds one item may take in a worker process
 BATCH_BYTES = 256 * 1024 * 1024  # encoded bytes one batch may hold in memory
-
-
-@dataclass
-class ScanResult:
-    """What a scan found: one row per item (the columns of results.parquet) and the summary
-    (summary.json); `out` is the output folder when one was written."""
-
-    rows: list[dict]
-    summary: dict
-    out: Path | None = None
-    detectors: tuple[str, ...] = field(default=DEFAULT)
-    stage: object = field(default=None, repr=False)  # the EmbeddingStage, to look up embeddings
-
-    def to_arrow(self):
-        """The rows as a pyarrow Table with results.parquet's schema."""
-        import pyarrow as pa
-
-        return pa.Table.from_pylist(self.rows, schema=results_schema(self.detectors))
-
-    def to_pandas(self):
-        """The rows as a pandas DataFrame."""
-        return self.to_arrow().to_pandas()
 
 
 def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
@@ -95,7 +73,8 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
             store.close()
             if stage is not None:
                 stage.close()
-        return _finish(store.rows(), source, config, out, stage, stats, (str(baseline), earlier) if earlier else None)
+        return finish_scan(store.ordered_tables(), source, config, out, stage, stats,
+                           (str(baseline), earlier) if earlier else None)
 
 
 @contextlib.contextmanager
@@ -106,20 +85,6 @@ def _results_folder(out: Path | None):
         return
     with tempfile.TemporaryDirectory(prefix="audit-scan-") as tmp:
         yield Path(tmp)
-
-
-def _finish(rows: list[dict], source: str, config: ScanConfig, out: Path | None, stage,
-            stats: SourceStats, baseline: tuple[str, dict] | None = None) -> ScanResult:
-    """Rows in source order, the summary (with the comparison to a baseline scan), and the output
-    files when `out` is given."""
-    summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
-    summary["source_files"] = stats.as_dict()
-    if baseline:
-        summary["baseline"] = compare(baseline[1], summary, baseline[0])
-    result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
-    if out is not None:
-        write_outputs(result)
-    return result
 
 
 def default_workers() -> int:

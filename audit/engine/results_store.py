@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from audit.atomic import write_atomically
 from audit.engine.journal import JOURNAL_NAME, Journal
 
 RESULTS_DIR = "results"
-PART_ROWS = 50_000
+PART_ROWS = 10_000  # rows held in memory before they become a part
 
 
 class SeqRanges:
@@ -95,12 +96,26 @@ class ResultsStore:
         self.journal.restart()
         self.buffer = []
 
-    def rows(self) -> list[dict]:
-        """Every committed row in source order (call after close)."""
-        rows = [row for batch in self.batches() for row in batch.to_pylist()]
-        return sorted(rows, key=lambda r: r["seq"])
+    def ordered_tables(self) -> Iterator[pa.Table]:
+        """Every committed row in source order, a part at a time (call after close). Parts hold disjoint
+        ranges of positions but for a few around a resume; those that overlap are sorted together."""
+        for group in _overlapping(self.parts()):
+            tables = [pq.read_table(part, schema=self.schema) for part in group]
+            yield tables[0] if len(tables) == 1 else pa.concat_tables(tables).sort_by("seq")
 
-    def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-        """Every committed row, part by part (call after close)."""
-        for part in self.parts():
-            yield from pq.ParquetFile(part).iter_batches(columns=columns)
+
+def _overlapping(parts: list[Path]) -> Iterator[list[Path]]:
+    """The parts in order of their first position, grouped where their position ranges overlap."""
+    spans = []
+    for part in parts:
+        seq = pq.read_table(part, columns=["seq"]).column("seq")
+        spans.append((pc.min(seq).as_py(), pc.max(seq).as_py(), part))
+    group, end = [], -1
+    for first, last, part in sorted(spans, key=lambda span: span[0]):
+        if group and first > end:
+            yield group
+            group = []
+        group.append(part)
+        end = max(end, last)
+    if group:
+        yield group

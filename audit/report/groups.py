@@ -7,6 +7,8 @@ split of a Hugging Face dataset), and for a folder source its top-level folder; 
 first folder of the path (inside the shard for shard rows); `domain` is the host of the row's URL.
 Rows without one are grouped under a name in parentheses. The default (`group_by=None`) is `domain`
 when any row has a URL, else `shard` for shards, parquet files and datasets, else `folder`.
+Groups are counted as rows stream by: memory grows with the number of groups (up to MAX_TRACKED),
+never with the number of rows.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from urllib.parse import urlsplit
 MAX_GROUPS = 100  # groups listed in summary.json (the most flagged); the rest are counted
 TOP_LEVEL = "(top level)"
 NO_URL = "(no url)"
+MAX_TRACKED = 100_000  # groups counted by name; the rows of any further group are counted together
+OTHER_GROUPS = "(other groups)"
 
 
 def _is_shard_row(row: dict) -> bool:
@@ -43,33 +47,55 @@ def _domain(row: dict) -> str:
 GROUPERS = {"shard": _shard, "folder": _folder, "domain": _domain}
 
 
-def default_group_by(rows: list[dict]) -> str:
-    """`domain` when URLs are known, `shard` for shard-like sources, else `folder`."""
-    if any(r.get("url") for r in rows):
-        return "domain"
-    return "shard" if any(_is_shard_row(r) for r in rows) else "folder"
-
-
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _group_entry(name: str, rows: list[dict]) -> dict:
-    ok = [r for r in rows if r["status"] == "ok"]
-    flagged = sum(1 for r in ok if r["flagged"])
-    hard = sum(1 for r in ok if r["hard_evidence"])
-    return {"group": name, "total": len(rows), "ok": len(ok), "error": len(rows) - len(ok), "flagged": flagged,
-            "hard_evidence": hard, "flagged_share": _share(flagged, len(ok)), "hard_share": _share(hard, len(ok))}
+def _group_entry(name: str, counts: list[int]) -> dict:
+    total, ok, flagged, hard = counts
+    return {"group": name, "total": total, "ok": ok, "error": total - ok, "flagged": flagged,
+            "hard_evidence": hard, "flagged_share": _share(flagged, ok), "hard_share": _share(hard, ok)}
 
 
-def breakdown(rows: list[dict], group_by: str | None = None) -> dict:
-    """{"by", "groups": [...], "count", "left_off"}: every group's counts and flagged share, the most
-    flagged share first (then the most flagged, then the name)."""
-    by = group_by or default_group_by(rows)
-    members: dict[str, list[dict]] = {}
+class GroupTally:
+    """Each group's counts, row by row, for every way of grouping until the default is known (it
+    depends on whether any row has a URL). At most MAX_TRACKED groups are counted by name; rows of
+    further groups are counted together under OTHER_GROUPS."""
+
+    def __init__(self, group_by: str | None = None):
+        self.by = group_by
+        self.counts: dict[str, dict[str, list[int]]] = {by: {} for by in ([group_by] if group_by else GROUPERS)}
+        self.any_url = self.any_shard = False
+
+    def add(self, row: dict) -> None:
+        if self.by is None:
+            self.any_url = self.any_url or bool(row.get("url"))
+            self.any_shard = self.any_shard or _is_shard_row(row)
+        ok = row["status"] == "ok"
+        for by, groups in self.counts.items():
+            name = GROUPERS[by](row)
+            counts = groups.get(name)
+            if counts is None:
+                counts = groups.setdefault(name if len(groups) < MAX_TRACKED else OTHER_GROUPS, [0, 0, 0, 0])
+            counts[0] += 1
+            if ok:
+                counts[1] += 1
+                counts[2] += bool(row["flagged"])
+                counts[3] += bool(row["hard_evidence"])
+
+    def breakdown(self) -> dict:
+        """{"by", "groups": [...], "count", "left_off"}: every group's counts and flagged share, the most
+        flagged share first (then the most flagged, then the name)."""
+        by = self.by or ("domain" if self.any_url else "shard" if self.any_shard else "folder")
+        groups = sorted((_group_entry(name, counts) for name, counts in self.counts[by].items()),
+                        key=lambda g: (-(g["flagged_share"] or 0.0), -g["flagged"], g["group"]))
+        return {"by": by, "count": len(groups), "groups": groups[:MAX_GROUPS],
+                "left_off": max(0, len(groups) - MAX_GROUPS)}
+
+
+def breakdown(rows, group_by: str | None = None) -> dict:
+    """GroupTally's breakdown of `rows`."""
+    tally = GroupTally(group_by)
     for row in rows:
-        members.setdefault(GROUPERS[by](row), []).append(row)
-    groups = sorted((_group_entry(name, found) for name, found in members.items()),
-                    key=lambda g: (-(g["flagged_share"] or 0.0), -g["flagged"], g["group"]))
-    return {"by": by, "count": len(groups), "groups": groups[:MAX_GROUPS],
-            "left_off": max(0, len(groups) - MAX_GROUPS)}
+        tally.add(row)
+    return tally.breakdown()

@@ -8,21 +8,23 @@ from collections import Counter
 from html import escape
 from pathlib import Path
 
+from audit.report.tally import LISTED_ROWS, Listed
 from audit.report.page import cell, data_uri, figure_png, page, table
 from audit.report.text import DECISION_COLUMNS, GROUP_HEADERS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, group_cells, group_title, groups_left_out, headline, percent
 
-MAX_TABLE_ROWS = 2000
+MAX_TABLE_ROWS = LISTED_ROWS
 MAX_THUMBNAILS = 200
 THUMBNAIL_PX = 128
 HISTOGRAMS = {"probe_score": "probe scores (probability synthetic)",
               "neardup_score": "near-duplicate bank scores (similarity of a match; 0 = no match)"}
 
 
-def write_html_report(result, path) -> None:
-    Path(path).write_text(html_report(result.summary, result.rows), encoding="utf-8")
+def write_html_report(summary: dict, listed: Listed, path) -> None:
+    Path(path).write_text(html_report(summary, listed), encoding="utf-8")
 
 
-def html_report(summary: dict, rows: list[dict]) -> str:
+def html_report(summary: dict, listed: Listed) -> str:
+    """report.html from the summary and what the tally listed (first flagged and error rows, histograms)."""
     e = summary["estimate"]
     body = [
         "<h1>Synthetic-image audit</h1>",
@@ -38,9 +40,9 @@ def html_report(summary: dict, rows: list[dict]) -> str:
         "<h2>Generators (model family)</h2>", _count_table("generator", summary["per_generator"]),
         "<h2>Tools</h2>", _count_table("tool", summary.get("per_tool", {})),
         *_group_section(summary.get("groups")),
-        *_histograms(rows),
-        *_flagged_section(summary, rows),
-        *_error_section(rows),
+        *_histograms(listed.histograms),
+        *_flagged_section(summary, listed.flagged),
+        *_error_section(summary["counts"]["error"], listed.errors),
     ]
     return page("Synthetic-image audit", body)
 
@@ -86,29 +88,30 @@ def _group_section(groups: dict | None) -> list[str]:
             table([groups["by"], *GROUP_HEADERS], body, sortable=True, table_id="groups")]
 
 
-def _histograms(rows: list[dict]) -> list[str]:
+def _histograms(histograms: dict) -> list[str]:
     parts = []
     for column, title in HISTOGRAMS.items():
-        values = [r[column] for r in rows if r.get(column) is not None and r["status"] == "ok"]
-        if values:
-            parts += [f"<h2>{escape(title)}</h2>", histogram(values, title)]
+        if column in histograms:
+            parts += [f"<h2>{escape(title)}</h2>", histogram(histograms[column], title)]
     return parts
 
 
-def histogram(values: list[float], title: str) -> str:
+def histogram(counts, title: str) -> str:
+    """A bar chart of `counts` in equal bins over [0, 1]."""
+    import numpy as np
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 2.6))
     ax = fig.add_subplot()
-    ax.hist(values, bins=40, range=(0.0, 1.0), color="#4a78b0")
+    ax.stairs(counts, np.linspace(0.0, 1.0, len(counts) + 1), fill=True, color="#4a78b0")
     ax.set_xlabel(title)
     ax.set_ylabel("images")
     return figure_png(fig)
 
 
-def _flagged_section(summary: dict, rows: list[dict]) -> list[str]:
-    flagged = [r for r in rows if r["flagged"]]
-    shown = flagged[:MAX_TABLE_ROWS]
+def _flagged_section(summary: dict, flagged_rows: list[dict]) -> list[str]:
+    flagged = summary["counts"]["flagged"]
+    shown = flagged_rows[:MAX_TABLE_ROWS]
     thumbs = set(evenly_spaced(len(shown), MAX_THUMBNAILS))
     images = thumbnails([shown[i]["uri"] for i in sorted(thumbs)], (summary.get("config") or {}).get("column"))
     body = [[_thumbnail_cell(images.get(r["uri"])) if i in thumbs else cell(""), cell(r["id"]), cell(r["generator"] or ""),
@@ -117,16 +120,15 @@ def _flagged_section(summary: dict, rows: list[dict]) -> list[str]:
             for i, r in enumerate(shown)]
     missing = Counter(why for why in images.values() if not why.startswith("data:"))
     notes = [f'<p class="note">No thumbnail for {n} rows: {escape(why)}.</p>' for why, n in missing.most_common()]
-    return [f"<h2>Flagged images ({len(flagged)})</h2>", *_left_out(len(flagged), len(shown), len(thumbs)), *notes,
+    return [f"<h2>Flagged images ({flagged})</h2>", *_left_out(flagged, len(shown), len(thumbs)), *notes,
             table(["thumbnail", "id", "generator", "tool", "hard evidence", "evidence"], body, sortable=True,
                   table_id="flagged")]
 
 
-def _error_section(rows: list[dict]) -> list[str]:
-    errors = [r for r in rows if r["status"] == "error"]
-    shown = errors[:MAX_TABLE_ROWS]
+def _error_section(errors: int, error_rows: list[dict]) -> list[str]:
+    shown = error_rows[:MAX_TABLE_ROWS]
     body = [[cell(r["id"]), cell(r["error"])] for r in shown]
-    return [f"<h2>Errors ({len(errors)})</h2>", *_left_out(len(errors), len(shown)),
+    return [f"<h2>Errors ({errors})</h2>", *_left_out(errors, len(shown)),
             table(["id", "reason"], body, sortable=True, table_id="errors")]
 
 

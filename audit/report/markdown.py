@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from html import escape
 
+from audit.report.tally import Listed
 from audit.report.text import DECISION_COLUMNS, GROUP_HEADERS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, group_cells, group_title, groups_left_out, headline
 
 MAX_LISTED_ERRORS = 50
+MAX_LISTED_FLAGGED = 1000
 MAX_GROUP_ROWS = 50
 
 
@@ -48,19 +50,23 @@ def _count_table(title: str, header: str, counts: dict) -> list[str]:
             *([f"| {md_cell(g)} | {n} |" for g, n in counts.items()] or ["| (none) | 0 |"])]
 
 
-def markdown_report(summary: dict, rows: list[dict]) -> str:
+def markdown_report(summary: dict, listed: Listed) -> str:
+    """report.md: the summary, then the first flagged and error rows (`listed`; all are in results.parquet)."""
     lines = markdown_summary(summary)
-    flagged = [r for r in rows if r["flagged"]]
-    lines += ["", f"## Flagged images ({len(flagged)})", "", "| id | generator | tool | evidence |", "|---|---|---|---|"]
-    for r in flagged:
+    flagged, errors = summary["counts"]["flagged"], summary["counts"]["error"]
+    lines += ["", f"## Flagged images ({flagged})", "", "| id | generator | tool | evidence |", "|---|---|---|---|"]
+    for r in listed.flagged[:MAX_LISTED_FLAGGED]:
         lines.append(f"| {md_cell(r['id'])} | {md_cell(r['generator'] or '')} | {md_cell(r.get('tool') or '')} | "
                      f"{md_cell(flag_evidence(r, summary['per_detector']))} |")
-    errors = [r for r in rows if r["status"] == "error"]
-    lines += ["", f"## Errors ({len(errors)})", "", "| id | reason |", "|---|---|"]
-    lines += [f"| {md_cell(r['id'])} | {md_cell(r['error'])} |" for r in errors[:MAX_LISTED_ERRORS]]
-    if len(errors) > MAX_LISTED_ERRORS:
-        lines.append(f"| ... | {len(errors) - MAX_LISTED_ERRORS} more in results.parquet |")
+    lines += _more(flagged, MAX_LISTED_FLAGGED, 4)
+    lines += ["", f"## Errors ({errors})", "", "| id | reason |", "|---|---|"]
+    lines += [f"| {md_cell(r['id'])} | {md_cell(r['error'])} |" for r in listed.errors[:MAX_LISTED_ERRORS]]
+    lines += _more(errors, MAX_LISTED_ERRORS, 2)
     return "\n".join(lines) + "\n"
+
+
+def _more(total: int, shown: int, columns: int) -> list[str]:
+    return [f"| ... | {total - shown} more in results.parquet |" + " |" * (columns - 2)] if total > shown else []
 
 
 def md_cell(text: str) -> str:

@@ -3,6 +3,7 @@ report.md and report.html, each written atomically."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,6 +12,9 @@ from audit.atomic import write_atomically
 from audit.report.html import write_html_report
 from audit.report.markdown import markdown_report
 from audit.report.strict_json import strict_json
+from audit.report.tally import Listed
+
+RESULTS_FILE = "results.parquet"
 
 BASE_COLUMNS = [
     ("seq", pa.int64()), ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()),
@@ -30,10 +34,19 @@ def results_schema(detectors) -> pa.Schema:
     return pa.schema(BASE_COLUMNS + per_detector + TAIL_COLUMNS)
 
 
-def write_outputs(result) -> None:
-    out = Path(result.out)
-    table = pa.Table.from_pylist(result.rows, schema=results_schema(result.detectors))
-    write_atomically(out / "results.parquet", lambda p: pq.write_table(table, p))
-    write_atomically(out / "summary.json", lambda p: p.write_text(strict_json(result.summary)))
-    write_atomically(out / "report.md", lambda p: p.write_text(markdown_report(result.summary, result.rows)))
-    write_atomically(out / "report.html", lambda p: write_html_report(result, p))
+def write_results(out: Path, tables: Iterable[pa.Table], schema: pa.Schema) -> None:
+    """results.parquet from `tables` as they stream by (one row group each), written atomically."""
+    def write(path: Path) -> None:
+        with pq.ParquetWriter(path, schema) as writer:
+            for table in tables:
+                writer.write_table(table)
+
+    write_atomically(Path(out) / RESULTS_FILE, write)
+
+
+def write_reports(out: Path, summary: dict, listed: Listed) -> None:
+    """summary.json, report.md and report.html."""
+    out = Path(out)
+    write_atomically(out / "summary.json", lambda p: p.write_text(strict_json(summary)))
+    write_atomically(out / "report.md", lambda p: p.write_text(markdown_report(summary, listed)))
+    write_atomically(out / "report.html", lambda p: write_html_report(summary, listed, p))
