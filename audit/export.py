@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import tarfile
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from audit.atomic import write_atomically
+from audit.report.outputs import RESULTS_FILE
 from audit.sources.record import display_name
 
 DROP_RULES = ("hard", "flagged")  # drop items with hard evidence, or every flagged item
@@ -22,59 +24,75 @@ class ExportError(ValueError):
     """The scan folder or the request cannot be exported (a usage error)."""
 
 
-def load_rows(out: str | Path) -> pa.Table:
-    """The columns of OUT/results.parquet that exporting needs."""
-    path = Path(out) / "results.parquet"
-    if not path.is_file():
-        raise ExportError(f"no results.parquet in {out}: export needs the output folder of a finished scan")
-    columns = [c for c in ("id", "uri", "status", "flagged", "hard_evidence", "url") if c in pq.read_schema(path).names]
-    return pq.read_table(path, columns=columns)
-
-
-def dropped_mask(rows: pa.Table, drop: str) -> list[bool]:
-    """Which rows the rule drops: `hard` (hard evidence) or `flagged` (any detector said synthetic)."""
+def row_batches(out: str | Path, drop: str) -> Iterator[tuple[list[str], list[str], list[str | None], list[bool]]]:
+    """OUT/results.parquet batch by batch, as (ids, uris, urls, dropped by the rule): `hard` drops
+    items with hard evidence, `flagged` every item any detector said is synthetic."""
     if drop not in DROP_RULES:
         raise ExportError(f"--drop must be one of {', '.join(DROP_RULES)}, not {drop!r}")
-    column = "hard_evidence" if drop == "hard" else "flagged"
-    return [bool(v) for v in rows.column(column).to_pylist()]
+    path = Path(out) / RESULTS_FILE
+    if not path.is_file():
+        raise ExportError(f"no {RESULTS_FILE} in {out}: export needs the output folder of a finished scan")
+    rule = "hard_evidence" if drop == "hard" else "flagged"
+    names = pq.read_schema(path).names
+    for batch in pq.ParquetFile(path).iter_batches(ROWS_PER_BATCH, columns=[c for c in ("id", "uri", "url", rule)
+                                                                             if c in names]):
+        urls = batch.column("url").to_pylist() if "url" in batch.schema.names else [None] * batch.num_rows
+        yield (batch.column("id").to_pylist(), batch.column("uri").to_pylist(), urls,
+               [bool(v) for v in batch.column(rule).to_pylist()])
 
 
-def item_names(rows: pa.Table) -> list[str]:
-    """Per row what a list names: its URL when the dataset gave one, a file path for folder items,
+def item_name(rid: str, uri: str, url: str | None) -> str:
+    """What a list names: the item's URL when the dataset gave one, a file path for folder items,
     else the row id (a tar member, a parquet row, a dataset index)."""
-    urls = rows.column("url").to_pylist() if "url" in rows.column_names else [None] * rows.num_rows
-    return [url or (uri if "#" not in uri and os.path.isabs(uri) else rid)
-            for rid, uri, url in zip(rows.column("id").to_pylist(), rows.column("uri").to_pylist(), urls)]
+    return url or (uri if "#" not in uri and os.path.isabs(uri) else rid)
 
 
 def write_list(out: str | Path, drop: str, target: str | Path, keep: bool = False) -> int:
     """Write the dropped items (or with `keep` the others), one per line; returns how many."""
-    rows = load_rows(out)
-    mask = dropped_mask(rows, drop)
-    names = [name for name, dropped in zip(item_names(rows), mask) if dropped != keep]
-    write_atomically(Path(target), lambda p: p.write_text("".join(f"{n}\n" for n in names), encoding="utf-8"))
-    return len(names)
+    written = 0
+
+    def write(path: Path) -> None:
+        nonlocal written
+        with open(path, "w", encoding="utf-8") as f:
+            for ids, uris, urls, dropped in row_batches(out, drop):
+                names = [item_name(*item) for item, d in zip(zip(ids, uris, urls), dropped) if d != keep]
+                f.writelines(f"{n}\n" for n in names)
+                written += len(names)
+
+    write_atomically(Path(target), write)
+    return written
 
 
 def write_clean_shards(out: str | Path, drop: str, target: str | Path) -> dict:
     """Copies of the scanned tar or parquet files without the dropped samples, into `target`, with
     the same file names; returns {file: (kept, dropped)}. A dropped tar image takes its whole
-    webdataset sample (every member with the same key) with it."""
-    rows = load_rows(out)
-    mask = dropped_mask(rows, drop)
-    by_file: dict[str, set[str]] = {}
-    for uri, dropped in zip(rows.column("uri").to_pylist(), mask):
-        path, sep, inner = uri.partition("#")
-        if not path.endswith((".tar", ".parquet")):
-            raise ExportError("clean shards can be written for webdataset (.tar) and parquet sources only; "
-                              f"this scan holds {uri!r}")
-        by_file.setdefault(path, set())
-        if dropped and sep:
-            by_file[path].add(inner)
+    webdataset sample (every member with the same key) with it. A file's rows are contiguous in
+    results.parquet, so each file is copied once its rows are read: memory holds one file's drops."""
     target = Path(target)
+    done, current, dropped_here = {}, None, set()
+    for _, uris, _, dropped in row_batches(out, drop):
+        for uri, d in zip(uris, dropped):
+            path, sep, inner = uri.partition("#")
+            if not path.endswith((".tar", ".parquet")):
+                raise ExportError("clean shards can be written for webdataset (.tar) and parquet sources only; "
+                                  f"this scan holds {uri!r}")
+            if path != current:
+                if os.path.basename(path) in done:
+                    raise ExportError(f"{path} (or a file of the same name) appears twice in the scan: its clean copy "
+                                      "would be written twice")
+                if current is not None:
+                    done[os.path.basename(current)] = _clean(current, dropped_here, target)
+                current, dropped_here = path, set()
+            if d and sep:
+                dropped_here.add(inner)
+    if current is not None:
+        done[os.path.basename(current)] = _clean(current, dropped_here, target)
+    return done
+
+
+def _clean(path: str, dropped: set[str], target: Path) -> tuple[int, int]:
     target.mkdir(parents=True, exist_ok=True)
-    return {os.path.basename(path): (_clean_tar if path.endswith(".tar") else _clean_parquet)(path, dropped, target)
-            for path, dropped in by_file.items()}
+    return (_clean_tar if path.endswith(".tar") else _clean_parquet)(path, dropped, target)
 
 
 def sample_key(member: str) -> str:
