@@ -58,8 +58,8 @@ class SeqRanges:
 class ResultsStore:
     """Where the engine puts rows: `append(rows)` per batch, `close()` at the end."""
 
-    def __init__(self, out: Path, identity: dict, resume: bool, schema: pa.Schema, part_rows: int = PART_ROWS):
-        self.folder, self.schema, self.part_rows = out / RESULTS_DIR, schema, part_rows
+    def __init__(self, out: Path, identity: dict, resume: bool, schema: pa.Schema, part_rows: int | None = None):
+        self.folder, self.schema, self.part_rows = out / RESULTS_DIR, schema, part_rows or PART_ROWS
         if not resume:
             for part in self.parts():
                 part.unlink()
