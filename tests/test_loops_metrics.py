@@ -1,4 +1,5 @@
-"""Metrics: PRDC against the reference `prdc` package and Naeem et al.'s expectations, FID and W2."""
+"""Metrics: PRDC against the reference `prdc` package and Naeem et al.'s expectations, FID and W2, and the
+validation of every metric on known degradations (loops/metrics/validate.py)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,7 @@ import scipy.linalg
 
 from loops.metrics import measures as metrics
 from loops.metrics.measures import fid, frechet_distance, gaussian_w2, prdc
+from tests.conftest import shared_data
 
 
 @pytest.mark.parametrize("shift, scale", [(0.0, 1.0), (0.7, 0.6)])
@@ -81,3 +83,46 @@ def test_gaussian_w2_batched_against_the_textbook_formula():
         squared = np.sum((means[i] - means[3 + i]) ** 2) + np.trace(covs[i] + covs[3 + i] - 2 * cross)
         assert batched[i] == pytest.approx(math.sqrt(squared), rel=1e-8)
     assert gaussian_w2(means[0], covs[0], means[0], covs[0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_degraded_sets_are_what_they_say():
+    from loops.metrics.validate import DEGRADATIONS, degraded_sets
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
+    labels = np.repeat(np.arange(6), 10)
+    sets = degraded_sets(images, labels, 20, rng)
+    assert list(sets) == list(DEGRADATIONS) and all(s.shape == (20, 8, 8) and s.dtype == np.uint8 for s in sets.values())
+    assert len({s.tobytes() for s in sets["repeated"]}) == 1
+    kept = {images[i].tobytes() for i in np.flatnonzero(labels < 3)}
+    assert all(s.tobytes() in kept for s in sets["classes-dropped"])
+    assert sets["blur"].astype(float).std() < images.astype(float).std()
+
+
+def test_validation_checks_flag_a_metric_that_does_not_move():
+    from loops.metrics.validate import check, passing_metrics
+
+    good = {"fid": 100.0, "precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    table = {"real": {"fid": 1.0, "precision": 0.9, "recall": 0.9, "density": 1.0, "coverage": 0.9},
+             "noise": dict(good), "repeated": dict(good), "classes-dropped": dict(good), "blur": dict(good)}
+    assert passing_metrics(table) == ["fid", "precision", "recall", "density", "coverage"]
+    table["noise"]["precision"] = 1.0  # noise inside the real manifold: precision means nothing here
+    assert passing_metrics(table) == ["fid", "recall", "density", "coverage"]
+    assert [r["metric"] for r in check(table) if not r["ok"]] == ["precision"]
+
+
+def test_every_metric_moves_the_right_way_in_the_study_feature_space():
+    """The study's space (the MNIST classifier's pooled conv block, as loops/images/world.py builds it)
+    passes every expectation of loops/metrics/validate.py on real MNIST; the penultimate layer does not
+    (uniform noise lands inside the real digits: precision and density near 1)."""
+    from loops.images.world import classifier, load_dataset
+    from loops.metrics.validate import check, markdown, passing_metrics, validate_metrics
+
+    spec = f"mnist:{shared_data('mnist')}"
+    data, conv = load_dataset(spec, 16, 1000), classifier(spec, 16, 1000)
+    tables = {name: validate_metrics(space, data.test_images, data.train_images, data.train_labels)
+              for name, space in (("conv", conv), ("penultimate", conv.at_layer("penultimate")))}
+    print(markdown(tables))
+    assert [r for r in check(tables["conv"]) if not r["ok"]] == []
+    assert "precision" not in passing_metrics(tables["penultimate"])
+    assert tables["conv"]["real"]["fid"] < tables["conv"]["blur"]["fid"] / 5
