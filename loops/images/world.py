@@ -44,8 +44,9 @@ def load_dataset(spec: str, resolution: int, test_size: int):
 
 @lru_cache(maxsize=4)
 def classifier(spec: str, resolution: int, test_size: int):
-    """The small CNN trained on the real training split: features for FID/PRDC and class metrics."""
+    """The small CNN trained on the real training split: features for FID/PRDC (its pooled conv
+    block, the layer where every metric passes loops/metrics/validate.py) and class metrics."""
     from loops.metrics.classifier import ClassifierFeatures
 
     data = load_dataset(spec, resolution, test_size)
-    return ClassifierFeatures.train(data.train_images, data.train_labels, epochs=CLASSIFIER_EPOCHS)
+    return ClassifierFeatures.train(data.train_images, data.train_labels, epochs=CLASSIFIER_EPOCHS, layer="conv")

@@ -1,6 +1,10 @@
 """A small CNN classifier for MNIST-like images, used as a feature extractor and a judge.
 
-Its penultimate layer (128-d) is the feature space for FID and PRDC; its predictions give the
+Feature spaces (`layer`): "conv", the pooled last convolution block (32 x 7 x 7 = 1568-d), is the
+one where FID and all of precision/recall/density/coverage move the right way on known
+degradations (loops/metrics/validate.py; examples/mnist_loops.md has the table); "penultimate"
+(128-d, after the last ReLU) maps uniform noise into the real digits' region (precision 1.0,
+density 0.9 for noise) and is kept only for comparison. Its predictions give the
 classifier-based metrics of generated images (Martínez et al.): entropy of the predicted-class
 histogram, its KL divergence from the real class histogram, and the mean confidence.
 Torch runs single-threaded here (loops/threads.py says why).
@@ -14,6 +18,8 @@ from torch import nn
 from loops.threads import torch_threads
 
 FEATURE_DIM = 128
+CONV_DIM = 32 * 7 * 7
+LAYERS = ("conv", "penultimate")
 
 
 class SmallCNN(nn.Module):
@@ -36,12 +42,18 @@ class ClassifierFeatures:
 
     name = "cnn"
 
-    def __init__(self, net: SmallCNN, class_histogram: np.ndarray, batch_size: int = 512):
-        self.net, self.class_histogram, self.batch_size = net.eval(), class_histogram, batch_size
+    def __init__(self, net: SmallCNN, class_histogram: np.ndarray, batch_size: int = 512, layer: str = "penultimate"):
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+        self.net, self.class_histogram, self.batch_size, self.layer = net.eval(), class_histogram, batch_size, layer
+
+    def at_layer(self, layer: str) -> "ClassifierFeatures":
+        """The same trained network, giving features of another layer."""
+        return ClassifierFeatures(self.net, self.class_histogram, self.batch_size, layer)
 
     @classmethod
     def train(cls, images: np.ndarray, labels: np.ndarray, *, epochs: int = 3, batch_size: int = 64,
-              lr: float = 1e-2, seed: int = 0) -> "ClassifierFeatures":
+              lr: float = 1e-2, seed: int = 0, layer: str = "penultimate") -> "ClassifierFeatures":
         """Train on the real training split (AdamW, one-cycle learning rate)."""
         labels = np.asarray(labels, dtype=np.int64)
         classes = int(labels.max()) + 1
@@ -61,10 +73,11 @@ class ClassifierFeatures:
                     loss.backward()
                     optimiser.step()
                     schedule.step()
-        return cls(net, np.bincount(labels, minlength=classes) / len(labels))
+        return cls(net, np.bincount(labels, minlength=classes) / len(labels), layer=layer)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        return self._run(images, lambda x: self.net.body(x)).astype(np.float64)
+        body = self.net.body if self.layer == "penultimate" else self.net.body[:-3]  # conv: before Linear+ReLU
+        return self._run(images, lambda x: body(x).flatten(1)).astype(np.float64)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         return self._run(images, lambda x: self.net(x).softmax(dim=1)).astype(np.float64)
