@@ -2,7 +2,8 @@
 seeded 32x32 noise picture per item) in webdataset shards of 1,000, scans them with `audit scan`
 in a fresh process tree (default detectors, 2 workers), and prints images/s and the peak RSS of
 the whole tree (the command and its workers, sampled from /proc) at each N, with the growth per
-1,000 rows between the first and the last N. Linux only (/proc).
+1,000 rows between consecutive N. Memory should stop growing once N passes the rows one results part
+holds (10,000): the growth from 10^4 to 10^5 is the figure to watch. Linux only (/proc).
 
     .venv/bin/python benchmarks/scan_memory.py                 # N = 10^3, 10^4, 10^5
     .venv/bin/python benchmarks/scan_memory.py --sizes 1000 10000 --engine ray
@@ -111,10 +112,9 @@ def main() -> None:
             table.add_row(f"{n:,}", f"{seconds:.1f}", f"{n / seconds:.0f}", f"{peak:.0f}")
     console = Console()
     console.print(table)
-    (n0, m0), (n1, m1) = results[0], results[-1]
-    if n1 > n0:
+    for (n0, m0), (n1, m1) in zip(results, results[1:]):
         console.print(f"growth: {m1 - m0:+.0f} MB from {n0:,} to {n1:,} images "
-                      f"({1000 * (m1 - m0) / (n1 - n0):+.2f} MB per 1,000 rows)")
+                      f"({1000 * (m1 - m0) / (n1 - n0):+.3f} MB per 1,000 rows)")
 
 
 if __name__ == "__main__":
