@@ -124,16 +124,25 @@ def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch
 
 def _numbered(records: Iterable[ImageRecord], done: SeqRanges) -> Iterator[tuple[int, ImageRecord]]:
     """(position in source, record), skipping positions already done; a repeated id gets a suffix.
-    Ids are unique within their first path component (a shard, a parquet file, a top-level folder),
-    the only place they can repeat, so what is remembered is bounded by one shard, not the dataset."""
+    What is remembered is bounded by one id scope (a shard, a parquet file, a folder's own files),
+    not by the dataset."""
     seen: dict[str, int] = {}
-    prefix = None
+    scope = None
     for seq, record in enumerate(records):
-        if record.id.split("/", 1)[0] != prefix:
-            prefix, seen = record.id.split("/", 1)[0], {}
+        if id_scope(record) != scope:
+            scope, seen = id_scope(record), {}
         record.id = unique_id(record.id, seen)
         if seq not in done:
             yield seq, record
+
+
+def id_scope(record: ImageRecord) -> str:
+    """Where a record's id can repeat, and whose records come one after another: its tar shard or
+    parquet file (the uri before `#`), else the folder holding it (the id's parent). Two records of
+    different scopes never share an id."""
+    if "#" in (record.uri or ""):
+        return record.uri.split("#", 1)[0]
+    return record.id.rsplit("/", 1)[0] if "/" in record.id else ""
 
 
 def unique_id(record_id: str, seen: dict[str, int]) -> str:
