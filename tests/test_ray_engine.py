@@ -1,14 +1,17 @@
 """The Ray engine gives the local engine's rows (order-independent) on a folder of hostile and
 marked files and on webdataset shards with hostile members; resumes per shard; embeds in an
-actor; and says what to install when Ray is missing. Ray runs here, started once for the module."""
+actor; gives the same rows when an actor is killed mid-shard; and says what to install when Ray is
+missing. Ray runs here, started once for the module."""
 from __future__ import annotations
 
 import json
 import logging
+import os
 import pickle
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -83,13 +86,17 @@ def test_resume_skips_committed_shards(shards, tmp_path):
     spec, out = str(shards), tmp_path / "ray"
     first = ray_scan(spec, out, num_workers=1)
     parts = out / "parts"
-    kept = pq.read_table(parts / "shard-000000.parquet").to_pylist()
+    [[piece, _, _]] = json.loads((parts / "shard-000000.done").read_text())["parts"]
+    kept = pq.read_table(parts / piece).to_pylist()
     for row in kept:
         row["uri"] = "from the first run"
-    pq.write_table(pq.read_table(parts / "shard-000000.parquet").from_pylist(kept), parts / "shard-000000.parquet")
+    pq.write_table(pq.read_table(parts / piece).from_pylist(kept), parts / piece)
     (parts / "shard-000001.done").unlink()  # as if the run had stopped while scanning shard 1
+    stray = parts / "shard-000001-000007.parquet"
+    stray.write_bytes(b"a piece written before the stop")
 
     resumed = {r["id"]: r for r in ray_scan(spec, out, num_workers=1, resume=True).rows}
+    assert not stray.exists()  # an uncommitted shard's files are deleted
     assert all(resumed[r["id"]]["uri"] == "from the first run" for r in kept)  # committed: not scanned again
     assert [resumed[r["id"]] for r in first.rows if r["id"].startswith("shard-001")] == \
         [r for r in first.rows if r["id"].startswith("shard-001")]  # uncommitted: scanned again
@@ -151,3 +158,56 @@ def test_retries_are_bounded_and_a_failure_keeps_finished_shards(shards, tmp_pat
     monkeypatch.setattr(ray_engine, "_pipeline", original_pipeline)
     resumed = ray_scan(str(shards), out, num_workers=1, resume=True)
     assert by_id(resumed.rows) == by_id(ray_scan(str(shards), tmp_path / "fresh", num_workers=1).rows)
+
+
+def test_an_actor_killed_mid_shard_changes_nothing(tmp_path, monkeypatch):
+    """An actor dies (os._exit) in the middle of a shard, after writing a piece of it: Ray restarts it,
+    the shard is scanned again, and the rows are the local engine's, in the same order."""
+    from audit.engine import ray_engine
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for s in range(20):
+        _shard(folder / f"{s:02d}.tar", [(f"{i}/x.png", image_bytes(noise_image(size=(8, 8), seed=10 * s + i)))
+                                         for i in range(5)] + [("0/x.png", b"a repeated key")])
+    once = tmp_path / "killed"
+
+    class DiesOnce(ray_engine.ShardScanner):  # pickled by value: the closure travels to the actors
+        piece_rows = 2
+
+        def _scan(self, shard):
+            for number, table in enumerate(ray_engine.ShardScanner._scan(self, shard)):
+                if shard["index"] == 7 and number == 2 and not once.exists():
+                    once.touch()
+                    os._exit(1)
+                yield table
+
+    monkeypatch.setattr(ray_engine, "ShardScanner", DiesOnce)
+    out = tmp_path / "ray"
+    result = ray_scan(str(folder / "{00..19}.tar"), out, num_workers=2, batch_size=2)
+    local = scan(str(folder / "{00..19}.tar"), workers=0)
+    assert once.exists()
+    assert result.rows == local.rows and pq.read_table(out / "results.parquet").to_pylist() == local.rows
+    assert sum(r["id"].endswith("#1") for r in result.rows) == 20
+    listed = {name for done in (out / "parts").glob("*.done") for name, _, _ in json.loads(done.read_text())["parts"]}
+    assert {p.name for p in (out / "parts").glob("*.parquet")} == listed  # no piece of a dead attempt is left
+
+
+@pytest.mark.parametrize("split", [[[0, 1, 2], [3, 4, 5]], [[0, 2, 4], [1, 3], [5]]])
+def test_parts_come_back_in_order_whatever_the_notices_order(tmp_path, split):
+    """Pieces noticed last first and one twice, holding consecutive positions or not: the driver
+    commits the shard once and reads its rows back in source order."""
+    from audit.engine.ray_engine import Parts, piece_name, write_piece
+
+    _shard(tmp_path / "a.tar", [(f"{i}.png", image_bytes(noise_image(size=(8, 8), seed=i))) for i in range(6)])
+    local = scan(str(tmp_path / "a.tar"), workers=0)
+    table = local.to_arrow()
+    table = table.append_column("shard", pa.array([0] * 6)).append_column("shard_rows", pa.array([6] * 6))
+    parts = Parts(tmp_path / "parts", {"scan": 1}, resume=False, schema=local.to_arrow().schema)
+    notices = [write_piece(str(parts.folder), table.take(rows), piece_name(0, f"{n:06d}"))
+               for n, rows in enumerate(split)]
+    for notice in [notices[-1], *reversed(notices), notices[0]]:  # a repeat before and after the commit
+        parts.take(notice)
+    parts.commit_empty([0])
+    assert parts.rows_done == 6
+    assert [row for t in parts.ordered_batches(1, None) for row in t.to_pylist()] == local.rows

@@ -6,10 +6,13 @@ Ray's webdataset reader, whose default decoder unpickles `.pkl` and `torch.load`
 then run the local engine's worker stage (`process_batch`: decode, pixel detectors, model-ready
 pixels) on them; `EmbeddingActor`s run the `EmbeddingStage`. Models load once per actor.
 
-The driver writes each finished shard as `OUT/parts/shard-NNNNNN.parquet` and then its commit
-marker `.done`; with `resume=True` committed shards are skipped, as img2dataset does. At the end
-the parts are merged in source order (positions and duplicate-id suffixes as the local engine
-gives them) into the local engine's outputs, so both engines write the same rows.
+The last stage's actors write the rows themselves, as parquet pieces
+`OUT/parts/shard-NNNNNN-<piece>.parquet` (so `OUT` must be on a filesystem every node mounts), and
+send the driver only a small notice per piece. When a shard's pieces add up to its rows, the driver
+writes its commit marker `shard-NNNNNN.done` listing them; with `resume=True` committed shards are
+skipped, as img2dataset does, and files no marker lists are deleted. At the end the parts stream
+back a piece at a time in source order (positions and duplicate-id suffixes as the local engine
+gives them) into `finish_scan`, as the local engine's rows do, so both engines write the same rows.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -30,15 +34,16 @@ import pyarrow.parquet as pq
 
 from audit.atomic import write_atomically
 from audit.bank.kinds import NO_EMBEDDER
-from audit.compare import compare, load_baseline
+from audit.compare import load_baseline
 from audit.detectors import build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
-from audit.engine.config import ScanConfig, load_calibration
+from audit.engine.config import ScanConfig
 from audit.engine.journal import JournalMismatch
-from audit.engine.local import EMBEDDINGS_DIR, Progress, ScanResult, unique_id
+from audit.engine.finish import finish_scan
+from audit.engine.local import EMBEDDINGS_DIR, Progress, id_scope, unique_id
 from audit.engine.out_folder import PARTS_DIR, OutFolder, check_out_folder
-from audit.report.outputs import results_schema, write_outputs
-from audit.report.summary import summarise
+from audit.engine.result import ScanResult
+from audit.report.outputs import results_schema
 from audit.sources import ImageRecord, SourceError, SourceStats, display_name, iter_records, shard_files
 
 RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'autophagy-audit[ray]' "
@@ -53,6 +58,9 @@ RETRIES = {"max_restarts": MAX_ACTOR_RESTARTS, "max_task_retries": MAX_TASK_RETR
 MAX_NAMED_SHARDS = 5
 MAX_REASON_CHARS = 300
 FLIGHT_COLUMNS = ("shard", "shard_rows", "prepared")  # travel with the rows between stages only
+PIECE_ROWS = 10_000  # rows a ShardScanner holds before it writes them as one piece of its shard
+NOTICE_SCHEMA = pa.schema([("shard", pa.int64()), ("first", pa.int64()), ("rows", pa.int64()),
+                           ("shard_rows", pa.int64()), ("part", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -85,31 +93,28 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
     with OutFolder(out):  # one scan at a time; old results removed as it starts
         stage = _embedding_stage(config, out / EMBEDDINGS_DIR)
         prepare = config.preprocess if stage is not None and stage.active else None
-        parts = Parts(out / PARTS_DIR, {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}, resume)
+        identity = {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}
+        parts = Parts(out / PARTS_DIR, identity, resume, results_schema(config.detectors))
         try:
             todo = [i for i in range(len(shards)) if not parts.committed(i)]
             if progress and parts.rows_done:
                 progress(parts.rows_done)
             if todo:
                 try:
-                    for table in _pipeline(ray, address, shards, todo, config, prepare, num_workers, batch_size):
-                        parts.add(table)
+                    for notices in _pipeline(ray, address, shards, todo, config, prepare, parts.folder, num_workers,
+                                             batch_size):
+                        rows = parts.take(notices)
                         if progress:
-                            progress(table.num_rows)
+                            progress(rows)
                 except ray.exceptions.RayError as e:  # after the bounded retries
                     raise ShardsFailed(shards_failed(shards, [i for i in todo if not parts.committed(i)], e)) from e
                 parts.commit_empty(todo)
-            rows = parts.merge(len(shards), stage)
+                parts.tidy()
+            return finish_scan(parts.ordered_batches(len(shards), stage), source, config, out, stage, stats,
+                               (str(baseline), earlier) if earlier else None)
         finally:
             if stage is not None:
-                stage.close()
-        summary = summarise(rows, config, source=source, stage=stage, calibration=load_calibration(config.calibration))
-        summary["source_files"] = stats.as_dict()
-        if earlier:
-            summary["baseline"] = compare(earlier, summary, str(baseline))
-        result = ScanResult(rows=rows, summary=summary, out=out, detectors=config.detectors, stage=stage)
-        write_outputs(result)
-        return result
+                stage.close()  # after the outputs: the vectors go into its cache as the parts are read
 
 
 class ShardsFailed(RuntimeError):
@@ -195,7 +200,8 @@ def _connect(ray, address: str | None, cpus_needed: int) -> None:
 
 
 def _pipeline(ray, address: str | None, shards: list[Shard], todo: list[int], config: ScanConfig,
-              prepare: str | None, num_workers: int | None, batch_size: int) -> Iterator[pa.Table]:
+              prepare: str | None, parts: Path, num_workers: int | None, batch_size: int) -> Iterator[pa.Table]:
+    """The notices (`NOTICE_SCHEMA`) of the pieces the last stage writes into `parts`."""
     from ray.data import ActorPoolStrategy
 
     _connect(ray, address, (num_workers or 1) + (1 if prepare else 0))
@@ -208,10 +214,12 @@ def _pipeline(ray, address: str | None, shards: list[Shard], todo: list[int], co
                          f"{workers + embed_cpus} CPUs, but the Ray cluster has {cpus}; lower --num-workers")
     items = [{"index": i, **asdict(shards[i])} for i in todo]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    ds = ds.map_batches(ShardScanner, fn_constructor_args=(config, prepare, batch_size), batch_size=1,
-                        batch_format="pyarrow", compute=ActorPoolStrategy(size=workers), num_cpus=1, **RETRIES)
+    folder = str(parts.resolve())
+    scanner_args = (config, prepare, batch_size, None if prepare else folder)  # the last stage writes the parts
+    ds = ds.map_batches(ShardScanner, fn_constructor_args=scanner_args, batch_size=1, batch_format="pyarrow",
+                        compute=ActorPoolStrategy(size=workers), num_cpus=1, **RETRIES)
     if prepare:
-        ds = ds.map_batches(EmbeddingActor, fn_constructor_args=(config,), batch_size=batch_size,
+        ds = ds.map_batches(EmbeddingActor, fn_constructor_args=(config, folder), batch_size=batch_size,
                             batch_format="pyarrow", compute=ActorPoolStrategy(size=max(1, gpus)),
                             num_gpus=1 if gpus else 0, num_cpus=embed_cpus, **RETRIES)
     return ds.iter_batches(batch_format="pyarrow", batch_size=None)
@@ -234,17 +242,22 @@ def flight_schema(detectors, prepared: bool = False, embeddings: bool = False) -
 
 
 class ShardScanner:
-    """Ray actor: reads whole shards and runs the local engine's worker stage on them, batch by batch."""
+    """Ray actor: reads whole shards and runs the local engine's worker stage on them, batch by batch.
+    As the last stage (`parts` given) it writes each shard as pieces of up to `piece_rows` rows."""
 
-    def __init__(self, config: ScanConfig, prepare: str | None, batch_size: int):
+    piece_rows = PIECE_ROWS
+
+    def __init__(self, config: ScanConfig, prepare: str | None, batch_size: int, parts: str | None = None):
         init_worker(config, prepare)
         self.config = config
         self.batch_size = batch_size
+        self.parts = parts
         self.schema = flight_schema(config.detectors, prepared=prepare is not None)
 
     def __call__(self, shards: pa.Table) -> Iterator[pa.Table]:
         for shard in shards.to_pylist():
-            yield from self._scan(shard)
+            tables = self._scan(shard)
+            yield from tables if self.parts is None else self._write(shard["index"], tables)
 
     def _scan(self, shard: dict) -> Iterator[pa.Table]:
         records = enumerate(shard_records(shard, self.config))  # positions within the shard
@@ -259,6 +272,17 @@ class ShardScanner:
             yield pa.Table.from_pylist(rows, schema=self.schema)
             batch = following
 
+    def _write(self, index: int, tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+        """A notice for each piece written; piece names are numbered, so a retried shard rewrites the same files."""
+        held, number = [], 0
+        for table in tables:
+            held.append(table)
+            if sum(t.num_rows for t in held) >= self.piece_rows:
+                yield write_piece(self.parts, pa.concat_tables(held), piece_name(index, f"{number:06d}"))
+                held, number = [], number + 1
+        if held:
+            yield write_piece(self.parts, pa.concat_tables(held), piece_name(index, f"{number:06d}"))
+
 
 class _BatchVectors(dict):
     """An `EmbeddingStage` cache holding one batch's vectors: an actor lives for the whole scan,
@@ -269,19 +293,27 @@ class _BatchVectors(dict):
 
 
 class EmbeddingActor:
-    """Ray actor: the local engine's embedding stage (model loaded once), on batches of rows."""
+    """Ray actor: the local engine's embedding stage (model loaded once), on batches of rows; it
+    writes each batch as one piece per shard in it."""
 
-    def __init__(self, config: ScanConfig):
+    def __init__(self, config: ScanConfig, parts: str):
         from audit.embedding.stage import EmbeddingStage
 
         self.stage = EmbeddingStage(build_embedding_detectors(config), config.embedder, config.preprocess, None)
         if not self.stage.active:
             raise RuntimeError(f"the embedder's weights are missing on a Ray worker node: {self.stage.skipped}")
         self.stage.cache = _BatchVectors()
+        self.parts = parts
         self.columns = results_schema(config.detectors).names
         self.schema = flight_schema(config.detectors, embeddings=True)
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        table = self._embed(table)
+        return pa.concat_tables([
+            write_piece(self.parts, table.filter(pc.equal(table["shard"], index)), piece_name(index, uuid.uuid4().hex))
+            for index in pc.unique(table["shard"]).to_pylist()])
+
+    def _embed(self, table: pa.Table) -> pa.Table:
         rows = table.select(self.columns).to_pylist()
         positions = [row["seq"] for row in rows]
         for i, row in enumerate(rows):  # a batch may mix shards, whose positions repeat
@@ -302,15 +334,30 @@ def _unpack(prepared: bytes) -> np.ndarray:
     return np.frombuffer(prepared, dtype=np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
+def piece_name(index: int, tag: str) -> str:
+    return f"shard-{index:06d}-{tag}.parquet"
+
+
+def write_piece(folder: str, table: pa.Table, name: str) -> pa.Table:
+    """Write rows of one shard as `folder/name`, atomically; the notice the driver gets instead of them."""
+    part = table.drop_columns([c for c in FLIGHT_COLUMNS if c in table.column_names])
+    write_atomically(Path(folder) / name, lambda tmp: pq.write_table(part, tmp))
+    notice = {"shard": table["shard"][0].as_py(), "first": pc.min(table["seq"]).as_py(), "rows": table.num_rows,
+              "shard_rows": pc.max(table["shard_rows"]).as_py(), "part": name}
+    return pa.Table.from_pylist([notice], schema=NOTICE_SCHEMA)
+
+
 # --- parts: the shards' results, committed one by one ----------------------------------------
 
 class Parts:
-    """`shard-NNNNNN.parquet` + `.done` per finished shard, and `plan.json`, the scan's identity
-    (source, settings, shard names): a resume with another identity is refused."""
+    """The pieces of each shard, its commit marker `shard-NNNNNN.done` once all are written (rows, and
+    the pieces as [file, first position, rows] in position order), and `plan.json`, the scan's
+    identity (source, settings, shard names): a resume with another identity is refused."""
 
-    def __init__(self, folder: Path, identity: dict, resume: bool):
+    def __init__(self, folder: Path, identity: dict, resume: bool, schema: pa.Schema):
         self.folder = folder
-        self._pending: dict[int, list[pa.Table]] = {}
+        self.schema = schema
+        self._pieces: dict[int, dict[int, tuple[str, int]]] = {}  # shard -> first position -> (file, rows)
         self._expected: dict[int, int] = {}
         plan = folder / PLAN_NAME
         if resume and plan.exists():
@@ -318,6 +365,7 @@ class Parts:
             if found != identity:
                 raise JournalMismatch(f"{folder} was written by a scan with other settings or other shards; resume "
                                       "with the same source and options, or scan into another --out")
+            self.tidy()
         else:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
@@ -329,49 +377,82 @@ class Parts:
     def committed(self, index: int) -> bool:
         return self._path(index, ".done").exists()
 
+    @staticmethod
+    def _marker(path: Path) -> dict:
+        done = json.loads(path.read_text())
+        old = [[f"{path.stem}.parquet", 0, done["rows"]]] if done["rows"] else []  # a marker of an older version
+        return {"parts": old, **done}
+
     @property
     def rows_done(self) -> int:
-        return sum(json.loads(p.read_text())["rows"] for p in self.folder.glob("shard-*.done"))
+        return sum(self._marker(p)["rows"] for p in self.folder.glob("shard-*.done"))
 
-    def add(self, table: pa.Table) -> None:
-        """Take a finished batch; write every shard it completes."""
-        for index in set(table["shard"].to_pylist()):
-            piece = table.filter(pc.equal(table["shard"], index))
-            self._pending.setdefault(index, []).append(piece)
-            total = max(piece["shard_rows"].to_pylist())
-            if total >= 0:
-                self._expected[index] = total
-            if sum(t.num_rows for t in self._pending[index]) == self._expected.get(index):
-                self._commit(index, pa.concat_tables(self._pending.pop(index)))
+    def tidy(self) -> None:
+        """Delete the files no commit marker lists: uncommitted shards' and a retried task's leftovers."""
+        listed = {piece[0] for p in self.folder.glob("shard-*.done") for piece in self._marker(p)["parts"]}
+        for path in itertools.chain(self.folder.glob("shard-*.parquet"), self.folder.glob(".shard-*")):
+            if path.name not in listed:
+                path.unlink(missing_ok=True)
 
-    def _commit(self, index: int, table: pa.Table) -> None:
-        table = table.drop_columns([c for c in FLIGHT_COLUMNS if c in table.column_names]).sort_by("seq")
-        path = self._path(index, ".parquet")
-        write_atomically(path, lambda tmp: pq.write_table(table, tmp))
-        self._path(index, ".done").write_text(json.dumps({"rows": table.num_rows}) + "\n")
+    def take(self, notices: pa.Table) -> int:
+        """Note the pieces the actors wrote; commit every shard whose pieces add up to its rows.
+        Returns the rows noted."""
+        for notice in notices.to_pylist():
+            index = notice["shard"]
+            if self.committed(index):
+                continue  # a retried task's repeat
+            pieces = self._pieces.setdefault(index, {})
+            pieces[notice["first"]] = (notice["part"], notice["rows"])  # a repeated piece replaces itself
+            if notice["shard_rows"] >= 0:
+                self._expected[index] = notice["shard_rows"]
+            if sum(rows for _, rows in pieces.values()) == self._expected.get(index):
+                self._commit(index, [[pieces[first][0], first, pieces[first][1]] for first in sorted(pieces)])
+                del self._pieces[index], self._expected[index]
+        return sum(notices["rows"].to_pylist())
+
+    def _commit(self, index: int, pieces: list[list]) -> None:
+        for name, _, _ in pieces:
+            if not (self.folder / name).exists():
+                raise RuntimeError(f"{self.folder / name}, written by a Ray worker, is not on this machine: --out must "
+                                   "be on a filesystem every node of the cluster mounts")
+        marker = json.dumps({"rows": sum(rows for _, _, rows in pieces), "parts": pieces}) + "\n"
+        write_atomically(self._path(index, ".done"), lambda tmp: tmp.write_text(marker))
 
     def commit_empty(self, todo: list[int]) -> None:
         """After a complete run: shards that sent no rows hold no images."""
-        if self._pending:
-            raise RuntimeError(f"shards {sorted(self._pending)} came back with missing or repeated rows")
+        if self._pieces:
+            raise RuntimeError(f"shards {sorted(self._pieces)} came back with missing or repeated rows")
         for index in todo:
             if not self.committed(index):
-                self._commit(index, pa.table({"seq": pa.array([], pa.int64())}))
+                self._commit(index, [])
 
-    def merge(self, count: int, stage) -> list[dict]:
-        """All rows in source order: positions and duplicate-id suffixes over the whole source."""
-        rows: list[dict] = []
-        seen: dict[str, int] = {}
+    def ordered_batches(self, count: int, stage) -> Iterator[pa.Table]:
+        """The rows in source order, a piece at a time: positions over the whole source and
+        duplicate-id suffixes as the local engine gives them. Embeddings go into `stage`'s cache on the way."""
+        ids, offset = _UniqueIds(), 0
         for index in range(count):
-            table = pq.read_table(self._path(index, ".parquet"))
-            if "embedding" in table.column_names:
-                self._keep_vectors(table, stage)
-                table = table.drop_columns(["embedding"])
-            offset = len(rows)
-            for row in table.to_pylist():
-                row.update(seq=offset + row["seq"], id=unique_id(row["id"], seen))
-                rows.append(row)
-        return rows
+            done = self._marker(self._path(index, ".done"))
+            for table in self._shard_tables(done["parts"]):
+                if "embedding" in table.column_names:
+                    self._keep_vectors(table, stage)
+                table = table.select(self.schema.names).cast(self.schema)
+                table = table.set_column(table.schema.get_field_index("seq"), self.schema.field("seq"),
+                                         pc.add(table["seq"], offset))
+                unique = [ids(rid, uri) for rid, uri in zip(table["id"].to_pylist(), table["uri"].to_pylist())]
+                table = table.set_column(table.schema.get_field_index("id"), self.schema.field("id"),
+                                         pa.array(unique, pa.string()))
+                yield table
+            offset += done["rows"]
+
+    def _shard_tables(self, pieces: list[list]) -> Iterator[pa.Table]:
+        """A shard's rows in order: piece by piece when the pieces hold consecutive positions (always
+        but for rows Ray reordered between stages), else the whole shard at once."""
+        starts = list(itertools.accumulate((rows for _, _, rows in pieces), initial=0))[:-1]
+        if [first for _, first, _ in pieces] == starts:
+            for name, _, _ in pieces:
+                yield pq.read_table(self.folder / name).sort_by("seq")
+        elif pieces:
+            yield pa.concat_tables([pq.read_table(self.folder / name) for name, _, _ in pieces]).sort_by("seq")
 
     @staticmethod
     def _keep_vectors(table: pa.Table, stage) -> None:
@@ -379,3 +460,17 @@ class Parts:
                     if v is not None]
         if embedded and stage is not None:
             stage.cache.put([sha for sha, _ in embedded], np.asarray([v for _, v in embedded], dtype=np.float32))
+
+
+class _UniqueIds:
+    """The local engine's duplicate-id suffixes (`unique_id`), remembered within one id scope
+    (`id_scope`: a tar shard, a parquet file, a folder), as `local._numbered` does."""
+
+    def __init__(self):
+        self.scope, self.seen = None, {}
+
+    def __call__(self, record_id: str, uri: str) -> str:
+        scope = id_scope(ImageRecord(id=record_id, uri=uri))
+        if scope != self.scope:
+            self.scope, self.seen = scope, {}
+        return unique_id(record_id, self.seen)
