@@ -1,14 +1,18 @@
 """The MNIST self-consuming-loop study (examples/mnist_loops.md explains it).
 
-    .venv/bin/python examples/mnist_study.py --mnist ./mnist [--jobs 2] [--commit]
+    .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan full [--piece 1/8] [--commit]
+    .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan small --commit   # what ran on 2 CPU cores
+    .venv/bin/python examples/mnist_study.py --mnist ./mnist --validate-metrics     # the metric table
+    .venv/bin/python examples/mnist_study.py --mnist ./mnist --cfg-check            # agreement by w
 
-Runs each configuration below with the diffusion backend at the CPU preset and writes its small
-outputs (metrics.csv, summary.json, curves.png, sample grids) to examples/results/<name>/ as it
-finishes; checkpoints live in --work (not committed), so an interrupted study continues where it
-stopped when run again, and finished configurations are skipped. `--commit` commits each
-configuration's results as soon as they are written, so a study can span sessions.
-At the end (or with --tables-only) it writes examples/results/study.csv, study.md and
-study-curves.png (the main metrics of every configuration on shared axes).
+Every (configuration, seed) is one run with its own result folder,
+examples/results/<plan>/<configuration>/seed<S>/ (metrics.csv, diagnostics.csv: label agreement and
+pixel histogram per generation, summary.json, sample grids of seed 0). Checkpoints live in --work
+(not committed): an interrupted run continues at its next generation when the command is run again,
+finished runs are skipped, and `--commit` commits each run's folder as soon as it is written.
+`--piece i/n` runs every n-th pending run from the i-th, so n shells (or n sessions) share a plan.
+At the end (or with --tables-only) it writes <plan>/study.csv (every run x generation),
+<plan>/bands.md (mean and min-max over seeds) and <plan>/verdicts.md (each seed-paper finding).
 """
 from __future__ import annotations
 
@@ -18,155 +22,417 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "examples" / "results"
-KEPT_FILES = ("metrics.csv", "summary.json", "curves.png")
-CURVE_METRICS = ("fid", "precision", "recall", "density", "coverage", "class_entropy")
-TABLE_METRICS = ("fid", "precision", "recall", "density", "coverage", "class_entropy", "mean_confidence",
-                 "kept_synthetic", "tpr_filter", "fpr_filter", "seconds_generation", "seconds_fit", "seconds_sample")
+# metrics that pass loops/metrics/validate.py in the classifier's conv features (the study's space)
+REPORTED = ("fid", "precision", "recall", "density", "coverage")
+DIAGNOSTICS = ("label_agreement", "black_share", "background_mean", "class_entropy", "mean_confidence")
+TABLE_COLUMNS = ("generation", *REPORTED, "class_entropy", "kept_synthetic", "tpr_filter", "fpr_filter",
+                 "seconds_generation")
 
-# name -> SimConfig changes, most informative first (two run at a time with --jobs 2)
-CONFIGS = {
-    "fully-synthetic": dict(loop="fully-synthetic"),
-    "fresh-c0.4": dict(loop="fresh", contamination=0.4),
-    "fresh-c0.4-filter-watermark": dict(loop="fresh", contamination=0.4, filter="watermark"),
-    "fresh-c0.4-filter-all": dict(loop="fresh", contamination=0.4, filter="all"),
-    "fresh-c0.4-reweight-tails": dict(loop="fresh", contamination=0.4, reweight="tails:0.02"),
-    "fully-synthetic-w2": dict(loop="fully-synthetic", guidance=2.0),
-    "fresh-c0.5": dict(loop="fresh", contamination=0.5),
-    "augment-c0.5": dict(loop="augment", contamination=0.5),
+CONTAMINATIONS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def _name(c: float) -> str:
+    return f"fresh-c{c:g}"
+
+
+# plan -> {configuration name: SimConfig changes}
+PLANS = {
+    # the design a reviewer asked for: c = 0 control, a contamination sweep, accumulate, guidance,
+    # filters at several operating points with JPEG and resize on the way through the internet
+    "full": {
+        **{_name(c): dict(loop="fresh", contamination=c) for c in CONTAMINATIONS},
+        "accumulate": dict(loop="accumulate"),
+        "fresh-c1-w2": dict(loop="fresh", contamination=1.0, guidance=2.0),
+        "fresh-c0.4-w2": dict(loop="fresh", contamination=0.4, guidance=2.0),
+        "fresh-c0.4-filter-watermark-jpeg90": dict(loop="fresh", contamination=0.4, filter="watermark", jpeg_quality=90),
+        "fresh-c0.4-filter-all-bank0.25": dict(loop="fresh", contamination=0.4, filter="all", bank_rate=0.25),
+        "fresh-c0.4-filter-all-bank0.5-jpeg75-resize0.5": dict(loop="fresh", contamination=0.4, filter="all",
+                                                              jpeg_quality=75, resize=0.5, bank_rate=0.5),
+        "fresh-c0.4-filter-all-bank0.9-jpeg75-resize0.5": dict(loop="fresh", contamination=0.4, filter="all",
+                                                              jpeg_quality=75, resize=0.5, bank_rate=0.9),
+    },
+    # what fits the budget of one session on 2 CPU cores: the control, a middle share and the worst case
+    "small": {_name(c): dict(loop="fresh", contamination=c) for c in (0.0, 0.4, 1.0)},
 }
+PLAN_SETTINGS = {  # per plan: the loop's sizes (all plans use the cpu network, 16x16)
+    "full": dict(generations=9, seeds=3, train_steps=1500, samples_per_gen=1000, test_size=1000),
+    "small": dict(generations=9, seeds=3, train_steps=400, samples_per_gen=500, test_size=1000),
+}
+QUICK = dict(samples_per_gen=40, test_size=30, train_steps=2, sample_steps=2, probe_size=20)  # --quick: smoke run
 
 
-QUICK = dict(samples_per_gen=40, test_size=30, train_steps=2, sample_steps=2, probe_size=20)  # --quick: a smoke run
-
-
-def base_config(dataset: str, generations: int, train_steps: int, quick: bool = False):
+def base_config(dataset: str, settings: dict, seed: int, quick: bool = False):
     from loops.config import SimConfig
 
     config = SimConfig(dataset=dataset, model="diffusion", diffusion_preset="cpu", device="cpu",
-                       samples_per_gen=1000, test_size=1000, generations=generations, seed=0,
-                       train_steps=train_steps, probe_embedder="random:tiny", probe_size=500)
+                       samples_per_gen=settings["samples_per_gen"], test_size=settings["test_size"],
+                       generations=settings["generations"], seed=seed, repeats=1,
+                       train_steps=settings["train_steps"], probe_embedder="random:tiny", probe_size=500)
     return replace(config, **QUICK) if quick else config
 
 
-def run_one(name: str, dataset: str, work: str, generations: int, train_steps: int, quick: bool,
-            results: Path) -> str:
-    """Run (or resume) one configuration; copy its small outputs into results/<name>/."""
+def runs_of(plan: str, settings: dict, only=None) -> list[tuple[str, int]]:
+    names = [n for n in PLANS[plan] if not only or n in only]
+    return [(name, seed) for seed in range(settings["seeds"]) for name in names]  # seed-major: bands fill early
+
+
+def run_folder(results: Path, plan: str, name: str, seed: int) -> Path:
+    return results / plan / name / f"seed{seed}"
+
+
+def run_one(plan: str, name: str, seed: int, dataset: str, work: str, settings: dict, quick: bool,
+            results: Path) -> tuple[str, int]:
+    """Run (or resume) one (configuration, seed); copy its small outputs into its result folder."""
+    from loops.images.world import classifier, load_dataset
     from loops.simulate import simulate
 
-    config = replace(base_config(dataset, generations, train_steps, quick), **CONFIGS[name])
-    out = Path(work) / name
-    simulate(config, out=out, resume=True)
-    target = results / name
+    config = replace(base_config(dataset, settings, seed, quick), **PLANS[plan][name])
+    out = Path(work) / plan / name / f"seed{seed}"
+    diagnostics_path = out / "diagnostics.jsonl"
+    done = {json.loads(line)["generation"] for line in diagnostics_path.read_text().splitlines()} \
+        if diagnostics_path.is_file() else set()
+
+    def after_generation(count: int, _total: int) -> None:  # called once the checkpoint is written
+        g = count - 1
+        block = out / "checkpoint" / "config-000" / "blocks" / f"synthetic-g{g:03d}.npz"
+        if g in done or not block.is_file():
+            return
+        from loops.config import resolve
+
+        resolved = resolve(config)[0]
+        data = load_dataset(resolved.dataset, 16, resolved.test_size)
+        judge = classifier(resolved.dataset, 16, resolved.test_size)
+        with np.load(block) as saved:
+            images, labels = saved["x"][0], saved["y"][0]
+        row = {"generation": g, **generation_diagnostics(images, labels, judge), **pixel_reference(data)}
+        with open(diagnostics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        done.add(g)
+
+    simulate(config, out=out, resume=True, progress=after_generation)
+    target = run_folder(results, plan, name, seed)
     shutil.rmtree(target, ignore_errors=True)
-    (target / "samples").mkdir(parents=True)
-    for file in KEPT_FILES:
+    target.mkdir(parents=True)
+    for file in ("metrics.csv", "summary.json"):
         shutil.copy(out / file, target / file)
-    for grid in sorted((out / "samples" / "config-000").glob("g*.png")):
-        shutil.copy(grid, target / "samples" / grid.name)
-    return name
+    rows = sorted((json.loads(line) for line in diagnostics_path.read_text().splitlines()),
+                  key=lambda r: r["generation"])
+    _write_csv(target / "diagnostics.csv", rows)
+    if seed == 0:
+        (target / "samples").mkdir()
+        for grid in sorted((out / "samples" / "config-000").glob("g*.png")):
+            shutil.copy(grid, target / "samples" / grid.name)
+    return name, seed
 
 
-def finished(results: Path, name: str, generations: int) -> bool:
-    summary = results / name / "summary.json"
+def generation_diagnostics(images: np.ndarray, labels: np.ndarray, judge) -> dict[str, float]:
+    """Label agreement (the judge's class = the class the sample was conditioned on) and the pixel
+    histogram: share of exactly-black pixels, mean of the pixels the judge's real data keeps dark."""
+    predicted = judge.probabilities(images).argmax(1)
+    return {"label_agreement": float((predicted == labels).mean()), **pixel_histogram(images)}
+
+
+def pixel_histogram(images: np.ndarray) -> dict[str, float]:
+    """Share of exactly-black pixels (0), of pixels below 32, and the mean of the 4-pixel border
+    (background in MNIST) in 0..255."""
+    images = np.asarray(images)
+    border = np.concatenate([images[:, :4].ravel(), images[:, -4:].ravel(), images[:, 4:-4, :4].ravel(),
+                             images[:, 4:-4, -4:].ravel()])
+    return {"black_share": float((images == 0).mean()), "dark_share": float((images < 32).mean()),
+            "background_mean": float(border.mean())}
+
+
+def pixel_reference(data) -> dict[str, float]:
+    return {f"real_{k}": v for k, v in pixel_histogram(data.test_images).items()}
+
+
+def finished(results: Path, plan: str, name: str, seed: int, generations: int) -> bool:
+    summary = run_folder(results, plan, name, seed) / "summary.json"
     if not summary.is_file():
         return False
     final = json.loads(summary.read_text())["final"]
     return all(entry["generation"] >= generations for entry in final.values())
 
 
-def commit(results: Path, name: str) -> None:
-    """Commit one configuration's results (only those paths); a failure is reported, not fatal."""
-    shared = ("study.csv", "study.md", "study-curves.png")
-    paths = [str(results / name), *(str(results / f) for f in shared if (results / f).exists())]
-    message = f"MNIST study: results of {name}"
+def commit(paths: list[Path], message: str) -> None:
+    """Commit these paths only; a failure is reported, not fatal."""
+    paths = [str(p) for p in paths if p.exists()]
     for command in (["git", "add", *paths], ["git", "commit", "-q", "-m", message, "--", *paths]):
         done = subprocess.run(command, cwd=ROOT)
         if done.returncode:
-            print(f"could not commit {name} ({' '.join(command[:2])} exited {done.returncode}); commit it by hand")
+            print(f"could not commit ({' '.join(command[:2])} exited {done.returncode}); commit {paths} by hand")
             return
 
 
-def write_tables(results: Path) -> None:
-    """study.csv (every configuration x generation, seed 0) and study.md (the same as a table)."""
+# ---------------------------------------------------------------- tables, bands and verdicts
+
+def load_rows(results: Path, plan: str) -> list[dict]:
+    """Every finished generation of every run of the plan: metrics joined with diagnostics."""
     rows = []
-    for name in CONFIGS:
-        path = results / name / "metrics.csv"
-        if path.is_file():
-            with open(path, newline="") as f:
-                rows += [{"study_config": name, **{k: r.get(k, "") for k in ("generation", *TABLE_METRICS)}}
-                         for r in csv.DictReader(f)]
+    for name in PLANS[plan]:
+        for folder in sorted((results / plan / name).glob("seed*")):
+            metrics = folder / "metrics.csv"
+            if not metrics.is_file():
+                continue
+            with open(metrics, newline="") as f:
+                by_generation = {int(r["generation"]): r for r in csv.DictReader(f)}
+            extra = {}
+            if (folder / "diagnostics.csv").is_file():
+                with open(folder / "diagnostics.csv", newline="") as f:
+                    extra = {int(r["generation"]): r for r in csv.DictReader(f)}
+            for g, r in sorted(by_generation.items()):
+                row = {"config": name, "seed": int(folder.name[4:]), "generation": g}
+                row.update({k: _float(r.get(k)) for k in TABLE_COLUMNS[1:]})
+                row.update({k: _float(extra.get(g, {}).get(k)) for k in (*DIAGNOSTICS[:3], "dark_share")})
+                row.update({k: _float(r.get(k)) for k in DIAGNOSTICS[3:]})
+                rows.append(row)
+    return rows
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def bands(rows: list[dict], metric: str) -> dict[tuple[str, int], tuple[float, float, float, int]]:
+    """(config, generation) -> (mean, min, max, seeds) of one metric over seeds."""
+    grouped: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        if np.isfinite(r[metric]):
+            grouped.setdefault((r["config"], r["generation"]), []).append(r[metric])
+    return {k: (float(np.mean(v)), float(np.min(v)), float(np.max(v)), len(v)) for k, v in grouped.items()}
+
+
+def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
+    metrics = ("fid", "recall", "coverage", "precision", "density", "label_agreement", "black_share", "class_entropy")
+    table = {m: bands(rows, m) for m in metrics}
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    lines = ["| configuration | g | seeds | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
+    for name in configs:
+        for g in generations:
+            if (name, g) not in table["fid"]:
+                continue
+            cells = []
+            for m in metrics:
+                mean, lo, hi, _ = table[m].get((name, g), (float("nan"),) * 3 + (0,))
+                digits = ".3g" if m == "fid" else ".3f"
+                cells.append(f"{mean:{digits}} ({lo:{digits}}–{hi:{digits}})")
+            lines.append(f"| {name} | {g} | {table['fid'][(name, g)][3]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(rows: list[dict]) -> list[dict]:
+    """Each seed-paper finding the runs can speak to, judged seed by seed at the last generation
+    against the c = 0 control of the same seed (same code, same budget, all-real data):
+    reproduced when every seed shows it, not reproduced when no seed does, cannot tell otherwise
+    (or when the runs it needs are missing)."""
+    last = max((r["generation"] for r in rows), default=0)
+    at = {(r["config"], r["seed"], r["generation"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+
+    def value(config, seed, metric, g=None):
+        r = at.get((config, seed, last if g is None else g))
+        return r[metric] if r else float("nan")
+
+    def judge(finding: str, source: str, config: str, test, describe) -> dict:
+        per_seed = []
+        for s in seeds:
+            if not np.isfinite(value(config, s, "fid")) or not np.isfinite(value(_name(0.0), s, "fid")):
+                continue
+            per_seed.append((s, bool(test(s)), describe(s)))
+        if not per_seed:
+            verdict = "cannot tell (not run)"
+        elif all(ok for _, ok, _ in per_seed):
+            verdict = "reproduced" if len(per_seed) >= 3 else "cannot tell (fewer than 3 seeds)"
+        elif not any(ok for _, ok, _ in per_seed):
+            verdict = "not reproduced"
+        else:
+            verdict = "cannot tell (seeds disagree)"
+        return {"finding": finding, "source": source, "verdict": verdict,
+                "seeds": "; ".join(f"seed {s}: {'yes' if ok else 'no'} ({text})" for s, ok, text in per_seed)}
+
+    control = _name(0.0)
+
+    def worse(config, s):  # FID above the control's and coverage below it, at the last generation
+        return (value(config, s, "fid") > value(control, s, "fid")
+                and value(config, s, "coverage") < value(control, s, "coverage"))
+
+    def fid_text(config):
+        return lambda s: (f"FID {value(config, s, 'fid'):.1f} vs control {value(control, s, 'fid'):.1f}, "
+                          f"coverage {value(config, s, 'coverage'):.2f} vs {value(control, s, 'coverage'):.2f}")
+
+    out = [
+        judge("A fully synthetic loop degrades: FID up, coverage down against the all-real control",
+              "MAD (Alemohammad et al.), Shumailov et al., Martínez et al.", _name(1.0),
+              lambda s: worse(_name(1.0), s), fid_text(_name(1.0))),
+        judge("Diversity is lost first: recall falls below half of the control's in a fully synthetic loop",
+              "MAD, Shumailov et al. (tails vanish)", _name(1.0),
+              lambda s: value(_name(1.0), s, "recall") < 0.5 * value(control, s, "recall"),
+              lambda s: f"recall {value(_name(1.0), s, 'recall'):.2f} vs control {value(control, s, 'recall'):.2f}"),
+        judge("The c = 0 control stays within 1.5x its own generation-0 FID (the loop machinery alone does not drift)",
+              "control", control,
+              lambda s: value(control, s, "fid") < 1.5 * value(control, s, "fid", 0),
+              lambda s: f"FID g0 {value(control, s, 'fid', 0):.1f} -> g{last} {value(control, s, 'fid'):.1f}"),
+        judge("Enough fresh real data keeps the loop near the control: at c = 0.4, FID within 1.5x the control's",
+              "MAD (fresh-data loop)", _name(0.4),
+              lambda s: value(_name(0.4), s, "fid") < 1.5 * value(control, s, "fid"), fid_text(_name(0.4))),
+        judge("More synthetic data, more drift: FID at c = 0.4 lies between the control and c = 1",
+              "MAD, Martínez et al. (dose-response)", _name(0.4),
+              lambda s: value(control, s, "fid") < value(_name(0.4), s, "fid") < value(_name(1.0), s, "fid"),
+              lambda s: (f"FID {value(control, s, 'fid'):.1f} < {value(_name(0.4), s, 'fid'):.1f} "
+                         f"< {value(_name(1.0), s, 'fid'):.1f}?")),
+        judge("Accumulating data (keeping real and all earlier synthetic data) avoids collapse: FID within 1.5x the control's",
+              "Gerstgrasser et al., Bertrand et al.", "accumulate",
+              lambda s: value("accumulate", s, "fid") < 1.5 * value(control, s, "fid"), fid_text("accumulate")),
+        judge("Guidance (w = 2) trades diversity for fidelity: lower recall than w = 0 in the fully synthetic loop",
+              "MAD (sampling bias)", "fresh-c1-w2",
+              lambda s: value("fresh-c1-w2", s, "recall") < value(_name(1.0), s, "recall"),
+              lambda s: f"recall {value('fresh-c1-w2', s, 'recall'):.2f} vs {value(_name(1.0), s, 'recall'):.2f}"),
+    ]
+    return out
+
+
+def verdicts_markdown(rows: list[dict]) -> str:
+    lines = ["| finding | source | verdict | seed by seed (last generation) |", "|---|---|---|---|"]
+    lines += [f"| {v['finding']} | {v['source']} | **{v['verdict']}** | {v['seeds']} |" for v in verdicts(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(results: Path, plan: str) -> None:
+    rows = load_rows(results, plan)
     if not rows:
         return
-    columns = list(rows[0])
-    with open(results / "study.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+    _write_csv(results / plan / "study.csv", rows)
+    (results / plan / "bands.md").write_text(bands_markdown(rows))
+    (results / plan / "verdicts.md").write_text(verdicts_markdown(rows))
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_short(r[c]) for c in columns) + " |" for r in rows]
-    (results / "study.md").write_text("\n".join(lines) + "\n")
 
 
-def write_curves(results: Path) -> None:
-    """study-curves.png: the main metrics of every finished configuration on shared axes."""
-    from loops.outputs.curves import plot_curves
+# ---------------------------------------------------------------- checks that gate the study
 
-    curves = {}
-    for name in CONFIGS:
-        path = results / name / "summary.json"
-        if path.is_file():
-            entry = next(iter(json.loads(path.read_text())["curves"].values()))
-            curves[name] = {k: v for k, v in entry.items() if k in ("generation", *CURVE_METRICS)}
-    if curves:
-        plot_curves(curves, results / "study-curves.png")
+def validate_metrics_table(dataset: str, results: Path, n: int = 1000) -> dict:
+    """The metric validation table in the study's feature space and in the old one."""
+    from loops.images.world import classifier, load_dataset
+    from loops.metrics.validate import check, markdown, validate_metrics
+
+    data = load_dataset(dataset, 16, n)
+    conv = classifier(dataset, 16, n)
+    spaces = {"cnn conv (study)": conv, "cnn penultimate (old)": conv.at_layer("penultimate"),
+              "pixels": lambda x: np.asarray(x, np.float64).reshape(len(x), -1) / 255.0}
+    tables = {name: validate_metrics(f, data.test_images, data.train_images, data.train_labels, n=n)
+              for name, f in spaces.items()}
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "metric-validation.md").write_text(markdown(tables))
+    (results / "metric-validation.json").write_text(json.dumps(
+        {name: {"table": t, "checks": check(t)} for name, t in tables.items()}, indent=1))
+    return tables
 
 
-def _short(value: str) -> str:
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return f"{number:.3g}" if not number.is_integer() else str(int(number))
+def cfg_check(dataset: str, results: Path, train_steps: int, n: int = 500, seed: int = 0) -> dict:
+    """Generation 0 of the study (1,000 real images, cpu network, `train_steps`): FID against the
+    real-vs-real floor, pixel histogram, and label agreement at w = 0, 1, 2 (must not fall with w)."""
+    from loops.images.world import classifier, load_dataset
+    from loops.metrics.measures import fid, prdc
+    from loops.models.diffusion import PRESETS, DiffusionModel
+
+    data, judge = load_dataset(dataset, 16, 1000), classifier(dataset, 16, 1000)
+    x, y = data.draw(np.random.default_rng(seed), 1000)
+    model = DiffusionModel([np.random.default_rng(seed + 1)], replace(PRESETS["cpu"], train_steps=train_steps),
+                           data.classes)
+    started = time.perf_counter()
+    model.fit(x[None], y[None])
+    report = {"train_steps": train_steps, "samples": n, "seconds_fit": time.perf_counter() - started}
+    real = judge(data.test_images[:n])
+    report["floor"] = {"fid": fid(judge(data.train_images[:n]), real), **pixel_histogram(data.test_images[:n])}
+    labels = np.random.default_rng(seed + 2).integers(data.classes, size=n)
+    for w in (0.0, 1.0, 2.0):
+        samples = model.sample(n, y=labels[None], bias=1 / (1 + w))[0]
+        features = judge(samples)
+        report[f"w={w:g}"] = {"fid": fid(features, real), **prdc(real, features, 5),
+                              **generation_diagnostics(samples, labels, judge)}
+    agreement = [report[f"w={w:g}"]["label_agreement"] for w in (0, 1, 2)]
+    report["agreement_does_not_fall"] = bool(agreement[2] >= agreement[0] - 0.01)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"cfg-check-{train_steps}.json").write_text(json.dumps(report, indent=1))
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mnist", default=str(ROOT.parent / "shared" / "data" / "mnist"),
-                        help="folder with MNIST idx files (any splits)")
+    parser.add_argument("--mnist", default=None, help="your MNIST folder (idx files, any splits)")
     parser.add_argument("--dataset", default=None, help="another --dataset spec instead of mnist:MNIST")
+    parser.add_argument("--plan", choices=list(PLANS), default="full")
     parser.add_argument("--results", default=str(RESULTS), help="where the small outputs go")
-    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run of the same code")
     parser.add_argument("--work", default=str(ROOT / "study-work"), help="checkpoints (not committed)")
-    parser.add_argument("--generations", type=int, default=5)
-    parser.add_argument("--train-steps", type=int, default=1000)
-    parser.add_argument("--jobs", type=int, default=1, help="configurations run at once (one CPU thread each)")
-    parser.add_argument("--only", nargs="*", choices=list(CONFIGS), help="run only these configurations")
-    parser.add_argument("--commit", action="store_true", help="git-commit each configuration's results")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run of the same code")
+    parser.add_argument("--generations", type=int, default=None, help="override the plan's generations")
+    parser.add_argument("--seeds", type=int, default=None, help="override the plan's number of seeds")
+    parser.add_argument("--train-steps", type=int, default=None, help="override the plan's training steps")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (one CPU thread each)")
+    parser.add_argument("--piece", default="1/1", help="i/n: run only every n-th pending run, from the i-th")
+    parser.add_argument("--only", nargs="*", help="run only these configurations of the plan")
+    parser.add_argument("--commit", action="store_true", help="git-commit each run's results as it finishes")
     parser.add_argument("--tables-only", action="store_true")
+    parser.add_argument("--validate-metrics", action="store_true", help="write the metric validation table")
+    parser.add_argument("--cfg-check", action="store_true", help="agreement by guidance weight at generation 0")
     args = parser.parse_args()
     results = Path(args.results).resolve()
-    dataset = args.dataset or f"mnist:{Path(args.mnist).resolve()}"
-    wanted = [] if args.tables_only else (args.only or list(CONFIGS))
-    pending = [n for n in wanted if not finished(results, n, args.generations)]
+    if args.dataset:
+        dataset = args.dataset
+    elif args.mnist:
+        dataset = f"mnist:{Path(args.mnist).resolve()}"
+    else:
+        parser.error("give --mnist FOLDER (or --dataset SPEC)")
+    settings = dict(PLAN_SETTINGS[args.plan])
+    for key in ("generations", "seeds", "train_steps"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if args.validate_metrics:
+        from loops.metrics.validate import markdown
+
+        print(markdown(validate_metrics_table(dataset, results)))
+        return
+    if args.cfg_check:
+        print(json.dumps(cfg_check(dataset, results, settings["train_steps"]), indent=1))
+        return
+    unknown = set(args.only or ()) - set(PLANS[args.plan])
+    if unknown:
+        parser.error(f"not in plan {args.plan}: {', '.join(sorted(unknown))}")
+    index, _, count = args.piece.partition("/")
+    index, count = int(index), int(count or 1)
+    wanted = [] if args.tables_only else runs_of(args.plan, settings, args.only)
+    pending = [r for r in wanted if not finished(results, args.plan, *r, settings["generations"])]
+    pending = pending[index - 1::count]
     with ProcessPoolExecutor(max(1, args.jobs), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, n, dataset, args.work, args.generations, args.train_steps, args.quick,
-                               results) for n in pending]
+        futures = [pool.submit(run_one, args.plan, name, seed, dataset, args.work, settings, args.quick, results)
+                   for name, seed in pending]
         for future in as_completed(futures):
-            name = future.result()
-            print(f"finished {name}", flush=True)
-            write_tables(results)
-            write_curves(results)
+            name, seed = future.result()
+            print(f"finished {name} seed {seed}", flush=True)
+            write_tables(results, args.plan)
             if args.commit:
-                commit(results, name)
-    write_tables(results)
-    write_curves(results)
+                plan_dir = results / args.plan
+                commit([run_folder(results, args.plan, name, seed), plan_dir / "study.csv", plan_dir / "bands.md",
+                        plan_dir / "verdicts.md"], f"MNIST study ({args.plan}): {name} seed {seed}")
+    write_tables(results, args.plan)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""examples/mnist_study.py runs end to end (--quick: the same code at toy sizes), writes its tables
-and skips finished configurations when run again."""
+"""examples/mnist_study.py runs end to end (--quick: the same code at toy sizes), writes one result
+folder per (configuration, seed) with the per-generation diagnostics, its bands and verdict tables,
+and skips finished runs when run again."""
 from __future__ import annotations
 
 import csv
@@ -14,21 +15,42 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "mnist_study.py"
 
 def test_study_script_quick_run_and_rerun(tmp_path):
     dataset = _digit_folder(tmp_path / "bars")
-    args = [sys.executable, str(SCRIPT), "--dataset", dataset, "--quick", "--generations", "1",
-            "--results", str(tmp_path / "results"), "--work", str(tmp_path / "work"),
-            "--only", "fully-synthetic", "fresh-c0.4-filter-all"]
+    args = [sys.executable, str(SCRIPT), "--dataset", dataset, "--quick", "--plan", "small", "--generations", "1",
+            "--seeds", "1", "--results", str(tmp_path / "results"), "--work", str(tmp_path / "work"),
+            "--only", "fresh-c0", "fresh-c1"]
     first = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("finished") == 2
-    results = tmp_path / "results"
-    for name in ("fully-synthetic", "fresh-c0.4-filter-all"):
-        for file in ("metrics.csv", "summary.json", "curves.png", "samples/g000.png", "samples/g001.png"):
-            assert (results / name / file).is_file(), (name, file)
-    with open(results / "study.csv", newline="") as f:
+    plan = tmp_path / "results" / "small"
+    for name in ("fresh-c0", "fresh-c1"):
+        for file in ("metrics.csv", "diagnostics.csv", "summary.json", "samples/g000.png", "samples/g001.png"):
+            assert (plan / name / "seed0" / file).is_file(), (name, file)
+        with open(plan / name / "seed0" / "diagnostics.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["generation"] for r in rows] == ["0", "1"]
+        assert all(0 <= float(r["label_agreement"]) <= 1 and 0 <= float(r["black_share"]) <= 1 for r in rows)
+    with open(plan / "study.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["study_config"], r["generation"]) for r in rows] == [
-        ("fully-synthetic", "0"), ("fully-synthetic", "1"),
-        ("fresh-c0.4-filter-all", "0"), ("fresh-c0.4-filter-all", "1")]
-    assert rows[-1]["tpr_filter"] != "" and (results / "study-curves.png").is_file()
+    assert [(r["config"], r["seed"], r["generation"]) for r in rows] == [
+        ("fresh-c0", "0", "0"), ("fresh-c0", "0", "1"), ("fresh-c1", "0", "0"), ("fresh-c1", "0", "1")]
+    assert "fresh-c1" in (plan / "bands.md").read_text()
+    verdicts = (plan / "verdicts.md").read_text()
+    assert "fewer than 3 seeds" in verdicts and "cannot tell (not run)" in verdicts  # one seed; no accumulate run
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "finished" not in again.stdout  # nothing left to run
+
+
+def test_study_plans_hold_the_design():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import mnist_study
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    full = mnist_study.PLANS["full"]
+    assert {f"fresh-c{c:g}" for c in (0, 0.2, 0.4, 0.6, 0.8, 1)} <= set(full) and "accumulate" in full
+    assert any(c.get("guidance") for c in full.values())
+    filtered = [c for c in full.values() if c.get("filter", "none") != "none"]
+    assert len(filtered) >= 3 and any(c.get("jpeg_quality") and c.get("resize") for c in filtered)
+    for plan in ("full", "small"):
+        settings = mnist_study.PLAN_SETTINGS[plan]
+        assert settings["seeds"] >= 3 and settings["generations"] >= 9

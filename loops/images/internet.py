@@ -29,7 +29,10 @@ class Internet:
         return any(c.needs_probe_training for c in self.curators)
 
     def enter(self, block) -> None:
-        """Publish the block's items, replace them by their scraped copies, and set its flags."""
+        """Publish the block's items, replace them by their scraped copies, and set its flags.
+        An empty block (a fresh loop at contamination 1 draws no real images) has nothing to publish."""
+        if block.x.shape[1] == 0:
+            return
         scraped, flags = [], {}
         for r, (rng, curator) in enumerate(zip(self.rngs, self.curators)):
             published = render(block.x[r], block.synthetic, rng, self.settings, keep_originals=self.has_bank)
