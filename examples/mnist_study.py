@@ -66,7 +66,7 @@ PLANS = {
 }
 PLAN_SETTINGS = {  # per plan: the loop's sizes (all plans use the cpu network, 16x16)
     "full": dict(generations=9, seeds=3, train_steps=1500, samples_per_gen=1000, test_size=1000),
-    "small": dict(generations=9, seeds=3, train_steps=400, samples_per_gen=500, test_size=1000),
+    "small": dict(generations=9, seeds=3, train_steps=800, samples_per_gen=1000, test_size=1000),
 }
 QUICK = dict(samples_per_gen=40, test_size=30, train_steps=2, sample_steps=2, probe_size=20)  # --quick: smoke run
 
