@@ -249,3 +249,35 @@ def test_hugging_face_datasets_path_reads_a_local_imagefolder(dataset):
     folder = load_image_data(dataset, 16, 30)
     assert data.classes == 3 and len(data.train_images) == len(folder.train_images) == 90
     assert sorted(data.class_names) == ["class-0", "class-1", "class-2"]
+
+
+def test_ema_and_x0_clipping_keep_samples_in_range(dataset):
+    """The sampling network is the EMA copy (not the last step's weights) and samples stay in 0..255."""
+    from loops.images.datasets import load_image_data
+    from loops.models.diffusion import PRESETS, DiffusionModel
+
+    data = load_image_data(dataset, 16, 10)
+    preset = replace(PRESETS["cpu"], train_steps=3, sample_steps=2)
+    model = DiffusionModel([np.random.default_rng(0)], preset, data.classes)
+    model.fit(data.train_images[None, :30], data.train_labels[None, :30])
+    assert not any(p.requires_grad for p in model.nets[0].parameters())  # the EMA copy, never trained directly
+    samples = model.sample(6, y=np.zeros((1, 6), int), bias=1 / 3)
+    assert samples.dtype == np.uint8 and samples.shape == (1, 6, 16, 16)
+
+
+@pytest.mark.slow
+def test_guidance_does_not_lower_label_agreement_on_mnist(tmp_path):
+    """The CFG check of examples/mnist_study.py (generation 0 of the study: 1,000 real MNIST images,
+    the cpu network): label agreement at w = 2 is at least that at w = 0, and FID at w = 0 lies within
+    3x the real-vs-real floor. Several minutes on 2 CPU cores."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    try:
+        from mnist_study import cfg_check
+    finally:
+        sys.path.pop(0)
+    report = cfg_check(f"mnist:{shared_data('mnist')}", tmp_path, train_steps=1500)
+    print(report)
+    assert report["w=0"]["fid"] < 3 * report["floor"]["fid"]
+    assert report["agreement_does_not_fall"], [report[f"w={w}"]["label_agreement"] for w in (0, 1, 2)]
