@@ -50,17 +50,17 @@ def test_rows_held_by_a_scan_stay_bounded(tmp_path, monkeypatch):
 
     def sample(*_):
         calls[0] += 1
-        if calls[0] % 7 == 0:
+        if calls[0] % 10 == 0:
             peaks.append(live_rows())
 
     add = tally_module.ScanTally.add
-    monkeypatch.setattr(tally_module.ScanTally, "add", lambda self, rows: (add(self, rows), sample(), sample())[0])
+    monkeypatch.setattr(tally_module.ScanTally, "add", lambda self, rows: (add(self, rows), peaks.append(live_rows()))[0])
     result = local.scan(str(tmp_path / "{000..009}.tar"), tmp_path / "out", workers=2, batch_size=BATCH,
                         progress=sample)
 
     assert result.summary["counts"]["total"] == IMAGES
     assert pq.read_metadata(tmp_path / "out" / "results.parquet").num_rows == IMAGES
-    assert len(peaks) > 80  # sampled all along the scan and the writing of its outputs
+    assert len(peaks) > 60  # sampled all along the scan and the writing of its outputs
     # the store's buffer, a tally chunk and the batches in flight; never the whole scan
     assert 0 < max(peaks) <= PART_ROWS + TALLY_ROWS + 20 * BATCH, max(peaks)
     assert live_rows() < 50  # nothing left behind (the result reads its rows only when asked)
