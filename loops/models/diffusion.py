@@ -9,7 +9,8 @@ lambda = 1 / (1 + w) (`bias` in the protocol), so w = 0 is plain conditional sam
 Quality: the network that samples is an exponential moving average of the trained weights
 (`ema_decay`, warmed up as min(decay, (1 + step) / (10 + step)), as the DDPM/DDIM code does), and
 DDIM clips each step's predicted x0 to [-1, 1] (`clip_sample`, as the DDIM code of the seed papers
-does), so a clean background lands on exactly 0 instead of a grey offset.
+does) and steps with the noise that the clipped x0 implies (`use_clipped_model_output`), so
+guidance cannot push the image out of range and a clean background lands on exactly 0.
 
 Each generation trains a fresh network (seeded from the run's generator), as MAD retrains from
 scratch. Images are grey uint8 (R, N, H, W) at the preset's resolution; the network sees [-1, 1].
@@ -184,7 +185,10 @@ class DiffusionModel:
                         both = net(torch.cat([x, x]), t, class_labels=torch.cat([c, null])).sample
                         conditional, unconditional = both.chunk(2)
                         eps = (1 + guidance) * conditional - guidance * unconditional
-                    x = scheduler.step(eps, t, x).prev_sample
+                    # step with the noise implied by the clipped x0: with guidance, the extrapolated eps
+                    # and the clipped x0 disagree, and stepping with the raw eps loses the class
+                    # (label agreement 0.44 at w = 2 against 1.0; examples/mnist_loops.md)
+                    x = scheduler.step(eps, t, x, use_clipped_model_output=True).prev_sample
             parts.append(_to_uint8(x))
         return np.concatenate(parts)
 
