@@ -13,7 +13,7 @@ from PIL import Image
 from audit import ScanConfig, scan
 from audit.cli import main
 from audit.detectors.probe import LinearProbe, ProbeError, convert_univfd, train_probe
-from audit.embedding.embedder import RANDOM_NOTE, Embedder, EmbedderSpec, WeightsMissing, prepare_pixels, resolve_weights
+from audit.embedding.embedder import CLIP_MEAN, CLIP_STD, RANDOM_NOTE, Embedder, EmbedderSpec, WeightsMissing, prepare_pixels, resolve_weights
 from tests.conftest import noise_image, shared_data
 
 
@@ -165,6 +165,23 @@ class _Evil:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
+
+
+def test_model_input_is_clip_normalisation_of_the_stacked_batch():
+    """`to_input` stacks the workers' images once, into a buffer reused from batch to batch: the input
+    (and so the embedding) is bit-identical to CLIP's normalisation of the stacked batch, from a list
+    or an array, and an earlier batch's input survives a later, larger batch."""
+    import torch
+
+    embedder = Embedder("random")
+    images = [np.random.default_rng(i).integers(0, 256, (224, 224, 3), dtype=np.uint8) for i in range(3)]
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (CLIP_MEAN, CLIP_STD))
+    expected = (torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255.0) - mean) / std
+    first = embedder.to_input(images[:1])
+    for given in (images, np.stack(images)):
+        assert torch.equal(embedder.to_input(given), expected)
+    assert torch.equal(first, expected[:1])
+    assert np.array_equal(embedder.embed(images), embedder.embed(np.stack(images)))
 
 
 def test_small_images_are_embedded_too(tmp_path):

@@ -9,12 +9,15 @@ A spec string names the model and its weights:
 Random models are meaningless for detection; `is_random` says so and every output carries it.
 
 Geometric preprocessing (`prepare_pixels`) is a pure function run in the decode workers, so it
-overlaps with inference; the engine only normalises and runs the model.
+overlaps with inference; the engine only stacks, normalises and runs the model (`to_input`: one copy
+into a reused host buffer, pinned on CUDA and copied without blocking; the normalisation in place).
 """
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -138,6 +141,10 @@ class Embedder:
         self._parameters = sum(p.numel() for p in self.model.parameters())
         self._mean = torch.tensor(CLIP_MEAN, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
         self._std = torch.tensor(CLIP_STD, device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
+        self._cuda = self.device.startswith("cuda")
+        self._staging = None  # the host buffer each batch is stacked into (pinned on CUDA), grown on demand
+        self._copied = None  # CUDA event: the last copy out of the staging buffer has finished
+        self._staging_lock = threading.Lock()
         self.dim = int(getattr(self.model.visual, "output_dim", 0)) or \
             int(self.embed(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)).shape[1])
 
@@ -151,8 +158,10 @@ class Embedder:
             return open_clip.create_model(parsed.model, pretrained=None)
         return open_clip.create_model(parsed.model, pretrained=resolve_weights(parsed))
 
-    def embed(self, prepared: np.ndarray) -> np.ndarray:
-        """On the CPU, a small model (under audit.threads.SMALL_PROBLEM parameters) runs on the threads the
+    def embed(self, prepared: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """n x dim raw embeddings of n prepared images (`to_input`).
+
+        On the CPU, a small model (under audit.threads.SMALL_PROBLEM parameters) runs on the threads the
         scan's busy workers leave free: its batches are short bursts, where threads beside busy workers
         cost more than they gain (a batch of 16 through the tiny model: 671 ms on 2 threads against 120 ms
         on 1). A larger model's long batches use every core, as measured (ViT-B/32 on 2 cores beside 2
@@ -163,10 +172,49 @@ class Embedder:
         cpu_threads = (threads.main_share() if small else threads.cores()) if self.device == "cpu" \
             else torch.get_num_threads()
         with torch.inference_mode(), threads.limited(cpu_threads, faiss=False, blas=False):
-            x = torch.from_numpy(np.ascontiguousarray(prepared)).to(self.device)
-            x = x.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
-            x = (x - self._mean) / self._std
-            return self.model.encode_image(x).float().cpu().numpy()
+            return self.model.encode_image(self.to_input(prepared)).float().cpu().numpy()
+
+    def to_input(self, images: np.ndarray | Sequence[np.ndarray]):
+        """The model's input on the device, n x 3 x 224 x 224 in the model's dtype, normalised as CLIP
+        was trained, from n images of 224 x 224 x 3 uint8 (one array, or a sequence of arrays as the
+        decode workers hand them over, stacked once, straight into the buffer the copy reads).
+
+        On CUDA the buffer is pinned memory, copied to the GPU without blocking. The conversion and the
+        normalisation run in place on the device, in torchvision's order (ToTensor, Normalize): divide by
+        255, subtract the mean, divide by the standard deviation."""
+        import torch
+
+        with self._staging_lock:
+            if isinstance(images, np.ndarray) and not self._cuda:
+                x = torch.from_numpy(np.ascontiguousarray(images))  # a ready batch needs no copy on the CPU
+            else:
+                x = self._stage(images)
+                if self._cuda:
+                    x = x.to(self.device, non_blocking=True)
+                    self._copied = torch.cuda.Event()
+                    self._copied.record(torch.cuda.current_stream(x.device))
+            x = x.permute(0, 3, 1, 2).to(self.dtype)  # a new tensor: the staging buffer is free once copied
+        return x.div_(255.0).sub_(self._mean).div_(self._std)
+
+    def _stage(self, images: np.ndarray | Sequence[np.ndarray]):
+        """`images` stacked into the reused host buffer (grown when a batch is larger than any before)."""
+        import torch
+
+        n = len(images)
+        if self._copied is not None:
+            self._copied.synchronize()  # the GPU may still be reading the previous batch from the buffer
+        if self._staging is None or self._staging.shape[0] < n:
+            shape = (n, IMAGE_SIZE, IMAGE_SIZE, 3)
+            try:
+                self._staging = torch.empty(shape, dtype=torch.uint8, pin_memory=self._cuda)
+            except RuntimeError:  # pinned memory refused (locked-memory limits): pageable, copied synchronously
+                self._staging = torch.empty(shape, dtype=torch.uint8)
+        buffer = self._staging[:n]
+        if isinstance(images, np.ndarray):
+            np.copyto(buffer.numpy(), images)
+        else:
+            np.stack(images, out=buffer.numpy())
+        return buffer
 
 
 def normalise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

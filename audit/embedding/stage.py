@@ -63,7 +63,9 @@ class EmbeddingStage:
             return
         if not self.hash_only:
             self._embed_missing(rows, prepared)
-        items = [self._item(row) for row in rows]
+        if not self.detectors:  # embeddings only (bank add, calibrate): nothing to merge
+            return
+        items = self._items(rows)
         for detector in self.detectors:
             for row, signal in zip(rows, detector.detect(items)):
                 _merge(row, detector, signal)
@@ -77,19 +79,23 @@ class EmbeddingStage:
         unique = list({r["sha256"]: r for r in todo}.values())
         if not unique:
             return
-        vectors = self.embedder.embed(np.stack([prepared[r["seq"]] for r in unique]))
+        vectors = self.embedder.embed([prepared[r["seq"]] for r in unique])  # stacked once, into the copy's buffer
         keys = [r["sha256"] for r in unique]
         if self.cache is not None:
             self.cache.put(keys, vectors)
         else:
             self._memory.update(zip(keys, vectors))
 
-    def _item(self, row: dict) -> EmbeddedItem:
-        raw = self.vector(row["sha256"]) if row["status"] == "ok" else None
-        if raw is None:
-            return EmbeddedItem(id=row["id"], embedding=None, phash=row.get("phash"))
-        unit, norm = normalise(raw[None, :])
-        return EmbeddedItem(id=row["id"], embedding=unit[0], phash=row.get("phash"), norm=float(norm[0]))
+    def _items(self, rows: list[dict]) -> list[EmbeddedItem]:
+        """The detectors' view of the rows: unit embeddings (normalised together) and perceptual hashes."""
+        raws = [self.vector(row["sha256"]) if row["status"] == "ok" else None for row in rows]
+        embedded = [i for i, raw in enumerate(raws) if raw is not None]
+        units, norms = normalise(np.stack([raws[i] for i in embedded])) if embedded else (None, None)
+        items = [EmbeddedItem(id=row["id"], embedding=None, phash=row.get("phash")) for row in rows]
+        for k, i in enumerate(embedded):
+            items[i] = EmbeddedItem(id=rows[i]["id"], embedding=units[k], phash=rows[i].get("phash"),
+                                    norm=float(norms[k]))
+        return items
 
 
 def _merge(row: dict, detector, signal) -> None:
