@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from copy_set import DISTRACTOR, TRANSFORMS, build_copy_set, load_truth  # noqa: E402
+from copy_set import TRANSFORMS, build_copy_set, load_truth  # noqa: E402
 
 from audit.bank.phash import hamming_matrix, to_uint64  # noqa: E402
 

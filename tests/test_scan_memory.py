@@ -10,9 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
-from audit.engine import local
 from audit.engine import finish as finish_module
-from audit.engine import results_store
+from audit.engine import local, results_store
 from audit.report import tally as tally_module
 from tests.conftest import write_tar
 

@@ -38,8 +38,8 @@ from audit.compare import load_baseline
 from audit.detectors import build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig
-from audit.engine.journal import JournalMismatch
 from audit.engine.finish import finish_scan
+from audit.engine.journal import JournalMismatch
 from audit.engine.local import EMBEDDINGS_DIR, Progress, id_scope, unique_id
 from audit.engine.out_folder import PARTS_DIR, OutFolder, check_out_folder
 from audit.engine.result import ScanResult

@@ -8,8 +8,8 @@ from collections import Counter
 from html import escape
 from pathlib import Path
 
-from audit.report.tally import LISTED_ROWS, Listed
 from audit.report.page import cell, data_uri, figure_png, page, table
+from audit.report.tally import LISTED_ROWS, Listed
 from audit.report.text import DECISION_COLUMNS, GROUP_HEADERS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, group_cells, group_title, groups_left_out, headline, percent
 
 MAX_TABLE_ROWS = LISTED_ROWS

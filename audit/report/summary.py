@@ -25,13 +25,6 @@ def new_tally(config, stage=None) -> ScanTally:
     return ScanTally([d for d in config.detectors if d not in skipped], config.group_by, duplicates)
 
 
-def summarise(rows: list[dict], config, source: str, stage=None, calibration: dict | None = None) -> dict:
-    """The summary of rows held in memory (a scan streams them into a tally instead)."""
-    tally = new_tally(config, stage)
-    tally.add(rows)
-    return tally_summary(tally, config, source, stage, calibration)
-
-
 def tally_summary(tally: ScanTally, config, source: str, stage=None, calibration: dict | None = None) -> dict:
     errors = tally.total - tally.ok
     summary = {
