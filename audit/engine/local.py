@@ -129,20 +129,20 @@ def _numbered(records: Iterable[ImageRecord], done: SeqRanges) -> Iterator[tuple
     seen: dict[str, int] = {}
     scope = None
     for seq, record in enumerate(records):
-        if id_scope(record) != scope:
-            scope, seen = id_scope(record), {}
+        if id_scope(record.id, record.uri) != scope:
+            scope, seen = id_scope(record.id, record.uri), {}
         record.id = unique_id(record.id, seen)
         if seq not in done:
             yield seq, record
 
 
-def id_scope(record: ImageRecord) -> str:
+def id_scope(record_id: str, uri: str | None) -> str:
     """Where a record's id can repeat, and whose records come one after another: its tar shard or
     parquet file (the uri before `#`), else the folder holding it (the id's parent). Two records of
     different scopes never share an id."""
-    if "#" in (record.uri or ""):
-        return record.uri.split("#", 1)[0]
-    return record.id.rsplit("/", 1)[0] if "/" in record.id else ""
+    if "#" in (uri or ""):
+        return uri.split("#", 1)[0]
+    return record_id.rsplit("/", 1)[0] if "/" in record_id else ""
 
 
 def unique_id(record_id: str, seen: dict[str, int]) -> str:

@@ -470,7 +470,7 @@ class _UniqueIds:
         self.scope, self.seen = None, {}
 
     def __call__(self, record_id: str, uri: str) -> str:
-        scope = id_scope(ImageRecord(id=record_id, uri=uri))
+        scope = id_scope(record_id, uri)
         if scope != self.scope:
             self.scope, self.seen = scope, {}
         return unique_id(record_id, self.seen)
