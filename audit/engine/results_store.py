@@ -74,6 +74,7 @@ class ResultsStore:
         for row in self.buffer:
             self.done.add(row["seq"])
         self.resumed = len(self.done)
+        self.next_part = len(self.parts())
 
     def parts(self) -> list[Path]:
         return sorted(self.folder.glob("part-*.parquet")) if self.folder.is_dir() else []
@@ -92,7 +93,8 @@ class ResultsStore:
         if not self.buffer:
             return
         table = pa.Table.from_pylist(sorted(self.buffer, key=lambda r: r["seq"]), schema=self.schema)
-        write_atomically(self.folder / f"part-{len(self.parts()):06d}.parquet", lambda p: pq.write_table(table, p))
+        write_atomically(self.folder / f"part-{self.next_part:06d}.parquet", lambda p: pq.write_table(table, p))
+        self.next_part += 1
         self.journal.restart()
         self.buffer = []
 
