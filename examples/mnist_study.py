@@ -216,7 +216,8 @@ def bands(rows: list[dict], metric: str) -> dict[tuple[str, int], tuple[float, f
 
 
 def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
-    metrics = ("fid", "recall", "coverage", "precision", "density", "label_agreement", "black_share", "class_entropy")
+    metrics = ("fid", "recall", "coverage", "precision", "density", "label_agreement", "class_entropy",
+               "black_share", "background_mean")
     table = {m: bands(rows, m) for m in metrics}
     configs = list(dict.fromkeys(r["config"] for r in rows))
     lines = ["| configuration | g | seeds | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
@@ -227,7 +228,7 @@ def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
             cells = []
             for m in metrics:
                 mean, lo, hi, _ = table[m].get((name, g), (float("nan"),) * 3 + (0,))
-                digits = ".3g" if m == "fid" else ".3f"
+                digits = ".3g" if m in ("fid", "background_mean") else ".3f"
                 cells.append(f"{mean:{digits}} ({lo:{digits}}–{hi:{digits}})")
             lines.append(f"| {name} | {g} | {table['fid'][(name, g)][3]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
