@@ -61,8 +61,9 @@ PLANS = {
         "fresh-c0.4-filter-all-bank0.9-jpeg75-resize0.5": dict(loop="fresh", contamination=0.4, filter="all",
                                                               jpeg_quality=75, resize=0.5, bank_rate=0.9),
     },
-    # what fits the budget of one session on 2 CPU cores: the control, a middle share and the worst case
-    "small": {_name(c): dict(loop="fresh", contamination=c) for c in (0.0, 0.4, 1.0)},
+    # what fits a few hours on 2 CPU cores: the control, a middle share, the worst case and accumulate
+    "small": {**{_name(c): dict(loop="fresh", contamination=c) for c in (0.0, 0.4, 1.0)},
+              "accumulate": dict(loop="accumulate")},
 }
 PLAN_SETTINGS = {  # per plan: the loop's sizes (all plans use the cpu network, 16x16)
     "full": dict(generations=9, seeds=3, train_steps=1500, samples_per_gen=1000, test_size=1000),
