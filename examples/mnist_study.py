@@ -254,14 +254,15 @@ def verdicts(rows: list[dict]) -> list[dict]:
             if not np.isfinite(value(config, s, "fid")) or not np.isfinite(value(_name(0.0), s, "fid")):
                 continue
             per_seed.append((s, bool(test(s)), describe(s)))
+        agree = {ok for _, ok, _ in per_seed}
         if not per_seed:
             verdict = "cannot tell (not run)"
-        elif all(ok for _, ok, _ in per_seed):
-            verdict = "reproduced" if len(per_seed) >= 3 else "cannot tell (fewer than 3 seeds)"
-        elif not any(ok for _, ok, _ in per_seed):
-            verdict = "not reproduced"
-        else:
+        elif len(agree) > 1:
             verdict = "cannot tell (seeds disagree)"
+        elif len(per_seed) < 3:
+            verdict = "cannot tell (fewer than 3 seeds)"
+        else:
+            verdict = "reproduced" if agree == {True} else "not reproduced"
         return {"finding": finding, "source": source, "verdict": verdict,
                 "seeds": "; ".join(f"seed {s}: {'yes' if ok else 'no'} ({text})" for s, ok, text in per_seed)}
 

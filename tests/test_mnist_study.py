@@ -40,12 +40,17 @@ def test_study_script_quick_run_and_rerun(tmp_path):
     assert again.returncode == 0 and "finished" not in again.stdout  # nothing left to run
 
 
-def test_study_plans_hold_the_design():
+def _study_module():
     sys.path.insert(0, str(SCRIPT.parent))
     try:
         import mnist_study
     finally:
         sys.path.remove(str(SCRIPT.parent))
+    return mnist_study
+
+
+def test_study_plans_hold_the_design():
+    mnist_study = _study_module()
     full = mnist_study.PLANS["full"]
     assert {f"fresh-c{c:g}" for c in (0, 0.2, 0.4, 0.6, 0.8, 1)} <= set(full) and "accumulate" in full
     assert any(c.get("guidance") for c in full.values())
@@ -54,3 +59,25 @@ def test_study_plans_hold_the_design():
     for plan in ("full", "small"):
         settings = mnist_study.PLAN_SETTINGS[plan]
         assert settings["seeds"] >= 3 and settings["generations"] >= 9
+
+
+def _rows(fid_by_seed: dict[str, list[float]]) -> list[dict]:
+    """Last-generation rows: configuration -> FID per seed (coverage and recall follow FID down)."""
+    return [{"config": config, "seed": seed, "generation": 9, "fid": fid, "coverage": 1 / fid, "recall": 1 / fid}
+            for config, fids in fid_by_seed.items() for seed, fid in enumerate(fids)]
+
+
+def test_verdicts_need_three_agreeing_seeds_either_way():
+    study = _study_module()
+
+    def accumulate_verdict(control, accumulate):
+        found = [v for v in study.verdicts(_rows({"fresh-c0": control, "accumulate": accumulate}))
+                 if v["source"].startswith("Gerstgrasser")]
+        return found[0]["verdict"]
+
+    assert accumulate_verdict([10], [40]) == "cannot tell (fewer than 3 seeds)"  # one failing seed proves nothing
+    assert accumulate_verdict([10], [11]) == "cannot tell (fewer than 3 seeds)"
+    assert accumulate_verdict([10, 10, 10], [40, 50, 60]) == "not reproduced"
+    assert accumulate_verdict([10, 10, 10], [11, 12, 13]) == "reproduced"
+    assert accumulate_verdict([10, 10, 10], [11, 50, 13]) == "cannot tell (seeds disagree)"
+    assert accumulate_verdict([10, 10, 10], []) == "cannot tell (not run)"
