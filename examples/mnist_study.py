@@ -12,7 +12,8 @@ pixel histogram per generation, summary.json, sample grids of seed 0). Checkpoin
 finished runs are skipped, and `--commit` commits each run's folder as soon as it is written.
 `--piece i/n` runs every n-th pending run from the i-th, so n shells (or n sessions) share a plan.
 At the end (or with --tables-only) it writes <plan>/study.csv (every run x generation),
-<plan>/bands.md (mean and min-max over seeds) and <plan>/verdicts.md (each seed-paper finding).
+<plan>/bands.md (mean and min-max over seeds), <plan>/verdicts.md (each seed-paper finding) and
+<plan>/roughness.md (speckle in seed 0's sample grids, generation by generation).
 """
 from __future__ import annotations
 
@@ -144,13 +145,39 @@ def generation_diagnostics(images: np.ndarray, labels: np.ndarray, judge) -> dic
 
 
 def pixel_histogram(images: np.ndarray) -> dict[str, float]:
-    """Share of exactly-black pixels (0), of pixels below 32, and the mean of the 4-pixel border
-    (background in MNIST) in 0..255."""
+    """Share of exactly-black pixels (0), of pixels below 32, the mean of the 4-pixel border
+    (background in MNIST) in 0..255, and the mean roughness (speckle shows there)."""
     images = np.asarray(images)
     border = np.concatenate([images[:, :4].ravel(), images[:, -4:].ravel(), images[:, 4:-4, :4].ravel(),
                              images[:, 4:-4, -4:].ravel()])
     return {"black_share": float((images == 0).mean()), "dark_share": float((images < 32).mean()),
-            "background_mean": float(border.mean())}
+            "background_mean": float(border.mean()), "roughness": float(roughness(images).mean())}
+
+
+def roughness(images: np.ndarray) -> np.ndarray:
+    """Per image: the mean absolute difference between neighbouring pixels (0..255), across and down."""
+    x = np.asarray(images, np.float32)
+    return (np.abs(np.diff(x, axis=1)).mean((1, 2)) + np.abs(np.diff(x, axis=2)).mean((1, 2))) / 2
+
+
+def roughness_markdown(results: Path, plan: str, real_images: np.ndarray) -> str:
+    """Seed 0's sample grids (64 samples a generation): mean roughness, and the share of samples
+    rougher than 99 % of the real test images (speckled or noise-like samples)."""
+    from loops.images.grids import load_grid
+
+    real = roughness(real_images)
+    limit = float(np.quantile(real, 0.99))
+    table = {}
+    for name in PLANS[plan]:
+        grids = sorted((run_folder(results, plan, name, 0) / "samples").glob("g*.png"))
+        table[name] = [roughness(load_grid(g, real_images.shape[1])) for g in grids]
+    columns = max(map(len, table.values()), default=0)
+    lines = [f"Real test images: roughness {real.mean():.1f}, 99th percentile {limit:.1f}. "
+             "Cells: mean roughness / share of samples above that percentile (seed 0, 64 samples).", "",
+             "| configuration | " + " | ".join(f"g{g}" for g in range(columns)) + " |", "|---|" + "---|" * columns]
+    lines += [f"| {name} | " + " | ".join(f"{c.mean():.0f} / {(c > limit).mean():.2f}" for c in cells) + " |"
+              for name, cells in table.items() if cells]
+    return "\n".join(lines) + "\n"
 
 
 def pixel_reference(data) -> dict[str, float]:
@@ -436,6 +463,11 @@ def main() -> None:
                 commit([run_folder(results, args.plan, name, seed), plan_dir / "study.csv", plan_dir / "bands.md",
                         plan_dir / "verdicts.md"], f"MNIST study ({args.plan}): {name} seed {seed}")
     write_tables(results, args.plan)
+    if (results / args.plan).is_dir():
+        from loops.images.world import load_dataset
+
+        real = load_dataset(dataset, 16, base_config(dataset, settings, 0, args.quick).test_size).test_images
+        (results / args.plan / "roughness.md").write_text(roughness_markdown(results, args.plan, real))
 
 
 if __name__ == "__main__":

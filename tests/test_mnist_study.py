@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from tests.test_loops_diffusion import _digit_folder
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "mnist_study.py"
@@ -29,11 +32,12 @@ def test_study_script_quick_run_and_rerun(tmp_path):
             rows = list(csv.DictReader(f))
         assert [r["generation"] for r in rows] == ["0", "1"]
         assert all(0 <= float(r["label_agreement"]) <= 1 and 0 <= float(r["black_share"]) <= 1 for r in rows)
+        assert all(float(r["roughness"]) >= 0 for r in rows)
     with open(plan / "study.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["config"], r["seed"], r["generation"]) for r in rows] == [
         ("fresh-c0", "0", "0"), ("fresh-c0", "0", "1"), ("fresh-c1", "0", "0"), ("fresh-c1", "0", "1")]
-    assert "fresh-c1" in (plan / "bands.md").read_text()
+    assert "fresh-c1" in (plan / "bands.md").read_text() and "| fresh-c1 | " in (plan / "roughness.md").read_text()
     verdicts = (plan / "verdicts.md").read_text()
     assert "fewer than 3 seeds" in verdicts and "cannot tell (not run)" in verdicts  # one seed; no accumulate run
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
@@ -81,3 +85,24 @@ def test_verdicts_need_three_agreeing_seeds_either_way():
     assert accumulate_verdict([10, 10, 10], [11, 12, 13]) == "reproduced"
     assert accumulate_verdict([10, 10, 10], [11, 50, 13]) == "cannot tell (seeds disagree)"
     assert accumulate_verdict([10, 10, 10], []) == "cannot tell (not run)"
+
+
+def test_roughness_table_reads_seed0_grids_back(tmp_path):
+    from loops.images.grids import load_grid, save_grid
+
+    study = _study_module()
+    rng = np.random.default_rng(0)
+    real = np.zeros((200, 16, 16), np.uint8)
+    real[:, 4:12, 7:9] = 255  # a bar: 16 steps of 255 across, 4 down, per 240 neighbour pairs: roughness 10.6
+    noise = rng.integers(0, 256, (64, 16, 16), dtype=np.uint8)
+    samples = study.run_folder(tmp_path, "small", "fresh-c1", 0) / "samples"
+    save_grid(real[:64], samples / "g000.png")
+    save_grid(noise, samples / "g001.png")
+    assert np.array_equal(load_grid(samples / "g001.png", 16), noise)
+    with pytest.raises(ValueError, match="8x8 grid of 28x28"):
+        load_grid(samples / "g001.png", 28)
+    table = study.roughness_markdown(tmp_path, "small", real)
+    row = next(line for line in table.splitlines() if line.startswith("| fresh-c1"))
+    cells = [cell.strip() for cell in row.strip("| ").split("|")]
+    assert cells[1] == "11 / 0.00" and cells[2].endswith("/ 1.00") and float(cells[2].split("/")[0]) > 80
+    assert "fresh-c0 |" not in table  # runs without grids have no row
