@@ -340,13 +340,17 @@ def verdicts_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(results: Path, plan: str) -> None:
+TABLES = ("study.csv", "bands.md", "verdicts.md", "roughness.md")
+
+
+def write_tables(results: Path, plan: str, real_images: np.ndarray) -> None:
     rows = load_rows(results, plan)
     if not rows:
         return
     _write_csv(results / plan / "study.csv", rows)
     (results / plan / "bands.md").write_text(bands_markdown(rows))
     (results / plan / "verdicts.md").write_text(verdicts_markdown(rows))
+    (results / plan / "roughness.md").write_text(roughness_markdown(results, plan, real_images))
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -451,23 +455,20 @@ def main() -> None:
     wanted = [] if args.tables_only else runs_of(args.plan, settings, args.only)
     pending = [r for r in wanted if not finished(results, args.plan, *r, settings["generations"])]
     pending = pending[index - 1::count]
+    from loops.images.world import load_dataset
+
+    real = load_dataset(dataset, 16, base_config(dataset, settings, 0, args.quick).test_size).test_images
     with ProcessPoolExecutor(max(1, args.jobs), mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(run_one, args.plan, name, seed, dataset, args.work, settings, args.quick, results)
                    for name, seed in pending]
         for future in as_completed(futures):
             name, seed = future.result()
             print(f"finished {name} seed {seed}", flush=True)
-            write_tables(results, args.plan)
+            write_tables(results, args.plan, real)
             if args.commit:
-                plan_dir = results / args.plan
-                commit([run_folder(results, args.plan, name, seed), plan_dir / "study.csv", plan_dir / "bands.md",
-                        plan_dir / "verdicts.md"], f"MNIST study ({args.plan}): {name} seed {seed}")
-    write_tables(results, args.plan)
-    if (results / args.plan).is_dir():
-        from loops.images.world import load_dataset
-
-        real = load_dataset(dataset, 16, base_config(dataset, settings, 0, args.quick).test_size).test_images
-        (results / args.plan / "roughness.md").write_text(roughness_markdown(results, args.plan, real))
+                commit([run_folder(results, args.plan, name, seed), *(results / args.plan / t for t in TABLES)],
+                       f"MNIST study ({args.plan}): {name} seed {seed}")
+    write_tables(results, args.plan, real)
 
 
 if __name__ == "__main__":
