@@ -275,10 +275,10 @@ def verdicts(rows: list[dict]) -> list[dict]:
         r = at.get((config, seed, last if g is None else g))
         return r[metric] if r else float("nan")
 
-    def judge(finding: str, source: str, config: str, test, describe) -> dict:
+    def judge(finding: str, source: str, config: str, test, describe, ran=lambda s: True) -> dict:
         per_seed = []
         for s in seeds:
-            if not np.isfinite(value(config, s, "fid")) or not np.isfinite(value(_name(0.0), s, "fid")):
+            if not (np.isfinite(value(config, s, "fid")) and np.isfinite(value(_name(0.0), s, "fid")) and ran(s)):
                 continue
             per_seed.append((s, bool(test(s)), describe(s)))
         agree = {ok for _, ok, _ in per_seed}
@@ -299,6 +299,13 @@ def verdicts(rows: list[dict]) -> list[dict]:
         return (value(config, s, "fid") > value(control, s, "fid")
                 and value(config, s, "coverage") < value(control, s, "coverage"))
 
+    def sweep(s):  # (c, FID at the last generation) for the sweep's runs of this seed, c ascending
+        found = [(c, value(_name(c), s, "fid")) for c in CONTAMINATIONS]
+        return [(c, fid) for c, fid in found if np.isfinite(fid)]
+
+    def stable(s):
+        return [c for c, fid in sweep(s) if c > 0 and fid < 1.5 * value(control, s, "fid")]
+
     def fid_text(config):
         return lambda s: (f"FID {value(config, s, 'fid'):.1f} vs control {value(control, s, 'fid'):.1f}, "
                           f"coverage {value(config, s, 'coverage'):.2f} vs {value(control, s, 'coverage'):.2f}")
@@ -318,11 +325,16 @@ def verdicts(rows: list[dict]) -> list[dict]:
         judge("Enough fresh real data keeps the loop near the control: at c = 0.4, FID within 1.5x the control's",
               "MAD (fresh-data loop)", _name(0.4),
               lambda s: value(_name(0.4), s, "fid") < 1.5 * value(control, s, "fid"), fid_text(_name(0.4))),
-        judge("More synthetic data, more drift: FID at c = 0.4 lies between the control and c = 1",
-              "MAD, Martínez et al. (dose-response)", _name(0.4),
-              lambda s: value(control, s, "fid") < value(_name(0.4), s, "fid") < value(_name(1.0), s, "fid"),
-              lambda s: (f"FID {value(control, s, 'fid'):.1f} < {value(_name(0.4), s, 'fid'):.1f} "
-                         f"< {value(_name(1.0), s, 'fid'):.1f}?")),
+        judge("More synthetic data, more drift: FID rises with c across the sweep (rank correlation >= 0.9)",
+              "MAD, Martínez et al. (dose-response)", _name(1.0),
+              lambda s: _rank_correlation(sweep(s)) >= 0.9,
+              lambda s: " < ".join(f"{fid:.1f} (c={c:g})" for c, fid in sweep(s)) + "?",
+              ran=lambda s: len(sweep(s)) >= 3),
+        judge("A stability threshold: some c > 0 keeps FID within 1.5x the control's",
+              "Bertrand et al. (stability of iterative retraining)", _name(CONTAMINATIONS[1]),
+              lambda s: bool(stable(s)),
+              lambda s: (f"stable up to c = {max(stable(s)):g}" if stable(s)
+                         else f"none of c = {', '.join(f'{c:g}' for c, _ in sweep(s)[1:])}")),
         judge("Accumulating data (keeping real and all earlier synthetic data) avoids collapse: FID within 1.5x the control's",
               "Gerstgrasser et al., Bertrand et al.", "accumulate",
               lambda s: value("accumulate", s, "fid") < 1.5 * value(control, s, "fid"), fid_text("accumulate")),
@@ -332,6 +344,14 @@ def verdicts(rows: list[dict]) -> list[dict]:
               lambda s: f"recall {value('fresh-c1-w2', s, 'recall'):.2f} vs {value(_name(1.0), s, 'recall'):.2f}"),
     ]
     return out
+
+
+def _rank_correlation(pairs: list[tuple[float, float]]) -> float:
+    """Spearman's rank correlation of (x, y) pairs; nan with fewer than 3 pairs."""
+    if len(pairs) < 3:
+        return float("nan")
+    ranks = [np.argsort(np.argsort(column)) for column in zip(*pairs)]
+    return float(np.corrcoef(*ranks)[0, 1])
 
 
 def verdicts_markdown(rows: list[dict]) -> str:

@@ -106,3 +106,21 @@ def test_roughness_table_reads_seed0_grids_back(tmp_path):
     cells = [cell.strip() for cell in row.strip("| ").split("|")]
     assert cells[1] == "11 / 0.00" and cells[2].endswith("/ 1.00") and float(cells[2].split("/")[0]) > 80
     assert "fresh-c0 |" not in table  # runs without grids have no row
+
+
+def test_sweep_verdicts_read_the_dose_response_and_the_stability_threshold():
+    study = _study_module()
+
+    def verdict(fids, source):
+        return next(v for v in study.verdicts(_rows(fids)) if v["source"].startswith(source))
+
+    rising = {"fresh-c0": [10] * 3, "fresh-c0.2": [12, 13, 14], "fresh-c0.4": [40] * 3, "fresh-c1": [150] * 3}
+    assert verdict(rising, "MAD, Martínez")["verdict"] == "reproduced"
+    assert verdict(rising, "Bertrand")["verdict"] == "reproduced"
+    assert "stable up to c = 0.2" in verdict(rising, "Bertrand")["seeds"]
+    flat = {**rising, "fresh-c0.2": [90] * 3, "fresh-c0.4": [20] * 3}  # c = 0.2 worse than c = 0.4: no order
+    assert verdict(flat, "MAD, Martínez")["verdict"] == "not reproduced"
+    assert verdict(flat, "Bertrand")["verdict"] == "not reproduced"
+    assert "none of c = 0.2, 0.4, 1" in verdict(flat, "Bertrand")["seeds"]
+    two_points = {"fresh-c0": [10] * 3, "fresh-c1": [150] * 3}  # a rank correlation needs three
+    assert verdict(two_points, "MAD, Martínez")["verdict"] == "cannot tell (not run)"
