@@ -221,7 +221,7 @@ def load_rows(results: Path, plan: str) -> list[dict]:
             for g, r in sorted(by_generation.items()):
                 row = {"config": name, "seed": int(folder.name[4:]), "generation": g}
                 row.update({k: _float(r.get(k)) for k in TABLE_COLUMNS[1:]})
-                row.update({k: _float(extra.get(g, {}).get(k)) for k in (*DIAGNOSTICS[:3], "dark_share")})
+                row.update({k: _float(extra.get(g, {}).get(k)) for k in (*DIAGNOSTICS[:3], "dark_share", "roughness")})
                 row.update({k: _float(r.get(k)) for k in DIAGNOSTICS[3:]})
                 rows.append(row)
     return rows
@@ -245,7 +245,7 @@ def bands(rows: list[dict], metric: str) -> dict[tuple[str, int], tuple[float, f
 
 def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
     metrics = ("fid", "recall", "coverage", "precision", "density", "label_agreement", "class_entropy",
-               "black_share", "background_mean")
+               "black_share", "background_mean", "roughness")
     table = {m: bands(rows, m) for m in metrics}
     configs = list(dict.fromkeys(r["config"] for r in rows))
     lines = ["| configuration | g | seeds | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
@@ -255,9 +255,10 @@ def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
                 continue
             cells = []
             for m in metrics:
-                mean, lo, hi, _ = table[m].get((name, g), (float("nan"),) * 3 + (0,))
-                digits = ".3g" if m in ("fid", "background_mean") else ".3f"
-                cells.append(f"{mean:{digits}} ({lo:{digits}}–{hi:{digits}})")
+                mean, lo, hi, n = table[m].get((name, g), (float("nan"),) * 3 + (0,))
+                digits = ".3g" if m in ("fid", "background_mean", "roughness") else ".3f"
+                fewer = f" [{n} seed{'s' * (n != 1)}]" if n != table["fid"][(name, g)][3] else ""  # a diagnostic added later
+                cells.append(f"{mean:{digits}} ({lo:{digits}}–{hi:{digits}}){fewer}")
             lines.append(f"| {name} | {g} | {table['fid'][(name, g)][3]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
