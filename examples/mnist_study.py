@@ -348,11 +348,10 @@ def verdicts(rows: list[dict]) -> list[dict]:
 
 
 def _rank_correlation(pairs: list[tuple[float, float]]) -> float:
-    """Spearman's rank correlation of (x, y) pairs; nan with fewer than 3 pairs."""
-    if len(pairs) < 3:
-        return float("nan")
-    ranks = [np.argsort(np.argsort(column)) for column in zip(*pairs)]
-    return float(np.corrcoef(*ranks)[0, 1])
+    """Spearman's rank correlation of (x, y) pairs (ties share their mean rank)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(*zip(*pairs)).statistic)
 
 
 def verdicts_markdown(rows: list[dict]) -> str:
