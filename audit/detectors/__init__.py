@@ -6,6 +6,7 @@ the embedding stage's output.
 from __future__ import annotations
 
 from audit.detectors.base import Detector
+from audit.embedding.backends import same_encoder
 
 PIXEL_DETECTORS = ("metadata", "watermark")
 EMBEDDING_DETECTORS = ("probe", "neardup")
@@ -55,7 +56,7 @@ def build_embedding_detectors(config) -> list[Detector]:
         detectors.append(NearDupDetector(config.bank, **config.neardup_options()))
         detectors[-1].bank.check_embedder(config.embedder)  # BankError: another model, or hashes vs embeddings
     for detector in detectors:
-        if detector.embedder_spec != config.embedder:
+        if not same_encoder(detector.embedder_spec, detector.encoder_id, config.embedder):
             raise ValueError(f"the {detector.name} detector was built with embedder {detector.embedder_spec!r} "
                              f"but the scan uses {config.embedder!r}; pass --embedder {detector.embedder_spec}")
     return detectors

@@ -8,7 +8,9 @@ The first rule that holds decides (cosine = similarity of the nearest bank embed
 - otherwise: real with score 0, `no bank match (best 0.41)`.
 
 A pHash bank (embedder `none`, no model) has only the second rule: a pHash within phash_distance
-bits is hard evidence, anything else is real with score 0 (`no phash match within 8 bits`).
+bits is hard evidence, anything else is real with score 0 (`no phash match within 8 bits`). So has a
+bank of a random-initialised embedder: its similarities are meaningless, so they never make evidence
+(nor a weak match); the pHash decides alone and the similarity is only reported.
 
 The bank's vectors must come from the embedder that embeds the scanned images: `embedder_spec`
 says which one the bank was built with, so the pipeline can refuse a mismatch.
@@ -24,6 +26,7 @@ from audit.bank.kinds import PHASH
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.detectors.base import NEEDS_EMBEDDINGS, NO_EVIDENCE, SYNTHETIC, EmbeddedItem, Signal, not_applicable
 from audit.detectors.model_families import family_of
+from audit.embedding.backends import is_random
 
 
 class NearDupDetector:
@@ -39,10 +42,15 @@ class NearDupDetector:
         self.hard_threshold = hard_threshold
         self.soft_threshold = soft_threshold
         self.phash_distance = phash_distance
+        self.cosine_counts = not is_random(self.bank.embedder_spec)  # a random embedder's similarity is noise
 
     @property
     def embedder_spec(self) -> str:
         return self.bank.embedder_spec
+
+    @property
+    def encoder_id(self) -> str | None:
+        return self.bank.encoder_id
 
     def detect(self, batch: Sequence[EmbeddedItem]) -> list[Signal]:
         """One Signal per item; one embedding search and one pHash search for the whole batch."""
@@ -82,6 +90,8 @@ class NearDupDetector:
             return Signal(score=0.0, decision=NO_EVIDENCE, evidence="no bank match (bank is empty)",
                           extra={"similarity": None, "match_id": None, "match_label": None})
         nearest = self.bank.meta(bank_id)
+        if not self.cosine_counts:
+            return self._by_phash_only(item, similarity, nearest, phash_hit)
         if similarity >= self.hard_threshold:
             return self._synthetic(f"bank match {similarity:.2f} to", nearest, similarity)
         if phash_hit is not None:
@@ -94,6 +104,16 @@ class NearDupDetector:
             return Signal(score=similarity, decision=NO_EVIDENCE,
                           evidence=f"weak bank match {similarity:.2f} to {_describe(nearest)}", extra=extra)
         return Signal(score=0.0, decision=NO_EVIDENCE, evidence=f"no bank match (best {similarity:.2f})", extra=extra)
+
+    def _by_phash_only(self, item: EmbeddedItem, similarity: float, nearest: dict, phash_hit) -> Signal:
+        """A random embedder's bank: the pHash decides; the similarity is reported, never used."""
+        signal = self._phash_decision(item, phash_hit)
+        if signal.decision != SYNTHETIC:
+            signal.evidence += f" (embedding similarity {similarity:.2f} ignored: random embedder)"
+            signal.extra.update(similarity=similarity, match_id=nearest["id"], match_label=nearest["label"])
+        else:
+            signal.extra["similarity"] = similarity
+        return signal
 
     @staticmethod
     def _synthetic(what: str, match: dict, similarity: float | None) -> Signal:

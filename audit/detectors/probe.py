@@ -1,7 +1,7 @@
 """The CLIP-feature classifier: a linear probe on image embeddings ("UnivFD-style").
 
-A probe is a folder: `probe.safetensors` (weight, bias) and `probe.json` (embedder spec,
-preprocessing, whether inputs are L2-normalised, decision threshold, training metrics).
+A probe is a folder: `probe.safetensors` (weight, bias) and `probe.json` (embedder spec and
+`encoder_id`, so it only ever scores vectors of that encoder file; preprocessing, whether inputs are L2-normalised, decision threshold, training metrics).
 Probes trained by `audit calibrate` use normalised embeddings and logistic regression, so
 scores are calibrated probabilities. UnivFD's published head works on raw ViT-L/14
 embeddings; `convert_univfd` loads it safely (weights_only) into the same format.
@@ -36,6 +36,7 @@ class LinearProbe:
     threshold: float = 0.5
     metrics: dict = field(default_factory=dict)
     source: str = "audit calibrate"
+    encoder_id: str | None = None  # the embedder's identity (an ONNX encoder's file sha256); None in older probes
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """P(synthetic) for raw (unnormalised) embeddings, n x dim."""
@@ -73,10 +74,12 @@ class LinearProbe:
 def train_probe(embeddings: np.ndarray, labels: np.ndarray, embedder: str, preprocess: str = "clip",
                 seed: int = 0) -> LinearProbe:
     """Logistic regression (C chosen by cross-validated log-loss, so probabilities stay calibrated) on
-    L2-normalised embeddings; labels 1 = synthetic."""
+    L2-normalised embeddings; labels 1 = synthetic. The probe records the embedder's encoder_id."""
     import warnings
 
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+    from audit.embedding.backends import encoder_id
 
     x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
     labels = np.asarray(labels, dtype=int)
@@ -90,7 +93,8 @@ def train_probe(embeddings: np.ndarray, labels: np.ndarray, embedder: str, prepr
             model = LogisticRegression(max_iter=2000).fit(x, labels)
     train_accuracy = float((model.predict(x) == labels).mean())  # model.score would be the CV scoring (log-loss)
     return LinearProbe(weight=model.coef_.reshape(-1), bias=float(model.intercept_[0]), embedder=embedder,
-                       preprocess=preprocess, metrics={"train_accuracy": train_accuracy, "train_count": int(len(labels))})
+                       preprocess=preprocess, metrics={"train_accuracy": train_accuracy, "train_count": int(len(labels))},
+                       encoder_id=encoder_id(embedder))
 
 
 def convert_univfd(path: str | Path) -> LinearProbe:
@@ -121,6 +125,7 @@ class ProbeDetector:
     def __init__(self, probe: LinearProbe):
         self.probe = probe
         self.embedder_spec = probe.embedder
+        self.encoder_id = probe.encoder_id
         self.preprocess = probe.preprocess
         # Below the threshold a probe trained by `audit calibrate` (calibrated probabilities, a real
         # embedder) says real; any other probe only says it found no evidence.

@@ -1,6 +1,7 @@
-"""Embedding cache keyed by content hash + embedder spec + preprocessing.
+"""Embedding cache keyed by content hash + encoder + preprocessing.
 
-One SQLite file per embedder and preprocessing (`vectors.sqlite`: sha256 -> raw float32 vector),
+One SQLite file per encoder (its spec, or for an ONNX encoder its file's sha256, so another file
+at the same path never reuses these vectors) and preprocessing (`vectors.sqlite`: sha256 -> raw float32 vector),
 written every FLUSH_EVERY new vectors and at close in one transaction, so a crash loses at most the
 vectors since the last flush and never leaves a torn entry. Vectors are read back one by one when
 asked for: memory holds the unflushed vectors and SQLite's page cache, not the dataset (a 512-d
@@ -16,13 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.embedding.backends import encoder_id
+
 FLUSH_EVERY = 2048
 DATABASE = "vectors.sqlite"
 
 
 class EmbeddingCache:
     def __init__(self, root: str | Path, embedder_spec: str, preprocess: str):
-        key = hashlib.sha256(f"{embedder_spec}|{preprocess}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{encoder_id(embedder_spec)}|{preprocess}".encode()).hexdigest()[:16]
         self.folder = Path(root) / key
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "SPEC.txt").write_text(f"embedder={embedder_spec}\npreprocess={preprocess}\n")

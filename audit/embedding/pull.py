@@ -1,22 +1,25 @@
 """Named downloadable models (`audit models pull NAME`) and where they live.
 
-Only one is known so far: `univfd`, UnivFD's published linear head (MIT) for CLIP ViT-L/14,
-converted into the probe format. Files go to $AUDIT_HOME (default ~/.cache/autophagy-audit).
+- `univfd`: UnivFD's published linear head (MIT) for CLIP ViT-L/14, converted into the probe format,
+  installed as a probe in $AUDIT_HOME/probes (default ~/.cache/autophagy-audit).
+- the named ONNX image encoders of `encoders.py` (`clip-vit-b16-int8`), installed in $AUDIT_HOME/encoders
+  and used with `--embedder onnx:NAME`.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import urllib.request
 from pathlib import Path
 
 from audit.detectors.probe import UNIVFD_URL, convert_univfd
+from audit.embedding.encoders import KNOWN_ENCODERS, audit_home, pull_encoder
 
 KNOWN = {"univfd": UNIVFD_URL}
+ALL_NAMES = (*KNOWN, *KNOWN_ENCODERS)
 
 
 def models_home() -> Path:
-    return Path(os.environ.get("AUDIT_HOME", Path.home() / ".cache" / "autophagy-audit")) / "probes"
+    return audit_home() / "probes"
 
 
 def resolve_probe(name_or_dir: str) -> str:
@@ -30,9 +33,11 @@ def resolve_probe(name_or_dir: str) -> str:
 
 
 def pull(name: str, local_file: str | None = None, timeout: float = 30.0) -> Path:
-    """Download (or take `local_file`), convert safely and install a named model; returns its folder."""
+    """Download (or take `local_file`), check and install a named model; returns where it went."""
+    if name in KNOWN_ENCODERS:
+        return pull_encoder(name, local_file)
     if name not in KNOWN:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(KNOWN)}")
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(ALL_NAMES)}")
     if local_file:
         return convert_univfd(local_file).save(models_home() / name)
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,7 +18,8 @@ from audit.bank.kinds import NO_EMBEDDER
 from audit.detectors.base import ERROR, SYNTHETIC, EmbeddedItem, overall_decision
 from audit.detectors.model_families import attribute
 from audit.embedding.cache import EmbeddingCache
-from audit.embedding.embedder import RANDOM_NOTE, Embedder, WeightsMissing, normalise
+from audit.embedding.backends import load_embedder
+from audit.embedding.embedder import RANDOM_NOTE, WeightsMissing, normalise
 
 
 class EmbeddingStage:
@@ -38,7 +39,7 @@ class EmbeddingStage:
             return
         start = time.perf_counter()
         try:
-            self.embedder = Embedder(embedder_spec, device=device)
+            self.embedder = load_embedder(embedder_spec, device=device)
         except WeightsMissing as e:
             self.embedder = None
             self.skipped = {d.name: f"embedder weights missing: {e}" for d in detectors} or {"embeddings": str(e)}

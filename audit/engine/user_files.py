@@ -11,7 +11,7 @@ import numpy as np
 
 MAX_COUNT = 10**12  # image counts beyond this are not counts
 COUNT_FIELDS = ("tp", "fn", "fp", "tn", "n_synthetic", "n_real")
-PROBE_FIELDS = {"embedder", "preprocess", "normalized_inputs", "threshold", "metrics", "source", "dim"}
+PROBE_FIELDS = {"embedder", "preprocess", "normalized_inputs", "threshold", "metrics", "source", "dim", "encoder_id"}
 PREPROCESSING = ("clip", "univfd")
 
 
@@ -124,6 +124,8 @@ def check_probe(folder: str | Path) -> dict:
     for key, kind in (("normalized_inputs", bool), ("metrics", dict), ("source", str)):
         if key in sidecar and not isinstance(sidecar[key], kind):
             raise UserFileError(f"{where}: field '{key}' must be a {kind.__name__}")
+    if not isinstance(sidecar.get("encoder_id", ""), (str, type(None))):
+        raise UserFileError(f"{where}: field 'encoder_id' must be a string such as sha256:<hex>")
     _check_probe_weights(folder / "probe.safetensors", sidecar.get("dim"))
     return sidecar
 

@@ -7,7 +7,7 @@
 - neardup: a bank (`audit bank add`) holding the share `bank_rate` of each generation's synthetic
   output the curator knows of, as rendered before any internet transform; published files are
   matched against it by embedding similarity and perceptual hash. With a random-weights embedder,
-  similarities mean nothing, so only the perceptual hash decides (the embedding threshold is off).
+  similarities mean nothing, so the near-duplicate detector lets only the perceptual hash decide.
 
 Files are written to a scratch folder, scanned, and removed; the flags are what the loop keeps.
 """
@@ -23,7 +23,6 @@ import numpy as np
 from loops.errors import ConfigError
 
 DETECTORS = ("watermark", "probe", "neardup")
-OFF = 1.01  # a cosine threshold no similarity reaches
 PNG_MAGIC = b"\x89PNG"
 
 
@@ -89,16 +88,13 @@ class Curator:
         return report
 
     def _scan_config(self, only: tuple[str, ...]):
-        from audit.embedding.embedder import EmbedderSpec
         from audit.engine.config import ScanConfig
 
         wanted = [d for d in self.names if d in only]
         detectors = ("watermark",) if "watermark" in wanted else ()
         probe = self.probe if "probe" in wanted else None
         bank = str(self.bank_dir) if "neardup" in wanted and (self.bank_dir / "bank.json").is_file() else None
-        off = EmbedderSpec.parse(self.embedder).random
-        return ScanConfig(detectors=detectors, probe=probe, bank=bank, embedder=self.embedder,
-                          neardup_hard=OFF if off else 0.95, neardup_soft=OFF if off else 0.85).resolved()
+        return ScanConfig(detectors=detectors, probe=probe, bank=bank, embedder=self.embedder).resolved()
 
     def _scratch(self, files: list[bytes], tag: str):
         return _scratch_folder(self.folder / f"scratch-{tag}", files)
@@ -114,12 +110,11 @@ def _probe_folder(given: str) -> str:
 
 def _check_embedder(spec: str) -> None:
     """Missing weights are a clear error before any work, not a filter that silently does nothing."""
-    from audit.embedding.embedder import EmbedderSpec, WeightsMissing, resolve_weights
+    from audit.embedding.backends import check_available
+    from audit.embedding.embedder import WeightsMissing
 
     try:
-        parsed = EmbedderSpec.parse(spec)
-        if not parsed.random:
-            resolve_weights(parsed)
+        check_available(spec)
     except (ValueError, WeightsMissing) as e:
         raise ConfigError(f"--probe-embedder: {e} Offline, a random-weights embedder (e.g. random:ViT-S-32) "
                           "runs the same code path; its probe is then only as good as random features are.") from None

@@ -45,10 +45,11 @@ class ClipFeatures:
     name = "clip"
 
     def __init__(self, spec: str = "ViT-B-32/openai", batch_size: int = 64, device: str | None = None):
-        from audit.embedding.embedder import Embedder, WeightsMissing
+        from audit.embedding.backends import load_embedder
+        from audit.embedding.embedder import WeightsMissing
 
         try:
-            self.embedder = Embedder(spec, device=device)
+            self.embedder = load_embedder(spec, device=device)
         except WeightsMissing as e:
             raise FeatureWeightsMissing(str(e)) from None
         self.batch_size = batch_size
