@@ -141,10 +141,10 @@ class Soft:
         return {"n": self.n, "mean": self.mean, "variance": self.variance}
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """`size` draws of the mean from its normal approximation, in [0, 1]; NaN when n is 0."""
+        """`size` draws of the mean from its normal approximation (unclipped); NaN when n is 0."""
         if not self.n:
             return np.full(size, np.nan)
-        return np.clip(rng.normal(self.mean, np.sqrt(self.variance / self.n), size), 0.0, 1.0)
+        return rng.normal(self.mean, np.sqrt(self.variance / self.n), size)
 
 
 class ScoreStats:
@@ -231,18 +231,29 @@ def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[flo
     return low, high
 
 
-def rogan_gladen(q: float | None, tpr: float | None, fpr: float | None) -> float | None:
-    """(q - FPR) / (TPR - FPR) clipped to [0, 1]; None when TPR - FPR <= 0 or a rate is unknown."""
+def adjusted_rest(q: float | None, tpr: float | None, fpr: float | None) -> float | None:
+    """(q - FPR) / (TPR - FPR), unclipped; None when TPR - FPR <= 0 or a rate is unknown."""
     if q is None or tpr is None or fpr is None or tpr - fpr <= 0:
         return None
-    return min(1.0, max(0.0, (q - fpr) / (tpr - fpr)))
+    return (q - fpr) / (tpr - fpr)
+
+
+def rogan_gladen(q: float | None, tpr: float | None, fpr: float | None) -> float | None:
+    """`adjusted_rest` clipped to [0, 1]."""
+    rho = adjusted_rest(q, tpr, fpr)
+    return None if rho is None else min(1.0, max(0.0, rho))
+
+
+def raw_fraction(hard_share, real_hard_rate, rho, rest_share):
+    """(H/N - h_r + rho * M/N) / (1 - h_r), unclipped: the hard count less the expected hard-evidence false
+    positives among the real images, plus the synthetic images without hard evidence. Works on scalars and
+    on arrays of bootstrap replicates alike; percentiles are taken of these, and clipped only after."""
+    return (hard_share - real_hard_rate + rho * rest_share) / (1.0 - real_hard_rate)
 
 
 def synthetic_fraction(hard_share, real_hard_rate, rho, rest_share):
-    """(H/N - h_r + rho * M/N) / (1 - h_r) clipped to [0, 1]: the hard count less the expected hard-evidence
-    false positives among the real images, plus the synthetic images without hard evidence. Works on
-    scalars and on arrays of bootstrap replicates alike."""
-    return np.clip((hard_share - real_hard_rate + rho * rest_share) / (1.0 - real_hard_rate), 0.0, 1.0)
+    """`raw_fraction` clipped to [0, 1]."""
+    return np.clip(raw_fraction(hard_share, real_hard_rate, rho, rest_share), 0.0, 1.0)
 
 
 def em_prior(probabilities: np.ndarray, train_prior: float, weights: np.ndarray | None = None) -> float:
@@ -273,15 +284,24 @@ def em_prior(probabilities: np.ndarray, train_prior: float, weights: np.ndarray 
 
 def replicate_fractions(share: np.ndarray, real_hard: np.ndarray, q: np.ndarray, tpr: np.ndarray,
                         fpr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per bootstrap replicate the synthetic fraction's low and high value: equal unless TPR - FPR <= 0 (or
-    undefined) leaves rho undetermined, when it counts as rho = 0 for the low value and 1 for the high."""
+    """Per bootstrap replicate the synthetic fraction's low and high value, unclipped: equal unless
+    TPR - FPR <= 0 (or undefined) leaves rho undetermined, when it counts as rho = 0 for the low value and 1
+    for the high."""
     rest = share[:, 1] + share[:, 2]
     separation = tpr - fpr
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.clip((q - fpr) / separation, 0.0, 1.0)
+        rho = (q - fpr) / separation
     undetermined = ~(separation > 0) | np.isnan(rho)
-    return (synthetic_fraction(share[:, 0], real_hard, np.where(undetermined, 0.0, rho), rest),
-            synthetic_fraction(share[:, 0], real_hard, np.where(undetermined, 1.0, rho), rest))
+    return (raw_fraction(share[:, 0], real_hard, np.where(undetermined, 0.0, rho), rest),
+            raw_fraction(share[:, 0], real_hard, np.where(undetermined, 1.0, rho), rest))
+
+
+def percentile_interval(low: np.ndarray, high: np.ndarray, confidence: float) -> list[float]:
+    """The percentile interval of unclipped replicates (low values for its lower end, high for its upper),
+    clipped to [0, 1] only at the end."""
+    alpha = 1.0 - confidence
+    return [float(np.clip(np.quantile(low, alpha / 2), 0.0, 1.0)),
+            float(np.clip(np.quantile(high, 1 - alpha / 2), 0.0, 1.0))]
 
 
 def scan_estimate(evidence: "ScanEvidence", detectors: list[str], calibration: dict | None, config) -> dict:
@@ -422,10 +442,11 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     hard_share, rest_share = scan.hard / max(scan.total, 1), scan.rest / max(scan.total, 1)
 
     def point(tpr_drop: float) -> tuple[float | None, float | None]:
-        rho = rogan_gladen(r.q, None if r.tpr is None else r.tpr - tpr_drop, r.fpr)
+        rho = adjusted_rest(r.q, None if r.tpr is None else r.tpr - tpr_drop, r.fpr)
         if rho is None and scan.rest:
             return None, None
-        return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), rho
+        return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), \
+            None if rho is None else min(1.0, max(0.0, rho))
 
     low, high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws, r.fpr_draws)
     fixed = np.broadcast_to(scan.counts() / max(scan.total, 1), share.shape)  # the scan as measured
@@ -437,7 +458,7 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     fraction, rho = point(0.0)
     return {
         "point": fraction, "rest_fraction": rho,
-        "interval": [float(np.quantile(low, alpha / 2)), float(np.quantile(high, 1 - alpha / 2))],
+        "interval": percentile_interval(low, high, confidence),
         "separation": separation, "separation_interval": separation_interval,
         "separable": separation is not None and separation_interval[0] is not None
         and separation_interval[0] >= MIN_SEPARATION,
