@@ -63,7 +63,7 @@ BISECTION_STEPS = 60
 JEFFREYS_PRIOR = 0.5
 SCORE_BINS = 10_000  # probe-score bins the EM cross-check runs on (a scan keeps these, not every score)
 SMALL_CALIBRATION = 200  # held-out images per class below which the estimate warns about its resolution
-DEFAULT_SHIFT = 0.1  # the TPR drop the sensitivity band assumes when calibration measured none
+DEFAULT_SHIFT = 0.1  # how far TPR may fall and FPR rise when calibration measured neither (the band's default)
 DEFAULT_METHOD = "pacc"  # chosen by measurement: benchmarks/estimate_accuracy.py, README "Estimation"
 
 RG_METHOD = ("adjusted classify-and-count (Rogan-Gladen) on images without hard evidence, "
@@ -72,7 +72,11 @@ PACC_METHOD = ("probabilistic adjusted count (PACC) of probe probabilities on im
                "hard evidence counted as synthetic less its false-positive rate")
 METHODS = {"rg": RG_METHOD, "pacc": PACC_METHOD}
 MEASURES = {"rg": "the combined rule's TPR - FPR", "pacc": "the probe's mean probability on synthetic minus real"}
-SHIFT_KEYS = {"rg": "tpr_drop", "pacc": "score_drop"}  # calibration.json `shift`: the measured drops
+SHIFT_KEYS = {"rg": "tpr_drop", "pacc": "score_drop"}  # calibration.json `shift`: the largest drops (older files)
+SPREAD_KEYS = {"rg": ("tpr", "fpr"), "pacc": ("mean_score_synthetic", "mean_score_real")}  # `shift.spread`
+SHIFT_MEASURES = {"rg": ("the combined rule's TPR", "the combined rule's FPR"),
+                  "pacc": ("the probe's mean probability on synthetic images",
+                           "the probe's mean probability on real images")}
 EM_METHOD = "EM prior adjustment (Saerens et al. 2002) of probe probabilities on images without hard evidence"
 HARD_EVIDENCE_NOTE = (
     "Images with hard evidence (generator watermark, generator metadata or a near-exact bank match) give a "
@@ -181,11 +185,12 @@ class ScoreStats:
 
 class ScanEvidence:
     """What the estimate needs from a scan, added batch by batch: the cells (hard evidence, flagged
-    without it, neither), all flagged images, and the probe's scores on images without hard evidence."""
+    without it, neither), all flagged images, and the probe's scores on images without and with hard evidence."""
 
     def __init__(self):
         self.hard = self.flagged = self.unflagged = self.flagged_total = 0
-        self.scores = ScoreStats()
+        self.scores = ScoreStats()  # probe scores of images without hard evidence
+        self.hard_scores = ScoreStats()  # and of images with it (for the shift test)
 
     def add(self, hard: np.ndarray, flagged: np.ndarray, probe_scores: np.ndarray) -> None:
         """Per-image flags of ok images and their probe scores (NaN where none)."""
@@ -196,6 +201,7 @@ class ScanEvidence:
         self.unflagged += int((~flagged & ~hard).sum())
         self.flagged_total += int(flagged.sum())
         self.scores.add(scores[~hard & ~np.isnan(scores)])
+        self.hard_scores.add(scores[hard & ~np.isnan(scores)])
 
     @property
     def total(self) -> int:
@@ -373,13 +379,16 @@ def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: f
         rates["pacc"] = Rates(s_scan.mean, s_syn.mean if s_syn.n else None, s_real.mean if s_real.n else None,
                               s_scan.draw(rng, resamples), s_syn.draw(rng, resamples), s_real.draw(rng, resamples))
     real_hard = real.hard / real.total if real.total else 0.0
-    adjusted = {name: _adjusted(r, scan, share, real_hard, rl[:, 0], confidence, _shift(calibration, name)[0])
+    adjusted = {name: _adjusted(r, scan, share, real_hard, rl[:, 0], confidence, shift_ranges(calibration, name)[0])
                 for name, r in rates.items()}
     chosen = _choose(adjusted, method)
     best = adjusted[chosen]
     lower_bound_interval = list(clopper_pearson(scan.hard, scan.total, confidence))
     interval = best["interval"] if best["separable"] else \
         [min(best["interval"][0], _widened_low(lower_bound_interval[0], real, confidence)), 1.0]
+    shift = _shift_check(evidence, calibration, best["band"])
+    if shift["warned"]:
+        interval = [min(interval[0], best["band"][0]), max(interval[1], best["band"][1])]
     return {
         "method": METHODS[chosen],
         "estimator": chosen,
@@ -393,7 +402,7 @@ def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: f
         "lower_bound_interval": lower_bound_interval,
         "lower_bound_assumes": _lower_bound_assumes(real, confidence),
         "separable": best["separable"],
-        "warnings": _warnings(synthetic, real, best, chosen, confidence),
+        "warnings": _warnings(synthetic, real, best, chosen, confidence) + _shift_warnings(shift, confidence),
         "cross_check": _em_cross_check(scan, evidence.scores, calibration, adjusted.get("pacc"), real_hard,
                                        skipped["pacc"]),
         "estimators": {name: ({"method": METHODS[name], "skipped": skipped[name]} if name not in adjusted else
@@ -401,6 +410,7 @@ def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: f
                                ("point", "interval", "rest_fraction", "separable")}})
                        for name in METHODS},
         "sensitivity": _sensitivity(best, chosen, calibration, confidence),
+        "shift": shift,
         "calibration_resolution": best["resolution"],
         "operating_points": {
             "rest": calibration["combined_rest"],
@@ -436,13 +446,14 @@ def _quantiles(values: np.ndarray, confidence: float) -> list[float | None]:
 
 
 def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_hard_draws: np.ndarray,
-              confidence: float, drop: float) -> dict:
-    """One adjusted count: point, interval, separation, the calibration's resolution and the shifted point."""
+              confidence: float, ranges: dict) -> dict:
+    """One adjusted count: point, interval, separation, the calibration's resolution and the sensitivity band
+    (`ranges`: how far the synthetic and the real class's rate may move, from `shift_ranges`)."""
     alpha = 1.0 - confidence
     hard_share, rest_share = scan.hard / max(scan.total, 1), scan.rest / max(scan.total, 1)
 
-    def point(tpr_drop: float) -> tuple[float | None, float | None]:
-        rho = adjusted_rest(r.q, None if r.tpr is None else r.tpr - tpr_drop, r.fpr)
+    def point(tpr_move: float = 0.0, fpr_move: float = 0.0) -> tuple[float | None, float | None]:
+        rho = adjusted_rest(r.q, None if r.tpr is None else r.tpr + tpr_move, None if r.fpr is None else r.fpr + fpr_move)
         if rho is None and scan.rest:
             return None, None
         return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), \
@@ -452,10 +463,12 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     fixed = np.broadcast_to(scan.counts() / max(scan.total, 1), share.shape)  # the scan as measured
     q_fixed = np.full(len(share), np.nan if r.q is None else r.q)
     calibration_low, calibration_high = replicate_fractions(fixed, real_hard_draws, q_fixed, r.tpr_draws, r.fpr_draws)
-    _, shifted_high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws - drop, r.fpr_draws)
+    (syn_low, syn_high), (real_low, real_high) = ranges["synthetic"], ranges["real"]
+    band_low, _ = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws + syn_high, r.fpr_draws + real_high)
+    _, band_high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws + syn_low, r.fpr_draws + real_low)
     separation_interval = _quantiles(r.tpr_draws - r.fpr_draws, confidence)
     separation = None if r.tpr is None or r.fpr is None else r.tpr - r.fpr
-    fraction, rho = point(0.0)
+    fraction, rho = point()
     return {
         "point": fraction, "rest_fraction": rho,
         "interval": percentile_interval(low, high, confidence),
@@ -463,7 +476,8 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
         "separable": separation is not None and separation_interval[0] is not None
         and separation_interval[0] >= MIN_SEPARATION,
         "resolution": float(np.quantile(calibration_high, 1 - alpha / 2) - np.quantile(calibration_low, alpha / 2)) / 2,
-        "shifted_point": point(drop)[0], "shifted_upper": float(np.quantile(shifted_high, 1 - alpha / 2)),
+        "band_point": [point(syn_high, real_high)[0], point(syn_low, real_low)[0]],
+        "band": percentile_interval(band_low, band_high, confidence),
     }
 
 
@@ -490,30 +504,70 @@ def _lower_bound_assumes(real: Cells, confidence: float) -> str:
             f"images ({confidence:.0%} CI up to {high:.2%} of real images)")
 
 
-def _shift(calibration: dict, name: str) -> tuple[float, str]:
-    """The TPR drop the sensitivity band assumes, and where it comes from."""
-    measured = (calibration.get("shift") or {}).get(SHIFT_KEYS[name])
-    if measured is not None and measured > 0:
-        return float(measured), "the largest drop `audit calibrate` measured with one generator left out of training"
-    why = ("no generator left out lowered it in calibration" if measured is not None
-           else "calibration measured no leave-one-generator-out drop")
-    return DEFAULT_SHIFT, f"an assumed drop: {why}"
-
-
-SHIFT_MEASURES = {"rg": "the combined rule's TPR", "pacc": "the probe's mean probability on synthetic images"}
+def shift_ranges(calibration: dict, name: str) -> tuple[dict, str]:
+    """How far the synthetic and the real class's rate (TPR and FPR, or the probe's mean probabilities) may
+    move from the calibrated values, as (low, high) each, and where that comes from: the spread `audit
+    calibrate` measured over its leave-one-out folds (always including no move), the largest drop of an
+    older calibration, or else DEFAULT_SHIFT lower for the synthetic and higher for the real class."""
+    shift = calibration.get("shift") or {}
+    spread = shift.get("spread") or {}
+    entries = dict(zip(("synthetic", "real"), (spread.get(key) for key in SPREAD_KEYS[name])))
+    if entries["synthetic"] is None and shift.get(SHIFT_KEYS[name]) is not None:
+        entries["synthetic"] = {"min": -shift[SHIFT_KEYS[name]], "max": 0.0, "folds": None}
+    defaults = {"synthetic": (-DEFAULT_SHIFT, 0.0), "real": (0.0, DEFAULT_SHIFT)}
+    ranges, sources = {}, []
+    for label, measure in zip(("synthetic", "real"), SHIFT_MEASURES[name]):
+        entry = entries[label]
+        if entry is None:
+            ranges[label] = defaults[label]
+            sources.append(f"{measure}: an assumed {DEFAULT_SHIFT:.2f} {'drop' if label == 'synthetic' else 'rise'} "
+                           "(calibration measured no spread)")
+            continue
+        ranges[label] = (min(0.0, float(entry["min"])), max(0.0, float(entry["max"])))
+        folds = "the largest leave-one-generator-out drop" if entry.get("folds") is None else \
+            f"the spread over {entry['folds']} leave-one-out folds"
+        sources.append(f"{measure}: {ranges[label][0]:+.3f} to {ranges[label][1]:+.3f}, {folds} in calibration")
+    return ranges, "; ".join(sources)
 
 
 def _sensitivity(best: dict, name: str, calibration: dict, confidence: float) -> dict:
-    drop, source = _shift(calibration, name)
-    low, high = best["point"], best["shifted_point"]
-    band = ("there is no point estimate" if low is None else
-            f"the estimate ranges from {low:.2%} to " + ("undetermined (no separation left)" if high is None else
-                                                         f"{high:.2%}") +
-            f" ({confidence:.0%} upper end {best['shifted_upper']:.2%})")
-    return {"tpr_drop": drop, "measure": SHIFT_MEASURES[name], "source": source, "point": [low, high],
-            "upper": best["shifted_upper"],
-            "note": (f"If {SHIFT_MEASURES[name]} on this scan's synthetic images is {drop:.3f} lower than calibrated "
-                     f"({source}), {band}. The interval assumes the scan's generators look like the calibration's.")}
+    ranges, source = shift_ranges(calibration, name)
+    low, high = best["band_point"]
+    band = ("there is no point estimate" if best["point"] is None else
+            "the estimate ranges from " + " to ".join("undetermined (no separation left)" if v is None else f"{v:.2%}"
+                                                      for v in (low, high)) +
+            f" ({confidence:.0%} band {best['band'][0]:.2%} to {best['band'][1]:.2%})")
+    return {"tpr_drop": -ranges["synthetic"][0], "ranges": {k: list(v) for k, v in ranges.items()},
+            "measure": SHIFT_MEASURES[name][0], "real_measure": SHIFT_MEASURES[name][1], "source": source,
+            "point": [low, high], "interval": best["band"], "lower": best["band"][0], "upper": best["band"][1],
+            "note": (f"If the rates on this scan differ from calibrated as far as allowed ({source}), with "
+                     f"{SHIFT_MEASURES[name][0]} lower than calibrated and {SHIFT_MEASURES[name][1]} lower for the "
+                     f"upper end, higher for the lower end: {band}. The interval assumes the scan's images look "
+                     "like the calibration's (the shift test checks it).")}
+
+
+def _shift_check(evidence: "ScanEvidence", calibration: dict, band: list[float]) -> dict:
+    """The shift test on the scan's probe scores, or why it could not run; `widened` says whether the interval
+    became its union with the sensitivity band."""
+    from audit.shift import shift_test
+
+    if not evidence.scores.n and not evidence.hard_scores.n:
+        result = {"tested": False, "p_value": None, "warned": False,
+                  "reason": "no scanned image has a probe score (the probe did not run), so the scan's scores cannot "
+                            "be compared with the calibration's"}
+    else:
+        result = shift_test({"rest": evidence.scores.counts, "hard": evidence.hard_scores.counts},
+                            calibration.get("score_distributions"))
+    return {**result, "widened": result["warned"], "band": band}
+
+
+def _shift_warnings(shift: dict, confidence: float) -> list[str]:
+    if not shift["warned"]:
+        return []
+    low, high = shift["band"]
+    return [f"Possible generator or source shift: {shift['reason']}. The detectors' rates on this scan may differ "
+            f"from calibration's, so the estimate may be biased; the interval is widened to include the sensitivity "
+            f"band ({confidence:.0%} band {low:.2%} to {high:.2%})."]
 
 
 def _warnings(synthetic: Cells, real: Cells, best: dict, name: str, confidence: float) -> list[str]:
@@ -590,6 +644,8 @@ def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: 
         "separable": None,
         "warnings": [],
         "cross_check": None,
+        "shift": {"tested": False, "p_value": None, "warned": False, "widened": False,
+                  "reason": "nothing is corrected, so there is no calibration to compare the scan with"},
         "operating_points": None,
         "note": " ".join([reason, COMBINED_NOTE, HARD_EVIDENCE_NOTE] if soft_detectors
                          else [reason, HARD_EVIDENCE_NOTE]),

@@ -46,6 +46,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit.estimate import corrected_estimate
+from audit.shift import score_distribution
 
 FRACTIONS = (0.0, 0.02, 0.05, 0.2, 0.4, 0.7)
 REAL_MIX_SIZE = 200
@@ -131,6 +132,9 @@ def calibration_of(items: Items, train_prior: float) -> dict:
     }
     if not np.isnan(score).all():
         calibration["soft_rest"] = {"synthetic": soft(rest & y), "real": soft(rest & ~y)}
+        calibration["score_distributions"] = {
+            stratum: {"synthetic": score_distribution(score[mask & y]), "real": score_distribution(score[mask & ~y])}
+            for stratum, mask in (("rest", rest), ("hard", hard))}
     return calibration
 
 

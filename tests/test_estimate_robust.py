@@ -107,12 +107,14 @@ def test_small_calibrations_warn_with_their_resolution():
 
 
 def test_sensitivity_band_by_hand():
-    # RG: TPR 0.8, FPR 0.1, q = 30/90. With TPR 0.1 lower, rho = (1/3 - 0.1) / 0.6.
+    # RG: TPR 0.8, FPR 0.1, q = 30/90. Upper end with TPR 0.1 lower: rho = (1/3 - 0.1) / 0.6; lower end with
+    # FPR 0.1 higher: rho = (1/3 - 0.2) / 0.6 (nothing measured: both assumed, and said so).
     e = corrected_estimate(*flags(10, 30, 60), calibration(tp=800, fn=200, fp=100, tn=900))
     band = e["sensitivity"]
-    assert band["tpr_drop"] == DEFAULT_SHIFT and band["source"].startswith("an assumed drop")
-    assert band["point"][0] == pytest.approx(0.4)
+    assert band["tpr_drop"] == DEFAULT_SHIFT and band["source"].count("an assumed 0.10") == 2
+    assert band["point"][0] == pytest.approx(0.1 + 0.9 * (1 / 3 - 0.2) / 0.6)
     assert band["point"][1] == pytest.approx(0.1 + 0.9 * (1 / 3 - 0.1) / 0.6)
+    assert band["lower"] < e["interval"][0]
     assert band["upper"] > e["interval"][1] and "lower than calibrated" in band["note"]
     measured = {**calibration(tp=800, fn=200, fp=100, tn=900), "shift": {"tpr_drop": 0.2, "score_drop": 0.1}}
     band = corrected_estimate(*flags(10, 30, 60), measured)["sensitivity"]

@@ -38,3 +38,52 @@ def test_clean_scans_with_hard_false_positives_are_covered_at_every_calibration_
     scenario = Scenario("hard FP 1%", 1.0, 0.3, per_class, N_SCAN, real_hard_rate=0.01)
     results = simulated(scenario, 0.0, 300, seed=per_class)
     assert np.mean([covered(t, e) for t, e in results]) >= 0.92
+
+
+def test_strong_shift_warns_and_widens_to_the_band():
+    # The scan's synthetic images score lower than calibration's (mu 0.35, calibrated 1.0): the interval alone
+    # covered pi = 0.4 in none of 100 such scans.
+    scenario = Scenario("strong shift", 1.0, 0.3, 1000, N_SCAN, scan_mu=0.35)
+    results = simulated(scenario, 0.4, 20, seed=1)
+    for truth, e in results:
+        assert e["shift"]["tested"] and e["shift"]["warned"] and e["shift"]["widened"]
+        assert e["shift"]["p_value"] < e["shift"]["level"]
+        low, high = e["sensitivity"]["interval"]
+        assert e["interval"][0] <= low and e["interval"][1] >= high
+        assert any(w.startswith("Possible generator or source shift") and "widened" in w for w in e["warnings"])
+
+
+def test_unshifted_scans_rarely_warn():
+    scenario = Scenario("unshifted", 1.0, 0.3, 200, N_SCAN)
+    results = simulated(scenario, 0.2, 100, seed=2)
+    assert all(e["shift"]["tested"] for _, e in results)
+    assert np.mean([e["shift"]["warned"] for _, e in results]) <= 0.05  # level 0.01; 5 of 100 would be p ~ 0.003
+    assert np.mean([covered(t, e) for t, e in results]) >= 0.9
+
+
+def test_shift_test_says_why_it_cannot_run():
+    from tests.test_estimate import calibration, flags
+
+    no_scores = corrected_estimate(*flags(10, 30, 60), calibration(tp=800, fn=200, fp=100, tn=900))["shift"]
+    assert not no_scores["tested"] and not no_scores["warned"] and "probe did not run" in no_scores["reason"]
+    rng = np.random.default_rng(0)
+    hard, flagged, _ = flags(10, 30, 60)
+    old = calibration(tp=800, fn=200, fp=100, tn=900, soft=(0.8, 0.2))  # predates score distributions
+    e = corrected_estimate(hard, flagged, rng.random(100), old)
+    assert not e["shift"]["tested"] and "re-run" in e["shift"]["reason"] and e["shift"]["p_value"] is None
+
+
+def test_band_uses_the_measured_spread_of_both_rates():
+    from tests.test_estimate import calibration, flags
+
+    # RG: TPR 0.8, FPR 0.1, q = 30/90, 10 % hard. Folds moved TPR by -0.2..+0.05 and FPR by -0.05..+0.1:
+    # upper end at TPR 0.6, FPR 0.05; lower end at TPR 0.85, FPR 0.2.
+    measured = {**calibration(tp=800, fn=200, fp=100, tn=900),
+                "shift": {"tpr_drop": 0.2, "score_drop": None,
+                          "spread": {"tpr": {"min": -0.2, "max": 0.05, "folds": 3},
+                                     "fpr": {"min": -0.05, "max": 0.1, "folds": 2}}}}
+    band = corrected_estimate(*flags(10, 30, 60), measured)["sensitivity"]
+    assert band["point"][1] == pytest.approx(0.1 + 0.9 * (1 / 3 - 0.05) / 0.55)
+    assert band["point"][0] == pytest.approx(0.1 + 0.9 * (1 / 3 - 0.2) / 0.65)
+    assert "spread over 3 leave-one-out folds" in band["source"] and "spread over 2" in band["source"]
+    assert band["ranges"] == {"synthetic": [-0.2, 0.05], "real": [-0.05, 0.1]}

@@ -1,0 +1,116 @@
+"""Does the scan look like the calibration? A goodness-of-fit test of pure prior shift on probe scores.
+
+The corrected estimate assumes prior shift: each class looks in the scan as it did in calibration, only
+the classes' shares differ. Then the scan's probe scores on images without hard evidence are drawn from
+the mixture rho * S + (1 - rho) * R of calibration's held-out score distributions on such images (S
+synthetic, R real), and the scores of images with hard evidence from the same kind of mixture of
+calibration's hard-evidence images' scores. Each stratum (without / with hard evidence) is tested:
+
+- `audit calibrate` stores each class's held-out scores per stratum (`score_distribution`: sorted, or
+  MAX_STORED evenly spaced quantiles of larger sets, with their count).
+- Scan and calibration scores are binned alike: the scan's SCORE_BINS fine bins grouped into at most
+  TEST_BINS bins of about equal calibration count. rho is fitted by least squares on the cumulative
+  shares, and the statistic is the Cramer-von Mises-type sum of squared differences between the scan's
+  cumulative shares and the fitted mixture's.
+- The p-value is a parametric bootstrap that redraws both calibration classes at their own sizes and a
+  scan from the fitted mixture (RESAMPLES multinomial draws over the bins, fixed seed), so the
+  calibration's finite size is carried. Strata are combined by Bonferroni (the smallest p-value times
+  the number of strata tested).
+
+The hard-evidence stratum only sees generators that leave hard evidence; the other stratum holds the
+generators that matter most, but its synthetic images are often a small share of the scan, so a shift
+there is found only when it is large or the share is. Not rejecting is no proof of no shift.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+LEVEL = 0.01  # the test's level: the scan warns (and widens its interval) when the p-value is below it
+TEST_BINS = 20
+MIN_TESTED = 20  # scan images a stratum needs to be tested
+MIN_CALIBRATION = 20  # calibration images (both classes together) a stratum needs to be tested
+MAX_STORED = 2000  # score values kept per class and stratum in calibration.json
+RESAMPLES = 1000
+SEED = 0
+STRATA = {"rest": "images without hard evidence", "hard": "images with hard evidence"}
+
+
+def score_distribution(scores: np.ndarray) -> dict:
+    """What calibration.json keeps of one class's scores: n and the sorted values (evenly spaced quantiles
+    when there are more than MAX_STORED), rounded to 6 decimals."""
+    scores = np.sort(np.asarray(scores, dtype=np.float64))
+    kept = scores if scores.size <= MAX_STORED else np.quantile(scores, (np.arange(MAX_STORED) + 0.5) / MAX_STORED)
+    return {"n": int(scores.size), "values": [round(float(v), 6) for v in kept]}
+
+
+def fine_bins(values, fine: int) -> np.ndarray:
+    """The scan's fine-bin index of each score."""
+    return np.clip((np.asarray(values, dtype=np.float64) * fine).astype(np.int64), 0, fine - 1)
+
+
+def shift_test(strata: dict[str, np.ndarray], distributions: dict | None, level: float = LEVEL,
+               resamples: int = RESAMPLES, seed: int = SEED) -> dict:
+    """`strata`: per stratum ("rest", "hard") the scan's counts over the fine score bins. `distributions`:
+    calibration.json's `score_distributions`. Returns {tested, p_value, level, warned, reason, strata}."""
+    if distributions is None:
+        return _untested("the calibration holds no probe-score distributions (the probe did not run in "
+                         "calibration, or `audit calibrate` predates them: re-run it)", level)
+    rng = np.random.default_rng(seed)
+    results = {name: _stratum(counts, distributions.get(name) or {}, rng, resamples)
+               for name, counts in strata.items()}
+    tested = {name: r for name, r in results.items() if "p_value" in r}
+    if not tested:
+        why = "; ".join(f"{STRATA[name]}: {r['skipped']}" for name, r in results.items())
+        return {**_untested(f"no stratum could be tested ({why})", level), "strata": results}
+    p = min(1.0, len(tested) * min(r["p_value"] for r in tested.values()))
+    warned = p < level
+    described = ", ".join(f"{STRATA[name]} p = {r['p_value']:.3g}" for name, r in tested.items())
+    return {"tested": True, "p_value": p, "level": level, "warned": warned, "strata": results,
+            "reason": (f"the scan's probe scores {'do not fit' if warned else 'fit'} a mixture of the calibration's "
+                       f"synthetic and real scores (p = {p:.3g}{' <' if warned else ' >='} {level}; {described})")}
+
+
+def _untested(reason: str, level: float) -> dict:
+    return {"tested": False, "p_value": None, "level": level, "warned": False, "reason": reason}
+
+
+def _stratum(counts: np.ndarray, classes: dict, rng: np.random.Generator, resamples: int) -> dict:
+    """One stratum's test: {n, p_value, statistic, fitted_share} or {n, skipped}."""
+    fine = counts.size
+    values = {label: fine_bins((classes.get(label) or {}).get("values", []), fine) for label in ("synthetic", "real")}
+    sizes = {label: int((classes.get(label) or {}).get("n", 0)) for label in values}
+    n = int(counts.sum())
+    if n < MIN_TESTED:
+        return {"n": n, "skipped": f"{n} scanned images with a probe score; at least {MIN_TESTED} are needed"}
+    if sum(sizes.values()) < MIN_CALIBRATION:
+        return {"n": n, "skipped": f"{sum(sizes.values())} calibration images; at least {MIN_CALIBRATION} are needed"}
+    pooled = np.concatenate([v for v in values.values()])
+    edges = np.unique(np.quantile(pooled, np.arange(1, TEST_BINS) / TEST_BINS, method="lower"))
+    coarse = np.searchsorted(edges, np.arange(fine), side="right")
+    bins = edges.size + 1
+    scan = np.bincount(coarse, weights=counts, minlength=bins) / n
+    shares = {label: np.bincount(np.searchsorted(edges, v, side="right"), minlength=bins) / max(v.size, 1)
+              for label, v in values.items()}
+    s, r = shares["synthetic"], shares["real"]
+    statistic, rho = _fit(scan[None], s[None], r[None], sizes)
+    draws = {label: (rng.multinomial(sizes[label], shares[label], size=resamples) / sizes[label]
+                     if sizes[label] else np.zeros((resamples, bins))) for label in shares}
+    mixture = rho[0] * s + (1 - rho[0]) * r
+    replicated, _ = _fit(rng.multinomial(n, mixture / mixture.sum(), size=resamples) / n, draws["synthetic"],
+                         draws["real"], sizes)
+    p = float((1 + (replicated >= statistic[0] - 1e-12).sum()) / (resamples + 1))
+    return {"n": n, "p_value": p, "statistic": float(statistic[0]), "fitted_share": float(rho[0]),
+            "calibration": sizes}
+
+
+def _fit(scan: np.ndarray, s: np.ndarray, r: np.ndarray, sizes: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of bin shares: the fitted synthetic share rho (least squares on cumulative shares, in [0, 1];
+    fixed at 1 or 0 when calibration has only one class here) and the sum of squared differences."""
+    scan_c, s_c, r_c = np.cumsum(scan, -1), np.cumsum(s, -1), np.cumsum(r, -1)
+    if not sizes["real"] or not sizes["synthetic"]:
+        rho = np.full(len(scan_c), 1.0 if sizes["synthetic"] else 0.0)
+    else:
+        d = s_c - r_c
+        rho = np.clip(((scan_c - r_c) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-12), 0.0, 1.0)
+    fitted = r_c + rho[:, None] * (s_c - r_c)
+    return ((scan_c - fitted) ** 2)[:, :-1].sum(-1), rho
