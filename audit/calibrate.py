@@ -8,11 +8,15 @@ synthetic) are measured with Clopper-Pearson intervals and their counts. For the
 estimate (`audit/estimate.py`) it also measures hard evidence's rates (`hard_evidence`), the
 combined rule's rates on held-out images without hard evidence (`combined_rest`) and the synthetic
 share the probe was trained at (`probe.train_prior`), the probe's mean probability and its variance
-per class on held-out images without hard evidence (`soft_rest`, for PACC), and how the rates vary
-when a generator is unseen (`shift`): each synthetic image's generator is its sub-folder (the first
-part of its id: folders and tar members), else the generator its metadata or watermark names; the
-probe is retrained without each generator in turn and the combined rule's TPR and the probe's mean
-probability are measured on that generator's held-out images without hard evidence. Writes
+per class on held-out images without hard evidence (`soft_rest`, for PACC), the held-out probabilities
+themselves per class, without and with hard evidence (`score_distributions`, for the scan's shift test),
+and how the rates vary when a generator or source is unseen (`shift`): each synthetic image's generator
+is its sub-folder (the first part of its id: folders and tar members), else the generator its metadata
+or watermark names; each image's source is its top-level folder or shard, real images included. The
+probe is retrained without each generator and each source in turn, and the combined rule's TPR (or FPR,
+for a real source) and the probe's mean probability are measured on that fold's held-out images without
+hard evidence; `shift.spread` holds how far each moved from the pooled value (folds with fewer than
+MIN_FOLD_IMAGES such images are skipped, and say so). Writes
 `calibration.json`, `probe/` and `calibration_items.parquet` (per image: label, held-out, hard
 evidence, combined flag, probe score, generator); `audit scan --calibration DIR` uses the first two.
 """
@@ -28,10 +32,12 @@ from audit.engine.config import CALIBRATION_FILE, ScanConfig
 from audit.engine.local import ScanResult, scan
 from audit.engine.user_files import check_probe
 from audit.estimate import Soft, clopper_pearson
+from audit.report.groups import GROUPERS
+from audit.shift import score_distribution
 from audit.report.strict_json import strict_json
 
 MIN_PER_CLASS = 2
-MIN_GENERATOR_IMAGES = 5  # held-out synthetic images without hard evidence a generator needs for its own rates
+MIN_FOLD_IMAGES = 20  # held-out images without hard evidence a generator or source needs for its own rates
 ITEMS_FILE = "calibration_items.parquet"
 
 
@@ -64,6 +70,7 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
         "combined": detectors.pop("combined"),
         **_estimation_points(table, is_heldout, decisions["combined"]),
         **_soft_rest(table, is_heldout, probe_result["scores"]),
+        **_score_distributions(table, is_heldout, probe_result["scores"]),
         "shift": generator_shift(table, is_heldout, decisions, probe_result),
         "probe": probe_result["info"],
         "notes": scans[1].summary["notes"],
@@ -101,6 +108,7 @@ def _labelled_table(scans: dict[int, ScanResult]) -> dict:
         "decisions": {d: np.array([r[f"{d}_decision"] == SYNTHETIC for r in rows]) for d in detectors},
         "hard": np.array([bool(r["hard_evidence"]) for r in rows], dtype=bool),
         "group": [generator_group(r) for r in rows],
+        "source": [GROUPERS["shard"](r) for r in rows],
         "vectors": vectors,
     }
 
@@ -200,51 +208,107 @@ def _soft_rest(table: dict, is_heldout: np.ndarray, scores: np.ndarray | None) -
                           for name, label in (("synthetic", 1), ("real", 0))}}
 
 
+def _score_distributions(table: dict, is_heldout: np.ndarray, scores: np.ndarray | None) -> dict:
+    """The probe's held-out probabilities per stratum (without / with hard evidence) and class, for the scan's
+    shift test (audit/shift.py)."""
+    if scores is None:
+        return {}
+    y = table["label"]
+    strata = {"rest": is_heldout & ~table["hard"], "hard": is_heldout & table["hard"]}
+    return {"score_distributions": {name: {label: score_distribution(scores[mask & (y == value)])
+                                           for label, value in (("synthetic", 1), ("real", 0))}
+                                    for name, mask in strata.items()}}
+
+
 def generator_shift(table: dict, is_heldout: np.ndarray, decisions: dict[str, np.ndarray], probe_result: dict) -> dict:
-    """Per generator of the synthetic images, the combined rule's TPR and the probe's mean probability on its
-    held-out images without hard evidence, as calibrated and with the probe retrained without that generator
-    (leave one generator out); `tpr_drop` and `score_drop`: the largest fall below the calibrated values."""
-    y, groups = table["label"], np.array([g or "" for g in table["group"]], dtype=object)
-    rest_synthetic = is_heldout & ~table["hard"] & (y == 1)
+    """How the rates move when a generator or source is unseen. Folds: each generator of the synthetic images
+    (`generators`) and each source group of either class (`sources`: top-level folder or shard, unless it holds
+    the same images as a generator). Per fold, on its held-out images without hard evidence: the combined
+    rule's TPR (synthetic) or FPR (real) and the probe's mean probability, as calibrated and with the probe
+    retrained without the fold (leave one out). `spread`: per measure the moves from the pooled calibrated
+    value (min, max, sd, folds); `tpr_drop`, `score_drop`: the largest drops (synthetic)."""
+    y = table["label"]
+    rest = is_heldout & ~table["hard"]
     scores = probe_result["scores"]
-    named = sorted({g for g in groups[y == 1] if g})
-    result = {"groups_from": "sub-folder names, else the generator named by metadata or watermark evidence",
-              "generators": {}, "tpr_drop": None, "score_drop": None}
-    if len(named) < 2 or not rest_synthetic.any():
-        result["skipped"] = (f"{len(named)} generator(s) among the synthetic images with held-out images without hard "
-                             "evidence; at least 2 are needed (put each generator's images in its own sub-folder)")
-        return result
     others = [d for name, d in decisions.items() if name not in ("probe", "combined")]
     other_flags = np.any(np.stack(others), axis=0) if others else np.zeros(len(y), dtype=bool)
-    calibrated = {"tpr": float(decisions["combined"][rest_synthetic].mean()),
-                  "score": None if scores is None else float(scores[rest_synthetic].mean())}
-    tpr_drops, score_drops = [], []
-    for name in named:
-        member = (groups == name) & (y == 1)
-        test = member & rest_synthetic
-        entry = {"heldout_rest": int(test.sum()), "train": int((member & ~is_heldout).sum())}
-        result["generators"][name] = entry
-        if test.sum() < MIN_GENERATOR_IMAGES:
-            entry["skipped"] = f"fewer than {MIN_GENERATOR_IMAGES} held-out images without hard evidence"
+    calibrated = {label: {"rate": float(decisions["combined"][rest & (y == label)].mean()) if (rest & (y == label)).any()
+                          else None,
+                          "score": None if scores is None or not (rest & (y == label)).any()
+                          else float(scores[rest & (y == label)].mean())} for label in (0, 1)}
+    result = {"groups_from": "generators: sub-folder names, else the generator named by metadata or watermark "
+                             "evidence; sources: the top-level folder or shard of either class",
+              "generators": {}, "sources": {}, "tpr_drop": None, "score_drop": None,
+              "calibrated_tpr": calibrated[1]["rate"], "calibrated_mean_score": calibrated[1]["score"],
+              "calibrated_fpr": calibrated[0]["rate"], "calibrated_mean_score_real": calibrated[0]["score"]}
+    folds, skipped = _folds(table, y)
+    if skipped:
+        result["skipped"] = "; ".join(skipped)
+    moves = {key: [] for key in ("tpr", "fpr", "mean_score_synthetic", "mean_score_real")}
+    for kind, name, label, member in folds:
+        entry = _fold(member, label, rest, is_heldout, decisions["combined"], other_flags, scores, probe_result)
+        result[kind][name] = entry
+        rate, measure = ("tpr", "mean_score_synthetic") if label else ("fpr", "mean_score_real")
+        if "skipped" in entry:
             continue
-        entry["tpr"] = float(decisions["combined"][test].mean())
-        entry["mean_score"] = None if scores is None else float(scores[test].mean())
-        unseen = probe_result["retrain"](~is_heldout & ~member) if probe_result.get("retrain") else None
-        if unseen is not None:
-            entry["tpr_unseen"] = float((other_flags[test] | unseen[1][test]).mean())
-            entry["mean_score_unseen"] = float(unseen[0][test].mean())
-        tpr_drops.append(calibrated["tpr"] - entry.get("tpr_unseen", entry["tpr"]))
+        moves[rate].append(entry.get(f"{rate}_unseen", entry[rate]) - calibrated[label]["rate"])
         if scores is not None:
-            score_drops.append(calibrated["score"] - entry.get("mean_score_unseen", entry["mean_score"]))
-    retrained = any("tpr_unseen" in e for e in result["generators"].values())
+            moves[measure].append(entry.get("mean_score_unseen", entry["mean_score"]) - calibrated[label]["score"])
+    spread = {key: None if not values else {"min": float(min(values)), "max": float(max(values)),
+                                            "sd": float(np.std(values)), "folds": len(values)}
+              for key, values in moves.items()}
+    retrained = any("mean_score_unseen" in e or f"{r}_unseen" in e for group in ("generators", "sources")
+                    for e in result[group].values() for r in ("tpr", "fpr"))
     result.update({
-        "calibrated_tpr": calibrated["tpr"], "calibrated_mean_score": calibrated["score"],
-        "tpr_drop": max(tpr_drops) if tpr_drops else None, "score_drop": max(score_drops) if score_drops else None,
-        "measured": (None if not tpr_drops else "leave one generator out: the probe retrained without it"
-                     if retrained else "per generator as calibrated (the probe was given, not trained, so it cannot "
-                     "be retrained): the spread across generators"),
+        "spread": spread,
+        "tpr_drop": None if spread["tpr"] is None else -spread["tpr"]["min"],
+        "score_drop": None if spread["mean_score_synthetic"] is None else -spread["mean_score_synthetic"]["min"],
+        "measured": (None if not any(spread.values()) else "leave one generator or source out: the probe retrained "
+                     "without it" if retrained else "per generator or source as calibrated (the probe was given, not "
+                     "trained, so it cannot be retrained): the spread across them"),
     })
     return result
+
+
+def _folds(table: dict, y: np.ndarray) -> tuple[list[tuple[str, str, int, np.ndarray]], list[str]]:
+    """(kind, name, label, member mask) per leave-one-out fold, and why a kind of fold was not formed."""
+    generators = np.array([g or "" for g in table["group"]], dtype=object)
+    sources = np.array([s or "" for s in table.get("source") or [""] * len(y)], dtype=object)
+    folds, skipped, seen = [], [], []
+    for kind, groups, label, what in (("generators", generators, 1, "generator(s) among the synthetic images"),
+                                      ("sources", sources, 1, "source group(s) among the synthetic images"),
+                                      ("sources", sources, 0, "source group(s) among the real images")):
+        named = sorted({g for g in groups[y == label] if g})
+        if len(named) < 2:
+            hint = "put each generator's images in its own sub-folder" if kind == "generators" else \
+                "images in at least two top-level folders or shards"
+            skipped.append(f"{len(named)} {what}; at least 2 are needed ({hint})")
+            continue
+        for name in named:
+            member = (groups == name) & (y == label)
+            if not any((member == other).all() for other in seen):
+                seen.append(member)
+                folds.append((kind, name, label, member))
+    return folds, skipped
+
+
+def _fold(member: np.ndarray, label: int, rest: np.ndarray, is_heldout: np.ndarray, combined: np.ndarray,
+          other_flags: np.ndarray, scores: np.ndarray | None, probe_result: dict) -> dict:
+    """One fold's rates on its held-out images without hard evidence, as calibrated and left out of training."""
+    rate = "tpr" if label else "fpr"
+    test = member & rest
+    entry = {"class": "synthetic" if label else "real", "heldout_rest": int(test.sum()),
+             "train": int((member & ~is_heldout).sum())}
+    if test.sum() < MIN_FOLD_IMAGES:
+        entry["skipped"] = f"fewer than {MIN_FOLD_IMAGES} held-out images without hard evidence"
+        return entry
+    entry[rate] = float(combined[test].mean())
+    entry["mean_score"] = None if scores is None else float(scores[test].mean())
+    unseen = probe_result["retrain"](~is_heldout & ~member) if probe_result.get("retrain") else None
+    if unseen is not None:
+        entry[f"{rate}_unseen"] = float((other_flags[test] | unseen[1][test]).mean())
+        entry["mean_score_unseen"] = float(unseen[0][test].mean())
+    return entry
 
 
 def _write_items(path: Path, table: dict, is_heldout: np.ndarray, combined: np.ndarray,

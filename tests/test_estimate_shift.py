@@ -87,3 +87,63 @@ def test_band_uses_the_measured_spread_of_both_rates():
     assert band["point"][0] == pytest.approx(0.1 + 0.9 * (1 / 3 - 0.2) / 0.65)
     assert "spread over 3 leave-one-out folds" in band["source"] and "spread over 2" in band["source"]
     assert band["ranges"] == {"synthetic": [-0.2, 0.05], "real": [-0.05, 0.1]}
+
+
+def test_leave_one_source_out_measures_the_false_positive_rate_of_an_unseen_real_source():
+    # Real "photos" sit at the origin, real "renders" halfway towards the synthetic images along axis 0. Trained
+    # with the renders, the probe learns they are real; left out, they are flagged: FPR rises on them.
+    from audit.calibrate import generator_shift
+    from audit.detectors.probe import train_probe
+
+    rng = np.random.default_rng(0)
+    n = 150
+    photos, renders, a, b = (rng.normal(0, 1, (n, 8)) for _ in range(4))
+    renders[:, 0] += 2.5
+    a[:, 0] += 4
+    b[:, 0] += 4
+    b[:, 1] += 1
+    x = np.c_[np.r_[photos, renders, a, b], np.full(4 * n, 6.0)]
+    y = np.r_[np.zeros(2 * n, int), np.ones(2 * n, int)]
+    is_heldout = rng.random(len(y)) < 0.4
+    probe = train_probe(x[~is_heldout], y[~is_heldout], "random")
+    scores = probe.probabilities(x)
+
+    def retrain(mask):
+        other = train_probe(x[mask], y[mask], "random")
+        return other.probabilities(x), other.probabilities(x) >= other.threshold
+
+    table = {"label": y, "hard": np.zeros(len(y), bool), "group": [None] * (2 * n) + ["a"] * n + ["b"] * n,
+             "source": ["photos"] * n + ["renders"] * n + ["a"] * n + ["b"] * n}
+    decisions = {"probe": scores >= probe.threshold, "combined": scores >= probe.threshold}
+    shift = generator_shift(table, is_heldout, decisions, {"scores": scores, "retrain": retrain})
+    renders_entry = shift["sources"]["renders"]
+    assert renders_entry["class"] == "real" and renders_entry["fpr_unseen"] > renders_entry["fpr"] + 0.2
+    assert shift["spread"]["fpr"]["folds"] == 2 and shift["spread"]["fpr"]["max"] > 0.15
+    assert shift["spread"]["mean_score_real"]["max"] > 0.1
+    assert set(shift["sources"]) == {"photos", "renders"}  # the synthetic sources are the generator folds
+    assert shift["spread"]["tpr"]["folds"] == 2 and "skipped" not in shift
+
+
+def test_calibration_file_shift_fields_are_checked(tmp_path):
+    import json
+
+    from audit.engine.user_files import UserFileError, check_calibration
+    from tests.test_estimate import calibration
+
+    base = {**calibration(tp=80, fn=20, fp=10, tn=90, soft=(0.8, 0.2)),
+            "shift": {"tpr_drop": 0.1, "spread": {"tpr": {"min": -0.1, "max": 0.02, "folds": 2}, "fpr": None}},
+            "score_distributions": {s: {c: {"n": 3, "values": [0.1, 0.5, 0.9]} for c in ("synthetic", "real")}
+                                    for s in ("rest", "hard")}}
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(base))
+    assert check_calibration(path)["score_distributions"]["rest"]["real"]["n"] == 3
+    bad = [({"shift": {"spread": {"tpr": {"min": -2, "max": 0}}}}, "spread.tpr.min"),
+           ({"score_distributions": {"rest": {}}}, "rest.synthetic"),
+           ({"score_distributions": {s: {c: {"n": 1, "values": [0.1, 0.2]} for c in ("synthetic", "real")}
+                                     for s in ("rest", "hard")}}, r"\.n must"),
+           ({"score_distributions": {s: {c: {"n": 1, "values": [1.5]} for c in ("synthetic", "real")}
+                                     for s in ("rest", "hard")}}, "values")]
+    for change, field in bad:
+        path.write_text(json.dumps({**base, **change}))
+        with pytest.raises(UserFileError, match=field):
+            check_calibration(path)

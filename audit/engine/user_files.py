@@ -52,7 +52,26 @@ def check_calibration(path: Path) -> dict:
         _check_soft_rest(data["soft_rest"], f"{path}: field 'soft_rest'")
     if "shift" in data:
         _check_shift(data["shift"], f"{path}: field 'shift'")
+    if "score_distributions" in data:  # older calibrations lack it: the scan's shift test then says it cannot run
+        _check_score_distributions(data["score_distributions"], f"{path}: field 'score_distributions'")
     return data
+
+
+def _check_score_distributions(distributions, where: str) -> None:
+    """Per stratum and class: n, a whole number, and values, probabilities (audit/shift.py)."""
+    if not isinstance(distributions, dict):
+        raise UserFileError(f"{where} must be an object with 'rest' and 'hard'")
+    for stratum in ("rest", "hard"):
+        for label in ("synthetic", "real"):
+            entry = (distributions.get(stratum) or {}).get(label)
+            here = f"{where}.{stratum}.{label}"
+            if not isinstance(entry, dict) or not isinstance(entry.get("values"), list):
+                raise UserFileError(f"{here} must be an object with n and values")
+            n = entry.get("n")
+            if isinstance(n, bool) or not isinstance(n, int) or not len(entry["values"]) <= n <= MAX_COUNT:
+                raise UserFileError(f"{here}.n must be a whole number from len(values) to {MAX_COUNT}, got {n!r}")
+            for value in entry["values"]:
+                _check_fraction(value, f"{here}.values[]")
 
 
 def _check_soft_rest(soft, where: str) -> None:
@@ -73,11 +92,18 @@ def _check_soft_rest(soft, where: str) -> None:
 
 
 def _check_shift(shift, where: str) -> None:
-    """The largest leave-one-generator-out drops: null (not measured) or a number from -1 to 1."""
+    """The largest drops and the spread's min and max (audit calibrate): null (not measured) or from -1 to 1."""
     if not isinstance(shift, dict):
         raise UserFileError(f"{where} must be an object")
-    for key in ("tpr_drop", "score_drop"):
-        value = shift.get(key)
+    spread = shift.get("spread") or {}
+    if not isinstance(spread, dict):
+        raise UserFileError(f"{where}.spread must be an object")
+    values = {key: shift.get(key) for key in ("tpr_drop", "score_drop")}
+    for measure, entry in spread.items():
+        if entry is not None and not isinstance(entry, dict):
+            raise UserFileError(f"{where}.spread.{measure} must be null or an object with min and max")
+        values.update({f"spread.{measure}.{key}": entry.get(key) for key in ("min", "max") if entry})
+    for key, value in values.items():
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
