@@ -132,7 +132,9 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--fail-above", type=click.FloatRange(0, 1), default=None,
               help="Exit 1 when the synthetic fraction exceeds this (CI gate; see --gate).")
 @click.option("--gate", type=click.Choice(gate.GATES), default="point", show_default=True,
-              help="What --fail-above compares: the point estimate, or the upper end of its interval (conservative).")
+              help="What --fail-above compares: the point estimate, the upper end of its interval (conservative), "
+                   "or band-upper: the upper end of the interval or of the generator-shift sensitivity band, "
+                   "whichever is higher (most cautious).")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="With --fail-above: the gate also fails when a larger share of items are errors.")
 @click.option("--baseline", type=click.Path(file_okay=False, exists=True), default=None,

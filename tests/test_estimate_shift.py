@@ -147,3 +147,77 @@ def test_calibration_file_shift_fields_are_checked(tmp_path):
         path.write_text(json.dumps({**base, **change}))
         with pytest.raises(UserFileError, match=field):
             check_calibration(path)
+
+
+def shifted_summary() -> dict:
+    """A scan summary whose estimate comes from a strongly shifted scan (it warns and widens)."""
+    truth, e = simulated(Scenario("strong shift", 1.0, 0.3, 1000, N_SCAN, scan_mu=0.35), 0.4, 1, seed=3)[0]
+    assert e["shift"]["warned"]
+    for name, point in e["operating_points"].items():  # the counts the benchmark keeps, with the rates reports show
+        if name in ("rest", "hard_evidence"):
+            n_syn, n_real = point["tp"] + point.get("fn", 0), point["fp"] + point.get("tn", 0)
+            point.update(tpr=point["tp"] / max(n_syn, 1), fpr=point["fp"] / max(n_real, 1), n_synthetic=n_syn,
+                         n_real=n_real)
+    return {"source": "scraped/", "counts": {"total": N_SCAN, "ok": N_SCAN, "error": 0, "flagged": 2000,
+                                             "hard_evidence": 600},
+            "estimate": e, "detectors": ["metadata", "watermark", "probe"], "skipped_detectors": {}, "notes": [],
+            "per_detector": {}, "per_generator": {}, "per_tool": {}, "groups": None,
+            "errors": {"count": 0, "by_reason": {}, "first": []}, "config": {}}
+
+
+def test_every_report_says_the_shift_test_warned_and_widened():
+    from rich.console import Console
+
+    from audit.report.console import summary_table
+    from audit.report.github import github_annotations, github_summary
+    from audit.report.html import html_report
+    from audit.report.markdown import markdown_summary
+    from audit.report.tally import Listed
+
+    summary = shifted_summary()
+    checks = [{"name": "synthetic fraction <= 0.05", "passed": False, "exit": 1, "message": "x"}]
+    console = Console(width=300, record=True)
+    console.print(summary_table(summary))
+    texts = {"console": console.export_text(), "markdown": "\n".join(markdown_summary(summary)),
+             "html": html_report(summary, Listed()), "github": github_summary(summary, checks, 0.05),
+             "annotations": "\n".join(github_annotations(summary, checks))}
+    for name, text in texts.items():
+        assert "Possible generator or source shift" in " ".join(text.split()), name
+    for name in ("console", "markdown", "html", "github"):
+        assert "Shift test:" in texts[name] and "widened" in texts[name], name
+
+
+@pytest.mark.parametrize("gate, fails", [("upper", False), ("band-upper", True)])
+def test_band_upper_gate_fails_where_the_band_reaches_the_threshold(gate, fails):
+    from audit.report.gate import gate_checks
+    from tests.test_estimate import calibration, flags
+
+    # TPR 0.4, FPR 0.1 (100,000 calibration images a class): the interval stays under 0.05, the band (TPR 0.1
+    # lower, assumed) reaches above it.
+    e = corrected_estimate(*flags(400, 10886, 88714), calibration(tp=40000, fn=60000, fp=10000, tn=90000))
+    summary = {**shifted_summary(), "estimate": e, "counts": {"total": 100_000, "ok": 100_000, "error": 0,
+                                                             "flagged": 11286, "hard_evidence": 400}}
+    assert e["interval"][1] <= 0.05 < e["sensitivity"]["upper"]
+    check = gate_checks(summary, 0.05, gate)[1]
+    assert check["passed"] is not fails and ("sensitivity band" in check["name"]) is (gate == "band-upper")
+
+
+def test_scan_accepts_the_band_upper_gate_and_says_when_there_is_no_band(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from audit.cli import main
+    from tests.conftest import image_bytes, noise_image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2):
+        (src / f"{i}.png").write_bytes(image_bytes(noise_image(seed=i)))
+    result = CliRunner().invoke(main, ["scan", str(src), "--out", str(tmp_path / "o"), "--workers", "0", "--quiet",
+                                       "--fail-above", "0.99", "--gate", "band-upper", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.output)
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert not summary["estimate"]["shift"]["tested"] and "nothing is corrected" in summary["estimate"]["shift"]["reason"]
+    assert "no sensitivity band" in json.dumps(output)

@@ -5,7 +5,10 @@ EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3  # an unexpected error (a bug): never 1, which means only "gate failed"
-GATES = ("point", "upper")  # what --fail-above compares: the point estimate or the interval's upper end
+# what --fail-above compares: the point estimate, the interval's upper end, or the upper end of the interval and
+# the sensitivity band together (the most cautious: what the fraction could be if the rates shifted as calibration
+# measured)
+GATES = ("point", "upper", "band-upper")
 
 
 DEFAULT_MAX_ERROR_RATE = 0.5
@@ -15,7 +18,8 @@ def gate_checks(summary: dict, fail_above: float | None, gate: str = "point",
                 max_error_rate: float = DEFAULT_MAX_ERROR_RATE, fail_on_increase: float | None = None) -> list[dict]:
     """The scan's checks, each {name, passed, message, exit}. A scan that read no image fails always
     (exit 2). With a threshold (`fail_above`) the gate also fails when the synthetic fraction (the
-    point, or with `gate="upper"` the interval's upper end) exceeds it or the share of error rows
+    point, with `gate="upper"` the interval's upper end, with `gate="band-upper"` the larger of that and
+    the sensitivity band's upper end) exceeds it or the share of error rows
     exceeds `max_error_rate` (exit 1), and when a detector the scan was asked for did not run (exit 2:
     the answer cannot be trusted). With `fail_on_increase` it fails when the fraction rose by more
     than that since the baseline scan (summary["baseline"], from `--baseline`)."""
@@ -71,9 +75,8 @@ def _detectors_check(summary: dict) -> dict:
 def _fraction_check(c: dict, e: dict, fail_above: float, gate: str) -> dict:
     if gate not in GATES:
         raise ValueError(f"gate must be one of {GATES}, not {gate!r}")
-    upper = gate == "upper"
-    name = f"upper {e['confidence']:.0%} bound of the synthetic fraction" if upper else "synthetic fraction"
-    value = 0.0 if not c["ok"] else e["interval"][1] if upper else e["point"]  # nothing scanned: nothing synthetic
+    name, value = _gated_value(e, gate)
+    value = 0.0 if not c["ok"] else value  # nothing scanned: nothing synthetic
     if value is None:
         return {"name": f"{name} <= {fail_above}", "passed": False, "exit": EXIT_THRESHOLD,
                 "message": f"no point estimate ({e['method']}): {' '.join(e['warnings'])}"}
@@ -85,6 +88,17 @@ def _fraction_check(c: dict, e: dict, fail_above: float, gate: str) -> dict:
         "message": f"{name} {value:.4f} ({e['method']}; {c['flagged']}/{c['ok']} flagged, "
                    f"{c['hard_evidence']} with hard evidence) {'<=' if passed else '>'} threshold {fail_above}",
     }
+
+
+def _gated_value(e: dict, gate: str) -> tuple[str, float | None]:
+    """What the gate compares, and its name."""
+    if gate == "point":
+        return "synthetic fraction", e["point"]
+    upper = f"upper {e['confidence']:.0%} bound of the synthetic fraction"
+    band = (e.get("sensitivity") or {}).get("upper")
+    if gate == "upper" or band is None:  # without a calibration there is no band: the interval's end is all there is
+        return upper + ("" if gate == "upper" else " (no sensitivity band: uncorrected estimate)"), e["interval"][1]
+    return f"{upper} or of its sensitivity band", max(e["interval"][1], band)
 
 
 def exit_code(checks: list[dict]) -> int:

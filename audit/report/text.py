@@ -10,7 +10,8 @@ def percent(x: float | None) -> str:
 def headline(summary: dict) -> str:
     c, e = summary["counts"], summary["estimate"]
     low, high = e["interval"]
-    interval = f"{int(100 * e['confidence'])}% CI {percent(low)}-{percent(high)}"
+    interval = f"{int(100 * e['confidence'])}% CI {percent(low)}-{percent(high)}" + (
+        ", widened to the sensitivity band: possible shift" if (e.get("shift") or {}).get("widened") else "")
     hard = f"hard evidence on {c['hard_evidence']} ({percent(e['lower_bound'])}, a lower bound); {c['error']} errors"
     if e["operating_points"] is None:
         return f"{c['flagged']} of {c['ok']} images flagged ({percent(e['flagged_fraction'])}, {interval}); {hard}"
@@ -38,13 +39,17 @@ def estimate_details(e: dict) -> list[str]:
 
 
 def _estimate_robustness(e: dict) -> list[str]:
-    """The other adjusted count, the generator-shift band and what the lower bound assumes."""
+    """The other adjusted count, the generator-shift band, the shift test and what the lower bound assumes."""
     lines = [f"Also computed, {other['method']}: " + (
         f"{percent(other['point'])} (95% CI {percent(other['interval'][0])} to {percent(other['interval'][1])})"
         if other.get("point") is not None else f"n/a ({other.get('skipped') or 'no separation'})")
         for name, other in (e.get("estimators") or {}).items() if name != e.get("estimator")]
     if e.get("sensitivity"):
         lines.append(f"Generator shift: {e['sensitivity']['note']}")
+    shift = e.get("shift")
+    if shift:
+        lines.append("Shift test: " + ("" if shift["tested"] else "not testable: ") + shift["reason"]
+                     + ("; the interval is widened to include the sensitivity band." if shift.get("widened") else "."))
     if e.get("lower_bound_assumes"):
         lines.append(f"The lower bound assumes {e['lower_bound_assumes']}")
     return lines
