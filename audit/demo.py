@@ -1,9 +1,12 @@
 """The built-in demo folder: real photographs from scikit-image's bundled sample data, plus
 copies of some of them that this module marks the way generators do (invisible watermark,
-generator metadata, IPTC DigitalSourceType), plus two broken files.
+generator metadata, IPTC DigitalSourceType), re-shared copies of marked images whose marks were
+lost (JPEG re-encoded or downsized), plus two broken files.
 
 The marked copies are NOT AI-generated: they are labelled stand-ins that carry real generator
-provenance signals, so the scan has something to find. `labels.csv` records the truth.
+provenance signals, so the scan has something to find. `labels.csv` records the truth. The
+re-shared copies carry no signal of their own: the demo's bank of the marked images (`demo_bank`,
+embedded by the real CLIP encoder) finds them.
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ from PIL.PngImagePlugin import PngInfo
 
 from audit.detectors.watermark import KNOWN_KEYS, embed_watermark
 
-REAL_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
-               "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
-               "motorcycle_left.png", "retina.jpg", "rocket.jpg")
+# The real photographs; the marked copies are made of other photographs, so that a bank of the marked
+# images matches no real one.
+REAL_PHOTOS = ("brick.png", "camera.png", "cell.png", "clock_motion.png", "coins.png", "grass.png", "gravel.png",
+               "ihc.png", "moon.png", "page.png")
 A1111_PARAMETERS = ("a photo of an astronaut, high detail\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
                     "CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly")
 COMFYUI_PROMPT = {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
@@ -31,12 +35,15 @@ XMP_AI = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3
           '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
           'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
           '</rdf:RDF></x:xmpmeta>')
+DEMO_EMBEDDER = "onnx:clip-vit-b16-int8"  # the real CLIP image encoder, `audit models pull clip-vit-b16-int8`
 README = """DEMO DATA - built by `audit demo` (autophagy-audit). Not a benchmark.
 
 real/      real photographs from scikit-image's bundled sample data.
 marked/    copies of some of those photographs that the demo MARKED like generator output
            (an invisible generator watermark, or generator metadata). They are not AI-generated;
            they carry real provenance signals so the scan has something to find.
+reshared/  copies of marked images as they travel online: JPEG re-encoded or downsized, their
+           watermark or metadata lost. Only a bank of known images (`audit bank add`) finds them.
 broken/    a truncated PNG and a text file named .jpg: each becomes an error row.
 labels.csv the truth for every file.
 """
@@ -75,10 +82,46 @@ def _marked_copies(out: Path) -> list[tuple[str, str]]:
     return made
 
 
+def _reshared_copies(out: Path) -> list[tuple[str, str]]:
+    """Copies of marked images whose marks are lost (JPEG q60 with chroma subsampling, or half size)."""
+    made = []
+    for marked, kind in (("wm_astronaut.png", "jpeg"), ("wm_coffee.png", "half"), ("a1111_chelsea.png", "jpeg"),
+                         ("comfyui_hubble.png", "half")):
+        with Image.open(out / "marked" / marked) as im:
+            rgb = im.convert("RGB")
+        stem = Path(marked).stem
+        if kind == "jpeg":
+            name = f"reshared/{stem}_q60.jpg"
+            rgb.save(out / name, quality=60, subsampling=2)
+        else:
+            name = f"reshared/{stem}_half.png"
+            rgb.resize((rgb.width // 2, rgb.height // 2), Image.BICUBIC).save(out / name)
+        made.append((name, f"re-shared copy of marked/{marked}, mark lost ({kind})"))
+    return made
+
+
+def demo_bank(images: Path, bank_dir: Path, embedder: str = DEMO_EMBEDDER) -> Path:
+    """A bank of the demo's marked images, embedded by the real CLIP encoder (pulled into the model
+    cache when missing; ConnectionError when it cannot be)."""
+    from audit.bank.builder import add_to_bank
+    from audit.embedding.encoders import installed_encoder
+    from audit.embedding.embedder import WeightsMissing
+    from audit.embedding.pull import pull
+
+    name = embedder.split(":", 1)[1]
+    try:
+        installed_encoder(name)
+    except WeightsMissing:
+        pull(name)
+    shutil.rmtree(bank_dir, ignore_errors=True)
+    add_to_bank(str(images / "marked"), bank_dir, label="demo-marked", embedder=embedder, workers=0)
+    return bank_dir
+
+
 def build_demo_folder(out: str | Path) -> Path:
     """Build (or rebuild) the demo folder at `out` and return its path."""
     out = Path(out)
-    for sub in ("real", "marked", "broken"):
+    for sub in ("real", "marked", "reshared", "broken"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     labels = []
     for photo in REAL_PHOTOS:
@@ -86,6 +129,7 @@ def build_demo_folder(out: str | Path) -> Path:
         _save_png(out / name, sample_photo(photo))
         labels.append((name, "real", "scikit-image sample photograph"))
     labels += [(name, "marked", how) for name, how in _marked_copies(out)]
+    labels += [(name, "marked", how) for name, how in _reshared_copies(out)]
     buffer = io.BytesIO()
     Image.fromarray(sample_photo("coins.png")).save(buffer, format="PNG")
     (out / "broken/truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])

@@ -1,11 +1,12 @@
 """A tour of the Python API: scan a folder, read the estimated synthetic fraction, and simulate
 what training on data with that contamination does over generations, with and without filters.
 
-    python examples/api_tour.py [SOURCE] [--out DIR]
+    python examples/api_tour.py [SOURCE] [--bank BANK] [--out DIR]
 
-Without SOURCE it builds the demo folder (real photographs and marked copies, see audit/demo.py)
-in a temporary folder. Without --out the scan and simulation outputs go to a temporary folder too.
-Takes a few seconds.
+Without SOURCE it builds the demo folder (real photographs, marked copies and re-shared copies
+whose marks were lost, see audit/demo.py) and a bank of its marked images embedded by the real
+CLIP encoder (ONNX; pulled into the model cache when missing), in a temporary folder. Without --out
+the scan and simulation outputs go to a temporary folder too. Takes a few seconds.
 """
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import audit
-from audit.demo import build_demo_folder
+from audit.demo import build_demo_folder, demo_bank
 from loops.config import scenario
 from loops.simulate import simulate
 
 FILTERS = ("none", "watermark", "oracle")
 
 
-def scan_folder(source: str, out: Path) -> dict:
-    """Scan with the detectors that need no model weights; returns the summary (summary.json)."""
-    result = audit.scan(source, out=out / "scan", config=audit.ScanConfig(detectors=("metadata", "watermark")),
-                        workers=1)
-    return result.summary
+def scan_folder(source: str, out: Path, bank: str | None = None) -> dict:
+    """Scan with the metadata and watermark detectors, plus near-duplicate search in `bank` when given
+    (with the bank's encoder); returns the summary (summary.json)."""
+    config = audit.ScanConfig(detectors=("metadata", "watermark"), bank=bank)
+    return audit.scan(source, out=out / "scan", config=config, workers=1).summary
 
 
 def contamination_of(summary: dict) -> tuple[float, str]:
@@ -65,10 +66,11 @@ def report(summary: dict, contamination: float, how: str, simulated: dict) -> st
     return "\n".join(lines + ["", f"verdict: {simulated['verdict']}"])
 
 
-def tour(source: str | None, out: Path) -> str:
+def tour(source: str | None, out: Path, bank: str | None = None) -> str:
     if source is None:
-        source = str(build_demo_folder(out / "demo-images"))
-    summary = scan_folder(source, out)
+        images = build_demo_folder(out / "demo-images")
+        source, bank = str(images), bank or str(demo_bank(images, out / "demo-bank"))
+    summary = scan_folder(source, out, bank)
     contamination, how = contamination_of(summary)
     return report(summary, contamination, how, simulate_contamination(contamination, out))
 
@@ -76,14 +78,15 @@ def tour(source: str | None, out: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", nargs="?", help="what to scan (default: the demo folder, built here)")
+    parser.add_argument("--bank", help="a bank of known synthetic images (`audit bank add`) to search too")
     parser.add_argument("--out", type=Path, help="keep the outputs here (default: a temporary folder)")
     args = parser.parse_args()
     if args.out is not None:
-        print(tour(args.source, args.out))
+        print(tour(args.source, args.out, args.bank))
         print(f"\noutputs in {args.out}/scan (report.html, ...) and {args.out}/simulate (curves.png, ...)")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        print(tour(args.source, Path(tmp)))
+        print(tour(args.source, Path(tmp), args.bank))
 
 
 if __name__ == "__main__":

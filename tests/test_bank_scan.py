@@ -1,11 +1,8 @@
 """End to end: `audit bank add` a folder, then scan copies (JPEG q=75, resized 0.5x) of every
-member among real photographs: every copy is found, no photograph is flagged; near-duplicate
-clusters within a scan count unflagged copies of flagged images.
-
-Real CLIP weights cannot be downloaded here and a random embedder's similarities are
-meaningless (every pair scores ~0.98), so these scans switch the embedding threshold off
-(NO_EMBEDDING_MATCH) and find copies through the bank's perceptual hashes; the embedding path
-of the detector is tested with constructed vectors in test_neardup.py."""
+member among real photographs: every copy is found, no photograph is flagged, with the real CLIP
+encoder (ONNX) and with a random embedder, whose similarities are meaningless (every pair scores
+~0.98) and so never count: there the bank's perceptual hashes decide alone. Near-duplicate
+clusters within a scan count unflagged copies of flagged images."""
 from __future__ import annotations
 
 import json
@@ -22,8 +19,9 @@ MEMBERS = 6
 NO_EMBEDDING_MATCH = {"neardup_hard": 1.01, "neardup_soft": 1.01}
 
 
-@pytest.fixture(scope="module")
-def bank_and_queries(tmp_path_factory):
+@pytest.fixture(scope="module", params=["real", "random"])
+def bank_and_queries(request, tmp_path_factory):
+    embedder = request.getfixturevalue("clip_encoder") if request.param == "real" else "random"
     root = tmp_path_factory.mktemp("bank")
     members = root / "known_synthetic"
     queries = root / "scraped"
@@ -34,20 +32,20 @@ def bank_and_queries(tmp_path_factory):
         image.save(members / path.name)
         image.save(queries / f"{path.stem}_q75.jpg", quality=75)
         image.resize((image.width // 2, image.height // 2), Image.BICUBIC).save(queries / f"{path.stem}_half.png")
-    for path in sorted(shared_data("real-kodak").glob("kodim*.png"))[:8]:
+    for path in sorted(shared_data("real-kodak").glob("kodim*.png")):
         Image.open(path).save(queries / path.name)
     runner = CliRunner()
     result = runner.invoke(main, ["bank", "add", str(members), "--bank", str(root / "bank"), "--label", "gen1",
-                                  "--embedder", "random", "--quiet"])
+                                  "--embedder", embedder, "--quiet"])
     assert result.exit_code == 0, result.output
-    return root / "bank", queries
+    return root / "bank", queries, embedder
 
 
 def test_bank_info_and_idempotent_add(bank_and_queries, tmp_path):
-    bank, _ = bank_and_queries
+    bank, _, embedder = bank_and_queries
     runner = CliRunner()
     info = json.loads(runner.invoke(main, ["bank", "info", "--bank", str(bank)]).output)
-    assert info["size"] == MEMBERS and info["embedder"] == "random" and info["factory"] == "Flat"
+    assert info["size"] == MEMBERS and info["embedder"] == embedder and info["factory"] == "Flat"
     again = runner.invoke(main, ["bank", "add", str(bank.parent / "known_synthetic"), "--bank", str(bank),
                                  "--quiet"])
     assert again.exit_code == 0 and "0 added" in again.output
@@ -56,8 +54,8 @@ def test_bank_info_and_idempotent_add(bank_and_queries, tmp_path):
 
 
 def test_copies_of_every_member_are_found_and_no_photograph(bank_and_queries):
-    bank, queries = bank_and_queries
-    result = scan(str(queries), config=ScanConfig(detectors=(), bank=str(bank), **NO_EMBEDDING_MATCH), workers=0)
+    bank, queries, embedder = bank_and_queries
+    result = scan(str(queries), config=ScanConfig(detectors=(), bank=str(bank)), workers=0)
     rows = {r["id"]: r for r in result.rows}
     copies = [i for i in rows if "_q75" in i or "_half" in i]
     assert len(copies) == 2 * MEMBERS
@@ -68,6 +66,11 @@ def test_copies_of_every_member_are_found_and_no_photograph(bank_and_queries):
         if i.startswith("kodim"):
             assert rows[i]["neardup_decision"] != "synthetic", (i, rows[i]["neardup_evidence"])
     assert result.summary["per_tool"] == {"bank:gen1": 2 * MEMBERS}
+    if embedder == "random":  # the similarities are reported, never used
+        assert all("ignored: random embedder" in rows[i]["neardup_evidence"] for i in rows if i.startswith("kodim"))
+    else:  # the real encoder's similarity finds copies on its own too, not only the hashes
+        by_cosine = [i for i in copies if rows[i]["neardup_evidence"].startswith("bank match")]
+        assert len(by_cosine) >= MEMBERS // 2, [rows[i]["neardup_evidence"] for i in copies]
 
 
 def test_duplicates_within_a_scan_count_flagged_copies(tmp_path):
