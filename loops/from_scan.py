@@ -2,9 +2,14 @@
 operating points from a scan, so the simulation answers "at the contamination my scan estimated,
 does filtering with my detectors keep the next generations healthy?".
 
-Contaminations: the scan's point estimate and both ends of its interval (the lower bound when
-there is no point estimate), never below the scan's hard lower bound: max(lower bound, interval low). Operating points: the per-detector TPR/FPR of the calibration the
-scan used (`audit scan --calibration DIR`), when it had one.
+Contaminations: the scan's point estimate and both ends of its interval (the hard-evidence lower
+bound when there is no point estimate). A corrected estimate (the scan had a calibration) is used as
+it is: its interval already carries hard evidence with its measured false-positive rate (and, when the
+scan's shift test warned, the sensitivity band), so raising it to the raw hard share would claim a
+bound that does not hold once hard evidence has false positives. An uncorrected count (no
+calibration) has nothing better: its values are raised to the hard share, which it assumes has no
+false positives, and the role says so. Operating points: the per-detector TPR/FPR of the calibration
+the scan used (`audit scan --calibration DIR`), when it had one.
 """
 from __future__ import annotations
 
@@ -54,14 +59,16 @@ def read_scan(path) -> ScanInputs:
 
 
 def _contaminations(estimate: dict) -> dict[float, str]:
-    """{contamination: role}. Nothing is simulated below the hard-evidence lower bound (the scan
-    proved at least that share synthetic): a lower value is raised to it, and its role says so."""
+    """{contamination: role}. For an uncorrected count nothing is simulated below the hard-evidence
+    lower bound: a lower value is raised to it, and its role says so (see the module docstring)."""
     interval = estimate.get("interval") or [None, None]
     candidates = [(estimate.get("point"), "point estimate"), (interval[0], "interval low"),
                   (interval[1], "interval high")]
     bound = estimate.get("lower_bound")
     if estimate.get("point") is None:
         candidates.insert(0, (bound, "hard-evidence lower bound"))
+    if estimate.get("operating_points") is not None:  # corrected: its interval accounts for hard evidence
+        bound = None
     roles: dict[float, str] = {}
     for value, role in candidates:
         if not isinstance(value, (int, float)) or not 0 <= value <= 1:
