@@ -8,6 +8,9 @@ calibration's hard-evidence images' scores. Each stratum (without / with hard ev
 
 - `audit calibrate` stores each class's held-out scores per stratum (`score_distribution`: sorted, or
   MAX_STORED evenly spaced quantiles of larger sets, with their count).
+- Each class needs MIN_CLASS calibration images in the stratum (fewer: the stratum is not tested and
+  says so), except that the hard stratum's real class, rare by design, is modelled by the real images
+  without hard evidence when calibration has too few with it (`real_from` says so).
 - Scan and calibration scores are binned alike: the scan's SCORE_BINS fine bins grouped into at most
   TEST_BINS bins of about equal calibration count. rho is fitted by least squares on the cumulative
   shares, and the statistic is the Cramer-von Mises-type sum of squared differences between the scan's
@@ -28,7 +31,7 @@ import numpy as np
 LEVEL = 0.01  # the test's level: the scan warns (and widens its interval) when the p-value is below it
 TEST_BINS = 20
 MIN_TESTED = 20  # scan images a stratum needs to be tested
-MIN_CALIBRATION = 20  # calibration images (both classes together) a stratum needs to be tested
+MIN_CLASS = 20  # calibration images a class needs in a stratum: the bootstrap treats their spread as the truth
 MAX_STORED = 2000  # score values kept per class and stratum in calibration.json
 RESAMPLES = 1000
 SEED = 0
@@ -56,7 +59,7 @@ def shift_test(strata: dict[str, np.ndarray], distributions: dict | None, level:
         return _untested("the calibration holds no probe-score distributions (the probe did not run in "
                          "calibration, or `audit calibrate` predates them: re-run it)", level)
     rng = np.random.default_rng(seed)
-    results = {name: _stratum(counts, distributions.get(name) or {}, rng, resamples)
+    results = {name: _stratum(counts, _classes(distributions, name), rng, resamples)
                for name, counts in strata.items()}
     tested = {name: r for name, r in results.items() if "p_value" in r}
     if not tested:
@@ -68,6 +71,19 @@ def shift_test(strata: dict[str, np.ndarray], distributions: dict | None, level:
     return {"tested": True, "p_value": p, "level": level, "warned": warned, "strata": results,
             "reason": (f"the scan's probe scores {'do not fit' if warned else 'fit'} a mixture of the calibration's "
                        f"synthetic and real scores (p = {p:.3g}{' <' if warned else ' >='} {level}; {described})")}
+
+
+def _classes(distributions: dict, stratum: str) -> dict:
+    """Calibration's score distributions of both classes in `stratum`. Real images rarely carry hard evidence,
+    so when calibration has fewer than MIN_CLASS of them, the hard stratum's real component is modelled by
+    the real images without hard evidence (`real_from` says so)."""
+    classes = dict(distributions.get(stratum) or {})
+    real = classes.get("real") or {"n": 0, "values": []}
+    if stratum == "hard" and real["n"] < MIN_CLASS:
+        classes["real"] = (distributions.get("rest") or {}).get("real") or real
+        classes["real_from"] = (f"real images without hard evidence (calibration has {real['n']} real images with "
+                                f"hard evidence; {MIN_CLASS} are needed to model them)")
+    return classes
 
 
 def _untested(reason: str, level: float) -> dict:
@@ -82,8 +98,10 @@ def _stratum(counts: np.ndarray, classes: dict, rng: np.random.Generator, resamp
     n = int(counts.sum())
     if n < MIN_TESTED:
         return {"n": n, "skipped": f"{n} scanned images with a probe score; at least {MIN_TESTED} are needed"}
-    if sum(sizes.values()) < MIN_CALIBRATION:
-        return {"n": n, "skipped": f"{sum(sizes.values())} calibration images; at least {MIN_CALIBRATION} are needed"}
+    few = [f"{sizes[label]} {label}" for label in sizes if sizes[label] < MIN_CLASS]
+    if few:
+        return {"n": n, "skipped": f"calibration has {' and '.join(few)} images here; at least {MIN_CLASS} of each "
+                                   "class are needed"}
     pooled = np.concatenate([v for v in values.values()])
     edges = np.unique(np.quantile(pooled, np.arange(1, TEST_BINS) / TEST_BINS, method="lower"))
     coarse = np.searchsorted(edges, np.arange(fine), side="right")
@@ -92,25 +110,21 @@ def _stratum(counts: np.ndarray, classes: dict, rng: np.random.Generator, resamp
     shares = {label: np.bincount(np.searchsorted(edges, v, side="right"), minlength=bins) / max(v.size, 1)
               for label, v in values.items()}
     s, r = shares["synthetic"], shares["real"]
-    statistic, rho = _fit(scan[None], s[None], r[None], sizes)
-    draws = {label: (rng.multinomial(sizes[label], shares[label], size=resamples) / sizes[label]
-                     if sizes[label] else np.zeros((resamples, bins))) for label in shares}
+    statistic, rho = _fit(scan[None], s[None], r[None])
+    draws = {label: rng.multinomial(sizes[label], shares[label], size=resamples) / sizes[label] for label in shares}
     mixture = rho[0] * s + (1 - rho[0]) * r
     replicated, _ = _fit(rng.multinomial(n, mixture / mixture.sum(), size=resamples) / n, draws["synthetic"],
-                         draws["real"], sizes)
+                         draws["real"])
     p = float((1 + (replicated >= statistic[0] - 1e-12).sum()) / (resamples + 1))
     return {"n": n, "p_value": p, "statistic": float(statistic[0]), "fitted_share": float(rho[0]),
-            "calibration": sizes}
+            "calibration": sizes, **({"real_from": classes["real_from"]} if "real_from" in classes else {})}
 
 
-def _fit(scan: np.ndarray, s: np.ndarray, r: np.ndarray, sizes: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of bin shares: the fitted synthetic share rho (least squares on cumulative shares, in [0, 1];
-    fixed at 1 or 0 when calibration has only one class here) and the sum of squared differences."""
+def _fit(scan: np.ndarray, s: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of bin shares: the fitted synthetic share rho (least squares on cumulative shares, in [0, 1]) and
+    the sum of squared differences between the scan's cumulative shares and the fitted mixture's."""
     scan_c, s_c, r_c = np.cumsum(scan, -1), np.cumsum(s, -1), np.cumsum(r, -1)
-    if not sizes["real"] or not sizes["synthetic"]:
-        rho = np.full(len(scan_c), 1.0 if sizes["synthetic"] else 0.0)
-    else:
-        d = s_c - r_c
-        rho = np.clip(((scan_c - r_c) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-12), 0.0, 1.0)
-    fitted = r_c + rho[:, None] * (s_c - r_c)
+    d = s_c - r_c
+    rho = np.clip(((scan_c - r_c) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-12), 0.0, 1.0)
+    fitted = r_c + rho[:, None] * d
     return ((scan_c - fitted) ** 2)[:, :-1].sum(-1), rho
