@@ -1,5 +1,6 @@
 """Near-duplicate clusters within a scan (embedding similarity >= threshold, or pHash distance <=
-phash_distance; pHash alone when the scan loads no model), found window by window as rows stream
+phash_distance; pHash alone when the scan loads no model or a random-initialised one, whose
+similarities are noise), found window by window as rows stream
 by: each window of WINDOW consecutive readable images is clustered on its own, so memory is bounded
 by one window (its ids, hashes and vectors: about 2 KB per image with 512-d embeddings, 200 MB a
 window), not by the scan. Copies further apart than a window are not linked here; the bank search
@@ -17,13 +18,14 @@ class DuplicateTally:
 
     def __init__(self, stage, threshold: float, phash_distance: int, window: int = WINDOW):
         self.stage, self.threshold, self.phash_distance, self.window = stage, threshold, phash_distance, window
+        self.by_hash_only = stage.hash_only or stage.embedder.is_random
         self.pending: list[tuple[str, bool, str | None, object]] = []  # (id, flagged, phash, vector)
         self.windows = self.clusters = self.in_clusters = self.copies = 0
         self.copy_ids: list[str] = []
         self.largest: list[tuple[int, list[str]]] = []  # (size, first members), largest first
 
     def add(self, row: dict) -> None:
-        if self.stage.hash_only:
+        if self.by_hash_only:
             if row["phash"]:
                 self.pending.append((row["id"], bool(row["flagged"]), row["phash"], None))
         else:
@@ -56,7 +58,7 @@ class DuplicateTally:
         pending, self.pending = self.pending, []
         self.windows += 1
         flagged = {rid: f for rid, f, _, _ in pending}
-        vectors = None if self.stage.hash_only else _normalised([v for _, _, _, v in pending])
+        vectors = None if self.by_hash_only else _normalised([v for _, _, _, v in pending])
         found = near_duplicate_clusters(vectors, [rid for rid, _, _, _ in pending], threshold=self.threshold,
                                         phashes=[p for _, _, p, _ in pending], phash_distance=self.phash_distance)
         for cluster in found:
