@@ -42,9 +42,9 @@ def embedding_options(command):
                            help="Model input: open_clip's resize + centre crop, or UnivFD's centre crop "
                                 "without resize (default: the probe's, else clip).")(command)
     return click.option("--embedder", default=None,
-                        help="open_clip MODEL/TAG (default ViT-B-32/openai, or the probe's/bank's), "
-                             "MODEL=/path/to/weights, an ONNX image tower onnx:NAME (from `audit models pull`) "
-                             "or onnx=/path/model.onnx, `none` (no model: a bank of perceptual hashes only), "
+                        help="onnx:NAME, an ONNX image tower from `audit models pull` (default onnx:clip-vit-b16-int8, "
+                             "or the probe's/bank's), onnx=/path/model.onnx, open_clip MODEL/TAG (e.g. "
+                             "ViT-B-32/openai), MODEL=/path/to/weights, `none` (no model: a bank of perceptual hashes only), "
                              "or `random` (tests only).")(command)
 
 

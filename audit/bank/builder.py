@@ -13,7 +13,8 @@ import numpy as np
 
 from audit.bank.index import Bank
 from audit.bank.kinds import NO_EMBEDDER
-from audit.embedding.embedder import DEFAULT_SPEC, normalise
+from audit.embedding.backends import DEFAULT_SPEC
+from audit.embedding.embedder import normalise
 from audit.engine.config import ScanConfig
 from audit.engine.local import scan
 

@@ -3,13 +3,16 @@
 `onnx=/path/model.onnx` and `onnx:NAME` run in onnxruntime (onnx.py); `random`, `random:MODEL`,
 `MODEL/TAG` and `MODEL=/path/weights` are open_clip models in torch (embedder.py). Vectors of two
 specs are comparable only when their `encoder_id`s are equal: for an ONNX encoder, its file's sha256.
+The default is the real CLIP encoder that installs offline (`audit models pull clip-vit-b16-int8`).
 """
 from __future__ import annotations
 
 from audit.embedding.embedder import RANDOM_SPEC, Embedder, EmbedderSpec, resolve_weights
 from audit.embedding.onnx import OnnxEmbedder, encoder_id, is_onnx_spec, onnx_file
 
-__all__ = ["load_embedder", "check_available", "is_random", "encoder_id", "same_encoder"]
+__all__ = ["DEFAULT_SPEC", "load_embedder", "check_available", "is_random", "encoder_id", "same_encoder"]
+
+DEFAULT_SPEC = "onnx:clip-vit-b16-int8"  # the scan's embedder when neither probe nor bank names one
 
 
 def load_embedder(spec: str, device: str | None = None, seed: int = 0):

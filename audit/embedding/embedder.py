@@ -24,7 +24,7 @@ from PIL import Image
 
 import audit.threads as threads
 
-DEFAULT_SPEC = "ViT-B-32/openai"
+OPEN_CLIP_DEFAULT = "ViT-B-32/openai"  # the open_clip model a bare Embedder() loads
 RANDOM_SPEC = "random"
 RANDOM_NOTE = "random-initialised embedder: embeddings are MEANINGLESS for detection (testing only)"
 IMAGE_SIZE = 224
@@ -56,7 +56,7 @@ class EmbedderSpec:
             return cls(model=model, path=path)
         model, sep, tag = spec.partition("/")
         if not (sep and model and tag):
-            raise ValueError(f"bad embedder spec {spec!r}: use MODEL/TAG (e.g. {DEFAULT_SPEC}), MODEL=/path/weights, "
+            raise ValueError(f"bad embedder spec {spec!r}: use MODEL/TAG (e.g. {OPEN_CLIP_DEFAULT}), MODEL=/path/weights, "
                              "random or random:MODEL")
         return cls(model=model, tag=tag)
 
@@ -123,7 +123,7 @@ _BUILT: dict[tuple, tuple] = {}  # (spec, device, seed) -> (the model last built
 class Embedder:
     """Loads the model once; `embed(prepared)` maps n x 224 x 224 x 3 uint8 to n x dim float32 (raw, not normalised)."""
 
-    def __init__(self, spec: str = DEFAULT_SPEC, device: str | None = None, seed: int = 0):
+    def __init__(self, spec: str = OPEN_CLIP_DEFAULT, device: str | None = None, seed: int = 0):
         import torch
 
         self.spec = spec

@@ -13,7 +13,7 @@ from pathlib import Path
 from audit.bank.kinds import NO_EMBEDDER
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.detectors import DEFAULT, EMBEDDING_DETECTORS, check_names
-from audit.embedding.embedder import DEFAULT_SPEC
+from audit.embedding.backends import DEFAULT_SPEC
 from audit.engine.user_files import check_calibration, check_probe
 from audit.sources.decode import DEFAULT_PIXEL_LIMIT
 
