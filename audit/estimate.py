@@ -36,14 +36,27 @@ evidence the combined rule's TPR and FPR and the probe's mean probability per cl
   calibration saw none and so treats FPR = 0 (or h_r = 0) as certain. h_r is drawn in the same
   replicate as the rates. Mean probabilities are drawn from their normal approximation (mean,
   variance / n). A resample with TPR - FPR <= 0 leaves rho undetermined: it counts as rho = 0 for
-  the lower end and rho = 1 for the upper. When the detectors do not separate (below), the
+  the lower end and rho = 1 for the upper. The replicates are not clipped to [0, 1] before their
+  percentiles are taken, only the interval's ends after; within a replicate rho is held only by the
+  bound that widens that end (at most 1 for the lower end, at least 0 for the upper). Clipping rho at
+  0 for the lower end pushed it above 0 on clean scans with hard-evidence false positives (coverage
+  0.88-0.90); leaving it unclipped for the upper end let a negative rho pull it below the hard count
+  (RG coverage 0.90 instead of 0.997 on the real files with 2-3 calibration images without hard
+  evidence). When the detectors do not separate (below), the
   interval is widened to [lower end of the hard lower bound's interval, 1], as its warning says.
 - Separation: `separable` is false, with a warning, when the lower end of TPR - FPR's bootstrap
   interval is below 0.1. With TPR - FPR <= 0 at the measured values there is no point estimate.
 - Small calibrations: with fewer than 200 held-out images in a class a warning gives the
   resolution, the half-width of the interval the calibration alone leaves around this estimate.
-- Shift: `sensitivity` gives the estimate if the scan's TPR is delta lower than calibrated, delta
-  the largest drop `audit calibrate` measured with one generator left out (else 0.1).
+- Shift: `sensitivity` is the band of estimates when the synthetic class's rate (TPR, or its mean
+  probability) and the real class's (FPR, or its mean probability) move as far as `audit calibrate`
+  measured over its leave-one-generator-out and leave-one-source-out folds (`shift.spread`; an older
+  calibration's largest TPR drop; else DEFAULT_SHIFT lower for synthetic and higher for real images,
+  said to be assumed): upper end at the lowest rates, lower end at the highest, each a bootstrap
+  percentile. `shift` is the scan's test of prior shift (audit/shift.py: do the scan's probe scores
+  fit a mixture of calibration's per-class scores?); when it rejects, a warning says so and the
+  interval becomes its union with the band (`shift.widened`). Without probe scores it is not tested
+  and says why.
 - Without a calibration that matches the scan's detectors: the uncorrected flagged share with a
   Clopper-Pearson interval and the lower bound, with the reason.
 """
@@ -237,17 +250,11 @@ def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[flo
     return low, high
 
 
-def adjusted_rest(q: float | None, tpr: float | None, fpr: float | None) -> float | None:
-    """(q - FPR) / (TPR - FPR), unclipped; None when TPR - FPR <= 0 or a rate is unknown."""
+def rogan_gladen(q: float | None, tpr: float | None, fpr: float | None) -> float | None:
+    """(q - FPR) / (TPR - FPR) clipped to [0, 1]; None when TPR - FPR <= 0 or a rate is unknown."""
     if q is None or tpr is None or fpr is None or tpr - fpr <= 0:
         return None
-    return (q - fpr) / (tpr - fpr)
-
-
-def rogan_gladen(q: float | None, tpr: float | None, fpr: float | None) -> float | None:
-    """`adjusted_rest` clipped to [0, 1]."""
-    rho = adjusted_rest(q, tpr, fpr)
-    return None if rho is None else min(1.0, max(0.0, rho))
+    return min(1.0, max(0.0, (q - fpr) / (tpr - fpr)))
 
 
 def raw_fraction(hard_share, real_hard_rate, rho, rest_share):
@@ -290,21 +297,23 @@ def em_prior(probabilities: np.ndarray, train_prior: float, weights: np.ndarray 
 
 def replicate_fractions(share: np.ndarray, real_hard: np.ndarray, q: np.ndarray, tpr: np.ndarray,
                         fpr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per bootstrap replicate the synthetic fraction's low and high value, unclipped: equal unless
-    TPR - FPR <= 0 (or undefined) leaves rho undetermined, when it counts as rho = 0 for the low value and 1
-    for the high."""
+    """Per bootstrap replicate the synthetic fraction's low and high value, unclipped. Each applies only the
+    bound on rho that can widen its end of the interval: the low value caps rho at 1 and the high value
+    floors it at 0 (rho is a share), neither clips the other way (that pushed the lower end above 0 on clean
+    scans with hard-evidence false positives). TPR - FPR <= 0 (or undefined) leaves rho undetermined: it
+    counts as 0 for the low value and 1 for the high."""
     rest = share[:, 1] + share[:, 2]
     separation = tpr - fpr
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = (q - fpr) / separation
     undetermined = ~(separation > 0) | np.isnan(rho)
-    return (raw_fraction(share[:, 0], real_hard, np.where(undetermined, 0.0, rho), rest),
-            raw_fraction(share[:, 0], real_hard, np.where(undetermined, 1.0, rho), rest))
+    return (raw_fraction(share[:, 0], real_hard, np.where(undetermined, 0.0, np.minimum(rho, 1.0)), rest),
+            raw_fraction(share[:, 0], real_hard, np.where(undetermined, 1.0, np.maximum(rho, 0.0)), rest))
 
 
 def percentile_interval(low: np.ndarray, high: np.ndarray, confidence: float) -> list[float]:
-    """The percentile interval of unclipped replicates (low values for its lower end, high for its upper),
-    clipped to [0, 1] only at the end."""
+    """The percentile interval of the replicates (low values for its lower end, high for its upper), clipped
+    to [0, 1] only at the end."""
     alpha = 1.0 - confidence
     return [float(np.clip(np.quantile(low, alpha / 2), 0.0, 1.0)),
             float(np.clip(np.quantile(high, 1 - alpha / 2), 0.0, 1.0))]
@@ -453,11 +462,10 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     hard_share, rest_share = scan.hard / max(scan.total, 1), scan.rest / max(scan.total, 1)
 
     def point(tpr_move: float = 0.0, fpr_move: float = 0.0) -> tuple[float | None, float | None]:
-        rho = adjusted_rest(r.q, None if r.tpr is None else r.tpr + tpr_move, None if r.fpr is None else r.fpr + fpr_move)
+        rho = rogan_gladen(r.q, None if r.tpr is None else r.tpr + tpr_move, None if r.fpr is None else r.fpr + fpr_move)
         if rho is None and scan.rest:
             return None, None
-        return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), \
-            None if rho is None else min(1.0, max(0.0, rho))
+        return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), rho
 
     low, high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws, r.fpr_draws)
     fixed = np.broadcast_to(scan.counts() / max(scan.total, 1), share.shape)  # the scan as measured
