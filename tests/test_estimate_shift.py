@@ -43,6 +43,17 @@ def test_clean_scans_with_hard_false_positives_are_covered_at_every_calibration_
     assert np.mean([e["shift"]["warned"] for _, e in results]) <= 0.03
 
 
+def test_a_negative_rest_share_does_not_pull_the_upper_end_below_the_hard_count():
+    from tests.test_estimate import calibration, flags
+
+    # 39 of 200 with hard evidence (none on real calibration images), 1 of the other 161 flagged, while 2 of 9
+    # real calibration images were: rho's estimate is far below 0. Fully unclipped replicates put the upper
+    # end at 0.16, under the hard count; rho floored at 0 for the upper end keeps it above.
+    e = corrected_estimate(*flags(39, 1, 160), calibration(tp=3, fn=0, fp=2, tn=7, hard_tp=15))
+    assert e["estimators"]["rg"]["interval"][1] > 39 / 200 and e["point"] == pytest.approx(39 / 200)
+    assert e["interval"][0] == 0.0
+
+
 def test_strong_shift_warns_and_widens_to_the_band():
     # The scan's synthetic images score lower than calibration's (mu 0.35, calibrated 1.0): the interval alone
     # covered pi = 0.4 in none of 100 such scans.
