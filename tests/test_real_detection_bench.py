@@ -30,7 +30,7 @@ def test_a_warned_scan_is_judged_by_its_band():
     assert reported_range(estimate) == ([0.05, 0.4], True, True)
     assert reported_range({"point": 0.1, "interval": [0.05, 0.15]}) == ([0.05, 0.15], False, False)
     row = mix_row("split", 0.3, [(0.3, 10, estimate)], 0)
-    assert row[5:7] == ["0.00", "1.00"]  # the interval misses, the band covers
+    assert row[5:8] == ["0.00", "1.00", "1.00"]  # the interval misses, the band covers
     assert row[-1] == "1/1"  # the miss carried the warning
 
 
