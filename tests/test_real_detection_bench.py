@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.real_detection import EMBEDDER, SIZE, Item, draw_mix, family_of, main, mix_row, reported_range
+from benchmarks.real_detection import (EMBEDDER, SIZE, Item, draw_mix, family_of, main, mix_row, pooled_mix_line,
+                                       reported_range)
 from tests.conftest import shared_data
 
 
@@ -32,6 +33,7 @@ def test_a_warned_scan_is_judged_by_its_band():
     row = mix_row("split", 0.3, [(0.3, 10, estimate)], 0)
     assert row[5:8] == ["0.00", "1.00", "1.00"]  # the interval misses, the band covers
     assert row[-1] == "1/1"  # the miss carried the warning
+    assert "1 interval misses, 1 of them warned" in pooled_mix_line([row])
 
 
 def test_quick_run_end_to_end(tmp_path, capsys):
