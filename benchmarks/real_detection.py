@@ -689,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["held-out sources", "AI / real", "AUC", "TPR at 0.5", "FPR at 0.5"], unseen) + "\n")
     print(f"## Estimates on scans drawn from held-out sources ({replicates} replicates per pi, seed {args.seed}; "
           f"mean ± sd over replicates)\n")
-    print(table(["held-out sources", "pi", "N", "scans", "|error|", "interval covers", "reported covers",
+    print(table(["held-out sources", "pi", "N", "scans", "mean abs. error", "interval covers", "reported covers",
                  "interval or band covers", "width", "width with band", "shift tested", "shift warned",
                  "misses warned"], mix_rows) + "\n")
     print(pooled_mix_line(mix_rows) + "\n")
