@@ -36,7 +36,7 @@ def test_clean_scans_with_hard_false_positives_are_covered_at_every_calibration_
     # Percentiles taken after clipping each replicate's rest share at 0 covered pi = 0 in 0.88-0.90 of
     # such scans at 200 and 1000 images per class.
     scenario = Scenario("hard FP 1%", 1.0, 0.3, per_class, N_SCAN, real_hard_rate=0.01)
-    results = simulated(scenario, 0.0, 300, seed=per_class)
+    results = simulated(scenario, 0.0, 200, seed=per_class)
     assert np.mean([covered(t, e) for t, e in results]) >= 0.92
     # nor does the shift test mistake them for shift (with two real calibration images carrying hard evidence as
     # the model of the scan's 50, it warned on 55% of them)
@@ -110,7 +110,7 @@ def test_leave_one_source_out_measures_the_false_positive_rate_of_an_unseen_real
     from audit.detectors.probe import train_probe
 
     rng = np.random.default_rng(0)
-    n = 150
+    n = 80
     photos, renders, a, b = (rng.normal(0, 1, (n, 8)) for _ in range(4))
     renders[:, 0] += 2.5
     a[:, 0] += 4
