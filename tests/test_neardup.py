@@ -196,7 +196,7 @@ def test_clusters_of_constructed_near_duplicates():
 
 def test_clusters_do_not_depend_on_query_chunking(monkeypatch):
     vectors, ids = constructed_set()
-    monkeypatch.setattr(clusters, "QUERY_CHUNK", 3)
+    monkeypatch.setattr(clusters, "BLOCK", 3)
     assert near_duplicate_clusters(vectors, ids) == [["a0", "a1", "a2"], ["b0", "b1"]]
 
 
