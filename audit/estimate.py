@@ -55,8 +55,10 @@ evidence the combined rule's TPR and FPR and the probe's mean probability per cl
   said to be assumed): upper end at the lowest rates, lower end at the highest, each a bootstrap
   percentile. `shift` is the scan's test of prior shift (audit/shift.py: do the scan's probe scores
   fit a mixture of calibration's per-class scores?); when it rejects, a warning says so and the
-  interval becomes its union with the band (`shift.widened`). Without probe scores it is not tested
-  and says why.
+  interval becomes its union with the band (`shift.widened`). When it does not reject but lacks the
+  power to catch some of the band's moves at this scan's size, a warning says shift is not ruled out
+  and the interval becomes its union with the band of those moves alone (`unverified_ranges`).
+  Without probe scores it is not tested and says why.
 - Without a calibration that matches the scan's detectors: the uncorrected flagged share with a
   Clopper-Pearson interval and the lower bound, with the reason.
 """
@@ -395,9 +397,13 @@ def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: f
     lower_bound_interval = list(clopper_pearson(scan.hard, scan.total, confidence))
     interval = best["interval"] if best["separable"] else \
         [min(best["interval"][0], _widened_low(lower_bound_interval[0], real, confidence)), 1.0]
-    shift = _shift_check(evidence, calibration, best["band"])
-    if shift["warned"]:
-        interval = [min(interval[0], best["band"][0]), max(interval[1], best["band"][1])]
+    shift = _shift_check(evidence, calibration, best["band"], shift_ranges(calibration, "pacc")[0])
+    if shift["widened"]:
+        widen = best["band"] if shift["rejected"] else band_interval(
+            rates[chosen], share, rl[:, 0], unverified_ranges(shift_ranges(calibration, chosen)[0], shift["power"]),
+            confidence)
+        shift["widened_to"] = widen
+        interval = [min(interval[0], widen[0]), max(interval[1], widen[1])]
     return {
         "method": METHODS[chosen],
         "estimator": chosen,
@@ -472,8 +478,6 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     q_fixed = np.full(len(share), np.nan if r.q is None else r.q)
     calibration_low, calibration_high = replicate_fractions(fixed, real_hard_draws, q_fixed, r.tpr_draws, r.fpr_draws)
     (syn_low, syn_high), (real_low, real_high) = ranges["synthetic"], ranges["real"]
-    band_low, _ = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws + syn_high, r.fpr_draws + real_high)
-    _, band_high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws + syn_low, r.fpr_draws + real_low)
     separation_interval = _quantiles(r.tpr_draws - r.fpr_draws, confidence)
     separation = None if r.tpr is None or r.fpr is None else r.tpr - r.fpr
     fraction, rho = point()
@@ -485,8 +489,32 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
         and separation_interval[0] >= MIN_SEPARATION,
         "resolution": float(np.quantile(calibration_high, 1 - alpha / 2) - np.quantile(calibration_low, alpha / 2)) / 2,
         "band_point": [point(syn_high, real_high)[0], point(syn_low, real_low)[0]],
-        "band": percentile_interval(band_low, band_high, confidence),
+        "band": band_interval(r, share, real_hard_draws, ranges, confidence),
     }
+
+
+def band_interval(r: Rates, share: np.ndarray, real_hard_draws: np.ndarray, ranges: dict,
+                  confidence: float) -> list[float]:
+    """The sensitivity band: the lower end's percentile with both classes' rates at the high ends of their
+    `ranges` (TPR higher, FPR higher), the upper end's with both at the low ends."""
+    (syn_low, syn_high), (real_low, real_high) = ranges["synthetic"], ranges["real"]
+    low, _ = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws + syn_high, r.fpr_draws + real_high)
+    _, high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws + syn_low, r.fpr_draws + real_low)
+    return percentile_interval(low, high, confidence)
+
+
+def unverified_ranges(ranges: dict, power: dict) -> dict:
+    """The part of `ranges` the shift test could not rule out: the moves it had power against are dropped
+    (power keys: "synthetic lower", "real higher", ...); without any power measured, all of them."""
+    from audit.shift import POWER
+
+    if not power:
+        return ranges
+    kept = {}
+    for label, (low, high) in ranges.items():
+        kept[label] = (low if power.get(f"{label} lower", 0.0) < POWER else 0.0,
+                       high if power.get(f"{label} higher", 0.0) < POWER else 0.0)
+    return kept
 
 
 def _choose(adjusted: dict, method: str) -> str:
@@ -554,28 +582,34 @@ def _sensitivity(best: dict, name: str, calibration: dict, confidence: float) ->
                      "like the calibration's (the shift test checks it).")}
 
 
-def _shift_check(evidence: "ScanEvidence", calibration: dict, band: list[float]) -> dict:
-    """The shift test on the scan's probe scores, or why it could not run; `widened` says whether the interval
-    became its union with the sensitivity band."""
+def _shift_check(evidence: "ScanEvidence", calibration: dict, band: list[float], moves: dict) -> dict:
+    """The shift test on the scan's probe scores (its power against the `moves` calibration measured), or why
+    it could not run. `rejected`: the scores do not fit calibration; `warned`: rejected, or the probe ran but
+    the test could not rule out a shift of the measured size (too few images, or none testable); `widened`:
+    the interval became its union with the sensitivity band (whenever warned)."""
     from audit.shift import shift_test
 
     if not evidence.scores.n and not evidence.hard_scores.n:
-        result = {"tested": False, "p_value": None, "warned": False,
+        result = {"tested": False, "p_value": None, "rejected": False, "warned": False, "powered": False, "power": {},
                   "reason": "no scanned image has a probe score (the probe did not run), so the scan's scores cannot "
                             "be compared with the calibration's"}
     else:
         result = shift_test({"rest": evidence.scores.counts, "hard": evidence.hard_scores.counts},
-                            calibration.get("score_distributions"))
+                            calibration.get("score_distributions"), moves=moves)
+        result = {**result, "rejected": result["warned"], "warned": result["warned"] or not result["powered"]}
     return {**result, "widened": result["warned"], "band": band}
 
 
 def _shift_warnings(shift: dict, confidence: float) -> list[str]:
     if not shift["warned"]:
         return []
-    low, high = shift["band"]
-    return [f"Possible generator or source shift: {shift['reason']}. The detectors' rates on this scan may differ "
-            f"from calibration's, so the estimate may be biased; the interval is widened to include the sensitivity "
-            f"band ({confidence:.0%} band {low:.2%} to {high:.2%})."]
+    low, high = shift["widened_to"]
+    if shift["rejected"]:
+        return [f"Possible generator or source shift: {shift['reason']}. The detectors' rates on this scan may differ "
+                f"from calibration's, so the estimate may be biased; the interval is widened to include the "
+                f"sensitivity band ({confidence:.0%} band {low:.2%} to {high:.2%})."]
+    return [f"Generator or source shift not ruled out: {shift['reason']}. The interval is widened to include the "
+            f"sensitivity band of the shifts the test could miss ({confidence:.0%} band {low:.2%} to {high:.2%})."]
 
 
 def _warnings(synthetic: Cells, real: Cells, best: dict, name: str, confidence: float) -> list[str]:
@@ -652,7 +686,8 @@ def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: 
         "separable": None,
         "warnings": [],
         "cross_check": None,
-        "shift": {"tested": False, "p_value": None, "warned": False, "widened": False,
+        "shift": {"tested": False, "p_value": None, "rejected": False, "warned": False, "widened": False,
+                  "powered": False, "power": {},
                   "reason": "nothing is corrected, so there is no calibration to compare the scan with"},
         "operating_points": None,
         "note": " ".join([reason, COMBINED_NOTE, HARD_EVIDENCE_NOTE] if soft_detectors

@@ -40,7 +40,7 @@ def test_clean_scans_with_hard_false_positives_are_covered_at_every_calibration_
     assert np.mean([covered(t, e) for t, e in results]) >= 0.92
     # nor does the shift test mistake them for shift (with two real calibration images carrying hard evidence as
     # the model of the scan's 50, it warned on 55% of them)
-    assert np.mean([e["shift"]["warned"] for _, e in results]) <= 0.03
+    assert np.mean([e["shift"]["rejected"] for _, e in results]) <= 0.03
 
 
 def test_a_negative_rest_share_does_not_pull_the_upper_end_below_the_hard_count():
@@ -71,8 +71,39 @@ def test_unshifted_scans_rarely_warn():
     scenario = Scenario("unshifted", 1.0, 0.3, 200, N_SCAN)
     results = simulated(scenario, 0.2, 100, seed=2)
     assert all(e["shift"]["tested"] for _, e in results)
-    assert np.mean([e["shift"]["warned"] for _, e in results]) <= 0.05  # level 0.01; 5 of 100 would be p ~ 0.003
+    assert np.mean([e["shift"]["rejected"] for _, e in results]) <= 0.05  # level 0.01; 5 of 100 would be p ~ 0.003
     assert np.mean([covered(t, e) for t, e in results]) >= 0.9
+
+
+def test_a_scan_too_small_to_check_for_shift_reports_the_band():
+    """The test's power is measured, not assumed: 40 images cannot show a shift of the assumed size, so
+    the interval is widened to the band (a small scan from unseen sources missed the truth unwarned)."""
+    scenario = Scenario("unshifted", 1.0, 0.3, 1000, 40)
+    (truth, e), = simulated(scenario, 0.2, 1, seed=4)
+    shift = e["shift"]
+    assert shift["tested"] and not shift["rejected"] and not shift["powered"] and shift["warned"]
+    assert min(shift["power"].values()) < 0.8 and e["interval"] == shift["widened_to"] == shift["band"]
+    assert any(w.startswith("Generator or source shift not ruled out") for w in e["warnings"])
+
+
+def test_a_large_scan_is_widened_only_by_the_shifts_its_test_could_miss():
+    """At 5000 images a real-score rise of the assumed size is caught (power >= 0.8), so the band's lower
+    end, which that rise makes, is not added; a small drop of synthetic scores is not, so its end is."""
+    scenario = Scenario("unshifted", 1.0, 0.3, 1000, N_SCAN)
+    (truth, e), = simulated(scenario, 0.2, 1, seed=5)
+    shift = e["shift"]
+    assert shift["power"]["real higher"] >= 0.8 > shift["power"]["synthetic lower"]
+    assert e["interval"][0] > shift["band"][0] and e["interval"][1] == shift["band"][1]
+    assert e["interval"][0] <= truth <= e["interval"][1]
+
+
+def test_moved_scores_move_the_mean_by_what_is_asked():
+    from audit.shift import moved_scores
+
+    values = np.random.default_rng(0).beta(2, 5, 500)
+    for move in (-0.1, 0.05, 0.2):
+        assert moved_scores(values, move).mean() == pytest.approx(values.mean() + move, abs=1e-6)
+    assert np.all(np.diff(moved_scores(np.sort(values), 0.1)) >= 0)  # the order of scores is kept
 
 
 def test_shift_test_says_why_it_cannot_run():
