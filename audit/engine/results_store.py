@@ -1,8 +1,9 @@
 """A scan's result rows on disk as they arrive, in memory no more than one part's worth.
 
-Each finished batch is appended to the journal (fsynced, so a kill loses nothing); every
-PART_ROWS rows the buffered rows become a parquet part, OUT/results/part-NNNNNN.parquet, written
-atomically, and the journal starts over. The items a resumed scan has done are the parts' `seq`
+Each finished batch is appended to the journal (written through at once, fsynced in groups: see
+journal.py for what a kill and a machine crash can cost); every PART_ROWS rows the buffered rows
+become a parquet part, OUT/results/part-NNNNNN.parquet, written atomically, and the journal starts
+over. The items a resumed scan has done are the parts' `seq`
 values, kept as ranges (rows arrive nearly in order, so there are few), plus the journal's rows.
 A kill between a part's write and the journal's restart leaves rows in both; the part wins.
 """
@@ -68,7 +69,7 @@ class ResultsStore:
         for part in self.parts():
             for seq in pq.read_table(part, columns=["seq"]).column("seq").to_pylist():
                 self.done.add(seq)
-        self.journal = Journal(out / JOURNAL_NAME, identity, resume)
+        self.journal = Journal(out / JOURNAL_NAME, identity, resume, schema.names)
         self.buffer = [row for row in self.journal.rows if row["seq"] not in self.done]
         self.journal.rows = []  # the buffer holds them now
         for row in self.buffer:
