@@ -607,6 +607,18 @@ def speed_rows(items: list[Item], work: Path, n_images: int, cal: Path | None, r
 # ---------------------------------------------------------------- main
 
 
+def print_groups(kind: str, groups: np.ndarray, names: list, x: np.ndarray, y: np.ndarray, cv, args, *,
+                 per_source: bool, title: str) -> None:
+    """The per-group table: cross-validated and leave-this-group-out AUC, TPR and FPR (one group with --quick)."""
+    names = names[:1] if args.quick else names
+    out = "LOSO" if per_source else "LOFO"
+    log(f"leave one {kind} out")
+    rows = group_rows(x, y, groups, names, cv, args.seed, per_source=per_source)
+    print(f"## {title}\n")
+    print(table([kind, "AI / real" if per_source else "AI", "CV AUC", "CV TPR", "CV FPR", f"{out} AUC", f"{out} TPR",
+                 f"{out} FPR"], rows) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the labelled real-image benchmark set")
@@ -662,23 +674,13 @@ def main(argv: list[str] | None = None) -> int:
 
     family_names = sorted({f for f, lab in zip(families, y) if lab == 1 and (families == f).sum() >= MIN_GROUP},
                           key=lambda f: -(families == f).sum())
-    if args.quick:
-        family_names = family_names[:1]
-    log("leave one family out")
-    rows = group_rows(x, y, families, family_names, cv, args.seed, per_source=False)
-    print(f"## Per generator family (>= {MIN_GROUP} images; AUC against all real images; FPR: real images, "
-          f"out of fold; seed {args.seed})\n")
-    print(table(["family", "AI", "CV AUC", "CV TPR", "CV FPR", "LOFO AUC", "LOFO TPR", "LOFO FPR"], rows) + "\n")
-
-    source_names = sorted(set(sources), key=lambda s: -(sources == s).sum())
-    if args.quick:
-        source_names = source_names[:1]
-    log("leave one source out")
-    rows = group_rows(x, y, sources, source_names, cv, args.seed, per_source=True)
-    print(f"## Per source (AUC within the source when it holds both classes, else its AI images against the real "
-          f"images of other sources, out of fold; seed {args.seed})\n")
-    print(table(["source", "AI / real", "CV AUC", "CV TPR", "CV FPR", "LOSO AUC", "LOSO TPR", "LOSO FPR"], rows)
-          + "\n")
+    print_groups("family", families, family_names, x, y, cv, args, per_source=False,
+                 title=f"Per generator family (>= {MIN_GROUP} images; AUC against all real images; FPR: real images, "
+                       f"out of fold; seed {args.seed})")
+    print_groups("source", sources, sorted(set(sources), key=lambda s: -(sources == s).sum()), x, y, cv, args,
+                 per_source=True,
+                 title=f"Per source (AUC within the source when it holds both classes, else its AI images against "
+                       f"the real images of other sources, out of fold; seed {args.seed})")
 
     mix_rows, notes, unseen, first_cal = [], [], [], None
     for split, held in splits.items():
