@@ -36,15 +36,10 @@ def test_a_warned_scan_is_judged_by_its_band():
     assert "1 interval misses, 1 of them warned" in pooled_mix_line([row])
 
 
-def test_quick_run_end_to_end(tmp_path, capsys):
+@pytest.mark.slow  # embeds every labelled image (about a minute on 2 cores)
+def test_quick_run_end_to_end(tmp_path, capsys, clip_encoder):
     data = shared_data("real-bench").parent
-    from audit.embedding.backends import check_available
-    from audit.embedding.embedder import WeightsMissing
-
-    try:
-        check_available(EMBEDDER)
-    except WeightsMissing as e:
-        pytest.skip(f"the CLIP encoder is not installed (audit models pull clip-vit-b16-int8): {e}")
+    assert clip_encoder == EMBEDDER
     assert main(["--quick", "--data", str(data), "--work", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for heading in ("## Detection, all images", "## Per generator family", "## Per source", "## Unseen sources",
