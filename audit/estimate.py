@@ -400,8 +400,9 @@ def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: f
     shift = _shift_check(evidence, calibration, best["band"], shift_ranges(calibration, "pacc")[0])
     if shift["widened"]:
         widen = best["band"] if shift["rejected"] else band_interval(
-            rates[chosen], share, rl[:, 0], unverified_ranges(shift_ranges(calibration, chosen)[0], shift["power"]),
-            confidence)
+            rates[chosen], share, rl[:, 0],
+            unverified_ranges(shift_ranges(calibration, chosen)[0], shift["power"],
+                              _matters(rates[chosen], scan, real_hard, best["interval"])), confidence)
         shift["widened_to"] = widen
         interval = [min(interval[0], widen[0]), max(interval[1], widen[1])]
     return {
@@ -465,13 +466,9 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     """One adjusted count: point, interval, separation, the calibration's resolution and the sensitivity band
     (`ranges`: how far the synthetic and the real class's rate may move, from `shift_ranges`)."""
     alpha = 1.0 - confidence
-    hard_share, rest_share = scan.hard / max(scan.total, 1), scan.rest / max(scan.total, 1)
 
     def point(tpr_move: float = 0.0, fpr_move: float = 0.0) -> tuple[float | None, float | None]:
-        rho = rogan_gladen(r.q, None if r.tpr is None else r.tpr + tpr_move, None if r.fpr is None else r.fpr + fpr_move)
-        if rho is None and scan.rest:
-            return None, None
-        return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), rho
+        return moved_point(r, scan, real_hard, tpr_move, fpr_move)
 
     low, high = replicate_fractions(share, real_hard_draws, r.q_draws, r.tpr_draws, r.fpr_draws)
     fixed = np.broadcast_to(scan.counts() / max(scan.total, 1), share.shape)  # the scan as measured
@@ -493,6 +490,17 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     }
 
 
+def moved_point(r: Rates, scan: Cells, real_hard: float, tpr_move: float = 0.0,
+                fpr_move: float = 0.0) -> tuple[float | None, float | None]:
+    """(point, rest share) with the synthetic class's rate moved by `tpr_move` and the real class's by `fpr_move`;
+    (None, None) when the moved rates do not separate."""
+    hard_share, rest_share = scan.hard / max(scan.total, 1), scan.rest / max(scan.total, 1)
+    rho = rogan_gladen(r.q, None if r.tpr is None else r.tpr + tpr_move, None if r.fpr is None else r.fpr + fpr_move)
+    if rho is None and scan.rest:
+        return None, None
+    return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), rho
+
+
 def band_interval(r: Rates, share: np.ndarray, real_hard_draws: np.ndarray, ranges: dict,
                   confidence: float) -> list[float]:
     """The sensitivity band: the lower end's percentile with both classes' rates at the high ends of their
@@ -503,18 +511,29 @@ def band_interval(r: Rates, share: np.ndarray, real_hard_draws: np.ndarray, rang
     return percentile_interval(low, high, confidence)
 
 
-def unverified_ranges(ranges: dict, power: dict) -> dict:
-    """The part of `ranges` the shift test could not rule out: the moves it had power against are dropped
-    (power keys: "synthetic lower", "real higher", ...); without any power measured, all of them."""
+def unverified_ranges(ranges: dict, power: dict, matters) -> dict:
+    """The part of `ranges` the shift test could not rule out and that would matter: a move is dropped when
+    the test had power against it (power keys: "synthetic lower", "real higher", ...; without any power
+    measured, none is), or when `matters(label, move)` says it would hardly move the estimate (a drop of
+    the synthetic images' scores in a scan that holds almost none)."""
     from audit.shift import POWER
 
-    if not power:
-        return ranges
-    kept = {}
-    for label, (low, high) in ranges.items():
-        kept[label] = (low if power.get(f"{label} lower", 0.0) < POWER else 0.0,
-                       high if power.get(f"{label} higher", 0.0) < POWER else 0.0)
-    return kept
+    def kept(label: str, word: str, move: float) -> float:
+        unseen = not power or power.get(f"{label} {word}", 0.0) < POWER
+        return move if unseen and matters(label, move) else 0.0
+
+    return {label: (kept(label, "lower", low), kept(label, "higher", high)) for label, (low, high) in ranges.items()}
+
+
+def _matters(r: Rates, scan: Cells, real_hard: float, interval: list[float]):
+    """Whether a single move would shift the point by at least a quarter of the interval's width."""
+    base = moved_point(r, scan, real_hard)[0]
+
+    def matters(label: str, move: float) -> bool:
+        moved = moved_point(r, scan, real_hard, *((move, 0.0) if label == "synthetic" else (0.0, move)))[0]
+        return base is None or moved is None or abs(moved - base) >= (interval[1] - interval[0]) / 4
+
+    return matters
 
 
 def _choose(adjusted: dict, method: str) -> str:
