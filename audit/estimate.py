@@ -526,12 +526,12 @@ def unverified_ranges(ranges: dict, power: dict, matters) -> dict:
 
 
 def _matters(r: Rates, scan: Cells, real_hard: float, interval: list[float]):
-    """Whether a single move would shift the point by at least a quarter of the interval's width."""
+    """Whether a single move would shift the point by at least a tenth of the interval's width."""
     base = moved_point(r, scan, real_hard)[0]
 
     def matters(label: str, move: float) -> bool:
         moved = moved_point(r, scan, real_hard, *((move, 0.0) if label == "synthetic" else (0.0, move)))[0]
-        return base is None or moved is None or abs(moved - base) >= (interval[1] - interval[0]) / 4
+        return base is None or moved is None or abs(moved - base) >= (interval[1] - interval[0]) / 10
 
     return matters
 
