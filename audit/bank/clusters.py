@@ -153,8 +153,8 @@ def phash_links(codes: np.ndarray, max_distance: int, links: Links, nodes: np.nd
 
 
 def hash_pairs(codes: np.ndarray, max_distance: int):
-    """Blocks (a, b) of index pairs, a < b, whose distinct `codes` are within `max_distance` bits:
-    every such pair at least once."""
+    """Blocks (a, b) of index pairs whose distinct `codes` are within `max_distance` bits: every such
+    pair at least once, in either order."""
     plan = chunk_plan(len(codes), max_distance)
     if plan is None:
         yield from _brute_pairs(codes, max_distance)
