@@ -65,23 +65,11 @@ class OnnxEmbedder:
     is_random = False
 
     def __init__(self, spec: str, device: str | None = None):
-        import onnxruntime as ort
-
         self.spec = spec
         self.path = onnx_file(spec)
         self.encoder_id = encoder_id(spec)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads.cores()  # a large model's long batches use every core
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads leave decoders be
-        options.log_severity_level = 3
-        providers = ["CPUExecutionProvider"]
-        if (device or "").startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for unusable files
-            raise WeightsMissing(f"cannot load ONNX model {self.path}: {type(e).__name__}: {e}") from None
-        self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
+        self.session = _session(self.path, self.encoder_id, (device or "").startswith("cuda"))
+        self.device = "cuda" if self.session.get_providers()[0].startswith("CUDA") else "cpu"
         self.input_name, self.size = _image_input(self.session, self.path)
         self.output_name = _embedding_output(self.session, self.path)
         self._mean = np.array(CLIP_MEAN, np.float32).reshape(1, 3, 1, 1)
@@ -101,6 +89,31 @@ class OnnxEmbedder:
                               for im in batch])
         x = batch.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         return (x - self._mean) / self._std
+
+
+_SESSIONS: dict[tuple, object] = {}  # (encoder_id, cuda) -> the session last built: `bank add` then `scan` share it
+
+
+def _session(path: Path, identity: str, cuda: bool):
+    """An onnxruntime session of the model (one per process and encoder), on CUDA when asked and available."""
+    import onnxruntime as ort
+
+    key = (identity, cuda)
+    if key not in _SESSIONS:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads.cores()  # a large model's long batches use every core
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads leave decoders be
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for unusable files
+            raise WeightsMissing(f"cannot load ONNX model {path}: {type(e).__name__}: {e}") from None
+        _SESSIONS.clear()
+        _SESSIONS[key] = session
+    return _SESSIONS[key]
 
 
 def _image_input(session, path: Path) -> tuple[str, int]:
