@@ -168,12 +168,18 @@ def test_clicking_a_header_sorts_the_rows_in_chromium(chromium, scanned, tmp_pat
 
 
 @pytest.fixture(scope="module")
-def demo_report(demo_images) -> Path:
-    """report.html of the demo folder, scanned from its parent as `audit demo` does (source `demo/images`)."""
+def demo_report(demo_images, clip_encoder) -> Path:
+    """report.html of the demo folder, scanned from its parent as `audit demo` does (source `demo/images`,
+    against the bank of its marked images)."""
+    from audit import ScanConfig
+    from audit.demo import demo_bank
+
+    root = demo_images.parents[1]
+    bank = demo_bank(demo_images, root / "demo-bank", embedder=clip_encoder)
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(demo_images.parents[1])
-        scan("demo/images", "demo-out", workers=0)
-    return demo_images.parents[1] / "demo-out" / "report.html"
+        patch.chdir(root)
+        scan("demo/images", "demo-out", config=ScanConfig(bank=str(bank)), workers=0)
+    return root / "demo-out" / "report.html"
 
 
 def test_chromium_screenshot_of_the_demo_report(chromium, demo_report, tmp_path):
