@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_verdicts import verdicts, verdicts_markdown  # noqa: F401  (the study's verdicts)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "examples" / "results"
 # metrics that pass loops/metrics/validate.py in the classifier's conv features (the study's space)
@@ -263,101 +265,14 @@ def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
     return "\n".join(lines) + "\n"
 
 
-def verdicts(rows: list[dict]) -> list[dict]:
-    """Each seed-paper finding the runs can speak to, judged seed by seed at the last generation
-    against the c = 0 control of the same seed (same code, same budget, all-real data):
-    reproduced when every seed shows it, not reproduced when no seed does, cannot tell otherwise
-    (or when the runs it needs are missing)."""
-    last = max((r["generation"] for r in rows), default=0)
-    at = {(r["config"], r["seed"], r["generation"]): r for r in rows}
-    seeds = sorted({r["seed"] for r in rows})
-
-    def value(config, seed, metric, g=None):
-        r = at.get((config, seed, last if g is None else g))
-        return r[metric] if r else float("nan")
-
-    def judge(finding: str, source: str, config: str, test, describe, ran=lambda s: True) -> dict:
-        per_seed = []
-        for s in seeds:
-            if not (np.isfinite(value(config, s, "fid")) and np.isfinite(value(_name(0.0), s, "fid")) and ran(s)):
-                continue
-            per_seed.append((s, bool(test(s)), describe(s)))
-        agree = {ok for _, ok, _ in per_seed}
-        if not per_seed:
-            verdict = "cannot tell (not run)"
-        elif len(agree) > 1:
-            verdict = "cannot tell (seeds disagree)"
-        elif len(per_seed) < 3:
-            verdict = "cannot tell (fewer than 3 seeds)"
-        else:
-            verdict = "reproduced" if agree == {True} else "not reproduced"
-        return {"finding": finding, "source": source, "verdict": verdict,
-                "seeds": "; ".join(f"seed {s}: {'yes' if ok else 'no'} ({text})" for s, ok, text in per_seed)}
-
-    control = _name(0.0)
-
-    def worse(config, s):  # FID above the control's and coverage below it, at the last generation
-        return (value(config, s, "fid") > value(control, s, "fid")
-                and value(config, s, "coverage") < value(control, s, "coverage"))
-
-    def sweep(s):  # (c, FID at the last generation) for the sweep's runs of this seed, c ascending
-        found = [(c, value(_name(c), s, "fid")) for c in CONTAMINATIONS]
-        return [(c, fid) for c, fid in found if np.isfinite(fid)]
-
-    def stable(s):
-        return [c for c, fid in sweep(s) if c > 0 and fid < 1.5 * value(control, s, "fid")]
-
-    def fid_text(config):
-        return lambda s: (f"FID {value(config, s, 'fid'):.1f} vs control {value(control, s, 'fid'):.1f}, "
-                          f"coverage {value(config, s, 'coverage'):.2f} vs {value(control, s, 'coverage'):.2f}")
-
-    out = [
-        judge("A fully synthetic loop degrades: FID up, coverage down against the all-real control",
-              "MAD (Alemohammad et al.), Shumailov et al., Martínez et al.", _name(1.0),
-              lambda s: worse(_name(1.0), s), fid_text(_name(1.0))),
-        judge("Diversity is lost first: recall falls below half of the control's in a fully synthetic loop",
-              "MAD, Shumailov et al. (tails vanish)", _name(1.0),
-              lambda s: value(_name(1.0), s, "recall") < 0.5 * value(control, s, "recall"),
-              lambda s: f"recall {value(_name(1.0), s, 'recall'):.2f} vs control {value(control, s, 'recall'):.2f}"),
-        judge("The c = 0 control stays within 1.5x its own generation-0 FID (the loop machinery alone does not drift)",
-              "control", control,
-              lambda s: value(control, s, "fid") < 1.5 * value(control, s, "fid", 0),
-              lambda s: f"FID g0 {value(control, s, 'fid', 0):.1f} -> g{last} {value(control, s, 'fid'):.1f}"),
-        judge("Enough fresh real data keeps the loop near the control: at c = 0.4, FID within 1.5x the control's",
-              "MAD (fresh-data loop)", _name(0.4),
-              lambda s: value(_name(0.4), s, "fid") < 1.5 * value(control, s, "fid"), fid_text(_name(0.4))),
-        judge("More synthetic data, more drift: FID rises with c across the sweep (rank correlation >= 0.9)",
-              "MAD, Martínez et al. (dose-response)", _name(1.0),
-              lambda s: _rank_correlation(sweep(s)) >= 0.9,
-              lambda s: " < ".join(f"{fid:.1f} (c={c:g})" for c, fid in sweep(s)) + "?",
-              ran=lambda s: len(sweep(s)) >= 3),
-        judge("A stability threshold: some c > 0 keeps FID within 1.5x the control's",
-              "Bertrand et al. (stability of iterative retraining)", _name(CONTAMINATIONS[1]),
-              lambda s: bool(stable(s)),
-              lambda s: (f"stable up to c = {max(stable(s)):g}" if stable(s)
-                         else f"none of c = {', '.join(f'{c:g}' for c, _ in sweep(s)[1:])}")),
-        judge("Accumulating data (keeping real and all earlier synthetic data) avoids collapse: FID within 1.5x the control's",
-              "Gerstgrasser et al., Bertrand et al.", "accumulate",
-              lambda s: value("accumulate", s, "fid") < 1.5 * value(control, s, "fid"), fid_text("accumulate")),
-        judge("Guidance (w = 2) trades diversity for fidelity: lower recall than w = 0 in the fully synthetic loop",
-              "MAD (sampling bias)", "fresh-c1-w2",
-              lambda s: value("fresh-c1-w2", s, "recall") < value(_name(1.0), s, "recall"),
-              lambda s: f"recall {value('fresh-c1-w2', s, 'recall'):.2f} vs {value(_name(1.0), s, 'recall'):.2f}"),
-    ]
-    return out
-
-
-def _rank_correlation(pairs: list[tuple[float, float]]) -> float:
-    """Spearman's rank correlation of (x, y) pairs (ties share their mean rank)."""
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(*zip(*pairs)).statistic)
-
-
-def verdicts_markdown(rows: list[dict]) -> str:
-    lines = ["| finding | source | verdict | seed by seed (last generation) |", "|---|---|---|---|"]
-    lines += [f"| {v['finding']} | {v['source']} | **{v['verdict']}** | {v['seeds']} |" for v in verdicts(rows)]
-    return "\n".join(lines) + "\n"
+def metric_levels(results: Path) -> tuple[float | None, float | None]:
+    """The study space's FID floor (real vs real) and saturation (uniform noise) from the metric
+    validation, or (None, None) before it has run."""
+    path = results / "metric-validation.json"
+    if not path.is_file():
+        return None, None
+    table = json.loads(path.read_text()).get("cnn conv (study)", {}).get("table", {})
+    return table.get("real", {}).get("fid"), table.get("noise", {}).get("fid")
 
 
 TABLES = ("study.csv", "bands.md", "verdicts.md", "roughness.md")
@@ -369,7 +284,7 @@ def write_tables(results: Path, plan: str, real_images: np.ndarray) -> None:
         return
     _write_csv(results / plan / "study.csv", rows)
     (results / plan / "bands.md").write_text(bands_markdown(rows))
-    (results / plan / "verdicts.md").write_text(verdicts_markdown(rows))
+    (results / plan / "verdicts.md").write_text(verdicts_markdown(rows, *metric_levels(results)))
     (results / plan / "roughness.md").write_text(roughness_markdown(results, plan, real_images))
 
 
