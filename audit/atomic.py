@@ -63,3 +63,18 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def open_in_place(path: str | Path, flags: int, mode: int = 0o666) -> int:
+    """A descriptor of the regular file at `path` opened with `flags` (os.O_*), for the few files
+    written in place (a lock, an append-only journal): never through a link, never a FIFO or device."""
+    fd = os.open(path, flags | NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0), mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{Path(path).name} is not a regular file; not written")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

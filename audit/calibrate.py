@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.atomic import write_atomically
 from audit.detectors.base import SYNTHETIC
 from audit.engine.config import CALIBRATION_FILE, ScanConfig
 from audit.engine.local import ScanResult, scan
@@ -76,7 +77,7 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
         "notes": scans[1].summary["notes"],
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / CALIBRATION_FILE).write_text(strict_json(calibration))
+    write_atomically(out / CALIBRATION_FILE, lambda p: p.write_text(strict_json(calibration)))
     _write_items(out / ITEMS_FILE, table, is_heldout, decisions["combined"], probe_result["scores"], table["group"])
     return calibration
 
@@ -323,7 +324,7 @@ def _write_items(path: Path, table: dict, is_heldout: np.ndarray, combined: np.n
     schema = pa.schema([("sha256", pa.string()), ("label", pa.int8()), ("heldout", pa.bool_()),
                         ("hard_evidence", pa.bool_()), ("flagged", pa.bool_()), ("probe_score", pa.float64()),
                         ("generator", pa.string())])
-    pq.write_table(pa.table(columns, schema=schema), path)
+    write_atomically(path, lambda p: pq.write_table(pa.table(columns, schema=schema), p))
 
 
 def rates(flagged: np.ndarray, labels: np.ndarray, confidence: float = 0.95) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from audit.atomic import write_atomically
 from audit.detectors.watermark import KNOWN_KEYS, embed_watermark
 
 # The real photographs; the marked copies are made of other photographs, so that a bank of the marked
@@ -61,7 +62,7 @@ def _save_png(path: Path, rgb: np.ndarray, text: dict | None = None) -> None:
     info = PngInfo()
     for key, value in (text or {}).items():
         info.add_text(key, value)
-    Image.fromarray(rgb).save(path, pnginfo=info)
+    write_atomically(path, lambda p: Image.fromarray(rgb).save(p, pnginfo=info))
 
 
 def _marked_copies(out: Path) -> list[tuple[str, str]]:
@@ -77,7 +78,8 @@ def _marked_copies(out: Path) -> list[tuple[str, str]]:
     made.append(("marked/a1111_chelsea.png", "PNG text 'parameters' (AUTOMATIC1111)"))
     _save_png(out / "marked/comfyui_hubble.png", sample_photo("hubble_deep_field.jpg"), {"prompt": json.dumps(COMFYUI_PROMPT)})
     made.append(("marked/comfyui_hubble.png", "PNG text 'prompt' (ComfyUI graph)"))
-    Image.fromarray(sample_photo("retina.jpg")).save(out / "marked/xmp_retina.jpg", quality=90, xmp=XMP_AI.encode())
+    retina = Image.fromarray(sample_photo("retina.jpg"))
+    write_atomically(out / "marked/xmp_retina.jpg", lambda p: retina.save(p, quality=90, xmp=XMP_AI.encode()))
     made.append(("marked/xmp_retina.jpg", "XMP DigitalSourceType trainedAlgorithmicMedia"))
     return made
 
@@ -92,10 +94,11 @@ def _reshared_copies(out: Path) -> list[tuple[str, str]]:
         stem = Path(marked).stem
         if kind == "jpeg":
             name = f"reshared/{stem}_q60.jpg"
-            rgb.save(out / name, quality=60, subsampling=2)
+            write_atomically(out / name, lambda p: rgb.save(p, quality=60, subsampling=2))
         else:
             name = f"reshared/{stem}_half.png"
-            rgb.resize((rgb.width // 2, rgb.height // 2), Image.BICUBIC).save(out / name)
+            half = rgb.resize((rgb.width // 2, rgb.height // 2), Image.BICUBIC)
+            write_atomically(out / name, half.save)
         made.append((name, f"re-shared copy of marked/{marked}, mark lost ({kind})"))
     return made
 
@@ -126,12 +129,16 @@ def build_demo_folder(out: str | Path) -> Path:
     labels += [(name, "marked", how) for name, how in _reshared_copies(out)]
     buffer = io.BytesIO()
     Image.fromarray(sample_photo("coins.png")).save(buffer, format="PNG")
-    (out / "broken/truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-    (out / "broken/not_an_image.jpg").write_text("this is text, not a JPEG\n")
+    write_atomically(out / "broken/truncated.png", lambda p: p.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2]))
+    write_atomically(out / "broken/not_an_image.jpg", lambda p: p.write_text("this is text, not a JPEG\n"))
     labels += [("broken/truncated.png", "error", "PNG cut in half"), ("broken/not_an_image.jpg", "error", "text file")]
-    (out / "DEMO_README.txt").write_text(README)
-    with open(out / "labels.csv", "w", newline="") as f:
-        csv.writer(f).writerows([("file", "label", "how it was made"), *labels])
+    write_atomically(out / "DEMO_README.txt", lambda p: p.write_text(README))
+
+    def write_labels(path: Path) -> None:
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows([("file", "label", "how it was made"), *labels])
+
+    write_atomically(out / "labels.csv", write_labels)
     return out
 
 
@@ -147,7 +154,7 @@ def build_demo_copies(root: str | Path, copies: int) -> Path:
             with Image.open(path) as im:
                 pixels = np.array(im.convert("RGB"))
             pixels[0, 0] = (i * 37) % 256, i % 256, 255 - i % 256
-            Image.fromarray(pixels).save(path.with_suffix(".png"))
+            write_atomically(path.with_suffix(".png"), Image.fromarray(pixels).save)
             if path.suffix != ".png":
                 path.unlink()
     return root / "source"

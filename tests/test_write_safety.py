@@ -106,22 +106,23 @@ WRITE_MODES = ("w", "a", "x", "+")
 OWN_SAVERS = {"bank", "probe", "checkpoint", "convert_univfd"}  # their save() goes through write_atomically
 # Functions that write in place, and why that is safe.
 IN_PLACE = {
-    ("audit/report/github.py", "write_step_summary"): "appends to the step summary file CI names, as CI asks",
+    ("audit/report/github.py", "append_github_summary"): "appends to the step summary file CI names, as CI asks",
 }
 
 
 def _writes(tree: ast.AST):
     """(call, enclosing function or None) of every call that writes a file by name."""
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    in_memory = _in_memory(tree)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _is_write(node):
+        if isinstance(node, ast.Call) and _is_write(node, in_memory):
             func = parents.get(node)
             while func is not None and not isinstance(func, (ast.FunctionDef, ast.Lambda, ast.AsyncFunctionDef)):
                 func = parents.get(func)
             yield node, func
 
 
-def _is_write(call: ast.Call) -> bool:
+def _is_write(call: ast.Call, in_memory: set[str]) -> bool:
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     if name == "open":
@@ -131,18 +132,28 @@ def _is_write(call: ast.Call) -> bool:
     if name == "save":
         receiver = func.value if isinstance(func, ast.Attribute) else None
         own = getattr(receiver, "id", None) or getattr(getattr(receiver, "func", None), "id", None)
-        in_memory = any("buffer" in getattr(a, "id", "") for a in call.args)
-        return bool(call.args) and own not in OWN_SAVERS and not in_memory
+        return bool(call.args) and own not in OWN_SAVERS and not any(getattr(a, "id", "") in in_memory
+                                                                     for a in call.args)
     return name in WRITERS
 
 
+def _in_memory(tree: ast.AST) -> set[str]:
+    """Names bound to an io.BytesIO: writing to them writes no file."""
+    return {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+            and getattr(node.value.func, "attr", getattr(node.value.func, "id", None)) == "BytesIO"
+            for t in node.targets if isinstance(t, ast.Name)}
+
+
 def _callbacks(tree: ast.AST) -> set:
-    """Lambdas and names of functions passed to write_atomically: they fill its temporary file."""
+    """Lambdas and names of functions that fill write_atomically's temporary file: those passed to
+    it, and the functions such a lambda calls with it."""
     found: set = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "write_atomically":
             for arg in node.args[1:]:
-                found.add(arg if isinstance(arg, ast.Lambda) else getattr(arg, "id", None))
+                found.add(arg if isinstance(arg, ast.Lambda) else getattr(arg, "id", getattr(arg, "attr", None)))
+                if isinstance(arg, ast.Lambda):
+                    found |= {getattr(c.func, "id", None) for c in ast.walk(arg.body) if isinstance(c, ast.Call)}
     return found
 
 

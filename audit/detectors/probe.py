@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from audit.atomic import write_atomically
 from audit.detectors.base import NEEDS_EMBEDDINGS, NO_EVIDENCE, REAL, SYNTHETIC, EmbeddedItem, Signal, not_applicable
 
 UNIVFD_EMBEDDER = "ViT-L-14/openai"
@@ -51,10 +52,11 @@ class LinearProbe:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({"weight": self.weight.astype(np.float32), "bias": np.array([self.bias], np.float32)},
-                  str(folder / "probe.safetensors"))
+        tensors = {"weight": self.weight.astype(np.float32), "bias": np.array([self.bias], np.float32)}
+        write_atomically(folder / "probe.safetensors", lambda p: save_file(tensors, str(p)))
         sidecar = {k: v for k, v in asdict(self).items() if k not in ("weight", "bias")}
-        (folder / "probe.json").write_text(json.dumps({**sidecar, "dim": int(self.weight.shape[0])}, indent=2) + "\n")
+        text = json.dumps({**sidecar, "dim": int(self.weight.shape[0])}, indent=2) + "\n"
+        write_atomically(folder / "probe.json", lambda p: p.write_text(text))
         return folder
 
     @classmethod

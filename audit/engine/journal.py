@@ -21,7 +21,7 @@ import time
 from operator import itemgetter
 from pathlib import Path
 
-from audit.atomic import write_atomically
+from audit.atomic import open_in_place, write_atomically
 
 JOURNAL_NAME = "results.journal.jsonl"
 SYNC_SECONDS = 1.0  # the most rows (in seconds of scanning) a machine crash can take from the journal
@@ -48,7 +48,7 @@ class Journal:
                 write_atomically(path, self._write_fresh)
         else:  # the identity is on disk before any row, so a kill at any time leaves a resumable journal
             write_atomically(path, self._write_fresh)
-        self._file = open(path, "ab", buffering=0)  # each write goes straight to the operating system
+        self._file = os.fdopen(open_in_place(path, os.O_WRONLY | os.O_APPEND), "ab", buffering=0)  # unbuffered
         self._synced_at = time.monotonic()
 
     def _write_fresh(self, path: Path) -> None:
@@ -61,7 +61,7 @@ class Journal:
         raw = self.path.read_bytes()
         good_end = raw.rfind(b"\n") + 1  # a partial last line is dropped
         if good_end < len(raw):
-            with open(self.path, "r+b") as f:
+            with os.fdopen(open_in_place(self.path, os.O_RDWR), "r+b") as f:
                 f.truncate(good_end)
         lines = raw[:good_end].decode("utf-8").splitlines()
         if not lines:

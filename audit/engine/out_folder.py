@@ -2,8 +2,10 @@
 earlier scan left looking current while a new one runs (they are removed when it starts)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from audit.atomic import open_in_place
 from audit.engine.journal import JOURNAL_NAME
 
 LOCK_NAME = ".audit.lock"
@@ -37,7 +39,7 @@ class OutFolder:
         import fcntl
 
         out.mkdir(parents=True, exist_ok=True)
-        self._file = open(out / LOCK_NAME, "a+")
+        self._file = os.fdopen(open_in_place(out / LOCK_NAME, os.O_RDWR | os.O_CREAT), "r+")
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -369,7 +369,7 @@ class Parts:
         else:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            plan.write_text(json.dumps(identity) + "\n")
+            write_atomically(plan, lambda p: p.write_text(json.dumps(identity) + "\n"))
 
     def _path(self, index: int, suffix: str) -> Path:
         return self.folder / f"shard-{index:06d}{suffix}"

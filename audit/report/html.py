@@ -8,6 +8,7 @@ from collections import Counter
 from html import escape
 from pathlib import Path
 
+from audit.atomic import write_atomically
 from audit.report.page import cell, data_uri, figure_png, page, table
 from audit.report.tally import LISTED_ROWS, Listed
 from audit.report.text import DECISION_COLUMNS, GROUP_HEADERS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, group_cells, group_title, groups_left_out, headline, percent
@@ -20,7 +21,8 @@ HISTOGRAMS = {"probe_score": "probe scores (probability synthetic)",
 
 
 def write_html_report(summary: dict, listed: Listed, path) -> None:
-    Path(path).write_text(html_report(summary, listed), encoding="utf-8")
+    text = html_report(summary, listed)
+    write_atomically(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def html_report(summary: dict, listed: Listed) -> str:

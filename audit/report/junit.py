@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from audit.atomic import write_atomically
+
 
 def write_junit(path: str | Path, checks: list[dict]) -> None:
     """One <testcase> per check: {'name', 'passed', 'message'}."""
@@ -15,4 +17,4 @@ def write_junit(path: str | Path, checks: list[dict]) -> None:
         cases.append(f'  <testcase classname="autophagy-audit" name={quoteattr(c["name"])}>{body}{out}</testcase>')
     xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="autophagy-audit" tests="{len(checks)}" '
            f'failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n")
-    Path(path).write_text(xml, encoding="utf-8")
+    write_atomically(Path(path), lambda p: p.write_text(xml, encoding="utf-8"))

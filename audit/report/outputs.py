@@ -49,4 +49,4 @@ def write_reports(out: Path, summary: dict, listed: Listed) -> None:
     out = Path(out)
     write_atomically(out / "summary.json", lambda p: p.write_text(strict_json(summary)))
     write_atomically(out / "report.md", lambda p: p.write_text(markdown_report(summary, listed)))
-    write_atomically(out / "report.html", lambda p: write_html_report(summary, listed, p))
+    write_html_report(summary, listed, out / "report.html")

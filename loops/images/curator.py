@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.atomic import write_atomically
 from loops.errors import ConfigError
 
 DETECTORS = ("watermark", "probe", "neardup")
@@ -127,7 +128,7 @@ def _scratch_folder(folder: Path, files: list[bytes]):
     folder.mkdir(parents=True)
     try:
         for i, data in enumerate(files):
-            (folder / _name(i, data)).write_bytes(data)
+            write_atomically(folder / _name(i, data), lambda p, d=data: p.write_bytes(d))
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -106,12 +106,14 @@ def _load_inception(path: Path):
     import tempfile
 
     import torch
+
+    from audit.atomic import write_atomically
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     state = torch.load(path, map_location="cpu", weights_only=True)
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / INCEPTION_WEIGHTS
-        torch.save(state, copy)
+        write_atomically(copy, lambda p: torch.save(state, p))
         return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
                                   feature_extractor_weights_path=str(copy))
 

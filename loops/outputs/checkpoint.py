@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from audit.atomic import write_atomically
+from audit.atomic import open_in_place, write_atomically
 from loops.world import Block
 
 
@@ -67,7 +67,7 @@ class Checkpoint:
         path = self.folder / "rows.jsonl"
         state_path = self.folder / "state.json"
         committed = json.loads(state_path.read_text(encoding="utf-8"))["rows_bytes"] if state_path.exists() else 0
-        with open(path, "ab") as f:
+        with os.fdopen(open_in_place(path, os.O_RDWR | os.O_CREAT | os.O_APPEND), "ab") as f:
             f.truncate(committed)
             f.write((json.dumps(rows, allow_nan=False) + "\n").encode("utf-8"))
             f.flush()

@@ -6,13 +6,15 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from audit.atomic import write_atomically
 from audit.report.page import cell, data_uri, page, table
 from loops.outputs.advice_html import advice_section
 
 
 def write_html_report(summary: dict, curves_png: Path, path,
                       grids: dict[str, list[tuple[int, bytes]]] | None = None) -> None:
-    Path(path).write_text(html_report(summary, Path(curves_png).read_bytes(), grids), encoding="utf-8")
+    text = html_report(summary, Path(curves_png).read_bytes(), grids)
+    write_atomically(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[int, bytes]]] | None = None) -> str:
