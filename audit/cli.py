@@ -159,6 +159,9 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
               help="Chance per image of a false watermark match over all keys and channel orders tested "
                    "(default 1e-6); each test's threshold is corrected for their number.")
 @click.option("--column", default=None, help="Image column of a parquet or Hugging Face source.")
+@click.option("--paths-under", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Folder that the relative file paths in a parquet or Hugging Face source's cells are under "
+                   "(default: the parquet file's folder); a path must lead to a file inside it.")
 @embedding_options
 @click.option("--probe", default=None, help="Probe folder (from `audit calibrate`), or a pulled model name (univfd).")
 @click.option("--bank", default=None, type=click.Path(file_okay=False),
@@ -177,11 +180,12 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fail_above, gate, max_error_rate,
          baseline, fail_on_increase, allow_missing_shards, junit, quiet, pixel_limit,
          item_timeout, follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
-         neardup_hard, neardup_soft, phash_distance, engine, address, num_workers, group_by):
+         neardup_hard, neardup_soft, phash_distance, engine, address, num_workers, group_by, paths_under):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
 
     SOURCE: a folder or image file, webdataset .tar shards (file, folder or brace/glob
-    pattern), parquet files, or a Hugging Face dataset (hf:org/name[:split], hf:LOCAL_DIR).
+    pattern), parquet files, an img2dataset output folder, a Hugging Face save_to_disk folder,
+    or a Hugging Face dataset (hf:org/name[:split], hf:LOCAL_DIR).
     """
     from audit.engine.local import ScanConfig
     from audit.engine.local import scan as run_scan
@@ -201,7 +205,7 @@ def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fa
             allow_missing_shards=allow_missing_shards,
             watermark_keys=tuple(watermark_key),
             watermark_p_threshold=watermark_p_threshold,
-            column=column, embedder=embedder, preprocess=preprocess,
+            column=column, paths_under=paths_under, embedder=embedder, preprocess=preprocess,
             probe=_probe_folder(probe), bank=bank, calibration=calibration,
             neardup_hard=neardup_hard, neardup_soft=neardup_soft, phash_distance=phash_distance,
             group_by=group_by,

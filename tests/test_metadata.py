@@ -49,7 +49,7 @@ def assert_flagged(signal, tool: str, *evidence: str):
 
 
 def assert_real(signal):
-    assert (signal.decision, signal.score, signal.generator) == (NO_EVIDENCE, 0.0, None), signal
+    assert (signal.decision, signal.score, signal.generator) == (NO_EVIDENCE, None, None), signal
     assert signal.evidence == "no generator metadata"
 
 

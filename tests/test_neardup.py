@@ -115,7 +115,7 @@ def test_decision_bands(bank_dir):
     assert (unlabelled.decision, unlabelled.tool, unlabelled.evidence) == (SYNTHETIC, "bank", "bank match 0.97 to img_0007")
     assert (weak.decision, weak.evidence) == (NO_EVIDENCE, "weak bank match 0.90 to img_0042 (label gen3)")
     assert weak.score == pytest.approx(0.90, abs=1e-5)
-    assert (none.decision, none.score, none.evidence) == (NO_EVIDENCE, 0.0, "no bank match (best 0.41)")
+    assert (none.decision, none.score, none.evidence) == (NO_EVIDENCE, None, "no bank match (best 0.41)")
     assert none.extra["match_id"] == "img_0100"
     assert (by_phash.decision, by_phash.score, by_phash.evidence) == (SYNTHETIC, 1.0, "phash match d=3 to img_0007")
     assert by_phash.extra["phash_distance"] == 3 and by_phash.extra["match_id"] == "img_0007"

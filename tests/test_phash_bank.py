@@ -97,7 +97,7 @@ def test_detector_decides_by_phash_distance_alone(tmp_path):
     assert (within.decision, within.score, within.tool) == (SYNTHETIC, 1.0, "bank:gen1")
     assert within.evidence == f"phash match d={DEFAULT_PHASH_DISTANCE} to img_1 (label gen1)"
     assert within.extra["phash_distance"] == DEFAULT_PHASH_DISTANCE and within.extra["similarity"] is None
-    assert (beyond.decision, beyond.score) == (NO_EVIDENCE, 0.0)
+    assert (beyond.decision, beyond.score) == (NO_EVIDENCE, None)
     assert beyond.evidence == f"no phash match within {DEFAULT_PHASH_DISTANCE} bits"
     assert (no_hash.decision, no_hash.score) == (NOT_APPLICABLE, None)
 

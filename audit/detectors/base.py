@@ -23,7 +23,9 @@ NEEDS_EMBEDDINGS = "embeddings"
 class Signal:
     """One detector's verdict on one image.
 
-    score: probability that the image is synthetic, or None when not applicable.
+    score: probability that the image is synthetic (the probe), or the strength of what was found (1.0
+    for hard evidence, a bank match's similarity); None when the detector found nothing to score (no
+    evidence) or could not judge the image: a detector that saw nothing has no score, not 0.
     decision: SYNTHETIC, NO_EVIDENCE, NOT_APPLICABLE or ERROR; REAL only from a calibrated probe.
     evidence: short human-readable reason.
     generator: the model family (FLUX.1, SDXL, ...; "unknown model") named by hard evidence, when

@@ -447,6 +447,6 @@ class MetadataDetector:
         except Exception as e:  # noqa: BLE001 - never raise from detect(); a bug here is no verdict
             return not_applicable(f"metadata check failed: {type(e).__name__}")
         if found is None:
-            return Signal(score=0.0, decision=NO_EVIDENCE, evidence="no generator metadata")
+            return Signal(score=None, decision=NO_EVIDENCE, evidence="no generator metadata")
         return Signal(score=1.0, decision=SYNTHETIC, evidence=found.evidence, generator=family_of(found.models),
                       tool=found.tool)

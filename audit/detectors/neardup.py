@@ -76,7 +76,7 @@ class NearDupDetector:
         if item.phash is None:
             return not_applicable("no perceptual hash")
         if hit is None:
-            return Signal(score=0.0, decision=NO_EVIDENCE, evidence=f"no phash match within {self.phash_distance} bits",
+            return Signal(score=None, decision=NO_EVIDENCE, evidence=f"no phash match within {self.phash_distance} bits",
                           extra={"similarity": None, "match_id": None, "match_label": None})
         match_id, distance = hit
         signal = self._synthetic(f"phash match d={distance} to", self.bank.meta(match_id), None)
@@ -87,7 +87,7 @@ class NearDupDetector:
         if item.embedding is None:
             return not_applicable("no embedding")
         if bank_id < 0:
-            return Signal(score=0.0, decision=NO_EVIDENCE, evidence="no bank match (bank is empty)",
+            return Signal(score=None, decision=NO_EVIDENCE, evidence="no bank match (bank is empty)",
                           extra={"similarity": None, "match_id": None, "match_label": None})
         nearest = self.bank.meta(bank_id)
         if not self.cosine_counts:
@@ -103,7 +103,7 @@ class NearDupDetector:
         if similarity >= self.soft_threshold:
             return Signal(score=similarity, decision=NO_EVIDENCE,
                           evidence=f"weak bank match {similarity:.2f} to {_describe(nearest)}", extra=extra)
-        return Signal(score=0.0, decision=NO_EVIDENCE, evidence=f"no bank match (best {similarity:.2f})", extra=extra)
+        return Signal(score=None, decision=NO_EVIDENCE, evidence=f"no bank match (best {similarity:.2f})", extra=extra)
 
     def _by_phash_only(self, item: EmbeddedItem, similarity: float, nearest: dict, phash_hit) -> Signal:
         """A random embedder's bank: the pHash decides; the similarity is reported, never used."""

@@ -199,7 +199,7 @@ class WatermarkDetector:
         extra = {"bits": f"{matches}/{n}", "p_value": p}
         if found:
             return Signal(score=1.0, decision=SYNTHETIC, evidence=evidence, generator=key.generator, extra=extra)
-        return Signal(score=0.0, decision=NO_EVIDENCE, evidence="no known watermark; best " + evidence, extra=extra)
+        return Signal(score=None, decision=NO_EVIDENCE, evidence="no known watermark; best " + evidence, extra=extra)
 
     def _matches(self, rgb: np.ndarray):
         """(key, matching bits, p-value, channel order, bits needed) for every key in both channel orders."""

@@ -14,6 +14,7 @@ from audit.engine.config import ScanConfig
 from audit.engine.watchdog import BATCH, ITEM, Slots, Watchdog
 from audit.sources.decode import internal_error
 from audit.sources.record import ImageRecord
+from audit.sources.error_kinds import error_kind
 
 _WORKER: dict = {}
 
@@ -124,3 +125,4 @@ def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
     row["generator"], row["tool"] = attribute((s.generator, s.tool) for s in synthetic.values())
     row["decision"] = overall_decision(row)
     return row
+        "error_kind": error_kind(record.error),

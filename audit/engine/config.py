@@ -30,8 +30,10 @@ class ScanConfig:
     a probe or bank is given). pixel_limit: larger images are refused as decompression bombs.
     follow_links: none / inside / all. allow_missing_shards: scan the paths of a pattern that exist.
     watermark_keys: extra keys NAME=bytes:TEXT|bits:0101|hex:ABCD. watermark_p_threshold: per image.
-    column: the image column of a parquet or Hugging Face source. embedder: open_clip spec, `random`
-    (tests) or `none` (a pHash bank). preprocess: clip or univfd. probe, bank, calibration: folders.
+    column: the image column of a parquet or Hugging Face source. paths_under: the folder that relative
+    path cells of a parquet or Hugging Face source are under (they must lead inside it). embedder:
+    open_clip spec, `random` (tests) or `none` (a pHash bank). preprocess: clip or univfd. probe, bank,
+    calibration: folders.
     neardup_hard / neardup_soft / phash_distance: the bank's match thresholds. embed: compute
     embeddings even when no detector needs them.
     """
@@ -43,6 +45,7 @@ class ScanConfig:
     watermark_keys: tuple[str, ...] = ()
     watermark_p_threshold: float | None = None
     column: str | None = None
+    paths_under: str | None = None  # folder that relative path cells are under (default: the parquet file's folder)
     embedder: str | None = None  # None: the probe's or bank's embedder, else DEFAULT_SPEC
     preprocess: str | None = None  # None: the probe's, else "clip"
     probe: str | None = None  # probe folder (probe.safetensors + probe.json)

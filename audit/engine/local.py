@@ -25,7 +25,7 @@ from audit.engine.pool import run_in_workers
 from audit.engine.result import ScanResult
 from audit.engine.results_store import ResultsStore, SeqRanges
 from audit.report.outputs import results_schema
-from audit.sources import ImageRecord, SourceError, SourceStats, iter_records
+from audit.sources import ImageRecord, SourceError, SourceStats, hint_for_empty, iter_records
 
 Progress = Callable[[int], None]
 EMBEDDINGS_DIR = "embeddings"
@@ -57,11 +57,11 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
         check_out_folder(out, resume, overwrite)
     stats = SourceStats()
     records = iter_records(source, config.pixel_limit, config.column, config.follow_links,
-                           config.allow_missing_shards, stats)
+                           config.allow_missing_shards, stats, config.paths_under)
     first = next(records, None)  # opens the source now, so a bad source fails before any output
     if first is None:
         skipped = f" ({stats.skipped} files that are not images were skipped)" if stats.skipped else ""
-        raise SourceError(f"no images found in {source}{skipped}")
+        raise SourceError(f"no images found in {source}{skipped}{hint_for_empty(source)}")
     records = itertools.chain([first], records)
 
     with OutFolder(out) if out is not None else contextlib.nullcontext(), _results_folder(out) as folder:

@@ -44,7 +44,7 @@ from audit.engine.local import EMBEDDINGS_DIR, Progress, id_scope, unique_id
 from audit.engine.out_folder import PARTS_DIR, OutFolder, check_out_folder
 from audit.engine.result import ScanResult
 from audit.report.outputs import results_schema
-from audit.sources import ImageRecord, SourceError, SourceStats, display_name, iter_records, shard_files
+from audit.sources import ImageRecord, SourceError, SourceStats, display_name, is_dataset, iter_records, shard_files
 
 RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'autophagy-audit[ray]' "
                "(or pip install 'ray[data]')")
@@ -158,13 +158,13 @@ def plan_shards(source: str, config: ScanConfig, shard_size: int = FOLDER_SHARD_
                 stats: SourceStats | None = None) -> list[Shard]:
     """The shards of `source` in source order; raises SourceError for an unreadable source."""
     files = shard_files(source, config.allow_missing_shards)
-    if files is not None or source.startswith("hf:"):
+    if files is not None or is_dataset(source):
         next(iter_records(source, config.pixel_limit, config.column, config.follow_links, config.allow_missing_shards,
-                          stats), None)  # a bad source fails here, not in Ray
+                          stats, config.paths_under), None)  # a bad source fails here, not in Ray
         return [Shard(name=display_name(f), spec=os.path.abspath(f)) for f in files] if files else [Shard(source, source)]
     listing = [[r.id, r.uri, r.path and os.path.abspath(r.path), r.error, r.root]
                for r in iter_records(source, config.pixel_limit, config.column, config.follow_links,
-                                     config.allow_missing_shards, stats)]
+                                     config.allow_missing_shards, stats, config.paths_under)]
     return [Shard(name=f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} items, {_digest(chunk)})", records=json.dumps(chunk))
             for chunk in (listing[i:i + shard_size] for i in range(0, len(listing), shard_size))]
 
@@ -180,7 +180,8 @@ def shard_records(shard: dict, config: ScanConfig) -> Iterator[ImageRecord]:
             yield ImageRecord(id=rid, uri=uri, path=path, error=error, pixel_limit=config.pixel_limit, root=root)
         return
     try:
-        yield from iter_records(shard["spec"], config.pixel_limit, config.column, config.follow_links)
+        yield from iter_records(shard["spec"], config.pixel_limit, config.column, config.follow_links,
+                                paths_under=config.paths_under)
     except SourceError as e:  # e.g. a later parquet file without the image column: one error row, as locally
         name, uri = display_name(os.path.basename(shard["spec"])), display_name(shard["spec"])
         yield ImageRecord(id=name + "/", uri=uri, error=str(e))

@@ -17,7 +17,7 @@ MAX_TABLE_ROWS = LISTED_ROWS
 MAX_THUMBNAILS = 200
 THUMBNAIL_PX = 128
 HISTOGRAMS = {"probe_score": "probe scores (probability synthetic)",
-              "neardup_score": "near-duplicate bank scores (similarity of a match; 0 = no match)"}
+              "neardup_score": "near-duplicate bank scores (similarity of a match; images without one have no score)"}
 
 
 def write_html_report(summary: dict, listed: Listed, path) -> None:

@@ -18,7 +18,8 @@ RESULTS_FILE = "results.parquet"
 
 BASE_COLUMNS = [
     ("seq", pa.int64()), ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()),
-    ("error", pa.string()), ("format", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
+    ("error", pa.string()), ("error_kind", pa.string()), ("format", pa.string()), ("width", pa.int64()),
+    ("height", pa.int64()),
     ("sha256", pa.string()), ("phash", pa.string()), ("url", pa.string()), ("key", pa.string()),
     ("caption", pa.string()),
 ]

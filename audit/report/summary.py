@@ -42,6 +42,7 @@ def tally_summary(tally: ScanTally, config, source: str, stage=None, calibration
         "errors": {
             "count": errors,
             "by_reason": dict(tally.error_reasons.most_common()),
+            "by_kind": dict(tally.error_kinds.most_common()),
             "first": [{"id": r["id"], "error": r["error"]} for r in tally.listed.errors[:MAX_LISTED_ERRORS]],
         },
         "versions": versions(),

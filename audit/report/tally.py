@@ -9,14 +9,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audit.detectors.base import NO_EVIDENCE, SYNTHETIC
 from audit.estimate import ScanEvidence
 from audit.report.groups import GroupTally
+from audit.sources.error_kinds import error_kind
 
 LISTED_ROWS = 2000  # flagged and error rows the reports list; all are in results.parquet
 MAX_NAMES = 10_000  # distinct generators or tools counted by name; more are counted as OTHER_NAMES
 OTHER_NAMES = "(others)"
 HISTOGRAM_BINS = 40  # over [0, 1]
 HISTOGRAM_COLUMNS = ("probe_score", "neardup_score")
+TESTED = (SYNTHETIC, NO_EVIDENCE)  # the watermark decisions of an image that was tested
 
 
 @dataclass
@@ -59,7 +62,7 @@ class ScanTally:
         self.detectors = list(detectors)
         self.total = self.ok = self.flagged = self.hard = self.watermark_tested = 0
         self.per_detector = {name: Counter() for name in self.detectors}
-        self.generators, self.tools, self.error_reasons = Counter(), Counter(), Counter()
+        self.generators, self.tools, self.error_reasons, self.error_kinds = Counter(), Counter(), Counter(), Counter()
         self.groups = GroupTally(group_by)
         self.evidence = ScanEvidence()
         self.listed = Listed()
@@ -77,12 +80,13 @@ class ScanTally:
             if row["status"] == "ok":
                 self._add_ok(row)
             else:
-                _count(self.error_reasons, error_kind(row["error"]))
+                _count(self.error_reasons, reason_category(row["error"]))
+                self.error_kinds[row.get("error_kind") or error_kind(row["error"])] += 1
 
     def _add_ok(self, row: dict) -> None:
         self.flagged += bool(row["flagged"])
         self.hard += bool(row["hard_evidence"])
-        self.watermark_tested += row.get("watermark_score") is not None
+        self.watermark_tested += row.get("watermark_decision") in TESTED
         for name in self.detectors:
             self.per_detector[name][row[f"{name}_decision"]] += 1
         if row["generator"]:
@@ -93,6 +97,7 @@ class ScanTally:
             self.duplicates.add(row)
 
 
-def error_kind(error: str) -> str:
-    """The reason's category: the text before the first colon ("corrupt image", "unreadable", ...)."""
+def reason_category(error: str) -> str:
+    """The reason's category in words: the text before the first colon ("corrupt image", "unreadable", ...);
+    `error_kind` is its stable code."""
     return error.split(":", 1)[0].strip()

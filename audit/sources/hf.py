@@ -16,20 +16,20 @@ from typing import Iterator
 import datasets
 
 from audit.sources.parquet import cell_path, cell_record, meta_columns, pick_column
+from audit.sources.layout import is_saved_dataset
 from audit.sources.record import ImageRecord, SourceError
 from audit.sources.sample_meta import from_mapping
 
-SAVED_DATASET_MARKERS = ("dataset_dict.json", "state.json")  # written by save_to_disk
 
-
-def iter_hf(spec: str, column: str | None) -> Iterator[ImageRecord]:
-    """Records of one split of a Hugging Face dataset, in its order."""
+def iter_hf(spec: str, column: str | None, paths_under: str | None = None) -> Iterator[ImageRecord]:
+    """Records of one split of a Hugging Face dataset, in its order. Path cells are read relative to,
+    and only inside, `paths_under` when given (else the local dataset's folder, or the datasets cache)."""
     name, split = split_spec(spec)
     dataset, split = _load(name, split)
     image_column = _image_column(dataset.features, column)
     if isinstance((dataset.features or {}).get(image_column), datasets.Image):
         dataset = dataset.cast_column(image_column, datasets.Image(decode=False))
-    base_dir = name if os.path.isdir(name) else ""
+    base_dir = paths_under or (name if os.path.isdir(name) else "")
     root = base_dir or _hub_cache()
     meta = meta_columns(dataset.features.arrow_schema) if dataset.features else {}
     rows = iter(dataset.select_columns(list(dict.fromkeys([image_column, *meta.values()]))))
@@ -77,7 +77,7 @@ def _load(name: str, split: str | None) -> tuple[datasets.IterableDataset, str]:
         raise SourceError(f"cannot load Hugging Face dataset '{name}': the Hub is unreachable; "
                           "to use a copy in the local cache, set HF_HUB_OFFLINE=1")
     try:
-        if local and any(os.path.isfile(os.path.join(name, m)) for m in SAVED_DATASET_MARKERS):
+        if local and is_saved_dataset(name):
             loaded = datasets.load_from_disk(name)
         else:
             loaded = datasets.load_dataset(name, split=split, streaming=True)

@@ -1,9 +1,11 @@
 """Parquet sources: one record per row of the image column, streamed in small batches.
 
 The image column holds raw bytes (binary), a Hugging Face Image struct `{bytes, path}`, or
-file paths relative to the parquet file's folder. It is `column` when given; otherwise the
-first binary or `{bytes, ...}` struct column; otherwise the first string column named like
-a path (`path`, `file_name`, `image_path`, `url`, ...). Ids are `<file name>/<key>` when the file has an `id`, `key` or `__key__` column, else
+file paths relative to the parquet file's folder (or to `paths_under`, the folder they were
+written relative to; a path must lead to a file inside that folder). It is `column` when given;
+otherwise the first binary or `{bytes, ...}` struct column; otherwise the first string column
+named like a path (`path`, `file_name`, `image_path`, `url`, ...). Dictionary-encoded columns
+(pandas categoricals, `pyarrow` dictionary arrays) count as their values' type. Ids are `<file name>/<key>` when the file has an `id`, `key` or `__key__` column, else
 `<file name>/<cell's file name>` for a `{bytes, path}` cell that records one, else `<file name>/<row
 index>`. The url, key and caption columns of img2dataset-style files (`url`, `key`, `caption`, and
 the like; see sample_meta) are carried into the rows. A file that
@@ -28,7 +30,7 @@ PATH_COLUMN_NAMES = {
 }
 
 
-def iter_parquet(paths: list[str], column: str | None) -> Iterator[ImageRecord]:
+def iter_parquet(paths: list[str], column: str | None, paths_under: str | None = None) -> Iterator[ImageRecord]:
     """Records of every row of every file, in order.
 
     No usable image column in the first readable file raises `SourceError`; in a later
@@ -42,7 +44,9 @@ def iter_parquet(paths: list[str], column: str | None) -> Iterator[ImageRecord]:
             pfile = pq.ParquetFile(path)
             image_column = pick_column(pfile.schema_arrow, column)
             column_found = True
-            yield from _iter_rows(pfile, image_column, path, name, uri)
+            for record in _iter_rows(pfile, image_column, path, name, uri, paths_under):
+                record.container = uri  # the uri's file part, kept apart from it
+                yield record
         except SourceError as e:
             if not column_found:
                 raise
@@ -51,12 +55,13 @@ def iter_parquet(paths: list[str], column: str | None) -> Iterator[ImageRecord]:
             yield ImageRecord(id=name + "/", uri=uri, error=f"unreadable parquet file: {e}")
 
 
-def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, uri: str) -> Iterator[ImageRecord]:
+def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, uri: str,
+               paths_under: str | None) -> Iterator[ImageRecord]:
     schema = pfile.schema_arrow
     id_column = next((c for c in ID_COLUMNS if c in schema.names and c != image_column), None)
     meta = meta_columns(schema)
     columns = list(dict.fromkeys([image_column, *([id_column] if id_column else []), *meta.values()]))
-    base_dir = os.path.dirname(os.path.abspath(path))
+    base_dir = paths_under or os.path.dirname(os.path.abspath(path))
     row = 0
     for batch in pfile.iter_batches(batch_size=BATCH_ROWS, columns=columns):
         table = {c: batch.column(c).to_pylist() for c in columns}
@@ -71,7 +76,7 @@ def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, u
 
 def meta_columns(schema: pa.Schema) -> dict[str, str]:
     """field (url, key, caption) -> the string or integer column holding it (img2dataset: url, key, caption)."""
-    usable = {f.name for f in schema if _is_string(f.type) or pa.types.is_integer(f.type)}
+    usable = {f.name for f in schema if _is_string(f.type) or pa.types.is_integer(_plain(f.type))}
     found = {field: next((n for n in names if n in usable), None) for field, names in NAMES.items()}
     return {field: column for field, column in found.items() if column}
 
@@ -98,9 +103,9 @@ def pick_column(schema: pa.Schema, column: str | None) -> str:
                 f"column '{column}' has type {column_type}; expected bytes, a {{bytes, path}} struct or file paths"
             )
         return column
-    for f in schema:
-        if _is_bytes(f.type) or _is_image_struct(f.type):
-            return f.name
+    found = bytes_column(schema)
+    if found is not None:
+        return found
     for f in schema:
         if _is_string(f.type) and f.name.lower() in PATH_COLUMN_NAMES:
             return f.name
@@ -108,6 +113,11 @@ def pick_column(schema: pa.Schema, column: str | None) -> str:
         f"no image column (bytes, {{bytes, path}} struct or file paths) among columns: {names}; "
         "choose one with --column"
     )
+
+
+def bytes_column(schema: pa.Schema) -> str | None:
+    """The first column of image bytes (binary, or a `{bytes, ...}` struct), or None."""
+    return next((f.name for f in schema if _is_bytes(f.type) or _is_image_struct(f.type)), None)
 
 
 def cell_record(value: object, rid: str, uri: str, base_dir: str, root: str | None = None) -> ImageRecord:
@@ -127,13 +137,21 @@ def cell_record(value: object, rid: str, uri: str, base_dir: str, root: str | No
     return ImageRecord(id=rid, uri=display_name(os.path.abspath(path)), path=path, root=root or base_dir)
 
 
+def _plain(t: pa.DataType) -> pa.DataType:
+    """A dictionary-encoded type's value type; any other type as it is."""
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
 def _is_bytes(t: pa.DataType) -> bool:
+    t = _plain(t)
     return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
 
 
 def _is_string(t: pa.DataType) -> bool:
+    t = _plain(t)
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def _is_image_struct(t: pa.DataType) -> bool:
+    t = _plain(t)
     return pa.types.is_struct(t) and t.get_field_index("bytes") >= 0 and _is_bytes(t.field("bytes").type)

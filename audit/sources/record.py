@@ -65,14 +65,16 @@ class ImageRecord:
 
 @dataclass
 class SourceStats:
-    """What a reader passed over: files that are not images, and paths a pattern names that do not exist."""
+    """What a reader passed over: files that are not images, paths a pattern names that do not exist,
+    and the layout's own metadata files (recognised, not skipped)."""
 
     skipped: int = 0
     missing: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """As the summary's `source_files`."""
-        return {"skipped_non_images": self.skipped, "missing": self.missing}
+        return {"skipped_non_images": self.skipped, "missing": self.missing,
+                "metadata_files": self.metadata_files, "layout": self.layout or None}
 
 
 def display_name(path: str) -> str:
@@ -82,6 +84,8 @@ def display_name(path: str) -> str:
 
 def too_large(size: int) -> str | None:
     """The error of an item too large to read into memory, or None."""
+    metadata_files: int = 0  # files of the source's layout that are not images (img2dataset's tables and stats)
+    layout: str = ""  # what a folder was read as (see layout.py), "" for other specs
     return f"file too large ({size} bytes)" if size > MAX_FILE_BYTES else None
 
 
