@@ -46,11 +46,20 @@ def compare(old: dict, new: dict, source_of_old: str) -> dict:
 
 def _groups_rising(old: dict | None, new: dict | None) -> list[dict]:
     """Groups (shard, folder or domain) whose flagged share rose, most first, when both scans were
-    broken down the same way."""
+    broken down the same way. A group the baseline does not list has `before` None: `new` True when
+    the baseline lists all of its groups (the group is new in this scan), else None (it may have been
+    among the groups the baseline's summary left off)."""
     if not old or not new or old.get("by") != new.get("by"):
         return []
     before = {g["group"]: g.get("flagged_share") or 0.0 for g in old.get("groups", [])}
-    rising = [{"name": g["group"], "before": before.get(g["group"], 0.0), "after": g.get("flagged_share") or 0.0}
-              for g in new.get("groups", [])]
-    rising = [g for g in rising if g["after"] > g["before"]]
-    return sorted(rising, key=lambda g: g["after"] - g["before"], reverse=True)[:MAX_LISTED_GROUPS]
+    complete = not old.get("left_off")
+    rising = [_group_change(g, before, complete) for g in new.get("groups", [])]
+    rising = [g for g in rising if g["after"] > (g["before"] or 0.0)]
+    return sorted(rising, key=lambda g: g["after"] - (g["before"] or 0.0), reverse=True)[:MAX_LISTED_GROUPS]
+
+
+def _group_change(group: dict, before: dict, complete: bool) -> dict:
+    name, after = group["group"], group.get("flagged_share") or 0.0
+    if name in before:
+        return {"name": name, "before": before[name], "after": after, "new": False}
+    return {"name": name, "before": None, "after": after, "new": True if complete else None}

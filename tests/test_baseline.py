@@ -79,3 +79,32 @@ def test_groups_rising_come_from_real_scans(tmp_path):
     assert _scan(tmp_path / "v1", "--out", tmp_path / "o1").exit_code == 0
     result = _scan(tmp_path / "v2", "--out", tmp_path / "o2", "--baseline", tmp_path / "o1", "--format", "json")
     assert [g["name"] for g in json.loads(result.stdout)["baseline"]["groups_rising"]] == ["b"]
+
+
+def test_a_group_absent_from_the_baseline_reads_new(tmp_path):
+    """A folder that did not exist in the baseline scan is new, not a rise from 0 %."""
+    for version, folders in (("v1", ("a",)), ("v2", ("a", "b"))):
+        for folder in folders:
+            (tmp_path / version / folder).mkdir(parents=True)
+            (tmp_path / version / folder / "clean.png").write_bytes(image_bytes(noise_image(seed=1)))
+    info = PngInfo()
+    info.add_text("parameters", A1111)
+    (tmp_path / "v2" / "b" / "x.png").write_bytes(image_bytes(noise_image(seed=2), "PNG", pnginfo=info))
+    assert _scan(tmp_path / "v1", "--out", tmp_path / "o1").exit_code == 0
+    result = _scan(tmp_path / "v2", "--out", tmp_path / "o2", "--baseline", tmp_path / "o1", "--format", "json")
+    [group] = json.loads(result.stdout)["baseline"]["groups_rising"]
+    assert (group["name"], group["before"], group["new"], group["after"]) == ("b", None, True, 0.5)
+    report = (tmp_path / "o2" / "report.md").read_text()
+    assert "Flagged share of b: new in this scan" in report and "rose: 0.00" not in report
+
+
+def test_a_group_missing_from_a_truncated_baseline_list_is_not_called_new():
+    def summary(groups, left_off):
+        return {"estimate": {"point": 0.1, "interval": [0.1, 0.1]},
+                "groups": {"by": "shard", "left_off": left_off,
+                           "groups": [{"group": n, "flagged_share": v} for n, v in groups.items()]}}
+
+    complete = compare(summary({"a": 0.1}, 0), summary({"a": 0.2, "z": 0.3}, 0), "old")["groups_rising"]
+    truncated = compare(summary({"a": 0.1}, 5), summary({"a": 0.2, "z": 0.3}, 0), "old")["groups_rising"]
+    assert [(g["name"], g["before"], g["new"]) for g in complete] == [("z", None, True), ("a", 0.1, False)]
+    assert [(g["name"], g["new"]) for g in truncated] == [("z", None), ("a", False)]

@@ -87,8 +87,17 @@ def baseline_lines(summary: dict) -> list[str]:
              f"{percent(b['lower_bound_before'])} -> {percent(b['lower_bound_after'])}"]
     if b["new_generators"]:
         lines.append("New generators since the baseline: " + ", ".join(b["new_generators"]))
-    return lines + [f"Flagged share of {g['name']} rose: {percent(g['before'])} -> {percent(g['after'])}"
-                    for g in b["groups_rising"]]
+    return lines + [_group_rise(g) for g in b["groups_rising"]]
+
+
+def _group_rise(group: dict) -> str:
+    """One line of a group whose flagged share rose since the baseline, or that is new."""
+    name, after = group["name"], percent(group["after"])
+    if group.get("before") is None and group.get("new"):
+        return f"Flagged share of {name}: new in this scan (not in the baseline), {after}"
+    if group.get("before") is None:
+        return f"Flagged share of {name}: {after}; not among the groups the baseline's summary lists"
+    return f"Flagged share of {name} rose: {percent(group['before'])} -> {after}"
 
 
 # The breakdown by group (summary["groups"]) in every report: the title, then a row per group.
