@@ -361,10 +361,12 @@ def bank_info(bank_dir):
 @click.option("--drop", type=click.Choice(["hard", "flagged"]), default="hard", show_default=True,
               help="Which items to drop: those with hard evidence, or every flagged item.")
 @click.option("--to", "list_file", type=click.Path(dir_okay=False), default=None,
-              help="Write the dropped items here, one per line: URL where known, else path, else id.")
+              help="Write the dropped items to FILE (- for standard output), one per line: URL where known, "
+                   "else path, else id.")
 @click.option("--keep", is_flag=True, help="With --to: list the items that are kept instead.")
 @click.option("--write-shards", type=click.Path(file_okay=False), default=None,
-              help="Write clean copies of the scanned tar or parquet files here, without the dropped samples.")
+              help="Write clean copies of the scanned tar or parquet files into DIR, without the dropped samples "
+                   "and without members the scan refused (unsafe names, links, devices, pickles).")
 def export(scan_out, drop, list_file, keep, write_shards):
     """Act on the scan in OUT: list the items to drop (or keep), and write clean shards."""
     from audit.export import ExportError, write_clean_shards, write_list
@@ -374,10 +376,11 @@ def export(scan_out, drop, list_file, keep, write_shards):
     try:
         if list_file:
             count = write_list(scan_out, drop, list_file, keep=keep)
-            stderr.print(f"{count} {'kept' if keep else 'dropped'} items listed in {list_file}")
+            where = "on standard output" if list_file == "-" else f"in {list_file}"
+            stderr.print(f"{count} {'kept' if keep else 'dropped'} items listed {where}", markup=False, soft_wrap=True)
         if write_shards:
-            for name, (kept, dropped) in write_clean_shards(scan_out, drop, write_shards).items():
-                stderr.print(f"{write_shards}/{name}: {kept} kept, {dropped} dropped")
+            for name, copied in write_clean_shards(scan_out, drop, write_shards).items():
+                stderr.print(f"{write_shards}/{name}: {copied.describe()}", markup=False, soft_wrap=True)
     except (ExportError, OSError) as e:
         _fail(str(e))
 

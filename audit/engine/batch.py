@@ -113,6 +113,7 @@ def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
         "url": record.url,
         "key": record.key,
         "caption": record.caption,
+        "container": record.container,
     }
     for name in _WORKER["config"].detectors:
         signal = signals.get(name)

@@ -184,7 +184,8 @@ def shard_records(shard: dict, config: ScanConfig) -> Iterator[ImageRecord]:
                                 paths_under=config.paths_under)
     except SourceError as e:  # e.g. a later parquet file without the image column: one error row, as locally
         name, uri = display_name(os.path.basename(shard["spec"])), display_name(shard["spec"])
-        yield ImageRecord(id=name + "/", uri=uri, error=str(e))
+        yield ImageRecord(id=name + "/", uri=uri, error=str(e),
+                          container=uri if uri.endswith((".tar", ".parquet")) else None)
 
 
 # --- Ray Data stages -----------------------------------------------------------------------

@@ -115,7 +115,9 @@ def _flagged_section(summary: dict, flagged_rows: list[dict]) -> list[str]:
     flagged = summary["counts"]["flagged"]
     shown = flagged_rows[:MAX_TABLE_ROWS]
     thumbs = set(evenly_spaced(len(shown), MAX_THUMBNAILS))
-    images = thumbnails([shown[i]["uri"] for i in sorted(thumbs)], (summary.get("config") or {}).get("column"))
+    picked = [shown[i] for i in sorted(thumbs)]
+    containers = {r["uri"]: r["container"] for r in picked if "container" in r}
+    images = thumbnails([r["uri"] for r in picked], (summary.get("config") or {}).get("column"), containers)
     body = [[_thumbnail_cell(images.get(r["uri"])) if i in thumbs else cell(""), cell(r["id"]), cell(r["generator"] or ""),
              cell(r.get("tool") or ""), cell("yes" if r["hard_evidence"] else "no"),
              cell(flag_evidence(r, summary["per_detector"]))]
@@ -155,13 +157,15 @@ def _thumbnail_cell(src: str | None) -> str:
     return f'<td><img class="thumb" alt="" src="{src}"></td>' if src and src.startswith("data:") else "<td></td>"
 
 
-def thumbnails(uris: list[str], column: str | None = None) -> dict[str, str]:
+def thumbnails(uris: list[str], column: str | None = None,
+               containers: dict[str, str | None] | None = None) -> dict[str, str]:
     """uri -> a thumbnail's data URI, or the reason there is none: files, shard members and parquet
-    rows are read back (each shard or file once); remote items are not."""
+    rows are read back (each shard or file once, from the container the scan recorded); remote
+    items are not."""
     from audit.sources.reread import read_items
 
     return {uri: thumbnail(data) if isinstance(data, bytes) else data
-            for uri, data in read_items([u for u in uris if u], column).items()}
+            for uri, data in read_items([u for u in uris if u], column, containers).items()}
 
 
 def thumbnail(data: bytes) -> str:

@@ -22,6 +22,7 @@ BASE_COLUMNS = [
     ("height", pa.int64()),
     ("sha256", pa.string()), ("phash", pa.string()), ("url", pa.string()), ("key", pa.string()),
     ("caption", pa.string()),
+    ("container", pa.string()),  # the tar or parquet file holding the item; the uri is `container#item`
 ]
 TAIL_COLUMNS = [("flagged", pa.bool_()), ("hard_evidence", pa.bool_()), ("generator", pa.string()),
                 ("tool", pa.string()), ("decision", pa.string())]

@@ -50,9 +50,9 @@ def iter_parquet(paths: list[str], column: str | None, paths_under: str | None =
         except SourceError as e:
             if not column_found:
                 raise
-            yield ImageRecord(id=name + "/", uri=uri, error=str(e))
+            yield ImageRecord(id=name + "/", uri=uri, error=str(e), container=uri)
         except (OSError, pa.ArrowException) as e:
-            yield ImageRecord(id=name + "/", uri=uri, error=f"unreadable parquet file: {e}")
+            yield ImageRecord(id=name + "/", uri=uri, error=f"unreadable parquet file: {e}", container=uri)
 
 
 def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, uri: str,

@@ -30,6 +30,7 @@ class ImageRecord:
     url: str | None = None  # what the dataset says about the sample (webdataset sidecars, parquet columns)
     key: str | None = None
     caption: str | None = None
+    container: str | None = None  # the tar or parquet file holding the item (uri = container#item)
     _decoded: DecodedImage | None = field(default=None, repr=False, compare=False)
 
     def add_meta(self, fields: dict) -> None:

@@ -24,12 +24,24 @@ def split_uri(uri: str) -> tuple[str, str | None]:
     return uri, None
 
 
-def read_items(uris: list[str], column: str | None = None) -> dict[str, bytes | str]:
-    """uri -> the item's bytes, or a short reason it cannot be read back."""
+def in_container(uri: str, container: str | None) -> tuple[str, str | None]:
+    """(file, item inside it or None) from the container the scan recorded (None: a file of its own),
+    whatever `#` the names hold."""
+    if container is None:
+        return uri, None
+    return container, uri[len(container) + 1:] if uri.startswith(container + "#") else None
+
+
+def read_items(uris: list[str], column: str | None = None,
+               containers: dict[str, str | None] | None = None) -> dict[str, bytes | str]:
+    """uri -> the item's bytes, or a short reason it cannot be read back. `containers` (uri -> the
+    tar or parquet file the scan recorded) decides where each item is; without it (results of an
+    older scan) the uri is split at its first `.tar#` or `.parquet#`."""
     found: dict[str, bytes | str] = {}
     inside: dict[str, dict[str, str]] = defaultdict(dict)  # container -> item -> uri
     for uri in dict.fromkeys(uris):
-        path, item = split_uri(uri)
+        path, item = in_container(uri, containers[uri]) if containers is not None and uri in containers \
+            else split_uri(uri)
         if "://" in uri:
             found[uri] = REMOTE
         elif item is None:

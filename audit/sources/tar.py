@@ -13,12 +13,16 @@ from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, dis
 from audit.sources.sample_meta import MAX_SIDECAR_BYTES, SIDECAR_EXTENSIONS, from_sidecar
 
 # Tar members that webdataset tools use for pickled objects; they are refused, never loaded.
+FOLDER_ENTRY = "a folder entry"
+NOT_A_FILE = "tar member is a link or device, not a file; not read"
 UNSAFE_TAR_EXTENSIONS = {".pkl", ".pickle", ".pt", ".pth", ".pyd", ".npy", ".npz", ".joblib", ".ckpt", ".bin"}
 
 
 def iter_tars(paths: list[str]) -> Iterator[ImageRecord]:
     for path in paths:
-        yield from _iter_tar(path)
+        for record in _iter_tar(path):
+            record.container = display_name(os.path.abspath(path))  # the uri's file part, kept apart from it
+            yield record
 
 
 def _iter_tar(path: str) -> Iterator[ImageRecord]:
@@ -93,21 +97,32 @@ def _member_safely(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: str, ur
         return ImageRecord(id=f"{shard}/{name}", uri=f"{uri}#{name}", error=internal_error(e))
 
 
+def member_refusal(member: tarfile.TarInfo) -> str | None:
+    """Why a member is never read (nor copied by export), or None for a safe regular file; a folder
+    entry is refused too (it holds nothing)."""
+    name = member.name
+    ext = os.path.splitext(name)[1].lower()
+    if member.isdir():
+        return FOLDER_ENTRY
+    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        return "unsafe tar member path (absolute or '..'); not read"
+    if ext in UNSAFE_TAR_EXTENSIONS:
+        return f"refused {ext} member: pickled objects are never loaded"
+    if not member.isfile():
+        return NOT_A_FILE
+    return None
+
+
 def _tar_member_record(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: str, uri: str) -> ImageRecord | None:
     name = member.name
     rid = f"{shard}/{display_name(name)}"  # names that are not UTF-8 are escaped, as in folders
     muri = f"{uri}#{display_name(name)}"
     ext = os.path.splitext(name)[1].lower()
-    if member.isdir():
-        return None
-    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-        return ImageRecord(id=rid, uri=muri, error="unsafe tar member path (absolute or '..'); not read")
-    if ext in UNSAFE_TAR_EXTENSIONS:
-        return ImageRecord(id=rid, uri=muri, error=f"refused {ext} member: pickled objects are never loaded")
-    if not member.isfile():
-        if ext in IMAGE_EXTENSIONS:
-            return ImageRecord(id=rid, uri=muri, error="tar member is a link or device, not a file; not read")
-        return None
+    refused = member_refusal(member)
+    if refused in (FOLDER_ENTRY, NOT_A_FILE) and (member.isdir() or ext not in IMAGE_EXTENSIONS):
+        return None  # folders, and links or devices not named as images: nothing to report
+    if refused:
+        return ImageRecord(id=rid, uri=muri, error=refused)
     if error := too_large(member.size):
         return ImageRecord(id=rid, uri=muri, error=error)
     f = tar.extractfile(member)
