@@ -19,9 +19,10 @@ TALLY_ROWS = 4096  # rows turned into Python objects at a time
 
 
 def finish_scan(tables: Iterable[pa.Table], source: str, config: ScanConfig, out: Path | None, stage,
-                stats: SourceStats, baseline: tuple[str, dict] | None = None) -> ScanResult:
+                stats: SourceStats, baseline: tuple[str, dict] | None = None, notes: list[str] = ()) -> ScanResult:
     """Write the outputs (when `out` is given) from `tables`, the rows in source order with
-    results.parquet's schema; `baseline` is (its folder, its summary) for the comparison."""
+    results.parquet's schema; `baseline` is (its folder, its summary) for the comparison; `notes`:
+    what the summary should say besides the stage's (e.g. what a resume repaired)."""
     tally = new_tally(config, stage)
     kept: list[dict] | None = [] if out is None else None
 
@@ -41,6 +42,7 @@ def finish_scan(tables: Iterable[pa.Table], source: str, config: ScanConfig, out
         write_results(out, tallied(), results_schema(config.detectors))
     summary = tally_summary(tally, config, source, stage, load_calibration(config.calibration))
     summary["source_files"] = stats.as_dict()
+    summary["notes"] = [*notes, *summary.get("notes", [])]
     if baseline:
         summary["baseline"] = compare(baseline[1], summary, baseline[0])
     if out is not None:

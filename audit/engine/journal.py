@@ -1,9 +1,12 @@
 """Append-only JSONL journal of result rows, so an interrupted scan resumes without loss.
 
 The first line records the scan's identity (source and settings that change results) and the row
-columns; each finished batch follows as one line, a JSON array of its rows' values in that column
-order (older journals hold one JSON object per row; both are read). A resume with different
-settings is refused.
+columns; each finished batch follows as one line, `{"sha": ..., "rows": [...]}`: its rows' values in
+that column order and a checksum chained from the header through every line before it, so a line
+edited, removed, moved or added by hand no longer matches (older journals, without checksums, hold
+one JSON object or array per line; their rows are read but marked unverified). A resume with
+different settings is refused. Reading a journal (`read_journal`) changes nothing on disk; what
+fails its check is set aside (renamed `NAME.rejected-N`) only once the resume goes ahead.
 
 Each batch is written to the file at once, one write to the operating system, which keeps it when
 the process dies; the file is fsynced in groups: once SYNC_SECONDS have passed since the last
@@ -15,9 +18,13 @@ the rows already done.
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
+import stat
 import time
+from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
@@ -31,62 +38,73 @@ class JournalMismatch(Exception):
     """--resume was asked for a journal written by a scan with other settings."""
 
 
+@dataclass
+class Loaded:
+    """What a journal on disk holds, read without changing anything (`read_journal`)."""
+
+    rows: list[dict] = field(default_factory=list)
+    columns: list[str] | None = None
+    verified: bool = True  # every row kept is covered by a checksum (an older journal's are not)
+    rejected_line: int | None = None  # the first line, counted from 1, that failed its checksum
+    not_regular: str | None = None  # what stands at the journal's name when it is not a regular file
+
+
 class Journal:
-    """`rows`: what a resumed journal held when opened; appended rows are written, not kept."""
+    """`rows`: what a resumed journal held when opened; appended rows are written, not kept.
+    `notes`: what was set aside when it was opened (a line that failed its checksum, a FIFO...)."""
 
     def __init__(self, path: Path, identity: dict, resume: bool, columns: list[str],
-                 sync_seconds: float | None = None):
-        """`columns`: the row keys journaled, in order (a row's other keys are not kept)."""
+                 sync_seconds: float | None = None, loaded: Loaded | None = None):
+        """`columns`: the row keys journaled, in order (a row's other keys are not kept). `loaded`:
+        the journal as `read_journal` found it (read here when resuming without it)."""
         self.path, self.identity, self.columns = path, identity, list(columns)
         self.sync_seconds = SYNC_SECONDS if sync_seconds is None else sync_seconds
-        self.rows: list[dict] = []
+        self.notes: list[str] = []
         self._encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False).encode
         self._values = itemgetter(*self.columns) if len(self.columns) > 1 else lambda row: [row.get(c) for c in columns]
-        if resume and path.exists() and path.stat().st_size > 0:
-            self.rows, written_columns = self._load(identity)
-            if written_columns != self.columns:  # an older format: written anew in this one
-                write_atomically(path, self._write_fresh)
-        else:  # the identity is on disk before any row, so a kill at any time leaves a resumable journal
-            write_atomically(path, self._write_fresh)
+        if resume and loaded is None:
+            loaded = read_journal(path, identity)
+        loaded = loaded or Loaded()
+        self.rows, self.verified = loaded.rows, loaded.verified
+        self._set_aside(loaded)
+        # the identity is on disk before any row, so a kill at any time leaves a resumable journal; rows
+        # kept from a resumed journal are written anew as one checked line
+        write_atomically(path, self._write_fresh)
         self._file = os.fdopen(open_in_place(path, os.O_WRONLY | os.O_APPEND), "ab", buffering=0)  # unbuffered
         self._synced_at = time.monotonic()
+
+    def _set_aside(self, loaded: Loaded) -> None:
+        """Keep what failed its check beside the journal, under a name no scan reads, and say so."""
+        if loaded.not_regular:
+            aside = set_aside(self.path)
+            self.notes.append(f"{self.path.name} was {loaded.not_regular}, not a journal; it was moved to "
+                              f"{aside.name} and the scan continued from the committed parts")
+        elif loaded.rejected_line:
+            aside = set_aside(self.path)
+            self.notes.append(f"{self.path.name} line {loaded.rejected_line} does not match its checksum (edited or "
+                              f"damaged); that line and those after it were not used (the file is kept as "
+                              f"{aside.name}) and their images were scanned again")
 
     def _write_fresh(self, path: Path) -> None:
         """The header, then the rows held, into a new file at `path`."""
         with open(path, "w", encoding="utf-8") as f:
             f.write(self._header() + (self._line(self.rows) if self.rows else ""))
 
-    def _load(self, identity: dict) -> tuple[list[dict], list[str] | None]:
-        """(the rows, the columns its header names)."""
-        raw = self.path.read_bytes()
-        good_end = raw.rfind(b"\n") + 1  # a partial last line is dropped
-        if good_end < len(raw):
-            with os.fdopen(open_in_place(self.path, os.O_RDWR), "r+b") as f:
-                f.truncate(good_end)
-        lines = raw[:good_end].decode("utf-8").splitlines()
-        if not lines:
-            raise JournalMismatch(f"{self.path} holds no complete line; start the scan without --resume")
-        first = json.loads(lines[0])
-        header = first.get("journal") or {}
-        if header != identity:
-            differ = sorted(k for k in {*header, *identity} if header.get(k) != identity.get(k))
-            raise JournalMismatch(
-                f"{self.path} was written by a scan with other settings: "
-                + "; ".join(f"{k}: {header.get(k)!r} then, {identity.get(k)!r} now" for k in differ)
-                + ". Resume with the same source and options, or scan into another --out"
-            )
-        return _rows(lines[1:], first.get("columns") or []), first.get("columns")
-
     def _header(self) -> str:
-        return self._encode({"journal": self.identity, "columns": self.columns}) + "\n"
+        header = self._encode({"journal": self.identity, "columns": self.columns, "chain": CHAIN}) + "\n"
+        self._digest = _digest("", header)
+        return header
 
     def _line(self, rows: list[dict]) -> str:
-        """A batch as one line: its rows' values in column order."""
+        """A batch as one line: its rows' values in column order, with its checksum, chained to the
+        line before it (so a line edited, removed or moved no longer matches)."""
         try:
             values = [self._values(row) for row in rows]
         except KeyError:  # a row without some column: null there, as in results.parquet
             values = [[row.get(c) for c in self.columns] for row in rows]
-        return self._encode(values) + "\n"
+        payload = self._encode(values)
+        self._digest = _digest(self._digest, payload)
+        return f'{LINE_START}{self._digest}{LINE_MIDDLE}{payload}}}\n'
 
     def append(self, rows: list[dict]) -> None:
         """Write the batch through to the operating system now; fsync once SYNC_SECONDS have passed."""
@@ -117,13 +135,134 @@ class Journal:
         self._file.close()
 
 
-def _rows(lines: list[str], columns: list[str]) -> list[dict]:
-    """The rows of the journal's lines after the header: batches of values, or one object per row."""
-    rows: list[dict] = []
-    for line in lines:
-        loaded = json.loads(line)
-        if isinstance(loaded, dict):
-            rows.append(loaded)
-        else:
-            rows.extend(dict(zip(columns, values)) for values in loaded)
+# --- reading a journal, without changing it --------------------------------------------------------
+
+CHAIN = "sha256-128"  # the header names how its lines are checked
+LINE_START, LINE_MIDDLE = '{"sha":"', '","rows":'
+DIGEST_CHARS = 32
+
+
+def _digest(before: str, text: str) -> str:
+    return hashlib.sha256(f"{before}\n{text}".encode("utf-8")).hexdigest()[:DIGEST_CHARS]
+
+
+def read_journal(path: Path, identity: dict) -> Loaded | None:
+    """The journal at `path` as it stands: None when there is none (or it is empty); raises
+    JournalMismatch when it was written by a scan with other settings. Changes nothing on disk: a
+    partial last line (a kill inside a write) and the lines from the first that fails its checksum
+    on are left out of the rows."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(mode):
+        return Loaded(not_regular=_kind(mode))
+    raw = _read(path)
+    if not raw:
+        return None
+    lines = raw[:raw.rfind(b"\n") + 1].split(b"\n")[:-1]  # a partial last line is dropped
+    if not lines:
+        raise JournalMismatch(f"{path} holds no complete line; start the scan without --resume")
+    first = _header_of(path, lines[0])
+    header = first.get("journal") or {}
+    if header != identity:
+        differ = sorted(k for k in {*header, *identity} if header.get(k) != identity.get(k))
+        raise JournalMismatch(
+            f"{path} was written by a scan with other settings: "
+            + "; ".join(f"{k}: {header.get(k)!r} then, {identity.get(k)!r} now" for k in differ)
+            + ". Resume with the same source and options, or scan into another --out"
+        )
+    columns = first.get("columns") if isinstance(first.get("columns"), list) else None
+    if first.get("chain") == CHAIN and columns:
+        return _chained_rows(lines, columns)
+    return _older_rows(lines[1:], columns or [])
+
+
+def _read(path: Path) -> bytes:
+    fd = open_in_place(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def _kind(mode: int) -> str:
+    return "a link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else \
+        "a FIFO" if stat.S_ISFIFO(mode) else "not a plain file"
+
+
+def _header_of(path: Path, line: bytes) -> dict:
+    try:
+        first = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        first = None
+    if not isinstance(first, dict) or not isinstance(first.get("journal"), dict):
+        raise JournalMismatch(f"{path}: its first line is not a journal header; scan into another --out, "
+                              "or start anew with --overwrite")
+    return first
+
+
+def _chained_rows(lines: list[bytes], columns: list[str]) -> Loaded:
+    """The rows of the lines that match their checksums, up to the first that does not."""
+    loaded = Loaded(columns=columns)
+    digest = _digest("", lines[0].decode("utf-8") + "\n")
+    for number, line in enumerate(lines[1:], start=2):
+        batch, digest = _checked_batch(line, digest, columns)
+        if batch is None:
+            loaded.rejected_line = number
+            break
+        loaded.rows.extend(batch)
+    return loaded
+
+
+def _checked_batch(line: bytes, digest: str, columns: list[str]) -> tuple[list[dict] | None, str]:
+    """(the batch's rows, the line's digest), or (None, digest) for a line that fails its check."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, digest
+    start, end = len(LINE_START), len(LINE_START) + DIGEST_CHARS
+    payload = text[end + len(LINE_MIDDLE):-1]
+    if not (text.startswith(LINE_START) and text[end:].startswith(LINE_MIDDLE) and text.endswith("}")) \
+            or text[start:end] != _digest(digest, payload):
+        return None, digest
+    try:
+        values = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None, digest
+    rows = _batch_rows(values, columns)
+    return (rows, text[start:end]) if rows is not None else (None, digest)
+
+
+def _batch_rows(values, columns: list[str]) -> list[dict] | None:
+    """A line's values as rows, when it is a list of rows of the journal's columns with whole positions."""
+    if not isinstance(values, list) or not all(isinstance(v, list) and len(v) == len(columns) for v in values):
+        return None
+    rows = [dict(zip(columns, v)) for v in values]
+    if not all(type(row.get("seq")) is int and row["seq"] >= 0 for row in rows):
+        return None
     return rows
+
+
+def _older_rows(lines: list[bytes], columns: list[str]) -> Loaded:
+    """An older journal's rows (batches of values, or one object per row), without checksums."""
+    loaded = Loaded(columns=columns or None, verified=False)
+    for number, line in enumerate(lines, start=2):
+        try:
+            value = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            loaded.rejected_line = number
+            break
+        if isinstance(value, dict):
+            loaded.rows.append(value)
+        else:
+            loaded.rows.extend(dict(zip(columns, values)) for values in value)
+    return loaded
+
+
+def set_aside(path: Path) -> Path:
+    """Rename `path` to a free `NAME.rejected-N` beside it (never read by a scan); its new path."""
+    for n in itertools.count(1):
+        aside = path.with_name(f"{path.name}.rejected-{n}")
+        if not os.path.lexists(aside):
+            os.rename(path, aside)
+            return aside
+    raise AssertionError("unreachable")

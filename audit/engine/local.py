@@ -20,7 +20,7 @@ from audit.detectors import build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig
 from audit.engine.finish import finish_scan
-from audit.engine.out_folder import OutFolder, check_out_folder
+from audit.engine.out_folder import OutFolder, check_out_folder, clear_folder
 from audit.engine.pool import run_in_workers
 from audit.engine.result import ScanResult
 from audit.engine.results_store import ResultsStore, SeqRanges
@@ -64,17 +64,24 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
         raise SourceError(f"no images found in {source}{skipped}{hint_for_empty(source)}")
     records = itertools.chain([first], records)
 
-    with OutFolder(out) if out is not None else contextlib.nullcontext(), _results_folder(out) as folder:
-        stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
+    with (OutFolder(out, clear=False) if out is not None else contextlib.nullcontext()) as lock, \
+            _results_folder(out) as folder:
+        # a resume is checked first: refused, it has changed nothing on disk
         store = ResultsStore(folder, {"source": source, **config.as_dict()}, resume, results_schema(config.detectors))
+        if lock is not None:
+            lock.clear_results()
+            if overwrite and not resume:  # the replaced scan's embedding cache goes with it
+                clear_folder(out / EMBEDDINGS_DIR)
+        stage = None
         try:
+            stage = _embedding_stage(config, embedding_cache or (out / EMBEDDINGS_DIR if out else None))
             _run(records, config, workers, batch_size, store, stage, progress, item_timeout)
         finally:
             store.close()
             if stage is not None:
                 stage.close()
         return finish_scan(store.ordered_tables(), source, config, out, stage, stats,
-                           (str(baseline), earlier) if earlier else None)
+                           (str(baseline), earlier) if earlier else None, notes=store.notes)
 
 
 @contextlib.contextmanager
