@@ -6,8 +6,9 @@ import csv
 
 import pytest
 
-from audit.detectors.metadata import MetadataDetector
-from audit.detectors.model_families import UNKNOWN_MODEL, WATERMARK_TOOL, attribute, family_and_tool, family_of, model_family
+from audit.detectors.metadata import MetadataDetector, sd_parameters_model
+from audit.detectors.model_families import (KNOWN_MODEL_HASHES, UNKNOWN_MODEL, WATERMARK_TOOL, attribute,
+                                            checkpoint_of_hash, family_and_tool, family_of, model_family)
 from audit.sources import ImageRecord
 from tests.conftest import shared_data
 
@@ -55,8 +56,9 @@ def test_real_comfyui_and_a1111_files_get_their_family_and_tool():
         if described.startswith("ComfyUI"):
             models = described.split("models=")[1]
             assert (signal.tool, signal.generator) == ("ComfyUI", EXPECTED_FAMILY[models]), row["filename"]
-        else:  # fine-tunes named after their authors (darkSushiMix, majicmix) or no model name: no family claimed
-            assert (signal.tool, signal.generator) == ("AUTOMATIC1111", UNKNOWN_MODEL), row["filename"]
+        else:  # SD 1.5 fine-tunes known by name (darkSushiMix, majicmix); a hash of no public checkpoint: unknown
+            family = "SD 1.x" if "model=" in described else UNKNOWN_MODEL
+            assert (signal.tool, signal.generator) == ("AUTOMATIC1111", family), row["filename"]
     assert len({s.generator for s in MetadataDetector().detect(records)}) >= 15
 
 
@@ -65,7 +67,16 @@ def test_real_comfyui_and_a1111_files_get_their_family_and_tool():
     ("Stable Diffusion 2.x", "SD 2.x"), ("SDXL", "SDXL"), ("v2-1_768-ema-pruned.safetensors", "SD 2.x"),
     ("juggernautXL_v8Rundiffusion.safetensors", "SDXL"), ("Stable Diffusion XL C1E1DE52", "SDXL"),
     ("NovelAI Diffusion V4 4F49EC75", "NovelAI Diffusion"), ("ChatGPT", "OpenAI (DALL-E / GPT image)"),
-    ("Adobe Firefly", "Adobe Firefly"), ("dreamshaper_8.safetensors", None), ("", None), (None, None),
+    ("Adobe Firefly", "Adobe Firefly"), ("", None), (None, None),
+    # names of a ComfyUI set the table had not seen: SD 2.x unCLIP, Stable Zero123, SD 1.5 fine-tunes
+    ("sd21-unclip-h.ckpt", "SD 2.x"), ("sd21-unclip-l.ckpt", "SD 2.x"), ("stable_zero123.ckpt", "Zero123"),
+    ("AOM3A1.safetensors", "SD 1.x"), ("AbyssOrangeMix2_hard.safetensors", "SD 1.x"),
+    ("anything-v3-fp16-pruned.safetensors", "SD 1.x"), ("dreamshaper_8.safetensors", "SD 1.x"),
+    ("realisticVisionV51_v51VAE.safetensors", "SD 1.x"), ("deliberate_v2.safetensors", "SD 1.x"),
+    ("revAnimated_v122.safetensors", "SD 1.x"),
+    # their XL and Pony versions are SDXL; an unrelated name stays unknown
+    ("dreamshaperXL_v21TurboDPMSDE.safetensors", "SDXL"), ("cyberrealisticPony_v65.safetensors", "SDXL"),
+    ("zoom3d_mix.safetensors", None), ("my_own_merge_v2.safetensors", None),
 ])
 def test_model_family_of_names(name, family):
     assert model_family(name) == family
@@ -73,7 +84,8 @@ def test_model_family_of_names(name, family):
 
 def test_first_named_family_wins_else_unknown():
     assert family_of(["vae.safetensors", "flux1-dev.safetensors", "sd_xl_base_1.0.safetensors"]) == "FLUX.1"
-    assert family_of(["illust_darkSushiMixMix_brighterPruned"]) == UNKNOWN_MODEL
+    assert family_of(["illust_darkSushiMixMix_brighterPruned"]) == "SD 1.x"
+    assert family_of(["someones_private_merge"]) == UNKNOWN_MODEL
     assert family_of([]) == UNKNOWN_MODEL
 
 
@@ -114,3 +126,35 @@ def test_scan_counts_generators_and_tools_both_ways(tmp_path):
     console = Console(record=True, width=120)
     console.print(summary_table(result.summary))
     assert "tool: ComfyUI" in console.export_text()
+
+
+@pytest.mark.parametrize("model_hash, family", [
+    ("6ce0161689", "SD 1.x"), ("cc6cb27103", "SD 1.x"), ("81761151", "SD 1.x"), ("7460a6fa", "SD 1.x"),
+    ("dcd690123c", "SD 2.x"), ("ad2a33c361", "SD 2.x"), ("31e35c80fc", "SDXL"), ("7440042bbd", "SDXL"),
+])
+def test_a1111_model_hash_of_a_public_checkpoint_names_its_family(model_hash, family):
+    """Parameters with a `Model hash` and no `Model:` name (older A1111 versions wrote only the hash)."""
+    text = f"a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model hash: {model_hash}"
+    assert checkpoint_of_hash(model_hash) in KNOWN_MODEL_HASHES.values()
+    assert sd_parameters_model(text) == (checkpoint_of_hash(model_hash),)
+    assert family_of(sd_parameters_model(text)) == family
+
+
+def test_every_known_hash_names_a_family_and_unknown_hashes_none():
+    assert all(model_family(name) for name in KNOWN_MODEL_HASHES.values())
+    assert checkpoint_of_hash("679c66ec9a") is None and checkpoint_of_hash(None) is None
+    named = "x\nSteps: 20, Sampler: Euler a, CFG scale: 7, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly"
+    assert sd_parameters_model(named) == ("v1-5-pruned-emaonly", "v1-5-pruned-emaonly.safetensors")
+
+
+def test_a1111_hash_reaches_the_row_through_the_metadata_detector(tmp_path):
+    from PIL.PngImagePlugin import PngInfo
+
+    from tests.conftest import image_bytes, noise_image
+
+    info = PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Model hash: 31e35c80fc")
+    path = tmp_path / "x.png"
+    path.write_bytes(image_bytes(noise_image(seed=3), "PNG", pnginfo=info))
+    [signal] = MetadataDetector().detect([ImageRecord(id="x.png", uri=str(path), path=str(path))])
+    assert (signal.tool, signal.generator) == ("AUTOMATIC1111", "SDXL")

@@ -27,7 +27,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from audit.detectors.base import NEEDS_BYTES, NEEDS_PIXELS, NO_EVIDENCE, SYNTHETIC, Signal, not_applicable
-from audit.detectors.model_families import family_of
+from audit.detectors.model_families import checkpoint_of_hash, family_of
 from audit.sources import ImageRecord
 from audit.sources.decode import DecodedImage
 
@@ -78,9 +78,13 @@ def looks_like_sd_parameters(text: str) -> bool:
 
 
 def sd_parameters_model(text: str) -> tuple[str, ...]:
-    """The `Model: NAME` of A1111-style parameter text, as a 1-tuple, or ()."""
-    match = re.search(r"(?:^|,\s*)Model: ([^,\n]+)", text[text.rfind("Steps:"):])
-    return (match.group(1).strip(),) if match else ()
+    """The model names of A1111-style parameter text: its `Model: NAME`, then the public checkpoint its
+    `Model hash` identifies (model_families.KNOWN_MODEL_HASHES); either may be missing."""
+    tail = text[text.rfind("Steps:"):]
+    model = re.search(r"(?:^|,\s*)Model: ([^,\n]+)", tail)
+    model_hash = re.search(r"(?:^|,\s*)Model hash: ([0-9A-Fa-f]+)", tail)
+    names = (model.group(1).strip() if model else None, checkpoint_of_hash(model_hash.group(1)) if model_hash else None)
+    return tuple(name for name in names if name)
 
 
 def _sd_parameters_detail(text: str) -> str:
