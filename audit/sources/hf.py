@@ -6,10 +6,12 @@ record gets the file's own bytes and its metadata survives. Ids are `<split>/<fi
 the cell records its file's path (`{bytes, path}`), else `<split>/<index>`; uris hold the index. The
 default split is `train` when present, else the first. A dataset that cannot be loaded
 raises `SourceError`; a row that fails mid-stream becomes an error record and ends the
-stream (the dataset's iterator cannot resume after an exception).
+stream (the dataset's iterator cannot resume after an exception). A `save_to_disk` folder is read
+only inside itself: every split and data file its JSON files name must resolve inside it.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Iterator
 
@@ -17,8 +19,11 @@ import datasets
 
 from audit.sources.parquet import cell_path, cell_record, meta_columns, pick_column
 from audit.sources.layout import is_saved_dataset
-from audit.sources.record import ImageRecord, SourceError
+from audit.sources.record import ImageRecord, SourceError, display_name, inside, read_file
 from audit.sources.sample_meta import from_mapping
+
+
+MAX_STATE_BYTES = 16 << 20  # a saved dataset's state.json or dataset_dict.json
 
 
 def iter_hf(spec: str, column: str | None, paths_under: str | None = None) -> Iterator[ImageRecord]:
@@ -78,9 +83,12 @@ def _load(name: str, split: str | None) -> tuple[datasets.IterableDataset, str]:
                           "to use a copy in the local cache, set HF_HUB_OFFLINE=1")
     try:
         if local and is_saved_dataset(name):
+            check_saved_dataset(name)
             loaded = datasets.load_from_disk(name)
         else:
             loaded = datasets.load_dataset(name, split=split, streaming=True)
+    except SourceError:
+        raise
     except ConnectionError as e:
         raise SourceError(
             f"cannot load Hugging Face dataset '{name}': the Hub is unreachable (no network, or HF_HUB_OFFLINE=1) "
@@ -99,6 +107,55 @@ def _load(name: str, split: str | None) -> tuple[datasets.IterableDataset, str]:
     if isinstance(loaded, datasets.Dataset):
         loaded = loaded.to_iterable_dataset()
     return loaded, split
+
+
+def check_saved_dataset(folder: str) -> None:
+    """Raise SourceError unless every split `dataset_dict.json` names and every data file each
+    `state.json` names lies, links resolved, inside `folder` (datasets would read them wherever)."""
+    splits_file = os.path.join(folder, "dataset_dict.json")
+    if os.path.lexists(splits_file):
+        splits = _saved_json(splits_file).get("splits")
+        if not isinstance(splits, list) or not all(isinstance(s, str) for s in splits):
+            raise SourceError(f"{display_name(splits_file)}: 'splits' must be a list of names")
+        for split in splits:
+            _inside_or_refuse(os.path.join(folder, split), folder, splits_file, split)
+            check_saved_split(os.path.join(folder, split), folder)
+    else:
+        check_saved_split(folder, folder)
+
+
+def check_saved_split(split_dir: str, folder: str) -> None:
+    """Every data file the split's `state.json` names lies inside `folder`."""
+    state_file = os.path.join(split_dir, "state.json")
+    files = _saved_json(state_file).get("_data_files")
+    if not isinstance(files, list):
+        raise SourceError(f"{display_name(state_file)}: '_data_files' must be a list")
+    for entry in files:
+        name = entry.get("filename") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            raise SourceError(f"{display_name(state_file)}: a '_data_files' entry names no file")
+        _inside_or_refuse(os.path.join(split_dir, name), folder, state_file, name)
+
+
+def _inside_or_refuse(path: str, folder: str, named_in: str, name: str) -> None:
+    if not inside(path, folder):
+        raise SourceError(f"{display_name(named_in)} names {display_name(name)!r}, which lies outside the dataset "
+                          f"folder {display_name(folder)}; not read")
+
+
+def _saved_json(path: str) -> dict:
+    """A small JSON object file of a saved dataset (a regular file, at most MAX_STATE_BYTES)."""
+    data, error = read_file(path)
+    if error is None and len(data) > MAX_STATE_BYTES:
+        error = f"over {MAX_STATE_BYTES} bytes"
+    try:
+        value = json.loads(data) if error is None else None
+    except (ValueError, RecursionError) as e:
+        error = f"not JSON: {type(e).__name__}"
+    if error is not None or not isinstance(value, dict):
+        raise SourceError(f"{display_name(path)}: cannot read it as a saved dataset's JSON "
+                          f"({error or 'not an object'})")
+    return value
 
 
 def _image_column(features: datasets.Features | None, column: str | None) -> str:
