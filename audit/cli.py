@@ -109,8 +109,24 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
         _fail(str(e))
 
 
+def _scan_config(ctx: click.Context, param, path: Path | None) -> None:
+    """`audit scan --config FILE`: the file's options become this command's defaults (read before
+    the other options, which still override them), as `audit --config FILE scan` does."""
+    if path is None:
+        return
+    if not path.is_file():
+        _fail(f"config file not found: {path}")
+    try:
+        ctx.default_map = load_scan_defaults(path)
+    except ConfigError as e:
+        _fail(str(e))
+
+
 @main.command()
 @click.argument("source")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), is_eager=True, expose_value=False,
+              callback=_scan_config,
+              help="Options file (audit.toml, or pyproject.toml with [tool.audit]); found automatically if omitted.")
 @click.option("--out", default="audit-out", show_default=True, type=click.Path(file_okay=False),
               help="Folder for results.parquet, summary.json, report.md, report.html and the resume journal.")
 @click.option("--detectors", default="metadata,watermark", show_default=True,

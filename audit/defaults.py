@@ -17,7 +17,7 @@ SCAN_KEYS = {"out", "detectors", "workers", "batch_size", "resume", "overwrite",
              "max_error_rate", "baseline", "fail_on_increase", "allow_missing_shards", "junit",
              "quiet", "pixel_limit", "item_timeout", "follow_links", "watermark_key", "watermark_p_threshold", "column", "embedder", "preprocess",
              "probe", "bank", "calibration", "neardup_hard", "neardup_soft", "phash_distance", "engine", "address",
-             "num_workers", "group_by"}
+             "num_workers", "group_by", "paths_under"}
 LIST_AS_TEXT = {"detectors"}  # the CLI takes these as comma-separated text
 
 

@@ -167,5 +167,22 @@ def test_resume_with_other_settings_is_refused(folder, tmp_path):
 def test_every_scan_option_can_come_from_the_config_file():
     from audit.defaults import SCAN_KEYS
 
-    options = {p.name for p in main.commands["scan"].params if p.name != "source"}
+    options = {p.name for p in main.commands["scan"].params if p.name not in ("source", "config")}
     assert options - {"fmt"} | {"format"} == SCAN_KEYS
+
+
+def test_config_option_after_the_command_name(folder, tmp_path):
+    """`audit scan SOURCE --config FILE` reads the file like `audit --config FILE scan SOURCE`; options on
+    the command line still win, and a missing file is a usage error."""
+    options = tmp_path / "options.toml"
+    options.write_text('detectors = ["metadata"]\nworkers = 0\nfail-above = 0.05\n')
+    runner = CliRunner()
+    for args in (["scan", str(folder), "--config", str(options)], ["--config", str(options), "scan", str(folder)]):
+        result = runner.invoke(main, [*args, "--quiet", "--format", "json", "--out", str(tmp_path / "o"), "--overwrite"])
+        assert result.exit_code == 1, result.output  # the file's threshold applies
+        assert json.loads(result.stdout)["config"]["detectors"] == ["metadata"]
+    overridden = runner.invoke(main, ["scan", str(folder), "--config", str(options), "--fail-above", "0.9", "--quiet",
+                                      "--out", str(tmp_path / "o"), "--overwrite"])
+    assert overridden.exit_code == 0, overridden.output
+    missing = runner.invoke(main, ["scan", str(folder), "--config", str(tmp_path / "none.toml")])
+    assert missing.exit_code == 2 and "config file not found" in missing.output
