@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.engine.user_files import UserFileError, read_json_object
+from audit.engine.user_files import check_summary
 
 MAX_LISTED_GROUPS = 10
 
 
 def load_baseline(out: str | Path) -> dict:
-    """The summary.json of an earlier scan's output folder."""
-    summary = read_json_object(Path(out) / "summary.json")
-    if not isinstance(summary.get("estimate"), dict) or not isinstance(summary.get("counts"), dict):
-        raise UserFileError(f"{out}/summary.json is not the summary of an `audit scan`")
-    return summary
+    """The summary.json of an earlier scan's output folder, every field `compare` reads checked
+    (UserFileError naming the file and the field)."""
+    return check_summary(Path(out) / "summary.json", need_fraction=True)
 
 
 def fraction(summary: dict) -> tuple[float, list[float], str]:

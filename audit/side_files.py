@@ -21,8 +21,9 @@ class SideFileError(ValueError):
     """A file beside the source that cannot be used; the message names the file (and the field)."""
 
 
-def read_regular_file(path: str | Path, max_bytes: int = MAX_BYTES) -> bytes:
-    """The bytes of `path`, a regular file of at most `max_bytes` (links followed)."""
+def read_regular_file(path: str | Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of `path`, a regular file of at most `max_bytes` (MAX_BYTES; links followed)."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
@@ -59,7 +60,7 @@ def _kind(mode: int) -> str:
     return "not a plain file"
 
 
-def read_json(path: str | Path, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH):
+def read_json(path: str | Path, max_bytes: int | None = None, max_depth: int = MAX_DEPTH):
     """The JSON value in `path` (see the module docstring for the limits)."""
     raw = read_regular_file(path, max_bytes)
     try:
@@ -75,7 +76,7 @@ def read_json(path: str | Path, max_bytes: int = MAX_BYTES, max_depth: int = MAX
     return value
 
 
-def read_json_object(path: str | Path, max_bytes: int = MAX_BYTES) -> dict:
+def read_json_object(path: str | Path, max_bytes: int | None = None) -> dict:
     """`read_json` for files that must hold one JSON object."""
     value = read_json(path, max_bytes)
     if not isinstance(value, dict):

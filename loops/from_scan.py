@@ -13,10 +13,10 @@ the scan used (`audit scan --calibration DIR`), when it had one.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from audit.engine.user_files import UserFileError, check_summary
 from loops.errors import ConfigError
 
 
@@ -42,11 +42,11 @@ def read_scan(path) -> ScanInputs:
     path = Path(path)
     if path.is_dir():
         path = path / "summary.json"
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        estimate = summary["estimate"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ConfigError(f"--from-scan {path}: not a scan summary.json ({type(e).__name__}: {e})") from None
+    try:  # audit's one reader of side files: regular file, size and nesting limits, the fields' types
+        summary = check_summary(path)
+    except UserFileError as e:
+        raise ConfigError(f"--from-scan {e}") from None
+    estimate = summary["estimate"]
     roles = _contaminations(estimate)
     if not roles:
         raise ConfigError(f"--from-scan {path}: the scan has no estimate to simulate with")

@@ -34,6 +34,7 @@ from audit.atomic import write_atomically
 from audit.bank.kinds import EMBEDDING, NO_EMBEDDER, PHASH, kind_of, mixing_error
 from audit.bank.phash import HASH_BITS, to_bytes
 from audit.embedding.backends import encoder_id, same_encoder
+from audit.side_files import SideFileError, read_json
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
@@ -370,8 +371,8 @@ def _read_info(path: Path) -> dict:
     if not file.is_file():
         raise BankError(f"no bank at {path}: {INFO_FILE} not found")
     try:
-        info = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        info = read_json(file)  # the one reader of side files: regular file, size and nesting limits
+    except SideFileError as exc:
         raise BankError(f"corrupt bank at {path}: {INFO_FILE} is unreadable ({exc})") from None
     missing = [key for key in INFO_KEYS if not isinstance(info, dict) or key not in info]
     if missing:

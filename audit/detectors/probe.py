@@ -17,6 +17,7 @@ import numpy as np
 
 from audit.atomic import write_atomically
 from audit.detectors.base import NEEDS_EMBEDDINGS, NO_EVIDENCE, REAL, SYNTHETIC, EmbeddedItem, Signal, not_applicable
+from audit.side_files import read_json_object
 
 UNIVFD_EMBEDDER = "ViT-L-14/openai"
 UNIVFD_URL = ("https://github.com/WisconsinAIVision/UniversalFakeDetect/raw/"
@@ -66,8 +67,8 @@ class LinearProbe:
         folder = Path(folder)
         try:
             tensors = load_file(str(folder / "probe.safetensors"))
-            sidecar = json.loads((folder / "probe.json").read_text())
-        except (OSError, ValueError) as e:
+            sidecar = read_json_object(folder / "probe.json")  # regular file, size and nesting limits
+        except (OSError, ValueError) as e:  # SideFileError is a ValueError
             raise ProbeError(f"cannot load probe from {folder}: {e}") from None
         sidecar.pop("dim", None)
         return cls(weight=tensors["weight"].reshape(-1), bias=float(tensors["bias"].reshape(-1)[0]), **sidecar)

@@ -3,11 +3,12 @@ folder's probe.json and probe.safetensors), checked field by field before the sc
 file is one clear error naming the file and the field (exit 2), never a traceback after the scan."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
+
+from audit.side_files import SideFileError, read_json_object as read_side_json
 
 MAX_COUNT = 10**12  # image counts beyond this are not counts
 COUNT_FIELDS = ("tp", "fn", "fp", "tn", "n_synthetic", "n_real")
@@ -15,18 +16,16 @@ PROBE_FIELDS = {"embedder", "preprocess", "normalized_inputs", "threshold", "met
 PREPROCESSING = ("clip", "univfd")
 
 
-class UserFileError(ValueError):
+class UserFileError(SideFileError):
     """A file given by the user that cannot be used; the message names the file and the field."""
 
 
 def read_json_object(path: Path) -> dict:
+    """The JSON object in `path`, through the one reader of side files (audit/side_files.py)."""
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise UserFileError(f"cannot read {path}: {e}") from None
-    if not isinstance(value, dict):
-        raise UserFileError(f"{path}: expected a JSON object, got {type(value).__name__}")
-    return value
+        return read_side_json(path)
+    except SideFileError as e:
+        raise UserFileError(str(e)) from None
 
 
 def check_calibration(path: Path) -> dict:
@@ -171,3 +170,77 @@ def _check_probe_weights(path: Path, dim) -> None:
         raise UserFileError(f"{path}: the weight has {weight.size} entries but probe.json says dim {dim}")
     if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
         raise UserFileError(f"{path}: the weights hold NaN or infinity")
+
+
+# --- a scan's summary.json, read by --baseline and by `--from-scan` --------------------------------
+
+SUMMARY_OBJECTS = ("per_generator", "per_tool", "per_detector", "skipped_detectors", "config")
+
+
+def check_summary(path: Path, need_fraction: bool = False) -> dict:
+    """summary.json of an `audit scan`: the fields other commands read have the types the scan writes.
+    `need_fraction`: the estimate must hold an interval and a point or flagged fraction (--baseline)."""
+    data = read_json_object(path)
+    estimate = data.get("estimate")
+    if not isinstance(estimate, dict):
+        raise UserFileError(f"{path}: field 'estimate' must be an object; not the summary of an `audit scan`")
+    for key in ("point", "flagged_fraction", "lower_bound"):
+        if estimate.get(key) is not None:
+            _check_fraction(estimate[key], f"{path}: field 'estimate.{key}'")
+    if estimate.get("interval") is not None or need_fraction:
+        _check_interval(estimate.get("interval"), f"{path}: field 'estimate.interval'")
+    if need_fraction and estimate.get("point") is None and estimate.get("flagged_fraction") is None:
+        raise UserFileError(f"{path}: field 'estimate.flagged_fraction' must be a number from 0 to 1 "
+                            "when 'estimate.point' is null")
+    if data.get("counts") is not None or need_fraction:
+        _check_counts(data.get("counts"), f"{path}: field 'counts'")
+    for key in SUMMARY_OBJECTS:
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise UserFileError(f"{path}: field '{key}' must be an object")
+    _check_names(data.get("detectors"), f"{path}: field 'detectors'")
+    config = data.get("config") or {}
+    _check_names(config.get("detectors"), f"{path}: field 'config.detectors'")
+    if config.get("calibration") is not None and not isinstance(config["calibration"], str):
+        raise UserFileError(f"{path}: field 'config.calibration' must be null or a folder name")
+    _check_groups(data.get("groups"), f"{path}: field 'groups")
+    return data
+
+
+def _check_interval(interval, where: str) -> None:
+    if not isinstance(interval, list) or len(interval) != 2:
+        raise UserFileError(f"{where} must be [low, high], two numbers from 0 to 1, got {interval!r}")
+    for value in interval:
+        _check_fraction(value, where)
+    if interval[0] > interval[1]:
+        raise UserFileError(f"{where} must have low <= high, got {interval!r}")
+
+
+def _check_counts(counts, where: str) -> None:
+    if not isinstance(counts, dict):
+        raise UserFileError(f"{where} must be an object of image counts")
+    for key, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+            raise UserFileError(f"{where[:-1]}.{key}' must be a whole number from 0 to {MAX_COUNT}, got {value!r}")
+
+
+def _check_names(names, where: str) -> None:
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise UserFileError(f"{where} must be a list of detector names")
+
+
+def _check_groups(groups, where: str) -> None:
+    """`where` is the field's start, "...field 'groups"; the group list's entries are named in it."""
+    if groups is None:
+        return
+    if not isinstance(groups, dict) or not isinstance(groups.get("groups", []), list):
+        raise UserFileError(f"{where}' must be an object with a list 'groups'")
+    if groups.get("by") is not None and not isinstance(groups["by"], str):
+        raise UserFileError(f"{where}.by' must be null or text")
+    left_off = groups.get("left_off")
+    if left_off is not None and (isinstance(left_off, bool) or not isinstance(left_off, int) or left_off < 0):
+        raise UserFileError(f"{where}.left_off' must be a whole number")
+    for i, group in enumerate(groups.get("groups", [])):
+        if not isinstance(group, dict) or not isinstance(group.get("group"), str):
+            raise UserFileError(f"{where}.groups[{i}]' must be an object with a 'group' name")
+        if group.get("flagged_share") is not None:
+            _check_fraction(group["flagged_share"], f"{where}.groups[{i}].flagged_share'")

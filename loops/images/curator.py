@@ -13,7 +13,6 @@ Files are written to a scratch folder, scanned, and removed; the flags are what 
 """
 from __future__ import annotations
 
-import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from audit.atomic import write_atomically
+from audit.engine.user_files import UserFileError, check_probe
 from loops.errors import ConfigError
 
 DETECTORS = ("watermark", "probe", "neardup")
@@ -36,7 +36,10 @@ class Curator:
         self.calibration_dir = self.folder / "calibration"
         self.given_probe = _probe_folder(probe) if probe else None
         if self.given_probe:
-            self.embedder = json.loads((Path(self.given_probe) / "probe.json").read_text())["embedder"]
+            try:  # audit's check of a probe folder: probe.json's fields, the weights never unpickled
+                self.embedder = check_probe(self.given_probe)["embedder"]
+            except UserFileError as e:
+                raise ConfigError(f"--probe {e}") from None
         if ("probe" in names and not self.given_probe) or "neardup" in names:
             _check_embedder(self.embedder)
 

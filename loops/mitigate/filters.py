@@ -9,11 +9,11 @@ Image worlds run the real detectors instead (`FlagFilter`, same `keep(pool)` hoo
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from audit.side_files import SideFileError, read_json
 from loops.errors import ConfigError
 
 # Illustrative operating points, not measurements: replace them with `audit calibrate` output.
@@ -100,10 +100,10 @@ def load_rates(path) -> dict[str, tuple[float, float]]:
     are null (not measured), are skipped; those filters keep their default operating point.
     """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"--filter-rates {path}: cannot read JSON ({e})") from None
+    try:  # audit's one reader of side files: regular file, size and nesting limits
+        doc = read_json(path)
+    except SideFileError as e:
+        raise ConfigError(f"--filter-rates {e}") from None
     detectors = doc.get("detectors", doc) if isinstance(doc, dict) else None
     if not isinstance(detectors, dict):
         raise ConfigError(f"--filter-rates {path}: expected an object with a 'detectors' mapping")
