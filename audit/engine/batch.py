@@ -11,22 +11,26 @@ from audit.detectors import build_pixel_detectors
 from audit.detectors.base import ERROR, SYNTHETIC, Signal, overall_decision
 from audit.detectors.model_families import attribute
 from audit.engine.config import ScanConfig
+from audit.engine.pixels import PixelBudget
 from audit.engine.watchdog import BATCH, ITEM, Slots, Watchdog
 from audit.sources.decode import internal_error
-from audit.sources.record import ImageRecord
 from audit.sources.error_kinds import error_kind
+from audit.sources.record import ImageRecord
 
 _WORKER: dict = {}
 
 
 def init_worker(config: ScanConfig, prepare: str | None, slots: Slots | None = None,
-                item_timeout: float | None = None) -> None:
+                item_timeout: float | None = None, budget: PixelBudget | None = None) -> None:
     """Set up a worker (or the parent, to render rows). With `slots`, a watchdog ends the worker when
-    one item's decoding, or the detectors on a batch, take longer than `item_timeout` per item."""
+    one item's decoding, or the detectors on a batch, take longer than `item_timeout` per item.
+    `budget`: the decoded pixels shared with the other workers (default: this process's own, the
+    pixel limit)."""
     detectors = build_pixel_detectors(config)
     _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash=prepare is not None,
                    hard={d.name for d in detectors if d.hard_evidence}, item_timeout=item_timeout,
-                   watchdog=Watchdog(slots) if slots is not None else None)
+                   watchdog=Watchdog(slots) if slots is not None else None,
+                   budget=budget or PixelBudget(config.pixel_limit))
 
 
 def _watching(seq: int, phase: int, items: int = 1):
@@ -42,15 +46,43 @@ def error_row(seq: int, record: ImageRecord, reason: str) -> dict:
 
 def process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dict]:
     """Rows with the pixel detectors' columns, and model-ready pixels by seq for the embedding stage.
-    Whatever goes wrong with one record becomes that record's error row; the batch always completes."""
-    records = [record for _, record in batch]
-    for seq, record in batch:
-        with _watching(seq, ITEM):
-            record.decoded()  # read and decode once; failures set record.error
-    with _watching(batch[0][0], BATCH, len(batch)):
-        signals = {d.name: _detect_safely(d, records) for d in _WORKER["detectors"]}
+    Whatever goes wrong with one record becomes that record's error row; the batch always completes.
+
+    The batch runs in groups whose decoded pixels stay within the pixel limit and the scan's pixel
+    budget: an image that does not fit is decoded after the group before it has been through the
+    detectors and released (a huge image goes alone)."""
     rows, prepared = [], {}
-    for i, (seq, record) in enumerate(batch):
+    group, held = [], 0
+    budget, limit = _WORKER["budget"], _WORKER["config"].pixel_limit
+    try:
+        for seq, record in batch:
+            with _watching(seq, ITEM):
+                pixels = record.pixels()  # read the bytes and the header only
+            fits = held + pixels <= limit and budget.try_take(pixels)
+            if not fits and group:
+                _run_group(group, rows, prepared)
+                budget.give(held)
+                group, held = [], 0
+            if not fits:
+                budget.take(pixels)
+            held += pixels
+            with _watching(seq, ITEM):
+                record.decoded()  # decode once; failures set record.error
+            group.append((seq, record))
+        _run_group(group, rows, prepared)
+    finally:
+        budget.give(held)
+    return rows, prepared
+
+
+def _run_group(group: list[tuple[int, ImageRecord]], rows: list[dict], prepared: dict) -> None:
+    """The detectors on decoded records, their rows appended to `rows`; their pixels released."""
+    if not group:
+        return
+    records = [record for _, record in group]
+    with _watching(group[0][0], BATCH, len(group)):
+        signals = {d.name: _detect_safely(d, records) for d in _WORKER["detectors"]}
+    for i, (seq, record) in enumerate(group):
         try:
             row = _row(seq, record, {name: sigs[i] for name, sigs in signals.items()})
             if record.error is None:
@@ -60,7 +92,7 @@ def process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dic
             record.error = internal_error(e)
             row = _row(seq, record, {})
         rows.append(row)
-    return rows, prepared
+        record.release()
 
 
 def _add_pixel_features(row: dict, record: ImageRecord, prepared: dict, seq: int) -> None:
@@ -105,6 +137,7 @@ def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
         "uri": record.uri,
         "status": "ok" if ok else "error",
         "error": record.error,
+        "error_kind": error_kind(record.error),
         "format": image.format if image else None,
         "width": image.width if image else None,
         "height": image.height if image else None,
@@ -126,4 +159,3 @@ def _row(seq: int, record: ImageRecord, signals: dict[str, Signal]) -> dict:
     row["generator"], row["tool"] = attribute((s.generator, s.tool) for s in synthetic.values())
     row["decision"] = overall_decision(row)
     return row
-        "error_kind": error_kind(record.error),

@@ -18,6 +18,7 @@ from multiprocessing import get_context
 from typing import Callable, Iterator
 
 from audit.engine.batch import error_row, init_worker, process_batch
+from audit.engine.pixels import PixelBudget, scan_budget
 from audit.engine.watchdog import ITEM, Slots
 
 STARTUP_FAILURE = "the scan's worker processes could not start; workers=0 scans in this process"
@@ -55,9 +56,10 @@ def _run_pool(batches: Iterator[Batch], retry: deque, finish: Finish, workers: i
     """Run batches (retries first) until all are done (None) or the pool breaks (what it left)."""
     ctx = get_context("spawn")  # no fork: parents may hold threads (Arrow, HF datasets, torch)
     slots = Slots.create(ctx, workers)
+    budget = PixelBudget.shared(ctx, scan_budget(init_args[0].pixel_limit, workers))
     pending: dict = {}
     with _main_module_hidden(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
-                                                    initargs=(*init_args, slots, item_timeout)) as pool:
+                                                    initargs=(*init_args, slots, item_timeout, budget)) as pool:
         def fill() -> bool:
             """Submit up to 2 batches per worker; False when the pool turns out to be broken."""
             while len(pending) < 2 * workers and (batch := retry.popleft() if retry else next(batches, None)):

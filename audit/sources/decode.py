@@ -10,11 +10,12 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 DEFAULT_PIXEL_LIMIT = 100_000_000  # 100 MP: larger images are refused as decompression bombs
 MAX_FILE_BYTES = 256 * 1024 * 1024  # encoded bytes of one item; larger items are error rows, never read
 MAX_METADATA_BYTES = 4 * 1024 * 1024  # per metadata field (text chunk, XMP packet, EXIF block)
+STRIP_BYTES = 16 * 1024 * 1024  # pixels are converted to RGB this many bytes (8 a pixel at most) at a time
 # The only formats Pillow may open, whatever a file's name says (no DDS, SPIDER, EPS, ... by content).
 PILLOW_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")  # JPEG includes MPO
 
@@ -114,13 +115,18 @@ def _open_checked(data: bytes, pixel_limit: int) -> Image.Image:
 
 
 def _normalise(im: Image.Image) -> DecodedImage:
+    """Metadata, alpha and RGB pixels of an opened image; the image's own pixel memory is released
+    as soon as the RGB array holds them, before the orientation is applied to the array."""
     frames = int(getattr(im, "n_frames", 1) or 1)
     info = {key: _capped(value) for key, value in im.info.items()}
     exif = _exif_dict(im)
     alpha = _alpha(im)
-    oriented = _oriented(im)
-    return DecodedImage(rgb=_to_rgb_array(oriented), alpha=alpha, format=im.format or "",
-                        mode=im.mode, info=info, exif=exif, frames=frames)
+    method = _orientation(im)
+    fmt, mode = im.format or "", im.mode
+    rgb = _to_rgb_array(im)
+    im.close()  # Pillow holds 4 bytes a pixel: free them before the oriented copy is made
+    return DecodedImage(rgb=_oriented_array(rgb, method), alpha=alpha, format=fmt, mode=mode,
+                        info=info, exif=exif, frames=frames)
 
 
 def _capped(value):
@@ -134,19 +140,31 @@ _ORIENTATION_FIXES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROT
                       6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
-def _oriented(im: Image.Image) -> Image.Image:
-    """The image with its EXIF orientation applied. Pillow's exif_transpose also rewrites the EXIF
-    block and fails on malformed tags; then the orientation is applied by hand, the EXIF left alone."""
-    try:
-        return ImageOps.exif_transpose(im) or im
-    except Exception:  # noqa: BLE001 - malformed EXIF (type confusion) must not cost the pixels
-        pass
+def _orientation(im: Image.Image) -> Image.Transpose | None:
+    """The transposition that undoes the image's EXIF orientation (the one ImageOps.exif_transpose
+    applies), or None; malformed EXIF (type confusion) means none, and never costs the pixels."""
     try:
         orientation = im.getexif().get(0x0112)
     except Exception:  # noqa: BLE001
-        return im
-    method = _ORIENTATION_FIXES.get(orientation) if isinstance(orientation, int) else None
-    return im if method is None else im.transpose(method)
+        return None
+    return _ORIENTATION_FIXES.get(orientation) if isinstance(orientation, int) else None
+
+
+# The transpositions as views of an H x W x C array (copied once, contiguous, by _oriented_array).
+_ARRAY_TRANSPOSES = {
+    Image.Transpose.FLIP_LEFT_RIGHT: lambda a: a[:, ::-1],
+    Image.Transpose.ROTATE_180: lambda a: a[::-1, ::-1],
+    Image.Transpose.FLIP_TOP_BOTTOM: lambda a: a[::-1],
+    Image.Transpose.TRANSPOSE: lambda a: a.transpose(1, 0, 2),
+    Image.Transpose.ROTATE_270: lambda a: a[::-1].transpose(1, 0, 2),
+    Image.Transpose.TRANSVERSE: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    Image.Transpose.ROTATE_90: lambda a: a[:, ::-1].transpose(1, 0, 2),
+}
+
+
+def _oriented_array(rgb: np.ndarray, method: Image.Transpose | None) -> np.ndarray:
+    """`rgb` as Pillow's `transpose(method)` would turn it (the same pixels, tested)."""
+    return rgb if method is None else np.ascontiguousarray(_ARRAY_TRANSPOSES[method](rgb))
 
 
 def _alpha(im: Image.Image) -> np.ndarray | None:
@@ -158,17 +176,37 @@ def _alpha(im: Image.Image) -> np.ndarray | None:
 
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
-    """8-bit RGB pixels from any mode (16-bit and float are rescaled, alpha is dropped)."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        scale = 257.0 if im.mode.startswith("I;16") else max(a.max(), 1.0) / 255.0
-        gray = np.clip(a / scale, 0, 255).astype(np.uint8)
+    """8-bit RGB pixels from any mode (16-bit and float are rescaled, alpha is dropped), converted a
+    strip of rows at a time into one array: memory grows by the array and one strip, never by a
+    second converted copy of the whole image."""
+    width, height = im.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    scale = _gray_scale(im)
+    rows = max(1, STRIP_BYTES // (8 * width))
+    for top in range(0, height, rows):
+        strip = im.crop((0, top, width, min(height, top + rows)))
+        out[top:top + strip.height] = _strip_rgb(strip, scale)
+    return out
+
+
+def _gray_scale(im: Image.Image) -> float | None:
+    """What 16-bit and 32-bit single-channel pixels are divided by (the image's maximum for I and F)."""
+    if im.mode.startswith("I;16"):
+        return 257.0
+    if im.mode in ("I", "F"):
+        return max(float(im.getextrema()[1]), 1.0) / 255.0
+    return None
+
+
+def _strip_rgb(im: Image.Image, scale: float | None) -> np.ndarray:
+    if scale is not None:
+        gray = np.clip(np.asarray(im, dtype=np.float64) / scale, 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if im.mode == "P":
         im = im.convert("RGBA")
     if im.mode != "RGB":
         im = im.convert("RGBA" if "A" in im.mode else "RGB").convert("RGB")
-    return np.asarray(im, dtype=np.uint8).copy()
+    return np.asarray(im, dtype=np.uint8)
 
 
 def _exif_dict(im: Image.Image) -> dict:
@@ -182,3 +220,19 @@ def _exif_dict(im: Image.Image) -> dict:
     except Exception:  # noqa: BLE001 - broken EXIF is common and never fatal
         return {}
     return {ExifTags.TAGS.get(k, str(k)): v for k, v in tags.items()}
+
+
+def image_pixels(data: bytes) -> int | None:
+    """Width x height from the image's header (nothing decoded), or None when it cannot be read."""
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as im:
+                width, height = im.size
+        return width * height
+    except Exception:  # noqa: BLE001 - the decoder records what is wrong with the file
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit

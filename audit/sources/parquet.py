@@ -7,7 +7,9 @@ otherwise the first binary or `{bytes, ...}` struct column; otherwise the first 
 named like a path (`path`, `file_name`, `image_path`, `url`, ...). Dictionary-encoded columns
 (pandas categoricals, `pyarrow` dictionary arrays) count as their values' type. Ids are `<file name>/<key>` when the file has an `id`, `key` or `__key__` column, else
 `<file name>/<cell's file name>` for a `{bytes, path}` cell that records one, else `<file name>/<row
-index>`. The url, key and caption columns of img2dataset-style files (`url`, `key`, `caption`, and
+index>`. Row groups are read a few rows at a time, as many as their metadata says fit in READ_BYTES;
+a row group that would expand like a decompression bomb is one error record `<file name>/row group N`
+and is never decompressed (the rows after it keep their indices). The url, key and caption columns of img2dataset-style files (`url`, `key`, `caption`, and
 the like; see sample_meta) are carried into the rows. A file that
 cannot be read becomes one error record `<file name>/` and the next file is read.
 """
@@ -19,10 +21,14 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.sources.record import ImageRecord, SourceError, display_name
+from audit.sources.decode import MAX_FILE_BYTES
+from audit.sources.record import ImageRecord, SourceError, display_name, too_large
 from audit.sources.sample_meta import NAMES, from_mapping
 
-BATCH_ROWS = 64  # rows per read: image cells can be megabytes each
+BATCH_ROWS = 64  # rows per read at most: image cells can be megabytes each
+READ_BYTES = 64 * 1024 * 1024  # fewer rows per read when the row group's cells are larger (by its metadata)
+ROW_GROUP_BYTES = MAX_FILE_BYTES  # a row group expanding past this ...
+MAX_RATIO = 10  # ... at more than this many times its stored size is a decompression bomb, never read
 ID_COLUMNS = ("id", "key", "__key__")
 PATH_COLUMN_NAMES = {
     "path", "file", "filename", "file_name", "filepath", "file_path", "image", "img",
@@ -63,15 +69,39 @@ def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, u
     columns = list(dict.fromkeys([image_column, *([id_column] if id_column else []), *meta.values()]))
     base_dir = paths_under or os.path.dirname(os.path.abspath(path))
     row = 0
-    for batch in pfile.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-        table = {c: batch.column(c).to_pylist() for c in columns}
-        for i, value in enumerate(table[image_column]):
-            key = table[id_column][i] if id_column else None
-            label = _key_text(key) if key is not None else cell_path(value) or str(row)
-            record = cell_record(value, f"{name}/{label}", f"{uri}#{row}", base_dir)
-            record.add_meta(from_mapping({field: table[column][i] for field, column in meta.items()}))
-            yield record
-            row += 1
+    for group in range(pfile.num_row_groups):
+        batch_rows, error = read_plan(pfile.metadata, group, columns)
+        if error:
+            yield ImageRecord(id=f"{name}/row group {group}", uri=f"{uri}#{row}", error=error)
+            row += pfile.metadata.row_group(group).num_rows
+            continue
+        for batch in pfile.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns):
+            table = {c: batch.column(c).to_pylist() for c in columns}
+            for i, value in enumerate(table[image_column]):
+                key = table[id_column][i] if id_column else None
+                label = _key_text(key) if key is not None else cell_path(value) or str(row)
+                record = cell_record(value, f"{name}/{label}", f"{uri}#{row}", base_dir)
+                record.add_meta(from_mapping({field: table[column][i] for field, column in meta.items()}))
+                yield record
+                row += 1
+
+
+def read_plan(metadata: pq.FileMetaData, group: int, columns: list[str]) -> tuple[int, str | None]:
+    """(rows per read, None) for a row group, from its column chunks' sizes as the file's metadata
+    states them, before anything is decompressed: reads of about READ_BYTES; or (0, reason) for a
+    row group whose columns would expand past ROW_GROUP_BYTES at more than MAX_RATIO times their
+    stored size (a decompression bomb), which is never read."""
+    meta = metadata.row_group(group)
+    chunks = [meta.column(j) for j in range(meta.num_columns)
+              if any(meta.column(j).path_in_schema == c or meta.column(j).path_in_schema.startswith(c + ".")
+                     for c in columns)]
+    expanded = sum(max(0, c.total_uncompressed_size) for c in chunks)
+    stored = sum(max(0, c.total_compressed_size) for c in chunks)
+    if expanded > ROW_GROUP_BYTES and expanded > MAX_RATIO * max(stored, 1):
+        return 0, (f"decompression bomb: parquet row group {group} ({meta.num_rows} rows) expands to {expanded} "
+                   f"bytes from {stored} (over {ROW_GROUP_BYTES} bytes at more than {MAX_RATIO}x); not read")
+    per_row = expanded / max(1, meta.num_rows)
+    return max(1, min(BATCH_ROWS, int(READ_BYTES // max(per_row, 1)))), None
 
 
 def meta_columns(schema: pa.Schema) -> dict[str, str]:
@@ -128,7 +158,8 @@ def cell_record(value: object, rid: str, uri: str, base_dir: str, root: str | No
     if not value:
         return ImageRecord(id=rid, uri=uri, error="empty cell")
     if isinstance(value, bytes):
-        return ImageRecord(id=rid, uri=uri, data=value)
+        error = too_large(len(value))
+        return ImageRecord(id=rid, uri=uri, error=error) if error else ImageRecord(id=rid, uri=uri, data=value)
     if not isinstance(value, str):
         return ImageRecord(id=rid, uri=uri, error=f"unsupported cell type: {type(value).__name__}")
     if "://" in value:

@@ -6,7 +6,8 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from audit.sources.decode import DEFAULT_PIXEL_LIMIT, MAX_FILE_BYTES, DecodedImage, DecodeError, decode_image, internal_error
+from audit.sources.decode import (DEFAULT_PIXEL_LIMIT, MAX_FILE_BYTES, DecodedImage, DecodeError, decode_image,
+                                  image_pixels, internal_error)
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 SNIFF_BYTES = 16
@@ -45,6 +46,17 @@ class ImageRecord:
             self.data, self.error = read_file(self.path, self.root)
         return None if self.error else self.data
 
+    def pixels(self) -> int:
+        """The pixels decoding will hold, from the header: 0 for an item that will not be decoded
+        (unreadable, not an image, or over the pixel limit)."""
+        data = self.read_bytes() if self._decoded is None else None
+        pixels = image_pixels(data) if data is not None else None
+        return pixels if pixels is not None and pixels <= self.pixel_limit else 0
+
+    def release(self) -> None:
+        """Drop the decoded pixels (the row has what it needs); bytes and error stay."""
+        self._decoded = None
+
     def decoded(self) -> DecodedImage | None:
         """The decoded image, or None (with `error` set) when it cannot be decoded."""
         if self._decoded is None and self.error is None:
@@ -71,6 +83,8 @@ class SourceStats:
 
     skipped: int = 0
     missing: list[str] = field(default_factory=list)
+    metadata_files: int = 0  # files of the source's layout that are not images (img2dataset's tables and stats)
+    layout: str = ""  # what a folder was read as (see layout.py), "" for other specs
 
     def as_dict(self) -> dict:
         """As the summary's `source_files`."""
@@ -85,8 +99,6 @@ def display_name(path: str) -> str:
 
 def too_large(size: int) -> str | None:
     """The error of an item too large to read into memory, or None."""
-    metadata_files: int = 0  # files of the source's layout that are not images (img2dataset's tables and stats)
-    layout: str = ""  # what a folder was read as (see layout.py), "" for other specs
     return f"file too large ({size} bytes)" if size > MAX_FILE_BYTES else None
 
 
