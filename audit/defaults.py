@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from audit.side_files import SideFileError, read_regular_file
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11
@@ -56,7 +58,9 @@ def load_scan_defaults(path: Path | None) -> dict:
 
 
 def _read(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}") from None
+    try:  # a regular file of bounded size (a FIFO is refused at once, never waited on)
+        return tomllib.loads(read_regular_file(path).decode("utf-8"))
+    except SideFileError as e:
+        raise ConfigError(str(e)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as e:
+        raise ConfigError(f"cannot read {path}: {type(e).__name__}: {e}") from None

@@ -139,3 +139,11 @@ def test_from_scan_checks_the_summary_fields(baseline):
     edit_summary(baseline, lambda s: s["estimate"].update(interval=5))
     with pytest.raises(ConfigError, match="estimate.interval"):
         read_scan(baseline)
+
+
+def test_a_fifo_as_the_options_file_is_refused(tmp_path, no_hang):
+    from audit import defaults
+
+    os.mkfifo(tmp_path / "audit.toml")
+    with pytest.raises(defaults.ConfigError, match="not a regular file"):
+        defaults.load_scan_defaults(tmp_path / "audit.toml")
