@@ -13,15 +13,16 @@ from functools import partial
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.defaults import ConfigError, load_scan_defaults
 from audit.report import gate
+from audit.report.console import SafeConsole
+from audit.report.safe_text import safe_text
 
-stderr = Console(stderr=True)
+stderr = SafeConsole(stderr=True)  # the data's control characters are printed escaped
 
 
 def _usage_errors() -> tuple:
@@ -55,7 +56,7 @@ def _probe_folder(probe: str | None) -> str | None:
 
 
 def _fail(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    stderr.print(f"[bold red]error:[/] {escape(safe_text(message))}", highlight=False)
     sys.exit(gate.EXIT_USAGE)
 
 
@@ -76,12 +77,15 @@ class _Main(click.Group):
         exit code 1 means only that a gate failed."""
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+        except click.ClickException as e:  # click's own messages quote values as given: escaped too
+            e.message = safe_text(e.message)
+            raise
+        except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001
             if os.environ.get("AUDIT_DEBUG"):
                 raise
-            stderr.print(f"[bold red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} "
+            stderr.print(f"[bold red]internal error:[/] {escape(safe_text(f'{type(e).__name__}: {e}'))} "
                          "(a bug; rerun with AUDIT_DEBUG=1 for the traceback)", highlight=False)
             sys.exit(gate.EXIT_INTERNAL)
 
@@ -243,7 +247,7 @@ def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fa
     if fmt == "json":
         click.echo(json.dumps({**result.summary, "checks": checks}, indent=2))
     else:
-        Console().print(summary_table(result.summary))
+        SafeConsole().print(summary_table(result.summary))
         stderr.print(f"outputs in {out}/ (results.parquet, summary.json, report.md, report.html)")
     if fmt == "github":
         _github_outputs(result.summary, checks, fail_above)
@@ -327,7 +331,7 @@ def calibrate(real, synthetic, out, embedder, preprocess, probe, bank, heldout, 
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
     else:
-        Console().print(calibration_table(result))
+        SafeConsole().print(calibration_table(result))
         stderr.print(f"wrote {out}/calibration.json; use it with `audit scan SOURCE --calibration {out}`")
 
 

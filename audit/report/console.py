@@ -1,12 +1,28 @@
-"""The terminal tables (rich): the scan summary and the operating points of a calibration."""
+"""The terminal (rich): a console that never prints the data's control characters raw, the scan
+summary table and the operating points of a calibration."""
 from __future__ import annotations
 
+from rich.console import Console
 from rich.markup import escape as escape_markup
+from rich.segment import Segment
 from rich.table import Table
+
+from audit.report.safe_text import safe_text
 
 from audit.report.text import baseline_lines, caveats, estimate_details, percent
 
 CONSOLE_GROUPS = 5  # the most flagged groups shown under the table (all are in the reports)
+
+
+class SafeConsole(Console):
+    """A rich Console whose text, whatever it holds (file names, metadata, error messages), reaches
+    the terminal with its control characters escaped; rich's own styling and cursor control,
+    added when the text is rendered, are unchanged."""
+
+    def _render_buffer(self, buffer) -> str:
+        return super()._render_buffer(
+            segment if segment.control else Segment(safe_text(segment.text, keep_layout=True), segment.style)
+            for segment in buffer)
 
 
 def summary_table(summary: dict) -> Table:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from audit.report.markdown import markdown_summary, md_cell
+from audit.report.safe_text import safe_text
 
 GITHUB_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
 ANNOTATED_ERRORS = 5  # error items named in the annotation
@@ -31,7 +32,7 @@ def github_summary(summary: dict, checks: list[dict], fail_above: float | None) 
         lines += ["", f"## Gate: {verdict}", "", "| check | result | details |", "|---|---|---|"]
         lines += [f"| {md_cell(c['name'])} | {'passed' if c['passed'] else '**FAILED**'} | {md_cell(c['message'])} |"
                   for c in checks]
-    return "\n".join(lines) + "\n"
+    return safe_text("\n".join(lines) + "\n", keep_layout=True)
 
 
 def append_github_summary(markdown: str) -> Path | None:
@@ -61,4 +62,4 @@ def github_annotations(summary: dict, checks: list[dict]) -> list[str]:
 
 def _workflow_command(kind: str, message: str) -> str:
     text = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::{kind} title=autophagy-audit::{text}"
+    return f"::{kind} title=autophagy-audit::{safe_text(text)}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from html import escape
 
+from audit.report.safe_text import safe_text
 from audit.report.tally import Listed
 from audit.report.text import DECISION_COLUMNS, GROUP_HEADERS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, group_cells, group_title, groups_left_out, headline
 
@@ -62,7 +63,7 @@ def markdown_report(summary: dict, listed: Listed) -> str:
     lines += ["", f"## Errors ({errors})", "", "| id | reason |", "|---|---|"]
     lines += [f"| {md_cell(r['id'])} | {md_cell(r['error'])} |" for r in listed.errors[:MAX_LISTED_ERRORS]]
     lines += _more(errors, MAX_LISTED_ERRORS, 2)
-    return "\n".join(lines) + "\n"
+    return safe_text("\n".join(lines) + "\n", keep_layout=True)
 
 
 def _more(total: int, shown: int, columns: int) -> list[str]:
@@ -72,4 +73,4 @@ def _more(total: int, shown: int, columns: int) -> list[str]:
 def md_cell(text: str) -> str:
     """Text from the data made safe for markdown: HTML escaped (file names may hold tags), no table
     breaks, no code spans."""
-    return escape(str(text), quote=False).replace("|", "\\|").replace("`", "&#96;").replace("\n", " ")
+    return safe_text(escape(str(text), quote=False).replace("|", "\\|").replace("`", "&#96;").replace("\n", " "))

@@ -6,6 +6,8 @@ import base64
 import io
 from html import escape
 
+from audit.report.safe_text import safe_text
+
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -47,11 +49,12 @@ document.body.setAttribute('data-report-js','ready');
 
 
 def page(title: str, body: list[str]) -> str:
-    """A complete HTML document: inline style, the given body parts, the inline script."""
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    """A complete HTML document: inline style, the given body parts, the inline script; control
+    characters the data brought are shown escaped (safe_text)."""
+    return safe_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + f"\n<script>{SCRIPT}</script>\n</body></html>\n")
+            + "\n".join(body) + f"\n<script>{SCRIPT}</script>\n</body></html>\n", keep_layout=True)
 
 
 def table(header: list[str], rows: list[list[str]], sortable: bool = False, table_id: str = "") -> str:
