@@ -17,8 +17,14 @@ expected on unmarked images.
 
 Decoding is done in one pass (`block_bits`): the library's dwtDct scheme reads one bit per
 4x4 block of the U channel's Haar approximation band and votes bit i%L for a key of length L,
-so one readout per channel order serves every key. `decode_bits` keeps the library itself
-as the reference, and the tests check that both return identical bits.
+so one readout per channel order serves every key: one colour conversion and one Haar step per
+order (the two orders weigh the channels differently, so each has its own U plane). Only the
+rows and columns that make whole blocks are converted. The Haar step runs on integers: a band
+coefficient is the sum s of its 2x2 pixels over 2, give or take 1e-12, so the strongest
+coefficient of a block and its bit follow from the sums alone, except where s/2 falls on a
+multiple of 18, where the bit depends on the library's floating-point rounding; those few
+blocks are computed with pywt's own arithmetic. `decode_bits` keeps the library itself as the
+reference, and the tests check that both return identical bits.
 """
 from __future__ import annotations
 
@@ -99,17 +105,55 @@ def embed_watermark(rgb: np.ndarray, key: WatermarkKey, rgb_order: bool = False)
 
 
 def block_bits(bgr: np.ndarray) -> np.ndarray:
-    """One bit per 4x4 block, in the library's block order, read as its dwtDct decoder reads them."""
+    """One bit per 4x4 block, in the library's block order, read as its dwtDct decoder reads them.
+
+    The decoder takes the block's largest coefficient but its first (|c| at the argmax; all are
+    >= 0 here, U being 0..255) and reads 1 when c % 36 > 18. With s the block's 2x2 pixel sums,
+    c = s / 2 up to rounding far below 0.5, so c % 36 > 18 exactly when s % 72 > 36, unless
+    s % 36 == 0, where the rounding decides (see `_exact_bits`)."""
+    u = u_plane(bgr)
+    sums = pixel_pair_sums(u)
+    best = strongest_sums(sums)
+    bits = best % (2 * SCALE) > SCALE
+    unsure = best % SCALE == 0
+    if unsure.any():
+        bits[unsure] = _exact_bits(u, unsure)
+    return bits.ravel().astype(np.float64)
+
+
+def u_plane(bgr: np.ndarray) -> np.ndarray:
+    """The U channel of OpenCV's BGR->YUV conversion (as the library converts), cropped to the pixels
+    whose Haar coefficients make whole 4x4 blocks (8x8 pixels each); the rest is never read."""
     import cv2
 
-    rows, cols = bgr.shape[0] // 4 * 4, bgr.shape[1] // 4 * 4
-    u = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV)[:rows, :cols, 1]
-    band = haar_approximation(u)
-    h, w = band.shape[0] // BLOCK, band.shape[1] // BLOCK
-    blocks = band[: h * BLOCK, : w * BLOCK].reshape(h, BLOCK, w, BLOCK).swapaxes(1, 2).reshape(h * w, BLOCK * BLOCK)
-    strongest = np.abs(blocks[:, 1:]).argmax(axis=1) + 1
-    values = np.abs(blocks[np.arange(len(blocks)), strongest])
-    return (values % SCALE > 0.5 * SCALE).astype(np.float64)
+    rows, cols = bgr.shape[0] // (2 * BLOCK) * 2 * BLOCK, bgr.shape[1] // (2 * BLOCK) * 2 * BLOCK
+    rgb = bgr[:rows, :cols, ::-1]
+    if rgb.strides[2] > 0 and rgb.strides[1] == 3 * rgb.strides[2] == 3:  # a channel-flipped view: no copy
+        return cv2.extractChannel(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV), 1)
+    return cv2.extractChannel(cv2.cvtColor(np.ascontiguousarray(bgr[:rows, :cols]), cv2.COLOR_BGR2YUV), 1)
+
+
+def pixel_pair_sums(u: np.ndarray) -> np.ndarray:
+    """Twice the Haar approximation band, in integers: the sum of each 2x2 pixel square."""
+    rows = np.add(u[0::2], u[1::2], dtype=np.uint16)
+    return rows[:, 0::2] + rows[:, 1::2]
+
+
+def strongest_sums(sums: np.ndarray) -> np.ndarray:
+    """The largest value of each 4x4 block of `sums` but its first (the library skips the block's DC)."""
+    right = np.maximum(np.maximum(sums[:, 1::BLOCK], sums[:, 2::BLOCK]), sums[:, 3::BLOCK])
+    whole = np.maximum(right, sums[:, 0::BLOCK])
+    return np.maximum(np.maximum(right[0::BLOCK], whole[1::BLOCK]), np.maximum(whole[2::BLOCK], whole[3::BLOCK]))
+
+
+def _exact_bits(u: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """The bits of the blocks marked in `which`, from coefficients computed by pywt as the library does
+    (dwt2 of a square of 8x8 pixels gives that square's coefficients of the whole image's dwt2)."""
+    size = 2 * BLOCK
+    rows, cols = np.nonzero(which)
+    tiles = u.reshape(which.shape[0], size, which.shape[1], size)[rows, :, cols, :]  # (k, 8, 8)
+    band = haar_approximation(tiles.reshape(-1, size)).reshape(-1, BLOCK * BLOCK)
+    return band[:, 1:].max(axis=1) % SCALE > 0.5 * SCALE
 
 
 def haar_approximation(u: np.ndarray) -> np.ndarray:
@@ -128,9 +172,13 @@ def haar_approximation(u: np.ndarray) -> np.ndarray:
 
 def vote(bits: np.ndarray, length: int) -> np.ndarray:
     """The key bits a readout votes for: block i counts for bit i % length (the library's rule)."""
-    slot = np.arange(len(bits)) % length
-    means = np.bincount(slot, weights=bits, minlength=length) / np.bincount(slot, minlength=length)
-    return (means * 255 > 127).astype(np.uint8)
+    whole = len(bits) // length * length
+    sums = np.asarray(bits[:whole], dtype=np.float64).reshape(-1, length).sum(axis=0)
+    sums[: len(bits) - whole] += bits[whole:]
+    counts = np.full(length, len(bits) // length)
+    counts[: len(bits) - whole] += 1
+    with np.errstate(invalid="ignore"):  # a bit no block votes for: nan, read as 0 (as the library does)
+        return (sums / counts * 255 > 127).astype(np.uint8)
 
 
 @lru_cache(maxsize=4096)
@@ -172,6 +220,7 @@ class WatermarkDetector:
         self.keys = tuple(keys)
         self.p_threshold = p_threshold
         self.tests = len(ORDERS) * len(self.keys)
+        self._key_bits = [np.asarray(k.bits, dtype=np.uint8) for k in self.keys]
         lengths = [len(k.bits) for k in self.keys]
         self.cutoffs = key_cutoffs(lengths, p_threshold)
         self.false_match_rate = false_match_rate(lengths, self.cutoffs)
@@ -205,7 +254,7 @@ class WatermarkDetector:
         """(key, matching bits, p-value, channel order, bits needed) for every key in both channel orders."""
         for order, pixels in zip(ORDERS, (rgb[:, :, ::-1], rgb)):
             readout = block_bits(pixels)
-            for key, needed in zip(self.keys, self.cutoffs):
-                n = len(key.bits)
-                matches = int((vote(readout, n) == np.asarray(key.bits, dtype=np.uint8)).sum())
+            for key, bits, needed in zip(self.keys, self._key_bits, self.cutoffs):
+                n = len(bits)
+                matches = int(np.count_nonzero(vote(readout, n) == bits))
                 yield key, matches, match_p_value(matches, n), order, needed
