@@ -147,6 +147,200 @@ def slowest_alone(sources: dict[str, str]) -> tuple[float, str]:
     return slowest
 
 
+# Around the scan: the files a scan and `audit export` write, what export re-publishes, saved
+# Hugging Face folders and the text a scan prints. kind -> check(root folder) -> (held, what happened).
+AROUND = {}
+
+
+def around(kind: str):
+    def register(check):
+        AROUND[kind] = check
+        return check
+    return register
+
+
+def _victim(root: Path) -> Path:
+    victim = root / "victim.txt"
+    victim.write_text("unrelated\n")
+    return victim
+
+
+def _plant(folder: Path, stem: str, suffix: str, victim: Path) -> None:
+    """Links at the temporary names an older writer used (`.{stem}.tmp-{pid}{suffix}`) for nearby pids."""
+    for pid in range(os.getpid() - 20, os.getpid() + 100):
+        os.symlink(victim, folder / f".{stem}.tmp-{pid}{suffix}")
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from audit.cli import main as audit_main
+
+    return CliRunner().invoke(audit_main, list(args))
+
+
+@around("links at the scan's temporary names (summary, reports, results)")
+def _links_in_out(root: Path) -> tuple[bool, str]:
+    victim, out = _victim(root), root / "out"
+    out.mkdir()
+    for stem, suffix in (("summary", ".json"), ("report", ".md"), ("report", ".html"), ("results", ".parquet")):
+        _plant(out, stem, suffix, victim)
+    (root / "src").mkdir()
+    (root / "src" / "a.png").write_bytes(encoded(noise(), "PNG"))
+    scan(str(root / "src"), out, workers=0)
+    return victim.read_text() == "unrelated\n", "victim untouched" if victim.read_text() == "unrelated\n" else "overwritten"
+
+
+def _shard_scan(root: Path, members: list[tuple[str, bytes, bytes, str]]) -> Path:
+    with tarfile.open(root / "s.tar", "w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data, kind, link in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.size = kind, link, len(data) if kind == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    scan(str(root / "s.tar"), root / "out", workers=0)
+    return root / "out"
+
+
+@around("export: --to FILE and --write-shards DIR/s.tar are links, links at temporary names")
+def _export_links(root: Path) -> tuple[bool, str]:
+    out, victim = _shard_scan(root, [("a.png", encoded(noise(), "PNG"), tarfile.REGTYPE, "")]), _victim(root)
+    (root / "clean").mkdir()
+    _plant(root / "clean", "s", ".tar", victim)
+    _plant(root, "list", ".txt", victim)
+    os.symlink(victim, root / "clean" / "s.tar")
+    os.symlink(victim, root / "list.txt")
+    code = _cli("export", str(out), "--keep", "--to", str(root / "list.txt"), "--write-shards", str(root / "clean")).exit_code
+    held = code == 0 and victim.read_text() == "unrelated\n"
+    return held, f"exit {code}, victim {'untouched' if victim.read_text() == 'unrelated' + chr(10) else 'overwritten'}"
+
+
+UNSAFE_MEMBERS = {"member ../x.png": ("../x.png", tarfile.REGTYPE, ""), "absolute member": ("/abs.png", tarfile.REGTYPE, ""),
+                  "symlink member": ("sym.png", tarfile.SYMTYPE, "/etc/passwd"),
+                  "hardlink member": ("hard.png", tarfile.LNKTYPE, "a.png"), "device member": ("dev.png", tarfile.CHRTYPE, ""),
+                  "pickle member": ("w.pkl", tarfile.REGTYPE, "")}
+
+
+def _unsafe_member_check(kind: str):
+    def check(root: Path) -> tuple[bool, str]:
+        name, type_, link = UNSAFE_MEMBERS[kind]
+        data = b"\x80\x04N." if type_ == tarfile.REGTYPE else b""
+        out = _shard_scan(root, [("a.png", encoded(noise(), "PNG"), tarfile.REGTYPE, ""), (name, data, type_, link)])
+        code = _cli("export", str(out), "--write-shards", str(root / "clean")).exit_code
+        with tarfile.open(root / "clean" / "s.tar") as tar:
+            names = tar.getnames()
+        return code == 0 and names == ["a.png"], f"exit {code}, clean shard holds {names}"
+    return check
+
+
+for _kind in UNSAFE_MEMBERS:
+    around(f"export: {_kind}")(_unsafe_member_check(_kind))
+
+
+@around("export: a folder named evil.tar#x beside an unrelated evil.tar")
+def _hash_folder(root: Path) -> tuple[bool, str]:
+    with tarfile.open(root / "evil.tar", "w") as tar:
+        info = tarfile.TarInfo("x/a.png")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"xyz"))
+    (root / "evil.tar#x").mkdir()
+    (root / "evil.tar#x" / "a.png").write_bytes(text_png("parameters", "Steps: 20, Sampler: Euler a"))
+    scan(str(root / "evil.tar#x"), root / "out", workers=0)
+    code = _cli("export", str(root / "out"), "--write-shards", str(root / "clean")).exit_code
+    copied = (root / "clean" / "evil.tar").exists()
+    return code == 2 and not copied, f"exit {code}, evil.tar {'copied' if copied else 'not read'}"
+
+
+def _saved_dataset(root: Path, escape: str) -> tuple[bool, str]:
+    import json
+
+    import datasets
+
+    from audit.sources import SourceError
+
+    datasets.disable_progress_bars()
+
+    def save(folder: Path, split: str | None = None) -> None:
+        ds = datasets.Dataset.from_dict({"image": [{"bytes": encoded(noise(), "PNG"), "path": None}]},
+                                        features=datasets.Features({"image": datasets.Image()}))
+        (datasets.DatasetDict({split: ds}) if split else ds).save_to_disk(str(folder))
+
+    save(root / "other")
+    target = root / "a" / "ds"
+    save(target, "train" if escape == "split" else None)
+    if escape == "split":
+        (target / "dataset_dict.json").write_text(json.dumps({"splits": ["../../other"]}))
+    elif escape == "link":
+        os.remove(target / "data-00000-of-00001.arrow")
+        os.symlink(root / "other" / "data-00000-of-00001.arrow", target / "data-00000-of-00001.arrow")
+    else:
+        state = json.loads((target / "state.json").read_text())
+        state["_data_files"] = [{"filename": "../../other/data-00000-of-00001.arrow"}]
+        (target / "state.json").write_text(json.dumps(state))
+    try:
+        rows = len(list(iter_records(f"hf:{target}")))
+    except SourceError as e:
+        return True, f"refused: {str(e)[:60]}..."
+    return False, f"{rows} rows read from outside"
+
+
+around("save_to_disk: state.json names ../../other/data.arrow")(lambda root: _saved_dataset(root, "state"))
+around("save_to_disk: a data file linked outside")(lambda root: _saved_dataset(root, "link"))
+around("save_to_disk: dataset_dict.json split ../../other")(lambda root: _saved_dataset(root, "split"))
+
+CONTROL_NAMES = {"OSC 0 title in a file name": "\x1b]0;pwned\x07t.png", "OSC 8 link in a file name":
+                 "\x1b]8;;evil\x1b\\l\x1b]8;;\x1b\\.png", "CSI clear screen in a file name": "\x1b[2Jc.png",
+                 "C1 CSI in a file name": "c\x9b31m.png", "bidi override in a file name": "b\u202egnp.exe.png"}
+RAW_CONTROL = "".join(map(chr, [*range(0, 9), *range(11, 32), *range(0x7f, 0xa0), 0x202a, 0x202b, 0x202c, 0x202d,
+                                 0x202e, 0x2066, 0x2067, 0x2068, 0x2069]))
+
+
+def _control_check(kind: str):
+    def check(root: Path) -> tuple[bool, str]:
+        (root / "src").mkdir()
+        name = CONTROL_NAMES[kind]
+        (root / "src" / name).write_bytes(text_png("parameters", "Steps: 20, Sampler: Euler a"))
+        (root / "src" / ("broken " + name)).write_bytes(b"not an image")
+        os.environ["GITHUB_STEP_SUMMARY"] = str(root / "step.md")
+        try:
+            result = _cli("scan", str(root / "src"), "--out", str(root / "out"), "--workers", "0", "--format", "github")
+        finally:
+            del os.environ["GITHUB_STEP_SUMMARY"]
+        texts = {"console": result.output, "step summary": (root / "step.md").read_text(),
+                 "report.md": (root / "out" / "report.md").read_text(), "report.html": (root / "out" / "report.html").read_text()}
+        raw = [where for where, text in texts.items() if any(c in RAW_CONTROL for c in text)]
+        return not raw, f"raw in {', '.join(raw)}" if raw else "escaped in console, step summary, report.md, report.html"
+    return check
+
+
+for _kind in CONTROL_NAMES:
+    around(f"text: {_kind}")(_control_check(_kind))
+
+
+@around("text: 'source not found' for a name with a terminal escape")
+def _missing_source(root: Path) -> tuple[bool, str]:
+    result = _cli("scan", str(root / "\x1b]0;pwned\x07nope"), "--out", str(root / "out"))
+    raw = any(c in RAW_CONTROL for c in result.output)
+    return result.exit_code == 2 and not raw, f"exit {result.exit_code}, {'raw' if raw else 'escaped'}"
+
+
+def around_table(tmp: Path) -> tuple[Table, int]:
+    """Each AROUND kind in a fresh folder: (the table, how many did not hold)."""
+    table = Table(title=f"around the scan: {len(AROUND)} kinds (outputs, export, saved datasets, printed text)")
+    for column in ("kind", "held", "what happened"):
+        table.add_column(column, overflow="fold")
+    broken = 0
+    for i, (kind, check) in enumerate(AROUND.items()):
+        folder = tmp / f"around-{i:03d}"
+        folder.mkdir()
+        try:
+            held, detail = check(folder)
+        except Exception as e:  # noqa: BLE001 - a check that crashes did not hold
+            held, detail = False, f"{type(e).__name__}: {e}"
+        broken += not held
+        table.add_row(kind, "yes" if held else "NO", detail.encode("unicode_escape").decode("ascii"))
+    return table, broken
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -165,6 +359,9 @@ def main() -> None:
         wall = time.perf_counter() - started
         console.print(table)
         seconds, item = slowest_alone(sources)
+        around, broken = around_table(Path(tmp))
+        console.print(around)
+        console.print(f"around the scan: {len(AROUND) - broken} of {len(AROUND)} kinds held")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     console.print(f"{rows} rows from 3 scans in {wall:.1f} s with {args.workers} workers; "
