@@ -138,9 +138,10 @@ def _scan_config(ctx: click.Context, param, path: Path | None) -> None:
 @click.option("--workers", type=click.IntRange(0), default=None,
               help="Decoding/detector processes (default: CPU count, at most 8; 0 or 1 = in-process).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: processes on this machine; ray: Ray Data stages on a Ray cluster, resumable per shard "
-                   "(pip install 'autophagy-audit[ray]').")
-@click.option("--address", default=None, help="Ray cluster to join (--engine ray; default: start Ray on this machine).")
+              help="local: processes on the machine that runs the scan; ray: Ray Data stages on a Ray cluster, "
+                   "resumable per shard (pip install 'autophagy-audit[ray]').")
+@click.option("--address", default=None,
+              help="Ray cluster to join (--engine ray; default: start Ray on the machine that runs the scan).")
 @click.option("--num-workers", type=click.IntRange(1), default=None,
               help="Decoding/detector actors (--engine ray; default: the cluster's CPUs).")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
@@ -164,7 +165,7 @@ def _scan_config(ctx: click.Context, param, path: Path | None) -> None:
 @click.option("--allow-missing-shards", is_flag=True,
               help="Scan the paths of a brace/glob pattern that exist (the missing ones are listed in the summary) "
                    "instead of stopping.")
-@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report here.")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report to FILE.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--pixel-limit", type=click.IntRange(1), default=None,
               help="Images with more pixels are refused as decompression bombs (default 100 MP).")
