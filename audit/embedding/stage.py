@@ -48,7 +48,10 @@ class EmbeddingStage:
         self.load_seconds = time.perf_counter() - start
         if self.embedder.is_random:
             self.notes.append(RANDOM_NOTE)
-        self.cache = EmbeddingCache(cache_dir, embedder_spec, preprocess) if cache_dir else None
+        self.cache = EmbeddingCache(cache_dir, embedder_spec, preprocess, dim=getattr(self.embedder, "dim", None)) \
+            if cache_dir else None
+        if self.cache is not None:
+            self.notes.extend(self.cache.notes)  # a damaged cache set aside
 
     @property
     def active(self) -> bool:
@@ -74,6 +77,9 @@ class EmbeddingStage:
     def close(self) -> None:
         if self.active and self.cache is not None:
             self.cache.flush()
+            self.cache.notes.clear()
+            self.cache.note_rejected()
+            self.notes.extend(self.cache.notes)  # entries that failed their check
 
     def _embed_missing(self, rows: list[dict], prepared: dict[int, np.ndarray]) -> None:
         todo = [r for r in rows if r["seq"] in prepared and self.vector(r["sha256"]) is None]
