@@ -208,6 +208,7 @@ def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fa
     pattern), parquet files, an img2dataset output folder, a Hugging Face save_to_disk folder,
     or a Hugging Face dataset (hf:org/name[:split], hf:LOCAL_DIR).
     """
+    from audit.engine.interrupt import exit_status, interruptible, resume_command
     from audit.engine.local import ScanConfig
     from audit.engine.local import scan as run_scan
     from audit.report.console import summary_table
@@ -233,14 +234,15 @@ def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fa
         )
         run = (_ray_scan(address, num_workers) if engine == "ray"
                else partial(run_scan, workers=workers, item_timeout=item_timeout))
-        with _progress_bar(quiet) as advance:
+        with interruptible(), _progress_bar(quiet) as advance:
             result = run(source, out, config=config, batch_size=batch_size, resume=resume, overwrite=overwrite,
                          baseline=baseline, progress=advance)
     except _usage_errors() as e:
         _fail(str(e))
-    except KeyboardInterrupt:
-        stderr.print(f"interrupted; finished rows are kept in {out}. Continue with --resume.")
-        sys.exit(130)
+    except KeyboardInterrupt as e:
+        stderr.print(f"interrupted ({getattr(e, 'name', 'SIGINT')}); finished rows are kept in {escape(out)}. "
+                     f"Continue with: {escape(resume_command())}", highlight=False, soft_wrap=True)
+        sys.exit(exit_status(e))
 
     checks = gate_checks(result.summary, fail_above, gate, max_error_rate, fail_on_increase)
     if junit:

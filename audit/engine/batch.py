@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import math
 from contextlib import nullcontext
+from multiprocessing import parent_process
 
 from audit.detectors import build_pixel_detectors
 from audit.detectors.base import ERROR, SYNTHETIC, Signal, overall_decision
 from audit.detectors.model_families import attribute
 from audit.engine.config import ScanConfig
+from audit.engine.interrupt import die_with_parent
 from audit.engine.pixels import PixelBudget
 from audit.engine.watchdog import BATCH, ITEM, Slots, Watchdog
 from audit.sources.decode import internal_error
@@ -26,6 +28,8 @@ def init_worker(config: ScanConfig, prepare: str | None, slots: Slots | None = N
     one item's decoding, or the detectors on a batch, take longer than `item_timeout` per item.
     `budget`: the decoded pixels shared with the other workers (default: this process's own, the
     pixel limit)."""
+    if slots is not None and parent_process() is not None:  # a local engine's worker: it ends with the scan
+        die_with_parent(parent_process().pid)
     detectors = build_pixel_detectors(config)
     _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash=prepare is not None,
                    hard={d.name for d in detectors if d.hard_evidence}, item_timeout=item_timeout,

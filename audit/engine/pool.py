@@ -9,6 +9,7 @@ a crash is pinned on its item), and every other unfinished item is resubmitted t
 from __future__ import annotations
 
 import sys
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -59,7 +60,8 @@ def _run_pool(batches: Iterator[Batch], retry: deque, finish: Finish, workers: i
     budget = PixelBudget.shared(ctx, scan_budget(init_args[0].pixel_limit, workers))
     pending: dict = {}
     with _main_module_hidden(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
-                                                    initargs=(*init_args, slots, item_timeout, budget)) as pool:
+                                                    initargs=(*init_args, slots, item_timeout, budget)) as pool, \
+            _ended_at_once_on_error(pool):
         def fill() -> bool:
             """Submit up to 2 batches per worker; False when the pool turns out to be broken."""
             while len(pending) < 2 * workers and (batch := retry.popleft() if retry else next(batches, None)):
@@ -83,6 +85,31 @@ def _run_pool(batches: Iterator[Batch], retry: deque, finish: Finish, workers: i
         if not slots.counter.value:
             raise WorkersFailed(STARTUP_FAILURE)
         return _triage(slots, _finish_what_finished(pending, finish))
+
+
+@contextmanager
+def _ended_at_once_on_error(pool: ProcessPoolExecutor):
+    """On any exception out of the pool's block (an interrupt included: Ctrl-C, SIGTERM, SIGHUP), end
+    the workers now instead of waiting for the batches they are on, so none outlives the scan."""
+    try:
+        yield
+    except BaseException:
+        end_workers(pool)
+        raise
+
+
+def end_workers(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
+    """Cancel what has not started, end the workers (SIGTERM, then SIGKILL after `grace` seconds)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
 
 
 @contextmanager
