@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
+from audit.report.console import SafeConsole as Console  # prints the data's control characters escaped
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 import click
-from rich.console import Console
+from audit.report.console import SafeConsole as Console  # prints the data's control characters escaped
 
 from loops.advise.policies import NAMED_DETECTORS, Costs
 from loops.advise.quality import METRIC_GROUP
