@@ -1,4 +1,5 @@
-"""`audit bank add`: embed a source's images and add them to a near-duplicate bank.
+"""`audit bank add`: embed a source's images and add them to a near-duplicate bank. A use case like
+`audit calibrate`: it runs a scan, so it lives above the engine, beside calibrate.py.
 
 The source is scanned with embeddings on (cached under the bank's `embeddings/` folder) and
 no detectors; images that fail to decode, or are already in the bank, are skipped. With the

@@ -356,7 +356,7 @@ def bank():
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def bank_add(source, bank_dir, label, embedder, preprocess, factory, workers, batch_size, quiet):
     """Add the images of SOURCE to a bank: their embeddings, or pHashes only (--embedder none)."""
-    from audit.bank.builder import add_to_bank
+    from audit.bank_add import add_to_bank
 
     try:
         with _progress_bar(quiet) as advance:

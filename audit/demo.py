@@ -106,7 +106,7 @@ def _reshared_copies(out: Path) -> list[tuple[str, str]]:
 def demo_bank(images: Path, bank_dir: Path, embedder: str = DEMO_EMBEDDER) -> Path:
     """A bank of the demo's marked images, embedded by the real CLIP encoder (pulled into the model
     cache when missing; ConnectionError when it cannot be)."""
-    from audit.bank.builder import add_to_bank
+    from audit.bank_add import add_to_bank
     from audit.embedding.encoders import ensure_encoder
 
     ensure_encoder(embedder.split(":", 1)[1])

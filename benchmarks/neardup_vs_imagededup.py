@@ -50,7 +50,7 @@ console = Console(stderr=True)
 def run_project(root: Path, work: Path, workers: int) -> tuple[float, dict[str, str | None]]:
     """(wall seconds, {query: matched original or None}) for bank add + scan with --embedder none, in-process."""
     from audit import ScanConfig, scan
-    from audit.bank.builder import add_to_bank
+    from audit.bank_add import add_to_bank
 
     bank = work / "bank"
     start = time.perf_counter()

@@ -1,15 +1,18 @@
-"""The tree keeps its architecture: no import cycle between the project's modules, and the
-auditing side never imports the simulation side (`loops` builds on `audit`, not the reverse).
+"""The tree keeps its architecture: no import cycle between the project's modules, the auditing
+side never imports the simulation side (`loops` builds on `audit`, not the reverse), and inside
+`audit` no module imports from a higher layer than its own (the layers docs/architecture.md lists).
 
 Imports are read from the source (every `import`/`from` statement, also those inside functions),
 so a lazy import counts like any other."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("audit", "loops")
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 
 def module_name(path: Path) -> str:
@@ -95,3 +98,54 @@ def test_every_module_says_what_it_is():
     missing = [name for name, path in project_modules().items()
                if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))]
     assert not missing, "modules without a docstring: " + ", ".join(missing)
+
+
+def documented_layers() -> list[list[str]]:
+    """The layers of `audit`, bottom up, as docs/architecture.md numbers them under "### Layers":
+    `N. title: name, name` or `N. name`."""
+    text = ARCHITECTURE.read_text(encoding="utf-8").split("### Layers", 1)[1].split("\n## ", 1)[0]
+    layers = []
+    for line in re.findall(r"^\d+\. (.+)$", text, re.M):
+        names = line.split(":", 1)[1] if ":" in line else line
+        layers.append([name.strip() for name in names.split(",")])
+    return layers
+
+
+def layer_of(module: str, layers: list[list[str]]) -> int | None:
+    """The index of the layer that names `module`'s unit (`audit` itself, or audit.NAME and all below it)."""
+    parts = module.split(".")
+    unit = parts[1] if len(parts) > 1 else "audit"
+    return next((i for i, names in enumerate(layers) if unit in names), None)
+
+
+def upward_imports(graph: dict[str, set[str]], layers: list[list[str]]) -> list[str]:
+    """Each import of `audit` from a lower layer into a higher one, as text."""
+    wrong = []
+    for module, deps in sorted(graph.items()):
+        here = layer_of(module, layers) if module.split(".")[0] == "audit" else None
+        for dep in sorted(deps):
+            there = layer_of(dep, layers) if dep.split(".")[0] == "audit" else None
+            if here is not None and there is not None and there > here:
+                wrong.append(f"{module} (layer {here + 1}) imports {dep} (layer {there + 1})")
+    return wrong
+
+
+def test_docs_name_the_layers_and_every_audit_module_has_one():
+    layers = documented_layers()
+    assert len(layers) >= 5 and ["sources"] in layers, layers
+    names = [name for layer in layers for name in layer]
+    assert len(names) == len(set(names)), "a name in two layers"
+    unplaced = sorted(m for m in project_modules() if m.split(".")[0] == "audit" and layer_of(m, layers) is None)
+    assert not unplaced, "modules no layer of docs/architecture.md names: " + ", ".join(unplaced)
+
+
+def test_no_import_from_a_lower_layer_into_a_higher_one():
+    wrong = upward_imports(import_graph(), documented_layers())
+    assert not wrong, "; ".join(wrong)
+
+
+def test_the_layer_check_finds_upward_imports():
+    layers = [["sources"], ["detectors", "bank"], ["engine"], ["bank_add"]]
+    graph = {"audit.bank.builder": {"audit.engine.local", "audit.sources.record"}, "audit.bank_add": {"audit.engine"},
+             "audit.detectors.x": {"audit.bank.index"}}
+    assert upward_imports(graph, layers) == ["audit.bank.builder (layer 2) imports audit.engine.local (layer 3)"]

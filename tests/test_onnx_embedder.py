@@ -104,7 +104,7 @@ def test_encoders_are_identified_by_their_file(tiny_onnx, tmp_path, monkeypatch)
 
 def test_banks_and_probes_refuse_vectors_of_another_encoder_file(tiny_onnx, tmp_path):
     from audit import ScanConfig, scan
-    from audit.bank.builder import add_to_bank
+    from audit.bank_add import add_to_bank
     from audit.bank.index import Bank, BankError
     from audit.detectors.probe import train_probe
 

@@ -72,7 +72,7 @@ class Curator:
         """Add the known share of a generation's synthetic files to the bank; (m,) bool known."""
         known = rng.random(len(files)) < self.bank_rate
         if "neardup" in self.names and known.any():
-            from audit.bank.builder import add_to_bank
+            from audit.bank_add import add_to_bank
 
             with self._scratch([f for f, k in zip(files, known) if k], tag) as folder:
                 add_to_bank(str(folder), self.bank_dir, label=tag, embedder=self.embedder, workers=1)
