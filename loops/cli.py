@@ -53,6 +53,9 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 @click.option("--diffusion-preset", type=click.Choice(["cpu", "gpu"]), default=None,
               help="Diffusion network and training size [default: gpu on CUDA, else cpu].")
 @click.option("--train-steps", type=click.IntRange(1), default=None, help="Diffusion: training steps per generation.")
+@click.option("--train-epochs", type=click.FloatRange(0, min_open=True), default=None,
+              help="Diffusion: training epochs of each generation's pool instead of fixed steps (a growing pool "
+                   "gets more steps).")
 @click.option("--sample-steps", type=click.IntRange(1), default=None, help="Diffusion: DDIM sampling steps.")
 @click.option("--device", default=None, help="Diffusion: torch device [default: cuda when available].")
 @click.option("--reweight", default=None, metavar="tails[:ALPHA]",
@@ -101,8 +104,8 @@ LOOP_OPTIONS = ("loop", "contamination", "filter", "filter_tpr", "filter_fpr", "
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repeats, seed, bias, unbiased, dim,
-             components, data, dataset, guidance, diffusion_preset, train_steps, sample_steps, device, reweight,
-             watermark_rate, jpeg_quality, resize, transform_rate, bank_rate, probe_embedder, probe_dir, probe_size,
+             components, data, dataset, guidance, diffusion_preset, train_steps, train_epochs, sample_steps, device,
+             reweight, watermark_rate, jpeg_quality, resize, transform_rate, bank_rate, probe_embedder, probe_dir, probe_size,
              from_scan, test_size, filter_, filter_tpr, filter_fpr, filter_rates, metrics, k, sweep, no_baseline,
              out, resume, fmt, quiet):
     """Simulate self-consuming training: each generation trains on a pool of real and earlier
@@ -124,11 +127,12 @@ def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repe
         rates = load_rates(filter_rates) if filter_rates else {}
         base = SimConfig(
             model=model, loop=loop, contamination=contamination, samples_per_gen=samples_per_gen,
-            generations=generations, repeats=repeats, seed=seed, bias=_bias(bias, model, dataset), unbiased=unbiased, dim=dim,
+            generations=generations, repeats=repeats, seed=seed, bias=bias, unbiased=unbiased, dim=dim,
             components=components, data=data, test_size=test_size, filter=filter_, filter_tpr=filter_tpr,
             filter_fpr=filter_fpr, filter_rates=tuple(sorted((n, t, f) for n, (t, f) in rates.items())),
             metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), k=k, dataset=dataset,
-            guidance=guidance, diffusion_preset=diffusion_preset, train_steps=train_steps, sample_steps=sample_steps,
+            guidance=guidance, diffusion_preset=diffusion_preset, train_steps=train_steps, train_epochs=train_epochs,
+            sample_steps=sample_steps,
             device=device, reweight=reweight, watermark_rate=watermark_rate, jpeg_quality=jpeg_quality,
             resize=resize, transform_rate=transform_rate, bank_rate=bank_rate, probe_embedder=probe_embedder,
             probe=probe_dir, probe_size=probe_size)
@@ -156,13 +160,6 @@ def simulate(ctx, model, loop, contamination, samples_per_gen, generations, repe
         stdout.print(summary_table(result.summary))
         stdout.print(f"Verdict: {result.summary['verdict']}", highlight=False, soft_wrap=True)
         stderr.print(f"outputs in {out}/ (metrics.csv, metrics.json, summary.json, curves.png, report.html)")
-
-
-def _bias(bias: float | None, model: str | None, dataset: str | None) -> float:
-    """The stated scenario's lambda for the toy backends; no guidance (1) for diffusion."""
-    if bias is not None:
-        return bias
-    return 1.0 if model == "diffusion" or (model is None and dataset) else SCENARIO_BIAS
 
 
 def summary_table(summary: dict) -> Table:

@@ -13,18 +13,21 @@ from loops.mitigate.filters import DEFAULT_RATES, operating_point
 
 MODELS = ("gaussian", "gmm", "diffusion")
 LOOPS = ("fully-synthetic", "augment", "fresh", "accumulate")
-FILTERS = ("none", "oracle", "watermark", "probe", "neardup", "all")
+FILTERS = ("none", "oracle", "watermark", "probe", "neardup", "metadata", "all")
 METRICS = ("moments", "fid", "prdc")
 DEFAULT_CONTAMINATION = 0.5
-# The stated default scenario of `audit simulate` and examples/api_tour.py: the toy backends sample
-# with MAD's sampling bias lambda = 0.7 (covariances scaled by 0.7, like cherry-picking or strong
-# guidance). At lambda = 1 a toy model's samples are as spread as its data and a synthetic share
-# costs little; at 0.7 each generation loses variance, which is the collapse the papers describe.
+# The stated default scenario of `audit simulate`, `loops.simulate`, `loops.SimConfig()` and
+# examples/api_tour.py: the toy backends sample with MAD's sampling bias lambda = 0.7 (covariances
+# scaled by 0.7, like cherry-picking or strong guidance). At lambda = 1 a toy model's samples are as
+# spread as its data and a synthetic share costs little; at 0.7 each generation loses variance, which
+# is the collapse the papers describe. Diffusion samples without guidance (lambda = 1) by default.
 SCENARIO_BIAS = 0.7
+# The one table of defaults: `resolve()` fills every field left None from it, so the command line and
+# the Python API (which both leave unset options None) run the same configuration.
 MODEL_DEFAULTS = {
-    "gaussian": {"samples_per_gen": 100, "generations": 30, "repeats": 10, "data": "gaussian"},
-    "gmm": {"samples_per_gen": 1000, "generations": 10, "repeats": 3, "data": "grid25"},
-    "diffusion": {"samples_per_gen": 1000, "generations": 5, "repeats": 1},
+    "gaussian": {"samples_per_gen": 100, "generations": 30, "repeats": 10, "data": "gaussian", "bias": SCENARIO_BIAS},
+    "gmm": {"samples_per_gen": 1000, "generations": 10, "repeats": 3, "data": "grid25", "bias": SCENARIO_BIAS},
+    "diffusion": {"samples_per_gen": 1000, "generations": 5, "repeats": 1},  # bias: 1 / (1 + guidance)
 }
 IMAGE_FILTERS = ("watermark", "probe", "neardup")  # the real detectors an image world runs
 DEFAULT_MNIST_DIM = 16
@@ -37,10 +40,12 @@ class SimConfig:
     seed: run r of the `repeats` uses seed + r, so one run can be reproduced on its own.
     contamination: share of synthetic items in each training pool from generation 1 on
         (1 by definition for fully-synthetic; accumulate's share grows as g/(g+1)).
-    bias: sampling bias lambda; the backend samples with its covariances scaled by it.
+    bias: sampling bias lambda; the backend samples with its covariances scaled by it (None: the
+        model's default in MODEL_DEFAULTS, 0.7 for the toys; diffusion: 1 / (1 + guidance)).
     filter_tpr / filter_fpr: the filter's operating point (resolved from defaults or a file); toy
         backends only: image worlds run the real detectors instead.
     filter_rates: per-detector (name, tpr, fpr) from a calibration file (named filters and `all`).
+    union: the detectors `filter="all"` combines (empty: watermark, probe and neardup).
     model: None means diffusion when `dataset` is given, else gaussian.
     dataset: labelled image data for the diffusion backend (loops/images/datasets.py).
     guidance: classifier-free guidance weight w (diffusion); bias is then lambda = 1 / (1 + w).
@@ -58,7 +63,7 @@ class SimConfig:
     generations: int | None = None
     repeats: int | None = None
     seed: int = 0
-    bias: float = 1.0
+    bias: float | None = None
     unbiased: bool = False
     dim: int | None = None
     components: int = 25
@@ -68,6 +73,7 @@ class SimConfig:
     filter_tpr: float | None = None
     filter_fpr: float | None = None
     filter_rates: tuple[tuple[str, float, float], ...] = ()
+    union: tuple[str, ...] = ()
     metrics: tuple[str, ...] = METRICS
     k: int = 5
     dataset: str | None = None
@@ -75,6 +81,7 @@ class SimConfig:
     reweight: str | None = None
     diffusion_preset: str | None = None
     train_steps: int | None = None
+    train_epochs: float | None = None
     sample_steps: int | None = None
     device: str | None = None
     watermark_rate: float = 0.5
@@ -90,6 +97,7 @@ class SimConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["filter_rates"] = [list(r) for r in self.filter_rates]
+        d["union"] = list(self.union)
         d["metrics"] = list(self.metrics)
         return d
 
@@ -141,8 +149,9 @@ def preset(base: SimConfig) -> list[SimConfig]:
 
 
 def scenario() -> SimConfig:
-    """The default scenario: what `audit simulate` without options and `loops.simulate()` run."""
-    return SimConfig(bias=SCENARIO_BIAS)
+    """The default scenario: what `audit simulate` without options and `loops.simulate()` run (the
+    defaults of `SimConfig()`, resolved from MODEL_DEFAULTS)."""
+    return SimConfig()
 
 
 def plan(base: SimConfig | None = None, sweep=(), use_preset: bool = False,
@@ -184,6 +193,9 @@ def resolve(config: SimConfig) -> tuple[SimConfig, list[str]]:
     if config.reweight is not None:
         parse_reweight(config.reweight)
     if config.model == "diffusion":
+        if config.filter == "metadata":
+            raise ConfigError("--filter metadata is a toy-backend filter: an image world publishes no generator "
+                              "metadata (its curators run watermark, probe and neardup)")
         if config.filter_rates:
             notes.append("an image world runs the real detectors and measures their rates each generation; "
                          "the given operating points are not used")
@@ -193,7 +205,10 @@ def resolve(config: SimConfig) -> tuple[SimConfig, list[str]]:
     if measured and config.filter in DEFAULT_RATES and config.filter not in measured and config.filter_tpr is None:
         notes.append(f"the rates file has no measured rates for {config.filter}; its default operating point "
                      f"(TPR {DEFAULT_RATES[config.filter][0]:g}, FPR {DEFAULT_RATES[config.filter][1]:g}) is used")
-    tpr, fpr = operating_point(config.filter, config.filter_tpr, config.filter_fpr, measured)
+    unknown = [d for d in config.union if d not in DEFAULT_RATES]
+    if unknown:
+        raise ConfigError(f"union: unknown detector(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_RATES)}")
+    tpr, fpr = operating_point(config.filter, config.filter_tpr, config.filter_fpr, measured, config.union)
     return replace(config, filter_tpr=tpr, filter_fpr=fpr), notes
 
 
@@ -210,19 +225,21 @@ def _resolve_diffusion(config: SimConfig) -> SimConfig:
                           "detectors, whose rates are measured each generation")
     guidance = config.guidance
     if guidance is None:
-        if config.bias > 1:
-            raise ConfigError(f"--bias for diffusion is MAD's lambda = 1/(1+w), at most 1; got {config.bias:g}")
-        guidance = 1.0 / config.bias - 1.0
+        bias = 1.0 if config.bias is None else config.bias
+        if bias > 1:
+            raise ConfigError(f"--bias for diffusion is MAD's lambda = 1/(1+w), at most 1; got {bias:g}")
+        guidance = 1.0 / bias - 1.0
     elif guidance < 0:
         raise ConfigError(f"--guidance must be at least 0, got {guidance:g}")
-    elif config.bias != 1.0 and abs(config.bias - 1.0 / (1.0 + guidance)) > 1e-9:
+    elif config.bias not in (None, 1.0) and abs(config.bias - 1.0 / (1.0 + guidance)) > 1e-9:
         raise ConfigError(f"--bias {config.bias:g} and --guidance {guidance:g} disagree (lambda = 1/(1+w)); give one")
     device = config.device or default_device()
     preset_name = config.diffusion_preset or default_preset_name(device)
     _check_choice("diffusion_preset", preset_name, tuple(PRESETS))
     preset = PRESETS[preset_name]
     return replace(config, guidance=float(guidance), bias=1.0 / (1.0 + guidance), device=device,
-                   diffusion_preset=preset_name, train_steps=config.train_steps or preset.train_steps,
+                   diffusion_preset=preset_name,
+                   train_steps=None if config.train_epochs else config.train_steps or preset.train_steps,
                    sample_steps=config.sample_steps or preset.sample_steps)
 
 
@@ -230,7 +247,7 @@ def _reject_image_options(config: SimConfig) -> None:
     if config.dataset:
         raise ConfigError(f"--dataset is image data for the diffusion backend, not --model {config.model} "
                           "(toy backends read --data)")
-    for name in ("guidance", "diffusion_preset", "train_steps", "sample_steps"):
+    for name in ("guidance", "diffusion_preset", "train_steps", "train_epochs", "sample_steps"):
         if getattr(config, name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} applies to the diffusion backend only")
 
@@ -291,7 +308,7 @@ def _check_ranges(c: SimConfig) -> None:
         (c.samples_per_gen >= 2, f"--samples-per-gen must be at least 2, got {c.samples_per_gen}"),
         (c.generations >= 0, f"--generations must be at least 0, got {c.generations}"),
         (c.repeats >= 1, f"--repeats must be at least 1, got {c.repeats}"),
-        (c.bias > 0, f"--bias must be positive, got {c.bias:g}"),
+        (c.bias is None or c.bias > 0, f"--bias must be positive, got {c.bias}"),
         (c.dim is None or c.dim >= 1, f"--dim must be at least 1, got {c.dim}"),
         (c.components >= 1, f"--components must be at least 1, got {c.components}"),
         (c.model != "gmm" or c.components <= c.samples_per_gen,
@@ -305,6 +322,8 @@ def _check_ranges(c: SimConfig) -> None:
         (c.resize is None or 0 < c.resize <= 1, f"--resize must be in (0, 1], got {c.resize}"),
         (c.probe_size >= 10, f"--probe-size must be at least 10, got {c.probe_size}"),
         (c.train_steps is None or c.train_steps >= 1, f"--train-steps must be at least 1, got {c.train_steps}"),
+        (c.train_epochs is None or c.train_epochs > 0, f"--train-epochs must be above 0, got {c.train_epochs}"),
+        (c.train_epochs is None or c.train_steps is None, "give --train-steps or --train-epochs, not both"),
         (c.sample_steps is None or c.sample_steps >= 1, f"--sample-steps must be at least 1, got {c.sample_steps}"),
     ] + [(0 <= getattr(c, name) <= 1, f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(c, name):g}")
          for name in ("watermark_rate", "transform_rate", "bank_rate")]

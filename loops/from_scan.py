@@ -29,13 +29,38 @@ class ScanInputs:
     rates_source: str | None = None
     report: str | None = None                    # the scan's report.html, when it sits beside the summary
     notes: list[str] = field(default_factory=list)
+    detectors: list[str] = field(default_factory=list)   # the detectors the scan ran
+    hard_counts: dict[str, int] = field(default_factory=dict)  # detector -> images it flagged synthetic
+    items: int = 0                               # images the scan read
+    point: float | None = None                   # the estimate's point
+
+    def operating_points(self, names) -> tuple[dict[str, tuple[float, float]], list[str]]:
+        """{detector: (tpr, fpr)} for `names` as far as the scan tells, and notes on the rest: the
+        calibration's measured points first; for a hard-evidence detector without one, TPR = its
+        flagged images / the estimated synthetic images (FPR 0: hard evidence, assumed); the probe
+        and detectors the scan did not run keep the assumed defaults."""
+        rates, notes, synthetic = {}, [], (self.point or 0.0) * self.items
+        for name in names:
+            if name in self.rates:
+                rates[name] = self.rates[name]
+            elif name not in self.detectors:
+                notes.append(f"{name} did not run in the scan; its operating point is an assumed default")
+            elif name in HARD_DETECTORS and synthetic >= 1:
+                flagged = self.hard_counts.get(name, 0)
+                rates[name] = (min(1.0, flagged / synthetic), 0.0)
+                notes.append(f"{name} without a calibration: TPR {rates[name][0]:.2f} = {flagged} images it flagged / "
+                             f"{synthetic:.1f} synthetic images the scan estimates; FPR 0 assumed (hard evidence)")
+            else:
+                notes.append(f"{name} without a calibration: its operating point is an assumed default "
+                             "(the scan cannot measure a soft score's error rates; run audit calibrate)")
+        return rates, notes
 
     def record(self) -> dict:
         """What summary.json and report.html say came from the scan."""
         return {"summary": self.path, "report": self.report,
                 "contamination": {f"{c:g}": self.roles[c] for c in self.contaminations},
                 "operating_points": {k: {"tpr": t, "fpr": f} for k, (t, f) in self.rates.items()},
-                "operating_points_from": self.rates_source}
+                "operating_points_from": self.rates_source, "detectors": self.detectors}
 
 
 def read_scan(path) -> ScanInputs:
@@ -53,9 +78,27 @@ def read_scan(path) -> ScanInputs:
     report = path.parent / "report.html"
     inputs = ScanInputs(str(path), sorted(roles), roles, report=str(report) if report.is_file() else None)
     _add_rates(inputs, summary.get("config") or {})
+    _add_detectors(inputs, summary)
     described = ", ".join(f"{c:g} ({roles[c]})" for c in inputs.contaminations)
     inputs.notes.insert(0, f"contamination from the scan {path}: {described}")
     return inputs
+
+
+HARD_DETECTORS = ("metadata", "watermark", "neardup")  # their evidence is hard: near-zero false positives
+
+
+def _add_detectors(inputs: ScanInputs, summary: dict) -> None:
+    """Which detectors ran (skipped ones left out), what each flagged, and how many images were read."""
+    ran = summary.get("detectors") or (summary.get("config") or {}).get("detectors") or []
+    skipped = summary.get("skipped_detectors") or {}
+    inputs.detectors = [d for d in ran if isinstance(d, str) and d not in skipped]
+    per = summary.get("per_detector") or {}
+    inputs.hard_counts = {d: int(v.get("synthetic", 0)) for d, v in per.items()
+                          if isinstance(v, dict) and isinstance(v.get("synthetic", 0), (int, float))}
+    counts = summary.get("counts") or {}
+    inputs.items = int(counts.get("ok") or 0) if isinstance(counts.get("ok"), (int, float)) else 0
+    point = (summary.get("estimate") or {}).get("point")
+    inputs.point = float(point) if isinstance(point, (int, float)) and 0 <= point <= 1 else None
 
 
 def _contaminations(estimate: dict) -> dict[float, str]:

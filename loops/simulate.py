@@ -267,4 +267,6 @@ def detection_rates(pool, keep: np.ndarray) -> dict[str, list]:
 
 def _rate(hits: np.ndarray, among: np.ndarray) -> list:
     total = int(among.sum())
-    return [float(h.sum()) / total if total else None for h in hits]
+    if not total:
+        return [None] * len(hits)
+    return (hits.sum(axis=1) / total).tolist()

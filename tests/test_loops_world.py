@@ -93,14 +93,14 @@ def test_rates_file_shapes(tmp_path):
         "watermark": {"tpr": 0.4, "fpr": 0.001}, "probe": {"operating_point": {"recall": 0.8, "false_positive_rate": 0.02}},
         "neardup": {"tpr": None, "fpr": 0.0}, "metadata": {"tpr": 0.1, "fpr": 0.0}},
         "combined": {"tpr": 0.9, "fpr": 0.02}}))
-    assert load_rates(calibration) == {"watermark": (0.4, 0.001), "probe": (0.8, 0.02)}
+    assert load_rates(calibration) == {"watermark": (0.4, 0.001), "probe": (0.8, 0.02), "metadata": (0.1, 0.0)}
     flat = tmp_path / "flat.json"
     flat.write_text(json.dumps({"neardup": {"tpr": 0.3, "fpr": 0.0}}))
     assert load_rates(flat) == {"neardup": (0.3, 0.0)}
     for bad, message in [({"detectors": {"probe": {"tpr": 0.3}}}, "needs fpr"),
                          ({"detectors": {"probe": {"tpr": 2, "fpr": 0}}}, "needs tpr"),
                          ({"detectors": {"probe": {"tpr": True, "fpr": 0}}}, "needs tpr"),
-                         ({"detectors": {"metadata": {}}}, "no measured rates")]:
+                         ({"detectors": {"combined": {}}}, "no measured rates")]:
         flat.write_text(json.dumps(bad))
         with pytest.raises(ConfigError, match=message):
             load_rates(flat)

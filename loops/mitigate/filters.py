@@ -4,7 +4,9 @@ Without images (the toy backends) a detector acts through its operating point: e
 item is removed with probability TPR and each real item with probability FPR, decided against
 ground truth. The draw is the item's fixed `luck` (drawn once when it enters the world), so a
 detector decides the same way about the same item every generation, as a real detector would.
-`--filter all` removes an item when any detector flags it (detectors assumed independent).
+`--filter all` removes an item when any detector of the union flags it (detectors assumed
+independent; the union is DEFAULT_UNION unless a configuration names its detectors, as `audit
+advise --from-scan` does with the detectors the scan ran).
 Image worlds run the real detectors instead (`FlagFilter`, same `keep(pool)` hook).
 """
 from __future__ import annotations
@@ -25,7 +27,11 @@ DEFAULT_RATES = {
     "probe": (0.9, 0.05),
     # only images close to a known synthetic image in the bank are caught
     "neardup": (0.2, 0.001),
+    # generator metadata (PNG parameters, C2PA, IPTC DigitalSourceType): written by some tools and
+    # stripped by most re-sharing; hard evidence. A toy filter only: image worlds publish no metadata
+    "metadata": (0.3, 0.0),
 }
+DEFAULT_UNION = ("watermark", "probe", "neardup")  # what `--filter all` combines unless told otherwise
 TPR_KEYS = ("tpr", "recall", "true_positive_rate")
 FPR_KEYS = ("fpr", "false_positive_rate")
 
@@ -62,11 +68,13 @@ class FlagFilter:
 
 
 def operating_point(name: str, tpr: float | None = None, fpr: float | None = None,
-                    rates: dict[str, tuple[float, float]] | None = None) -> tuple[float, float]:
-    """The (tpr, fpr) of filter `name`: explicit values, else `rates` (a calibration file), else defaults."""
+                    rates: dict[str, tuple[float, float]] | None = None,
+                    union: tuple[str, ...] = ()) -> tuple[float, float]:
+    """The (tpr, fpr) of filter `name`: explicit values, else `rates` (a calibration file), else
+    defaults; `all` combines the detectors of `union` (empty: DEFAULT_UNION)."""
     rates = {**DEFAULT_RATES, **(rates or {})}
     if name in ("none", "oracle", "all"):
-        point = _fixed_point(name, rates)
+        point = _fixed_point(name, {d: rates[d] for d in (union or DEFAULT_UNION)})
         if (tpr is not None and tpr != point[0]) or (fpr is not None and fpr != point[1]):
             raise ConfigError(f"--filter-tpr/--filter-fpr set one detector's rates; they do not apply to "
                               f"--filter {name} (use --filter-rates FILE for per-detector rates)")

@@ -4,7 +4,7 @@ columns (each with the direction that is better). The command prints these lines
 summary.json and report.html carry them (`explanation`, `legend`)."""
 from __future__ import annotations
 
-from loops.mitigate.filters import DEFAULT_RATES
+from loops.mitigate.filters import DEFAULT_RATES, DEFAULT_UNION
 
 COLUMNS = {  # metric -> (column name, what it means)
     "w2": ("W2 ↓", "Wasserstein-2 distance of the model's output distribution to the true Gaussian "
@@ -38,11 +38,17 @@ def explanation(configs: list) -> list[str]:
     return lines
 
 
+def _training(c) -> str:
+    if c.train_epochs:
+        return f"{c.train_epochs:g} epochs of its training pool"
+    return f"{c.train_steps} training steps"
+
+
 def _world(c) -> str:
     if c.model == "diffusion":
         return (f"World: images of {c.dataset}, published as files; backend: a class-conditional diffusion "
-                f"model trained from scratch each generation (preset {c.diffusion_preset}, {c.train_steps} "
-                f"training steps, guidance w = {c.guidance:g}, i.e. sampling bias λ = {c.bias:.3g}).")
+                f"model trained from scratch each generation (preset {c.diffusion_preset}, {_training(c)}, "
+                f"guidance w = {c.guidance:g}, i.e. sampling bias λ = {c.bias:.3g}).")
     data = {"gaussian": f"{c.dim}-D standard Gaussian points", "grid25": "MAD's 2-D grid of 25 Gaussian modes"}
     source = data.get(c.data) or (f"{c.dim}-D PCA features of MNIST" if c.data.startswith("mnist:")
                                   else f"the feature matrix {c.data}")
@@ -73,7 +79,8 @@ def _filter_lines(c) -> list[str]:
             f"real item with probability FPR {c.filter_fpr:.3g}")
     if c.filter == "all":
         measured = dict((n, (t, f)) for n, t, f in c.filter_rates)
-        parts = [f"{name} {_source(c, name, measured.get(name, DEFAULT_RATES[name]))}" for name in DEFAULT_RATES]
+        parts = [f"{name} {_source(c, name, measured.get(name, DEFAULT_RATES[name]))}"
+                 for name in (c.union or DEFAULT_UNION)]
         return [head + " (any of the detectors, assumed independent: " + "; ".join(parts) + ")."]
     return [head + f" ({_source(c, c.filter, (c.filter_tpr, c.filter_fpr))})."]
 
