@@ -216,3 +216,14 @@ def test_no_images_names_the_shards_one_folder_down(tmp_path):
     output = output.replace("\n", "")
     assert code == 2 and "laion_part/*.tar" in output
 
+
+
+def test_distributed_scans_plan_the_same_shards(tmp_path):
+    """The Ray engine's shards of a folder come from the same layout rules as the local scan."""
+    from audit.sources import is_dataset, shard_files
+
+    _img2dataset_layout(tmp_path / "i2d_out", [[_png(0)], [_png(1)]])
+    assert shard_files(str(tmp_path / "i2d_out")) == [str(tmp_path / "i2d_out" / f"0000{s}.tar") for s in (0, 1)]
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "state.json").write_text("{}")
+    assert is_dataset(str(tmp_path / "saved")) and shard_files(str(tmp_path / "saved")) is None
