@@ -68,3 +68,17 @@ def test_from_scan_never_below_the_hard_lower_bound(tmp_path, estimate, expected
     assert inputs.contaminations == expected
     if estimate["interval"][0] < estimate["lower_bound"] and estimate["point"] is not None:
         assert "raised to the hard lower bound" in inputs.notes[0]
+
+
+def test_the_report_leads_with_quality_and_diversity_and_drops_constant_panels():
+    from loops.outputs.curves import colours, headline_metrics, varying_metrics
+
+    curves = {"all-real control": {"generation": [0, 1, 2], "fid": {"mean": [0.1, 0.2, 0.1], "sd": [0, 0, 0]},
+                                   "recall": {"mean": [0.9, 0.8, 0.9], "sd": [0, 0, 0]},
+                                   "seconds_fit": {"mean": [0.0, 0.0, 0.0], "sd": [0, 0, 0]},
+                                   "tpr_filter": {"mean": [0.0, 0.0, 0.0], "sd": [0, 0, 0]}},
+              "fresh c=0.5 filter=watermark": {"generation": [0, 1, 2], "fid": {"mean": [0.1, 0.3, 0.4], "sd": [0, 0, 0]},
+                                               "tpr_filter": {"mean": [0.0, 0.0, 0.0], "sd": [0, 0, 0]}}}
+    assert headline_metrics(curves) == ["fid", "recall"]
+    assert "seconds_fit" not in varying_metrics(curves) and "tpr_filter" not in varying_metrics(curves)
+    assert len(set(colours(list(curves)).values())) == 2

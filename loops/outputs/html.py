@@ -11,20 +11,23 @@ from audit.report.page import cell, data_uri, page, table
 from loops.outputs.advice_html import advice_section
 
 
-def write_html_report(summary: dict, curves_png: Path, path,
-                      grids: dict[str, list[tuple[int, bytes]]] | None = None) -> None:
-    text = html_report(summary, Path(curves_png).read_bytes(), grids)
+def write_html_report(summary: dict, curves_png: Path, path, grids: dict[str, list[tuple[int, bytes]]] | None = None,
+                      headline_png: Path | None = None) -> None:
+    headline = Path(headline_png).read_bytes() if headline_png is not None else None
+    text = html_report(summary, Path(curves_png).read_bytes(), grids, headline)
     write_atomically(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[int, bytes]]] | None = None) -> str:
+def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[int, bytes]]] | None = None,
+                headline_png: bytes | None = None) -> str:
     body = [
         "<h1>Self-consuming training simulation</h1>",
+        *headline_section(summary, headline_png),
         *advice_section(summary.get("advice")),
         *verdict_section(summary),
         *[f'<div class="note">NOTE: {escape(n)}</div>' for n in summary["notes"]],
         *scan_section(summary.get("from_scan")),
-        "<h2>Metrics over generations</h2>",
+        "<h2>Other metrics over generations</h2>",
         f'<img alt="metric curves" style="max-width:100%" src="{data_uri(curves_png, "image/png")}">',
         *grid_section(grids or {}),
         "<h2>Final generation (mean ± sd over seeds)</h2>", final_table(summary["final"]),
@@ -32,6 +35,17 @@ def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[in
         f"<p>Elapsed: {summary['elapsed_s']:.1f} s.</p>",
     ]
     return page("Self-consuming training simulation", body)
+
+
+def headline_section(summary: dict, png: bytes | None) -> list[str]:
+    """The answer first: quality and diversity per generation, control, baseline and each mitigation."""
+    if png is None:
+        return []
+    runs = "/".join(map(str, sorted(set(summary["runs_per_config"].values()))))
+    return ['<h2 id="headline">Quality and diversity per generation</h2>',
+            f'<img alt="quality and diversity per generation" style="max-width:100%" '
+            f'src="{data_uri(png, "image/png")}">',
+            f"<p>Mean over {runs} seeds, band: ± 1 sd over seeds; one colour per configuration in every figure.</p>"]
 
 
 def verdict_section(summary: dict) -> list[str]:

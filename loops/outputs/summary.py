@@ -16,7 +16,7 @@ from loops.outputs.verdict import verdict
 
 ID_COLUMNS = ("config", "model", "loop", "contamination", "filter", "bias", "samples_per_gen", "seed", "generation")
 COUNT_COLUMNS = ("pool_real", "pool_synthetic", "kept_real", "kept_synthetic")
-FILES = ("metrics.csv", "metrics.json", "summary.json", "curves.png", "report.html")
+FILES = ("metrics.csv", "metrics.json", "summary.json", "headline.png", "curves.png", "report.html")
 TIMING_PREFIX = "seconds_"  # wall-clock columns: measurements of the machine, not of the loop
 
 
@@ -89,13 +89,16 @@ def write_outputs(result) -> None:
     write_atomically(out / "metrics.csv", lambda p: _write_csv(p, result.rows))
     write_atomically(out / "metrics.json", lambda p: p.write_text(strict_json(result.rows, indent=1), encoding="utf-8"))
     write_atomically(out / "summary.json", lambda p: p.write_text(strict_json(result.summary, indent=1), encoding="utf-8"))
-    from loops.outputs.curves import plot_curves
+    from loops.outputs.curves import headline_metrics, plot_curves, plot_headline
 
-    write_atomically(out / "curves.png", lambda p: plot_curves(result.summary["curves"], p))
+    curves_table = result.summary["curves"]
+    write_atomically(out / "headline.png", lambda p: plot_headline(curves_table, p))
+    write_atomically(out / "curves.png", lambda p: plot_curves(curves_table, p, skip=tuple(headline_metrics(curves_table))))
     from loops.outputs.html import write_html_report
 
     grids = sample_grids(out, result.summary["configs"])
-    write_atomically(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p, grids))
+    write_atomically(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p, grids,
+                                                                      headline_png=out / "headline.png"))
 
 
 def sample_grids(out: Path, configs: list[dict]) -> dict[str, list[tuple[int, bytes]]]:
