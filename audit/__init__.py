@@ -6,8 +6,23 @@ detectors' operating points on labelled data; `audit.iter_records(spec)` reads a
 Packages, bottom up: sources, detectors, bank, embedding, engine, report; estimate.py and
 calibrate.py beside them; cli.py on top.
 """
-from audit.calibrate import calibrate  # noqa: F401  (the function shadows the module name)
-from audit.engine import ScanConfig, ScanResult, scan
-from audit.sources import ImageRecord, SourceError, iter_records
-
 __all__ = ["scan", "calibrate", "ScanConfig", "ScanResult", "iter_records", "ImageRecord", "SourceError"]
+
+
+def __getattr__(name: str):
+    """The API's names, imported when first used: a scan's worker processes import only the modules
+    their work needs, not the whole package (`import audit` stays cheap)."""
+    if name == "calibrate":
+        from audit.calibrate import calibrate
+
+        globals()["calibrate"] = calibrate  # the function shadows the module of the same name
+        return calibrate
+    if name in ("scan", "ScanConfig", "ScanResult"):
+        from audit import engine
+
+        return getattr(engine, name)
+    if name in ("iter_records", "ImageRecord", "SourceError"):
+        from audit import sources
+
+        return getattr(sources, name)
+    raise AttributeError(f"module 'audit' has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """The fixed cost of a command: CPU seconds (user + system, worker processes included) of
 `audit --help`, a scan of one image (with the default worker processes and in-process), and
 `audit simulate` with its defaults, each run as a fresh process; medians of --repeat runs with
-the min-max range. Targets: `audit --help` under 1 s, a one-image scan under 2 CPU-s.
+the min-max range. Last, the wall seconds a spawned scan worker spends importing what it needs
+before its first batch, and the modules it holds then (the heavy ones named). Targets: `audit --help` under 1 s, a one-image scan under 2 CPU-s.
 
     python benchmarks/startup.py [--repeat 5] [--skip-simulate]
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import resource
 import shutil
 import statistics
@@ -42,6 +44,29 @@ def commands(folder: str, out: str) -> dict[str, list[str]]:
             "audit simulate (defaults)": [AUDIT, "simulate", "--out", out + "-sim"]}
 
 
+WORKER = ("import pickle, sys, time; started = time.perf_counter(); "
+          "init, config = pickle.loads(sys.stdin.buffer.read()); init(config, None); "
+          "print(time.perf_counter() - started, len(sys.modules), "
+          "*(name for name in ('pyarrow', 'torch', 'onnxruntime', 'faiss', 'click', 'rich', 'pandas') if name in sys.modules))")
+
+
+def worker_startup(repeat: int) -> tuple[list[float], str]:
+    """Seconds a fresh interpreter takes to do what a spawned scan worker does before its first batch:
+    unpickle the initializer and the ScanConfig (importing what they need) and run the initializer;
+    and the modules it then holds, with the heavy ones among them."""
+    from audit import ScanConfig
+    from audit.engine.batch import init_worker
+
+    payload = pickle.dumps((init_worker, ScanConfig().resolved()))
+    seconds, modules = [], ""
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", WORKER], input=payload, capture_output=True, check=True)
+        first, *rest = out.stdout.decode().split()
+        seconds.append(float(first))
+        modules = f"{rest[0]} modules" + (f" incl. {', '.join(rest[1:])}" if rest[1:] else "")
+    return seconds, modules
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
@@ -60,6 +85,8 @@ def main() -> None:
                 continue
             cpu, wall = zip(*(run_cpu(command, tmp) for _ in range(args.repeat)))
             print(f"{name:<34} {_spread(cpu):>20} {_spread(wall):>20}", flush=True)
+        seconds, modules = worker_startup(args.repeat)
+        print(f"{'a scan worker starting (imports)':<34} {'':>20} {_spread(seconds):>20}  {modules}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -5,7 +5,6 @@ pictures differ in about half of their 64 bits, so a small Hamming distance mean
 """
 from __future__ import annotations
 
-import imagehash
 import numpy as np
 from PIL import Image
 
@@ -21,6 +20,8 @@ def phash_hex(rgb: np.ndarray) -> str:
     """pHash of a uint8 HxWx3 RGB array as 16 hex digits."""
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"phash_hex expects a uint8 HxWx3 array, got {rgb.dtype} {rgb.shape}")
+    import imagehash  # imported by the processes that hash, not by every one that reads the defaults
+
     return str(imagehash.phash(Image.fromarray(rgb, "RGB")))
 
 

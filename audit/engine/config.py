@@ -13,8 +13,6 @@ from pathlib import Path
 from audit.bank.kinds import NO_EMBEDDER
 from audit.bank.phash import DEFAULT_PHASH_DISTANCE
 from audit.detectors import DEFAULT, EMBEDDING_DETECTORS, check_names
-from audit.embedding.backends import DEFAULT_SPEC
-from audit.engine.user_files import check_calibration, check_probe
 from audit.sources.decode import DEFAULT_PIXEL_LIMIT
 
 CALIBRATION_FILE = "calibration.json"
@@ -71,6 +69,10 @@ class ScanConfig:
 
     def resolved(self) -> "ScanConfig":
         """Defaults filled in and checked; raises ValueError for inconsistent options."""
+        # imported when resolving: worker processes unpickle a ScanConfig and need none of the model code
+        from audit.embedding.backends import DEFAULT_SPEC
+        from audit.engine.user_files import check_probe
+
         config = self
         if config.group_by not in (None, *GROUP_BY):
             raise ValueError(f"group_by must be one of {', '.join(GROUP_BY)}, got {config.group_by!r}")
@@ -107,4 +109,6 @@ def _bank_embedder(folder: str | None) -> str | None:
 def load_calibration(folder: str | None) -> dict | None:
     if not folder:
         return None
+    from audit.engine.user_files import check_calibration
+
     return check_calibration(Path(folder) / CALIBRATION_FILE)
