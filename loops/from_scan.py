@@ -127,7 +127,8 @@ def _add_rates(inputs: ScanInputs, config: dict) -> None:
 
     calibration = config.get("calibration")
     if not calibration:
-        inputs.notes.append("the scan had no calibration, so the filters keep their default operating points")
+        inputs.notes.append("the scan had no calibration: no measured operating points (what advise derives or "
+                            "assumes instead is noted per detector)")
         return
     rates_file = Path(calibration) / "calibration.json"
     try:
