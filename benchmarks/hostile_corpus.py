@@ -11,6 +11,7 @@ import argparse
 import io
 import os
 import resource
+import signal
 import struct
 import tarfile
 import tempfile
@@ -339,6 +340,109 @@ def around_table(tmp: Path) -> tuple[Table, int]:
         broken += not held
         table.add_row(kind, "yes" if held else "NO", detail.encode("unicode_escape").decode("ascii"))
     return table, broken
+
+
+# --- memory under the pixel limit, parquet bombs, signals ------------------------------------------
+
+def _scan_peak(args: list[str]) -> tuple[int, float]:
+    """(exit status, peak RSS in MB) of `audit scan ARGS --workers 0` in a fresh process. The peak is its
+    own VmHWM, read until it exits (a child's rusage would count this process's memory at the fork)."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "audit.cli", "scan", *args, "--quiet", "--workers", "0"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as f:
+                peak = max([peak] + [int(line.split()[1]) for line in f if line.startswith("VmHWM:")])
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    return process.returncode, peak / 1024
+
+
+@around("memory: 8 images of 24 MP in one batch (--pixel-limit 25 MP)")
+def _pixel_budget(root: Path) -> tuple[bool, str]:
+    pixels = np.zeros((4000, 6000, 3), np.uint8)
+    pixels[:, :, 0] = (np.arange(6000) % 256)[None, :]
+    data = encoded(Image.fromarray(pixels), "PNG", compress_level=1)
+    (root / "src").mkdir()
+    for i in range(8):
+        (root / "src" / f"{i}.png").write_bytes(data)
+    code, peak = _scan_peak([str(root / "src"), "--out", str(root / "out"), "--detectors", "metadata",
+                                "--pixel-limit", "25000000"])
+    ok = code == 0 and pq.read_table(root / "out" / "results.parquet", columns=["status"]).column("status").to_pylist() == ["ok"] * 8
+    return ok and peak < 600, f"exit {code}, peak RSS {peak:.0f} MB (the 8 images decoded: {8 * 72} MB)"
+
+
+@around("parquet: a zstd row group of 5 cells of 60 MB zeros (a decompression bomb)")
+def _parquet_bomb(root: Path) -> tuple[bool, str]:
+    (root / "src").mkdir()
+    cells = [encoded(noise(), "PNG")] + [bytes(60 * 2**20)] * 5
+    with pq.ParquetWriter(root / "src" / "t.parquet", pa.schema([("image", pa.binary())]), compression="zstd",
+                          use_dictionary=False) as writer:
+        for group in (cells[:1], cells[1:], cells[:1]):
+            writer.write_table(pa.table({"image": group}))
+    del cells
+    size = (root / "src" / "t.parquet").stat().st_size
+    code, peak = _scan_peak([str(root / "src" / "t.parquet"), "--out", str(root / "out")])
+    rows = pq.read_table(root / "out" / "results.parquet", columns=["id", "error"]).to_pylist() if code in (0, 1) else []
+    bomb = [r for r in rows if (r["error"] or "").startswith("decompression bomb: parquet row group 1")]
+    return len(bomb) == 1 and len(rows) == 3 and peak < 400, (
+        f"exit {code}, {len(rows)} rows ({len(bomb)} naming the row group), file {size // 1024} KB, peak RSS {peak:.0f} MB")
+
+
+def _group_alive(pgid: int) -> list[int]:
+    alive = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(entry))
+    return alive
+
+
+def _signal_check(signum):
+    def check(root: Path) -> tuple[bool, str]:
+        import subprocess
+        import sys
+
+        (root / "src").mkdir()
+        data = encoded(noise(384, 384), "PNG")
+        for i in range(400):
+            (root / "src" / f"{i:04d}.png").write_bytes(data)
+        scan_ = subprocess.Popen([sys.executable, "-m", "audit.cli", "scan", str(root / "src"), "--out", str(root / "out"),
+                                  "--workers", "2", "--batch-size", "4", "--quiet"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+        journal, deadline = root / "out" / "results.journal.jsonl", time.monotonic() + 60
+        while scan_.poll() is None and time.monotonic() < deadline and (
+                not journal.exists() or journal.read_bytes().count(b"\n") < 9):
+            time.sleep(0.05)
+        sent = time.monotonic()
+        os.kill(scan_.pid, signum)
+        while _group_alive(scan_.pid) and time.monotonic() - sent < 10:
+            time.sleep(0.05)
+        gone, left = time.monotonic() - sent, _group_alive(scan_.pid)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        scan_.stdout.read()
+        message = scan_.stderr.read().decode()
+        resumed = subprocess.run([sys.executable, "-m", "audit.cli", "scan", str(root / "src"), "--out", str(root / "out"),
+                                  "--workers", "2", "--resume", "--quiet"], capture_output=True).returncode
+        rows = pq.read_metadata(root / "out" / "results.parquet").num_rows if resumed == 0 else 0
+        held = not left and gone < 5 and "--resume" in message and rows == 400
+        return held, (f"process group gone {gone:.1f} s after the signal ({len(left)} left), exit {scan_.returncode}, "
+                      f"resume exit {resumed} with {rows} of 400 rows")
+    return check
+
+
+for _signum in (signal.SIGTERM, signal.SIGHUP):
+    around(f"signals: {_signum.name} to a running scan with 2 workers")(_signal_check(_signum))
 
 
 def main() -> None:
