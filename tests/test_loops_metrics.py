@@ -99,6 +99,42 @@ def test_degraded_sets_are_what_they_say():
     assert sets["blur"].astype(float).std() < images.astype(float).std()
 
 
+def test_ramp_sets_degrade_by_the_level_they_name():
+    from loops.metrics.validate import RAMPS, ramp_set
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((60, 8, 8), np.uint8)
+    images[:, 2:6, 3:5] = 200
+    labels = np.repeat(np.arange(6), 10)
+    for ramp, levels in RAMPS.items():
+        assert ramp_set(images, labels, ramp, levels[0], 20, rng).shape == (20, 8, 8)
+    speckled = ramp_set(images, labels, "speckle share", 0.1, 200, rng)
+    assert (speckled == 255).mean() == pytest.approx(0.1, abs=0.01)
+    def is_noise(sets):
+        return np.array([len(np.unique(image)) > 10 for image in sets])  # real ones hold two grey levels
+
+    assert is_noise(ramp_set(images, labels, "noise share", 0.5, 200, rng)).mean() == pytest.approx(0.5, abs=0.1)
+    assert is_noise(ramp_set(images, labels, "noise share", 1.0, 20, rng)).all()
+    blurred = ramp_set(images, labels, "blur radius", 2.0, 20, rng)
+    assert blurred.max() < 200 and blurred.astype(float).std() < images.astype(float).std()
+    dropped = ramp_set(np.arange(60, dtype=np.uint8)[:, None, None] * np.ones((1, 8, 8), np.uint8), labels,
+                       "classes dropped", 2, 40, rng)
+    assert (dropped[:, 0, 0] >= 20).all()  # classes 0 and 1 (images 0..19) left out
+
+
+def test_ramp_checks_flag_a_metric_that_does_not_grow_with_severity():
+    from loops.metrics.validate import RAMPS, ramp_checks
+
+    def ramp(levels, fid):
+        return [{"level": level, "fid": fid(i), "precision": 1 - i / 10, "recall": 1 - i / 10,
+                 "density": 1 - i / 10, "coverage": 1 - i / 10} for i, level in enumerate(levels)]
+
+    ramps = {name: ramp(levels, lambda i: 3.0 + 10 * i) for name, levels in RAMPS.items()}
+    assert all(c["ok"] for c in ramp_checks(ramps))
+    ramps["speckle share"] = ramp(RAMPS["speckle share"], lambda i: 3.0 + 10 * (i % 2))  # up, down, up: no order
+    assert [(c["ramp"], c["metric"]) for c in ramp_checks(ramps) if not c["ok"]] == [("speckle share", "fid")]
+
+
 def test_validation_checks_flag_a_metric_that_does_not_move():
     from loops.metrics.validate import check, passing_metrics
 
@@ -113,16 +149,20 @@ def test_validation_checks_flag_a_metric_that_does_not_move():
 
 def test_every_metric_moves_the_right_way_in_the_study_feature_space():
     """The study's space (the MNIST classifier's pooled conv block, as loops/images/world.py builds it)
-    passes every expectation of loops/metrics/validate.py on real MNIST; the penultimate layer does not
+    passes every expectation and severity ramp of loops/metrics/validate.py on real MNIST held out
+    from the classifier's training; the penultimate layer does not
     (uniform noise lands inside the real digits: precision and density near 1)."""
     from loops.images.world import classifier, load_dataset
-    from loops.metrics.validate import check, markdown, passing_metrics, validate_metrics
+    from loops.metrics.validate import check, markdown, passing_metrics, ramp_checks, severity_ramps, validate_metrics
 
     spec = f"mnist:{shared_data('mnist')}"
     data, conv = load_dataset(spec, 16, 1000), classifier(spec, 16, 1000)
-    tables = {name: validate_metrics(space, data.test_images, data.train_images, data.train_labels)
+    # real images the classifier never trained on: half of the test split against the other half
+    reference, held_out, labels = data.test_images[:500], data.test_images[500:], data.test_labels[500:]
+    tables = {name: validate_metrics(space, reference, held_out, labels, n=500)
               for name, space in (("conv", conv), ("penultimate", conv.at_layer("penultimate")))}
     print(markdown(tables))
     assert [r for r in check(tables["conv"]) if not r["ok"]] == []
+    assert [c for c in ramp_checks(severity_ramps(conv, reference, held_out, labels)) if not c["ok"]] == []
     assert "precision" not in passing_metrics(tables["penultimate"])
     assert tables["conv"]["real"]["fid"] < tables["conv"]["blur"]["fid"] / 5

@@ -137,3 +137,22 @@ def test_guidance_needs_recall_down_and_precision_up():
         if r["config"] == "fresh-c1-w2":
             r["precision"] -= 0.2  # precision now falls too: the trade-off is not what ran
     assert find(mv.verdicts(rows), "MAD (sampling")["verdict"] == "cannot tell"
+
+
+def test_training_scaled_to_the_pool_gives_every_pool_the_same_epochs():
+    from dataclasses import replace
+
+    from loops.config import ConfigError, SimConfig, resolve
+    from loops.models import make_model
+    from loops.models.diffusion import PRESETS
+
+    fixed = PRESETS["cpu"]
+    assert fixed.steps_for(1000) == fixed.steps_for(10_000) == fixed.train_steps
+    scaled = replace(fixed, train_epochs=150)
+    assert scaled.steps_for(1000) == 1172 and scaled.steps_for(10_000) == 11_719  # ceil(150 x N / 128)
+    config, _ = resolve(SimConfig(model="diffusion", dataset="mnist:unused", device="cpu", train_epochs=150))
+    assert config.train_steps is None
+    model = make_model(config, [np.random.default_rng(0)], data=type("Data", (), {"classes": 10})())
+    assert model.preset.train_epochs == 150
+    with pytest.raises(ConfigError, match="not both"):
+        resolve(SimConfig(model="diffusion", dataset="mnist:unused", device="cpu", train_epochs=150, train_steps=10))

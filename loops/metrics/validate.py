@@ -129,3 +129,83 @@ def markdown(tables: dict[str, dict[str, dict[str, float]]]) -> str:
                      + (" ✗" if (name, m) in failed else "") for m in METRICS]
             lines.append(f"| {space} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- severity ramps
+
+# each ramp degrades real images by a growing amount; level 0 is the real-vs-real floor
+RAMPS = {
+    "noise share": (0.0, 0.1, 0.25, 0.5, 1.0),      # share of the images replaced by uniform noise
+    "blur radius": (0.0, 0.5, 1.0, 1.5, 2.0),       # Gaussian blur radius in pixels
+    "speckle share": (0.0, 0.01, 0.03, 0.1, 0.3),   # share of each image's pixels set to white
+    "classes dropped": (0, 2, 5, 8),                # classes left out of the set
+}
+# what each metric must do as the severity grows (the rank correlation with the level)
+RAMP_EXPECTATIONS = {
+    "noise share": {"fid": "up", "precision": "down", "density": "down"},
+    "blur radius": {"fid": "up", "recall": "down", "coverage": "down"},
+    "speckle share": {"fid": "up"},
+    "classes dropped": {"fid": "up", "recall": "down", "coverage": "down"},
+}
+STEP_TOLERANCE = 0.05  # a step the wrong way smaller than this share of the metric's range is noise
+
+
+def ramp_set(images: np.ndarray, labels: np.ndarray, ramp: str, level: float, n: int,
+             rng: np.random.Generator) -> np.ndarray:
+    """n real images degraded by one ramp at one level (uint8, (n, H, W))."""
+    if ramp == "classes dropped":
+        kept = np.unique(labels)[int(level):]
+        pool = np.flatnonzero(np.isin(labels, kept))
+        return images[rng.choice(pool, n, replace=len(pool) < n)]
+    chosen = images[rng.choice(len(images), n, replace=len(images) < n)].copy()
+    if ramp == "noise share":
+        noisy = rng.random(n) < level if 0 < level < 1 else np.full(n, level >= 1)
+        chosen[noisy] = rng.integers(0, 256, (int(noisy.sum()), *images.shape[1:]), dtype=np.uint8)
+    elif ramp == "blur radius":
+        chosen = blur(chosen, level) if level > 0 else chosen
+    elif ramp == "speckle share":
+        chosen[rng.random(chosen.shape) < level] = 255
+    else:
+        raise ValueError(f"unknown ramp {ramp!r}; one of {', '.join(RAMPS)}")
+    return chosen
+
+
+def severity_ramps(features, reference: np.ndarray, images: np.ndarray, labels: np.ndarray, *, k: int = 5,
+                   seed: int = 0) -> dict[str, list[dict[str, float]]]:
+    """{ramp: [{level, fid, precision, recall, density, coverage}, ...]} against `reference`, with
+    `images` real images held out from both the reference and the feature extractor's training."""
+    rng = np.random.default_rng(seed)
+    real = features(reference)
+    n = len(reference)
+    return {ramp: [{"level": float(level), "fid": fid(fake := features(ramp_set(images, labels, ramp, level, n, rng)),
+                                                      real), **prdc(real, fake, k)}
+                   for level in levels]
+            for ramp, levels in RAMPS.items()}
+
+
+def monotone(values: list[float], direction: str) -> bool:
+    """Every step moves the expected way (or stays level: a metric saturated at 0 stays there), up to
+    STEP_TOLERANCE of the range, and the last level is beyond the first."""
+    signed = np.asarray(values, np.float64) * (1 if direction == "up" else -1)
+    tolerance = STEP_TOLERANCE * (signed.max() - signed.min())
+    return bool(np.all(np.diff(signed) >= -tolerance) and signed[-1] > signed[0])
+
+
+def ramp_checks(ramps: dict[str, list[dict[str, float]]]) -> list[dict]:
+    """Each expected direction, the values along the ramp and whether they move that way."""
+    return [{"ramp": ramp, "metric": metric, "direction": direction,
+             "values": [row[metric] for row in ramps[ramp]],
+             "ok": monotone([row[metric] for row in ramps[ramp]], direction)}
+            for ramp, expected in RAMP_EXPECTATIONS.items() for metric, direction in expected.items()]
+
+
+def ramps_markdown(ramps: dict[str, list[dict[str, float]]]) -> str:
+    """One row per (ramp, level); the last column says which expected directions failed."""
+    failed = {(c["ramp"], c["metric"]) for c in ramp_checks(ramps) if not c["ok"]}
+    lines = ["| ramp | level | " + " | ".join(METRICS) + " |", "|---|---|" + "---|" * len(METRICS)]
+    for ramp, rows in ramps.items():
+        for row in rows:
+            cells = [(f"{row[m]:.3g}" if m == "fid" else f"{row[m]:.3f}") + (" ✗" if (ramp, m) in failed else "")
+                     for m in METRICS]
+            lines.append(f"| {ramp} | {row['level']:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ On CPU, torch uses `cpu_threads` threads (1 by default; loops/threads.py says wh
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,13 @@ class DiffusionPreset:
     label_dropout: float = 0.2
     timesteps: int = 1000
     ema_decay: float = 0.995
+    train_epochs: float | None = None  # when set: steps = epochs x training items / batch size
+
+    def steps_for(self, items: int) -> int:
+        """Training steps for a pool of `items`: fixed, or scaled so every pool size sees the same epochs."""
+        if self.train_epochs is None:
+            return self.train_steps
+        return max(1, math.ceil(self.train_epochs * items / self.batch_size))
 
 
 PRESETS = {
@@ -140,14 +148,15 @@ class DiffusionModel:
         images = _to_model_space(x[used], p.resolution).to(self.device)
         labels = torch.from_numpy(y[used].astype(np.int64)).to(self.device)
         item_weights = torch.from_numpy(w[used] / w[used].mean()).float().to(self.device)
+        steps = p.steps_for(len(images))
         net = self._network().to(self.device).train()
         ema = self._network().to(self.device).eval().requires_grad_(False)
         ema.load_state_dict(net.state_dict())
         trained, averaged = list(net.parameters()), list(ema.parameters())
         scheduler = DDPMScheduler(num_train_timesteps=p.timesteps)
         optimiser = torch.optim.AdamW(net.parameters(), lr=p.learning_rate)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=p.learning_rate, total_steps=p.train_steps)
-        for step in range(p.train_steps):
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=p.learning_rate, total_steps=steps)
+        for step in range(steps):
             batch = torch.randint(len(images), (p.batch_size,), generator=generator).to(self.device)
             dropped = (torch.rand(p.batch_size, generator=generator) < p.label_dropout).to(self.device)
             noise = torch.randn(images[batch].shape, generator=generator).to(self.device)
