@@ -4,6 +4,7 @@ actor; gives the same rows when an actor is killed mid-shard; and says what to i
 missing. Ray runs here, started once for the module."""
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -152,12 +153,32 @@ def test_retries_are_bounded_and_a_failure_keeps_finished_shards(shards, tmp_pat
     out = tmp_path / "ray"
     with pytest.raises(ray_engine.ShardsFailed, match=r"gave up on \d shard.*out of memory.*--resume") as failed:
         ray_scan(str(shards), out, num_workers=1)
-    assert asked and all(k["max_restarts"] == ray_engine.MAX_ACTOR_RESTARTS and
-                         k["max_task_retries"] == ray_engine.MAX_TASK_RETRIES for k in asked)
+    named = {n for n, p in inspect.signature(original_map_batches).parameters.items() if p.kind != p.VAR_KEYWORD}
+    assert asked and all(set(k) <= named for k in asked)  # no ray_remote_args: Ray deprecates them
     assert "shard-002.tar" in str(failed.value)
     monkeypatch.setattr(ray_engine, "_pipeline", original_pipeline)
     resumed = ray_scan(str(shards), out, num_workers=1, resume=True)
     assert by_id(resumed.rows) == by_id(ray_scan(str(shards), tmp_path / "fresh", num_workers=1).rows)
+
+
+def test_a_shard_whose_worker_dies_at_every_start_is_given_up_after_the_retries(shards, tmp_path, monkeypatch):
+    """Ray restarts dead actors and retries their tasks without end: the engine's own count of starts
+    refuses the shard's start after the last retry, and the scan stops naming it."""
+    from audit.engine import ray_engine
+
+    class AlwaysDies(ray_engine.ShardScanner):  # pickled by value: travels to the actors
+        def _scan(self, shard):
+            if shard["index"] == 1:
+                os._exit(1)
+            yield from ray_engine.ShardScanner._scan(self, shard)
+
+    monkeypatch.setattr(ray_engine, "ShardScanner", AlwaysDies)
+    out = tmp_path / "ray"
+    with pytest.raises(ray_engine.ShardsFailed, match=r"gave up on \d shard.*TooManyAttempts: \S*shard-001\.tar was "
+                                                      rf"started {ray_engine.MAX_TASK_RETRIES + 1} times.*--resume"):
+        ray_scan(str(shards), out, num_workers=1)
+    starts = sorted(p.name for p in (out / "parts" / ray_engine.ATTEMPTS_DIR).glob("shard-000001*"))
+    assert starts == [f"shard-000001.{n}" for n in range(1, ray_engine.MAX_TASK_RETRIES + 2)] + ["shard-000001.refused"]
 
 
 def test_an_actor_killed_mid_shard_changes_nothing(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import uuid
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -50,11 +51,13 @@ RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'aut
                "(or pip install 'ray[data]')")
 PLAN_NAME = "plan.json"
 FOLDER_SHARD_SIZE = 1000  # images per shard of a folder source
-# Ray Data restarts a dead actor and retries its task without end by default: under memory pressure
-# it kills and restarts workers forever. Bounded here; then the scan stops with the reason (ShardsFailed).
-MAX_ACTOR_RESTARTS = 3
+# Ray Data restarts a dead actor and retries its task without end (and its named parameters no longer
+# set actor restarts): under memory pressure it kills and restarts workers forever. The actors count
+# each task's starts in OUT/parts/attempts and refuse a task's 5th start; then the scan stops with the
+# reason (ShardsFailed).
 MAX_TASK_RETRIES = 3
-RETRIES = {"max_restarts": MAX_ACTOR_RESTARTS, "max_task_retries": MAX_TASK_RETRIES}
+ATTEMPTS_DIR = "attempts"
+REFUSED = ".refused"  # the mark of a task refused a start, beside its counted starts
 MAX_NAMED_SHARDS = 5
 MAX_REASON_CHARS = 300
 FLIGHT_COLUMNS = ("shard", "shard_rows", "prepared")  # travel with the rows between stages only
@@ -107,9 +110,11 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
                         if progress:
                             progress(rows)
                 except ray.exceptions.RayError as e:  # after the bounded retries
-                    raise ShardsFailed(shards_failed(shards, [i for i in todo if not parts.committed(i)], e)) from e
+                    reason = given_up(parts.folder / ATTEMPTS_DIR, shards) or e
+                    raise ShardsFailed(shards_failed(shards, [i for i in todo if not parts.committed(i)], reason)) from e
                 parts.commit_empty(todo)
                 parts.tidy()
+                shutil.rmtree(parts.folder / ATTEMPTS_DIR, ignore_errors=True)
             return finish_scan(parts.ordered_batches(len(shards), stage), source, config, out, stage, stats,
                                (str(baseline), earlier) if earlier else None)
         finally:
@@ -128,9 +133,38 @@ def shards_failed(shards: list[Shard], unfinished: list[int], error: Exception) 
     reason = " ".join(str(error).split())[:MAX_REASON_CHARS] or type(error).__name__
     memory = " (a worker ran out of memory: fewer --num-workers or a smaller --batch-size need less)" \
         if "memory" in reason.lower() else ""
-    return (f"the Ray engine gave up on {len(unfinished)} shard(s) ({names}{more}) after {MAX_ACTOR_RESTARTS} worker "
-            f"restarts and {MAX_TASK_RETRIES} retries: {type(error).__name__}: {reason}{memory}. The finished shards "
-            "are kept: rerun with --resume to scan the rest")
+    return (f"the Ray engine gave up on {len(unfinished)} shard(s) ({names}{more}) after at most {MAX_TASK_RETRIES} "
+            f"retries each: {type(error).__name__}: {reason}{memory}. The finished shards are kept: rerun with "
+            "--resume to scan the rest")
+
+
+class TooManyAttempts(RuntimeError):
+    """A task was started MAX_TASK_RETRIES + 1 times and never finished (its worker died each time)."""
+
+
+def note_attempt(folder: str, task: str) -> None:
+    """Count one more start of `task`: an empty file per start, created exclusively, so that actors on
+    any node count alike (OUT is on a filesystem they all mount). Raises TooManyAttempts instead of
+    the start after the last retry."""
+    for number in range(1, MAX_TASK_RETRIES + 2):
+        try:
+            os.close(os.open(os.path.join(folder, f"{task}.{number}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return
+        except FileExistsError:
+            continue
+    Path(folder, f"{task}{REFUSED}").touch()
+    raise TooManyAttempts(f"{task} was started {MAX_TASK_RETRIES + 1} times and its worker died each time")
+
+
+def given_up(folder: Path, shards: list[Shard]) -> TooManyAttempts | None:
+    """The error to report for the first task whose starts ran out (a shard's scan, or its embedding), if any."""
+    refused = sorted(folder.glob(f"shard-*{REFUSED}"))
+    if not refused:
+        return None
+    task = refused[0].name.removesuffix(REFUSED)
+    what = "the embedding of " if "-embedding-" in task else ""
+    return TooManyAttempts(f"{what}{shards[int(task[6:12])].name} was started {MAX_TASK_RETRIES + 1} times and its "
+                           "worker died each time")
 
 
 def _import_ray():
@@ -196,7 +230,10 @@ def _connect(ray, address: str | None, cpus_needed: int) -> None:
         cpus = None if address else max(os.cpu_count() or 1, cpus_needed)
         ray.init(address=address, num_cpus=cpus, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
-    ray.data.DataContext.get_current().enable_progress_bars = False  # the caller shows one bar for the scan
+    with warnings.catch_warnings():  # Ray's own context sets its deprecated fields as it is made: not ours to fix
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\.data\.context")
+        context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the caller shows one bar for the scan
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
 
@@ -217,13 +254,16 @@ def _pipeline(ray, address: str | None, shards: list[Shard], todo: list[int], co
     items = [{"index": i, **asdict(shards[i])} for i in todo]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     folder = str(parts.resolve())
-    scanner_args = (config, prepare, batch_size, None if prepare else folder)  # the last stage writes the parts
+    attempts = os.path.join(folder, ATTEMPTS_DIR)
+    shutil.rmtree(attempts, ignore_errors=True)  # each run counts afresh
+    os.makedirs(attempts)
+    scanner_args = (config, prepare, batch_size, None if prepare else folder, attempts)  # the last stage writes
     ds = ds.map_batches(ShardScanner, fn_constructor_args=scanner_args, batch_size=1, batch_format="pyarrow",
-                        compute=ActorPoolStrategy(size=workers), num_cpus=1, **RETRIES)
+                        compute=ActorPoolStrategy(size=workers), num_cpus=1)
     if prepare:
-        ds = ds.map_batches(EmbeddingActor, fn_constructor_args=(config, folder), batch_size=batch_size,
+        ds = ds.map_batches(EmbeddingActor, fn_constructor_args=(config, folder, attempts), batch_size=batch_size,
                             batch_format="pyarrow", compute=ActorPoolStrategy(size=max(1, gpus)),
-                            num_gpus=1 if gpus else 0, num_cpus=embed_cpus, **RETRIES)
+                            num_gpus=1 if gpus else 0, num_cpus=embed_cpus)
     return ds.iter_batches(batch_format="pyarrow", batch_size=None)
 
 
@@ -249,15 +289,20 @@ class ShardScanner:
 
     piece_rows = PIECE_ROWS
 
-    def __init__(self, config: ScanConfig, prepare: str | None, batch_size: int, parts: str | None = None):
+    def __init__(self, config: ScanConfig, prepare: str | None, batch_size: int, parts: str | None = None,
+                 attempts: str | None = None):
+        """attempts: the folder counting each shard's starts (`note_attempt`); None counts nothing."""
         init_worker(config, prepare)
         self.config = config
         self.batch_size = batch_size
         self.parts = parts
+        self.attempts = attempts
         self.schema = flight_schema(config.detectors, prepared=prepare is not None)
 
     def __call__(self, shards: pa.Table) -> Iterator[pa.Table]:
         for shard in shards.to_pylist():
+            if self.attempts:
+                note_attempt(self.attempts, f"shard-{shard['index']:06d}")
             tables = self._scan(shard)
             yield from tables if self.parts is None else self._write(shard["index"], tables)
 
@@ -298,7 +343,7 @@ class EmbeddingActor:
     """Ray actor: the local engine's embedding stage (model loaded once), on batches of rows; it
     writes each batch as one piece per shard in it."""
 
-    def __init__(self, config: ScanConfig, parts: str):
+    def __init__(self, config: ScanConfig, parts: str, attempts: str | None = None):
         from audit.embedding.stage import EmbeddingStage
 
         self.stage = EmbeddingStage(build_embedding_detectors(config), config.embedder, config.preprocess, None)
@@ -306,10 +351,13 @@ class EmbeddingActor:
             raise RuntimeError(f"the embedder's weights are missing on a Ray worker node: {self.stage.skipped}")
         self.stage.cache = _BatchVectors()
         self.parts = parts
+        self.attempts = attempts
         self.columns = results_schema(config.detectors).names
         self.schema = flight_schema(config.detectors, embeddings=True)
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        if self.attempts:
+            note_attempt(self.attempts, f"shard-{table['shard'][0].as_py():06d}-embedding-{table['seq'][0].as_py()}")
         table = self._embed(table)
         return pa.concat_tables([
             write_piece(self.parts, table.filter(pc.equal(table["shard"], index)), piece_name(index, uuid.uuid4().hex))
