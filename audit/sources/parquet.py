@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audit.sources.decode import MAX_FILE_BYTES
+from audit.sources.parquet_pages import PageHeaderError, chunk_sizes
 from audit.sources.record import ImageRecord, SourceError, display_name, too_large
 from audit.sources.sample_meta import NAMES, from_mapping
 
@@ -70,7 +71,7 @@ def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, u
     base_dir = paths_under or os.path.dirname(os.path.abspath(path))
     row = 0
     for group in range(pfile.num_row_groups):
-        batch_rows, error = read_plan(pfile.metadata, group, columns)
+        batch_rows, error = read_plan(pfile.metadata, group, columns, path)
         if error:
             yield ImageRecord(id=f"{name}/row group {group}", uri=f"{uri}#{row}", error=error)
             row += pfile.metadata.row_group(group).num_rows
@@ -86,22 +87,41 @@ def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, u
                 row += 1
 
 
-def read_plan(metadata: pq.FileMetaData, group: int, columns: list[str]) -> tuple[int, str | None]:
-    """(rows per read, None) for a row group, from its column chunks' sizes as the file's metadata
-    states them, before anything is decompressed: reads of about READ_BYTES; or (0, reason) for a
-    row group whose columns would expand past ROW_GROUP_BYTES at more than MAX_RATIO times their
-    stored size (a decompression bomb), which is never read."""
+def read_plan(metadata: pq.FileMetaData, group: int, columns: list[str], path: str | None = None) -> tuple[int, str | None]:
+    """(rows per read, None) for a row group, from its column chunks' sizes, before anything is
+    decompressed: reads of about READ_BYTES; or (0, reason) for a row group whose columns would expand
+    past ROW_GROUP_BYTES at more than MAX_RATIO times their stored size (a decompression bomb), which
+    is never read. The sizes are the metadata's, and with `path` the larger that the chunks' page
+    headers declare (Arrow allocates by those; a file's metadata can understate them)."""
     meta = metadata.row_group(group)
     chunks = [meta.column(j) for j in range(meta.num_columns)
               if any(meta.column(j).path_in_schema == c or meta.column(j).path_in_schema.startswith(c + ".")
                      for c in columns)]
     expanded = sum(max(0, c.total_uncompressed_size) for c in chunks)
     stored = sum(max(0, c.total_compressed_size) for c in chunks)
+    if path is not None:
+        try:
+            by_pages = _page_sizes(path, chunks)
+        except (OSError, PageHeaderError) as e:
+            return 0, f"unreadable parquet row group {group}: page headers: {e}; not read"
+        expanded, stored = max(expanded, by_pages[0]), min(stored, by_pages[1])
     if expanded > ROW_GROUP_BYTES and expanded > MAX_RATIO * max(stored, 1):
         return 0, (f"decompression bomb: parquet row group {group} ({meta.num_rows} rows) expands to {expanded} "
                    f"bytes from {stored} (over {ROW_GROUP_BYTES} bytes at more than {MAX_RATIO}x); not read")
     per_row = expanded / max(1, meta.num_rows)
     return max(1, min(BATCH_ROWS, int(READ_BYTES // max(per_row, 1)))), None
+
+
+def _page_sizes(path: str, chunks: list) -> tuple[int, int]:
+    """(expanded, stored) of the column chunks by their page headers."""
+    expanded = stored = 0
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        for chunk in chunks:
+            start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+            pages = chunk_sizes(f, start or 0, max(0, chunk.total_compressed_size), chunk.num_values, size)
+            expanded, stored = expanded + pages[0], stored + pages[1]
+    return expanded, stored
 
 
 def meta_columns(schema: pa.Schema) -> dict[str, str]:
