@@ -244,11 +244,14 @@ def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[flo
     """Exact binomial interval for k successes in n trials; (0, 1) when n == 0."""
     if n == 0:
         return 0.0, 1.0
-    from scipy.stats import beta  # here, not at the top: scan workers import this module and never need it
+    # The beta distribution's quantiles, as scipy.stats.beta.ppf computes them (the same Boost routine),
+    # without importing scipy.stats (0.4 s at the end of every scan). Here, not at the top: scan
+    # workers import this module and never need it.
+    from scipy.special import betaincinv
 
     alpha = 1.0 - confidence
-    low = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-    high = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    low = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, alpha / 2))
+    high = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - alpha / 2))
     return low, high
 
 

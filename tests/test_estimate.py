@@ -54,6 +54,19 @@ def test_clopper_pearson_hand_values():
     assert clopper_pearson(0, 0) == (0.0, 1.0)
 
 
+def test_clopper_pearson_equals_scipy_stats_beta_quantiles():
+    """Computed without importing scipy.stats, yet bit for bit its beta quantiles."""
+    from scipy.stats import beta
+
+    for n in (1, 2, 7, 30, 101, 1000, 123_457):
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            for confidence in (0.9, 0.95, 0.99):
+                alpha = 1 - confidence
+                low = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+                high = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+                assert clopper_pearson(k, n, confidence) == (low, high), (k, n, confidence)
+
+
 def test_rogan_gladen_hand_cases():
     assert rogan_gladen(0.5, 0.9, 0.1) == pytest.approx(0.5)
     assert rogan_gladen(0.05, 0.9, 0.1) == 0.0  # clipped: fewer flags than false positives alone

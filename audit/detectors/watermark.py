@@ -124,13 +124,22 @@ def block_bits(bgr: np.ndarray) -> np.ndarray:
 def u_plane(bgr: np.ndarray) -> np.ndarray:
     """The U channel of OpenCV's BGR->YUV conversion (as the library converts), cropped to the pixels
     whose Haar coefficients make whole 4x4 blocks (8x8 pixels each); the rest is never read."""
-    import cv2
-
+    cv2 = _opencv()
     rows, cols = bgr.shape[0] // (2 * BLOCK) * 2 * BLOCK, bgr.shape[1] // (2 * BLOCK) * 2 * BLOCK
     rgb = bgr[:rows, :cols, ::-1]
     if rgb.strides[2] > 0 and rgb.strides[1] == 3 * rgb.strides[2] == 3:  # a channel-flipped view: no copy
         return cv2.extractChannel(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV), 1)
     return cv2.extractChannel(cv2.cvtColor(np.ascontiguousarray(bgr[:rows, :cols]), cv2.COLOR_BGR2YUV), 1)
+
+
+@lru_cache(maxsize=1)
+def _opencv():
+    """OpenCV, on one thread: a scan runs one worker per core, and the conversion of one image is too
+    small for OpenCV's threads to do more than wait on each other and on the other workers."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
 
 
 def pixel_pair_sums(u: np.ndarray) -> np.ndarray:

@@ -124,7 +124,9 @@ def read_file(path: str, root: str | None = None) -> tuple[bytes | None, str | N
                 return None, "not a regular file (a FIFO, device or socket); not read"
             if error := too_large(st.st_size):
                 return None, error
-            data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since fstat
+            data = f.read(st.st_size + 1)  # a buffer of the file's size, not of the limit
+            if len(data) > st.st_size:  # the file grew since fstat
+                data += f.read(MAX_FILE_BYTES + 1 - len(data))
     except OSError as e:
         return None, f"unreadable: {e.strerror or e}"
     error = too_large(len(data))
