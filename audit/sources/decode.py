@@ -184,7 +184,7 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     scale = _gray_scale(im)
     rows = max(1, STRIP_BYTES // (8 * width))
     for top in range(0, height, rows):
-        strip = im.crop((0, top, width, min(height, top + rows)))
+        strip = im if rows >= height else im.crop((0, top, width, min(height, top + rows)))  # one strip: no copy
         out[top:top + strip.height] = _strip_rgb(strip, scale)
     return out
 
