@@ -324,9 +324,286 @@ def _missing_source(root: Path) -> tuple[bool, str]:
     return result.exit_code == 2 and not raw, f"exit {result.exit_code}, {'raw' if raw else 'escaped'}"
 
 
+# --- the output folder a resume reads, the side files a scan reads, the embedding cache ------------
+
+RESUME_IMAGES, RESUME_PART_ROWS = 12, 5  # three parts: 5, 5 and 2 rows
+
+
+def _twelve(root: Path) -> Path:
+    src = root / "src"
+    src.mkdir()
+    for i in range(RESUME_IMAGES):
+        (src / f"{i:02d}.png").write_bytes(encoded(noise(16, 12, seed=i), "PNG"))
+    return src
+
+
+def _small_parts():
+    import contextlib
+
+    from audit.engine import results_store
+
+    @contextlib.contextmanager
+    def patched():
+        old, results_store.PART_ROWS = results_store.PART_ROWS, RESUME_PART_ROWS
+        try:
+            yield
+        finally:
+            results_store.PART_ROWS = old
+    return patched()
+
+
+def _killed_scan(src: Path, out: Path, batches: int) -> None:
+    """A scan stopped as by kill -9 after `batches` one-row batches: parts committed, the rest in the journal."""
+    from audit.engine.results_store import ResultsStore
+
+    real_append, real_close, done = ResultsStore.append, ResultsStore.close, []
+
+    def append(self, rows):
+        if len(done) == batches:
+            raise KeyboardInterrupt
+        done.append(1)
+        real_append(self, rows)
+    ResultsStore.append, ResultsStore.close = append, lambda self: self.journal.close()
+    try:
+        scan(str(src), out, workers=0, batch_size=1, config=ScanConfig(detectors=("metadata",)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ResultsStore.append, ResultsStore.close = real_append, real_close
+
+
+def _tampered_resume(root: Path, tamper, killed: bool = False, refuse: bool = False) -> tuple[bool, str]:
+    """Scan 12 images (finished, or killed after 8), tamper with the output folder, resume with the CLI.
+    Held: exit 0 with every row as a clean scan gives it, or exit 2 (`refuse`) with nothing on disk changed."""
+    import pyarrow.parquet as pq_
+
+    src, out = _twelve(root), root / "out"
+    with _small_parts():
+        reference = scan(str(src), root / "ref", workers=0, batch_size=1, config=ScanConfig(detectors=("metadata",))).rows
+        if killed:
+            _killed_scan(src, out, 8)
+        else:
+            scan(str(src), out, workers=0, batch_size=1, config=ScanConfig(detectors=("metadata",)))
+        tamper(out, root)
+        before = {str(p): p.read_bytes() if p.is_file() else None for p in sorted(out.rglob("*")) if not p.is_fifo()}
+        code = _cli("scan", str(src), "--out", str(out), "--resume", "--quiet", "--detectors", "metadata",
+                    "--workers", "0", "--batch-size", "1").exit_code
+    if refuse:
+        after = {str(p): p.read_bytes() if p.is_file() else None for p in sorted(out.rglob("*")) if not p.is_fifo()}
+        return code == 2 and after == before, f"exit {code}, output folder {'unchanged' if after == before else 'CHANGED'}"
+    rows = pq_.read_table(out / "results.parquet").to_pylist() if code == 0 else []
+    lost = sum(r not in rows for r in reference)
+    return code == 0 and lost == 0, f"exit {code}, {lost} of {len(reference)} rows lost or altered"
+
+
+def _part(out: Path, n: int) -> Path:
+    return out / "results" / f"part-{n:06d}.parquet"
+
+
+def _edit_journal_line(out: Path, _root: Path) -> None:
+    journal = out / "results.journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2] = lines[2].replace('"ok"', '"error"', 1)
+    journal.write_text("".join(lines), encoding="utf-8")
+
+
+def _append_journal_line(out: Path, _root: Path) -> None:
+    journal = out / "results.journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    journal.write_text("".join(lines) + lines[-1].replace('"seq"', '"seq"').replace("[[7,", "[[9,", 1), encoding="utf-8")
+
+
+def _flip_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _drop_rows(path: Path) -> None:
+    import pyarrow.parquet as pq_
+
+    pq_.write_table(pq_.read_table(path).slice(0, 2), path)
+
+
+def _fifo_at(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _foreign_part(out: Path, root: Path) -> None:
+    import shutil
+
+    shutil.copy(_part(root / "ref", 2), _part(out, 7))
+
+
+def _edit_manifest_checksum(out: Path, _root: Path) -> None:
+    import json
+
+    manifest = json.loads((out / "results" / "manifest.json").read_text())
+    manifest["parts"][0]["sha256"] = "0" * 64
+    (out / "results" / "manifest.json").write_text(json.dumps(manifest))
+
+
+TAMPERING = {  # kind -> (tamper(out, root), killed mid-scan first, refused with exit 2)
+    "resume: a committed part deleted": (lambda out, _: _part(out, 0).unlink(), False, False),
+    "resume: a committed part with rows removed": (lambda out, _: _drop_rows(_part(out, 1)), False, False),
+    "resume: a committed part with a flipped byte": (lambda out, _: _flip_bytes(_part(out, 0)), False, False),
+    "resume: a FIFO in place of a part": (lambda out, _: _fifo_at(_part(out, 1)), False, False),
+    "resume: the manifest's checksum of a part edited": (_edit_manifest_checksum, False, False),
+    "resume: a journal row edited": (_edit_journal_line, True, False),
+    "resume: a journal row added for an image not scanned": (_append_journal_line, True, False),
+    "resume: the journal deleted": (lambda out, _: (out / "results.journal.jsonl").unlink(), True, False),
+    "resume: a FIFO in place of the journal": (lambda out, _: _fifo_at(out / "results.journal.jsonl"), True, False),
+    "resume: a part of another scan added": (_foreign_part, False, True),
+    "resume: the manifest deleted": (lambda out, _: (out / "results" / "manifest.json").unlink(), True, True),
+}
+
+
+def _register_tampering(kind: str, tamper, killed: bool, refuse: bool) -> None:
+    around(kind)(lambda root: _tampered_resume(root, tamper, killed, refuse))
+
+
+for _kind, (_tamper, _killed, _refuse) in TAMPERING.items():
+    _register_tampering(_kind, _tamper, _killed, _refuse)
+
+
+@around("resume: refused (other detectors) after a finished scan")
+def _refused_resume(root: Path) -> tuple[bool, str]:
+    src, out = _twelve(root), root / "out"
+    scan(str(src), out, workers=0, config=ScanConfig(detectors=("metadata",)))
+    before = {str(p): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    code = _cli("scan", str(src), "--out", str(out), "--resume", "--quiet", "--detectors", "watermark").exit_code
+    after = {str(p): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    return code == 2 and after == before, f"exit {code}, output folder {'unchanged' if after == before else 'CHANGED'}"
+
+
+def _baseline_case(root: Path, spoil) -> tuple[bool, str]:
+    """A --baseline whose summary.json `spoil` changed: held when exit 2 names the file and nothing was scanned."""
+    src = _twelve(root)
+    scan(str(src), root / "old", workers=0, config=ScanConfig(detectors=("metadata",)))
+    spoil(root / "old" / "summary.json")
+    result = _cli("scan", str(src), "--out", str(root / "new"), "--quiet", "--detectors", "metadata",
+                  "--baseline", str(root / "old"))
+    scanned = (root / "new" / "results").exists()
+    named = "summary.json" in result.output.replace("\n", "")
+    return result.exit_code == 2 and named and not scanned, \
+        f"exit {result.exit_code}, {'file named' if named else 'file not named'}, {'scanned first' if scanned else 'before the scan'}"
+
+
+def _rewrite_json(path: Path, change) -> None:
+    import json
+
+    summary = json.loads(path.read_text())
+    change(summary)
+    path.write_text(json.dumps(summary))
+
+
+NESTED_JSON = "[" * 100_000 + "]" * 100_000
+SPOILED_BASELINES = {
+    "side file: a baseline summary with estimate {}": lambda p: _rewrite_json(p, lambda s: s.update(estimate={})),
+    "side file: a baseline summary with string fields": lambda p: _rewrite_json(
+        p, lambda s: s["estimate"].update(point="0.5", interval="wide")),
+    "side file: a baseline summary nested 100,000 deep": lambda p: p.write_text(NESTED_JSON),
+    "side file: a FIFO as the baseline summary": lambda p: (p.unlink(), os.mkfifo(p)),
+    "side file: NaN in a baseline summary": lambda p: p.write_text(p.read_text().replace('"point": 0.0', '"point": NaN')),
+}
+for _kind, _spoil in SPOILED_BASELINES.items():
+    around(_kind)(lambda root, spoil=_spoil: _baseline_case(root, spoil))
+
+
+@around("side file: a calibration.json nested 100,000 deep")
+def _nested_calibration(root: Path) -> tuple[bool, str]:
+    src = _twelve(root)
+    (root / "cal").mkdir()
+    (root / "cal" / "calibration.json").write_text(NESTED_JSON)
+    result = _cli("scan", str(src), "--out", str(root / "out"), "--quiet", "--calibration", str(root / "cal"))
+    return result.exit_code == 2, f"exit {result.exit_code}"
+
+
+@around("side file: advise --from-scan of a summary nested 100,000 deep, and of a FIFO")
+def _nested_from_scan(root: Path) -> tuple[bool, str]:
+    from loops.errors import ConfigError
+    from loops.from_scan import read_scan
+
+    (root / "nested.json").write_text(NESTED_JSON)
+    os.mkfifo(root / "fifo.json")
+    outcomes = []
+    for name in ("nested.json", "fifo.json"):
+        try:
+            read_scan(root / name)
+            outcomes.append("accepted")
+        except ConfigError:
+            outcomes.append("refused (exit 2)")
+    return outcomes == ["refused (exit 2)"] * 2, ", ".join(outcomes)
+
+
+def _cache_case(root: Path, spoil) -> tuple[bool, str]:
+    """A shared embedding cache spoiled between two scans: held when the second scan finishes with every
+    image and a note that the cache was set aside or entries refused."""
+    import sqlite3  # noqa: F401 - the spoilers use it
+
+    src, shared, config = _twelve(root), root / "shared", ScanConfig(detectors=(), embedder="random", embed=True)
+    scan(str(src), root / "first", workers=0, config=config, embedding_cache=shared)
+    spoil(next(shared.rglob("vectors.sqlite")))
+    try:
+        result = scan(str(src), root / "again", workers=0, config=config, embedding_cache=shared)
+    except Exception as e:  # noqa: BLE001 - the scan was lost
+        return False, f"scan lost: {type(e).__name__}: {e}"
+    noted = any("cache" in note or "cached" in note for note in result.summary["notes"])
+    ok = result.summary["counts"]["ok"]
+    return ok == RESUME_IMAGES and noted, f"{ok} of {RESUME_IMAGES} images, {'noted' if noted else 'no note'}"
+
+
+def _sql(statements: list[str]):
+    def spoil(path: Path) -> None:
+        import sqlite3
+
+        with sqlite3.connect(path) as db:
+            for statement in statements:
+                db.execute(statement)
+    return spoil
+
+
+def _replace_db(build):
+    def spoil(path: Path) -> None:
+        path.unlink()
+        build(path)
+    return spoil
+
+
+HOSTILE_CACHES = {
+    "cache: random bytes": lambda p: p.write_bytes(os.urandom(4096)),
+    "cache: an SQLite header, then garbage": lambda p: p.write_bytes(b"SQLite format 3\0" + os.urandom(5000)),
+    "cache: cut in half": lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+    "cache: another table": _replace_db(lambda p: _sql(["CREATE TABLE other (x)"])(p)),
+    "cache: an earlier version's table (no checksums)": _replace_db(lambda p: _sql(
+        ["CREATE TABLE vectors (sha256 TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"])(p)),
+    "cache: a trigger that empties the table": _sql(
+        ["CREATE TRIGGER t AFTER INSERT ON vectors BEGIN DELETE FROM vectors; END"]),
+    "cache: a folder in its place": _replace_db(lambda p: p.mkdir()),
+    "cache: a FIFO in its place": _replace_db(lambda p: os.mkfifo(p)),
+    "cache: a link to a file outside": _replace_db(lambda p: os.symlink(p.parents[3] / "src" / "00.png", p)),
+    "cache: poisoned vectors (checksums not matching)": _sql(["UPDATE vectors SET vector = zeroblob(length(vector))"]),
+    "cache: NaN vectors of the wrong length": _sql(["UPDATE vectors SET vector = x'0000c07f'"]),
+}
+for _kind, _spoil in HOSTILE_CACHES.items():
+    around(_kind)(lambda root, spoil=_spoil: _cache_case(root, spoil))
+
+
+@around("cache: --overwrite keeps the replaced scan's cache")
+def _overwrite_cache(root: Path) -> tuple[bool, str]:
+    src = _twelve(root)
+    scan(str(src), root / "out", workers=0, config=ScanConfig(detectors=("metadata",)))
+    (root / "out" / "embeddings" / "x").mkdir(parents=True)
+    (root / "out" / "embeddings" / "x" / "vectors.sqlite").write_bytes(b"planted")
+    code = _cli("scan", str(src), "--out", str(root / "out"), "--overwrite", "--quiet", "--detectors", "metadata").exit_code
+    kept = (root / "out" / "embeddings").exists()
+    return code == 0 and not kept, f"exit {code}, cache {'kept' if kept else 'cleared'}"
+
+
 def around_table(tmp: Path) -> tuple[Table, int]:
     """Each AROUND kind in a fresh folder: (the table, how many did not hold)."""
-    table = Table(title=f"around the scan: {len(AROUND)} kinds (outputs, export, saved datasets, printed text)")
+    table = Table(title=f"around the scan: {len(AROUND)} kinds (outputs, export, saved datasets, printed text, resume, side files, cache)")
     for column in ("kind", "held", "what happened"):
         table.add_column(column, overflow="fold")
     broken = 0
