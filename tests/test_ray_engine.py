@@ -232,3 +232,16 @@ def test_parts_come_back_in_order_whatever_the_notices_order(tmp_path, split):
     parts.commit_empty([0])
     assert parts.rows_done == 6
     assert [row for t in parts.ordered_batches(1, None) for row in t.to_pylist()] == local.rows
+
+
+def test_a_refused_resume_changes_nothing_and_a_missing_piece_is_scanned_again(shards, tmp_path):
+    spec, out = str(shards), tmp_path / "ray"
+    first = by_id(ray_scan(spec, out, num_workers=1).rows)
+    before = {str(p): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    with pytest.raises(JournalMismatch):
+        ray_scan(spec, out, config=ScanConfig(detectors=("metadata",)), resume=True)
+    assert {str(p): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    [[piece, _, _]] = json.loads((out / "parts" / "shard-000001.done").read_text())["parts"]
+    (out / "parts" / piece).unlink()  # a committed shard's piece lost
+    assert by_id(ray_scan(spec, out, num_workers=1, resume=True).rows) == first
+    assert list((out / "parts").glob("shard-000001.done.rejected-*"))

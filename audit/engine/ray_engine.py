@@ -40,11 +40,12 @@ from audit.detectors import build_embedding_detectors, build_pixel_detectors
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig
 from audit.engine.finish import finish_scan
-from audit.engine.journal import JournalMismatch
+from audit.engine.journal import JournalMismatch, set_aside
 from audit.engine.local import EMBEDDINGS_DIR, Progress, id_scope, unique_id
-from audit.engine.out_folder import PARTS_DIR, OutFolder, check_out_folder
+from audit.engine.out_folder import PARTS_DIR, OutFolder, check_out_folder, clear_folder
 from audit.engine.result import ScanResult
 from audit.report.outputs import results_schema
+from audit.side_files import SideFileError, read_json
 from audit.sources import ImageRecord, SourceError, SourceStats, display_name, is_dataset, iter_records, shard_files
 
 RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'autophagy-audit[ray]' "
@@ -93,11 +94,14 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
     earlier = load_baseline(baseline) if baseline else None
     stats = SourceStats()
     shards = plan_shards(source, config, shard_size, stats)
-    with OutFolder(out):  # one scan at a time; old results removed as it starts
+    with OutFolder(out, clear=False) as lock:  # one scan at a time
+        identity = {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}
+        parts = Parts(out / PARTS_DIR, identity, resume, results_schema(config.detectors))  # refused: nothing changed
+        lock.clear_results()  # old results removed as the scan starts
+        if overwrite and not resume:  # the replaced scan's embedding cache goes with it
+            clear_folder(out / EMBEDDINGS_DIR)
         stage = _embedding_stage(config, out / EMBEDDINGS_DIR)
         prepare = config.preprocess if stage is not None and stage.active else None
-        identity = {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}
-        parts = Parts(out / PARTS_DIR, identity, resume, results_schema(config.detectors))
         try:
             todo = [i for i in range(len(shards)) if not parts.committed(i)]
             if progress and parts.rows_done:
@@ -410,11 +414,15 @@ class Parts:
         self._pieces: dict[int, dict[int, tuple[str, int]]] = {}  # shard -> first position -> (file, rows)
         self._expected: dict[int, int] = {}
         plan = folder / PLAN_NAME
-        if resume and plan.exists():
-            found = json.loads(plan.read_text())
+        if resume and os.path.lexists(plan):
+            try:
+                found = read_json(plan)  # a regular file of bounded size: a FIFO is refused, never waited on
+            except SideFileError as e:
+                raise JournalMismatch(f"{e}; scan into another --out, or start anew with --overwrite") from None
             if found != identity:
                 raise JournalMismatch(f"{folder} was written by a scan with other settings or other shards; resume "
                                       "with the same source and options, or scan into another --out")
+            self._check_markers()
             self.tidy()
         else:
             shutil.rmtree(folder, ignore_errors=True)
@@ -427,9 +435,28 @@ class Parts:
     def committed(self, index: int) -> bool:
         return self._path(index, ".done").exists()
 
+    def _check_markers(self) -> None:
+        """Before a resume: a commit marker that is not a regular file of the expected fields, or whose
+        pieces are missing or do not add up to its rows, is set aside (`.rejected-N`): its shard is scanned again."""
+        for path in sorted(self.folder.glob("shard-*.done")):
+            try:
+                sound = self._pieces_present(self._marker(path))
+            except (SideFileError, KeyError, TypeError, ValueError):
+                sound = False
+            if not sound:
+                set_aside(path)
+
+    def _pieces_present(self, done: dict) -> bool:
+        pieces = done["parts"]
+        return isinstance(done["rows"], int) and all(
+            isinstance(piece, list) and len(piece) == 3 and isinstance(piece[0], str) and "/" not in piece[0]
+            and all(isinstance(n, int) for n in piece[1:]) and (self.folder / piece[0]).is_file()
+            and not (self.folder / piece[0]).is_symlink() for piece in pieces) \
+            and sum(piece[2] for piece in pieces) == done["rows"]
+
     @staticmethod
     def _marker(path: Path) -> dict:
-        done = json.loads(path.read_text())
+        done = read_json(path)
         old = [[f"{path.stem}.parquet", 0, done["rows"]]] if done["rows"] else []  # a marker of an older version
         return {"parts": old, **done}
 
