@@ -2,8 +2,8 @@
 a probe's probe.json, a bank's info.json, the input of `--from-scan`, an output folder's manifest.
 
 Only a regular file is read, opened without blocking (a FIFO or a device is refused at once, never
-waited on), at most MAX_BYTES of it, as strict UTF-8 JSON (no NaN or Infinity) nested at most
-MAX_DEPTH deep. Every problem is one SideFileError naming the file; the callers check the fields.
+waited on), at most MAX_BYTES of it, as UTF-8 JSON nested at most MAX_DEPTH deep, strict (no NaN
+or Infinity) unless the caller checks every number it reads by name. Every problem is one SideFileError naming the file; the callers check the fields.
 """
 from __future__ import annotations
 
@@ -60,11 +60,12 @@ def _kind(mode: int) -> str:
     return "not a plain file"
 
 
-def read_json(path: str | Path, max_bytes: int | None = None, max_depth: int = MAX_DEPTH):
-    """The JSON value in `path` (see the module docstring for the limits)."""
+def read_json(path: str | Path, max_bytes: int | None = None, max_depth: int = MAX_DEPTH, strict: bool = True):
+    """The JSON value in `path` (see the module docstring for the limits). `strict=False` reads NaN
+    and Infinity as floats, for callers whose field checks refuse them by name."""
     raw = read_regular_file(path, max_bytes)
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant if strict else None)
     except UnicodeDecodeError as e:
         raise SideFileError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     except RecursionError:
@@ -76,9 +77,9 @@ def read_json(path: str | Path, max_bytes: int | None = None, max_depth: int = M
     return value
 
 
-def read_json_object(path: str | Path, max_bytes: int | None = None) -> dict:
+def read_json_object(path: str | Path, max_bytes: int | None = None, strict: bool = True) -> dict:
     """`read_json` for files that must hold one JSON object."""
-    value = read_json(path, max_bytes)
+    value = read_json(path, max_bytes, strict=strict)
     if not isinstance(value, dict):
         raise SideFileError(f"{path}: expected a JSON object, got {type(value).__name__}")
     return value

@@ -131,7 +131,7 @@ def test_a_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
 def test_nan_is_not_json(baseline, tmp_path):
     text = (baseline / "summary.json").read_text()
     (baseline / "summary.json").write_text(text.replace('"point": 0.0', '"point": NaN', 1))
-    with pytest.raises(UserFileError, match="NaN"):
+    with pytest.raises(UserFileError, match="field 'estimate.point' must be a number from 0 to 1, got nan"):
         scan(str(tmp_path / "src"), tmp_path / "new", workers=0, config=CONFIG, baseline=baseline)
 
 

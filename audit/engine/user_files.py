@@ -23,7 +23,7 @@ class UserFileError(SideFileError):
 def read_json_object(path: Path) -> dict:
     """The JSON object in `path`, through the one reader of side files (audit/side_files.py)."""
     try:
-        return read_side_json(path)
+        return read_side_json(path, strict=False)  # NaN and Infinity: refused by the field checks, by name
     except SideFileError as e:
         raise UserFileError(str(e)) from None
 
