@@ -102,9 +102,11 @@ def test_embeddings_are_computed_once_and_cached(photos, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Embedder, "embed", counting)
     config = ScanConfig(detectors=(), embedder="random", embed=True)
-    first = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4)
+    cache = tmp_path / "cache"  # a cache kept apart from the output folder (--overwrite clears the folder's own)
+    first = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4, embedding_cache=cache)
     assert sum(calls) == 6
-    second = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4, overwrite=True)
+    second = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4, overwrite=True,
+                  embedding_cache=cache)
     assert sum(calls) == 6  # all from the cache
     ids = [r["sha256"] for r in first.rows]
     assert np.array_equal(np.stack([first.stage.vector(i) for i in ids]), np.stack([second.stage.vector(i) for i in ids]))
