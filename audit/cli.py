@@ -146,7 +146,7 @@ def _scan_config(ctx: click.Context, param, path: Path | None) -> None:
               help="Decoding/detector actors (--engine ray; default: the cluster's CPUs).")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan in --out instead of starting over.")
-@click.option("--overwrite", is_flag=True, help="Replace the scan that --out already holds (refused without this).")
+@click.option("--overwrite", is_flag=True, help="Replace the scan that --out already holds, its embedding cache included (refused without this).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "github"]), default="table", show_default=True,
               help="What to print on stdout. github: the table, plus a markdown summary appended to the file "
                    "$GITHUB_STEP_SUMMARY names, and failed checks as GitHub error annotations.")
