@@ -1,13 +1,16 @@
-"""Ray engine scaling: images per second with 1 and 2 Ray workers on the same webdataset shards,
-and the local engine on them, measured side by side in one run, each from a cold start.
+"""Ray against the local engine on one machine: wall time and peak memory of the whole process tree
+of `audit scan` with each engine, at several dataset sizes, and the size from which Ray would pay.
 
-    python benchmarks/ray_scaling.py [--copies K] [--shards S] [--repeat R] [--workers 1,2]
+    python benchmarks/ray_scaling.py [--sizes 20000 100000] [--repeat 3] [--workers 2]
 
-The shards hold K distinct copies of the demo folder (23 files each: photographs, marked copies,
-two broken files), split evenly over S tar files. Each run scans them from scratch (metadata +
-watermark, as `audit scan` does by default) into a fresh folder, as a user's command would: a Ray
-run starts Ray itself (Ray is shut down before it), its actors, and writes the outputs; a local
-run starts its worker processes and writes the outputs. Medians of R runs with the min-max range.
+The data are N distinct 32x32 PNGs in webdataset shards of 1,000 (benchmarks/scan_memory.py's).
+Each run is the `audit scan` command in a fresh process tree, as a user runs it, default detectors:
+`--engine ray --num-workers W` (Ray started by the scan: no --address) and `--workers W` locally,
+interleaved (local, Ray, local, Ray, ...) so that both meet the same load. Printed per size: medians
+of R runs with the min-max range, the peak RSS of the tree (sampled from /proc every 0.2 s), and Ray's
+time over the local engine's per interleaved pair. From the two smallest and largest sizes each
+engine's time is fitted as fixed seconds + seconds per image; where Ray's per-image cost is lower,
+the break-even size is where the two lines cross. Linux only (/proc).
 """
 from __future__ import annotations
 
@@ -15,68 +18,76 @@ import argparse
 import os
 import platform
 import statistics
-import tarfile
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from audit import scan
-from audit.demo import build_demo_copies
-from audit.engine.ray_engine import ray_scan
+sys.path.insert(0, str(Path(__file__).parent))
+from scan_memory import measure, write_shards  # noqa: E402
+
+ENGINES = ("local", "ray")
 
 
-def write_shards(folder: Path, out: Path, count: int) -> Path:
-    """The files under `folder`, in sorted order, split evenly over `count` tar shards."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    out.mkdir(parents=True)
-    for i in range(count):
-        with tarfile.open(out / f"shard-{i:04d}.tar", "w") as tar:
-            for path in files[i::count]:
-                tar.add(path, arcname=str(path.relative_to(folder)))
-    return out
-
-
-def timed_runs(run, repeat: int, before=lambda: None) -> tuple[int, list[float]]:
-    """(images scanned, wall-clock seconds of each of `repeat` runs); `before` runs untimed before each."""
-    seconds, images = [], 0
+def interleaved(pattern: str, tmp: str, workers: int, repeat: int) -> dict[str, list[tuple[float, float]]]:
+    """(seconds, peak MB) of each run per engine, the engines taking turns."""
+    runs: dict[str, list[tuple[float, float]]] = {engine: [] for engine in ENGINES}
     for _ in range(repeat):
-        before()
-        start = time.perf_counter()
-        images = len(run().rows)
-        seconds.append(time.perf_counter() - start)
-    return images, seconds
+        for engine in ENGINES:
+            with tempfile.TemporaryDirectory(dir=tmp) as out:
+                runs[engine].append(measure(pattern, Path(out) / "scan", engine, workers))
+    return runs
+
+
+def fit(sizes: list[int], seconds: list[float]) -> tuple[float, float]:
+    """(fixed seconds, seconds per image) of the line through the smallest and the largest size."""
+    per_image = (seconds[-1] - seconds[0]) / (sizes[-1] - sizes[0])
+    return seconds[0] - per_image * sizes[0], per_image
+
+
+def break_even(local: tuple[float, float], ray: tuple[float, float]) -> str:
+    """The size from which Ray's fitted line runs below the local engine's, in words."""
+    (fixed_local, each_local), (fixed_ray, each_ray) = local, ray
+    if each_ray >= each_local:
+        return (f"none with these workers: Ray costs {1e3 * each_ray:.3f} ms per image against "
+                f"{1e3 * each_local:.3f} locally, plus {fixed_ray - fixed_local:.1f} s more to start")
+    return f"about {(fixed_ray - fixed_local) / (each_local - each_ray):,.0f} images"
+
+
+def _median_range(values: list[float], form: str) -> str:
+    return f"{form.format(statistics.median(values))} ({form.format(min(values))}-{form.format(max(values))})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--copies", type=int, default=8, help="copies of the demo folder (23 files each)")
-    parser.add_argument("--shards", type=int, default=8, help="tar shards to split them into")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration; medians are reported")
-    parser.add_argument("--workers", default="1,2", help="Ray worker counts to measure")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per engine and size; medians are reported")
+    parser.add_argument("--workers", type=int, default=2, help="--workers locally, --num-workers for Ray")
     args = parser.parse_args()
-    import ray
-
-    with tempfile.TemporaryDirectory() as tmp:
-        shards = str(write_shards(build_demo_copies(tmp, args.copies), Path(tmp) / "shards", args.shards))
-        runs = [("local, 2 processes", lambda: scan(shards, Path(tempfile.mkdtemp(dir=tmp)), workers=2), lambda: None)]
-        runs += [(f"ray, {n} worker{'s' * (n > 1)}",
-                  lambda n=n: ray_scan(shards, Path(tempfile.mkdtemp(dir=tmp)), num_workers=n), ray.shutdown)
-                 for n in map(int, args.workers.split(","))]
-        timings = {label: timed_runs(run, args.repeat, before) for label, run, before in runs}
-        ray.shutdown()
-    local = statistics.median(timings["local, 2 processes"][1])
-    table = Table(title=f"{args.shards} tar shards, metadata + watermark, cold starts (Ray's start-up counted), median "
-                        f"of {args.repeat} (min-max) ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})")
-    for column in ("engine", "images", "seconds", "images/s", "time vs local"):
+    sizes = sorted(args.sizes)
+    table = Table(title=f"Ray vs local engine, {args.workers} workers, 32x32 PNGs in tar shards of 1,000, "
+                        f"median of {args.repeat} interleaved runs (min-max)")
+    for column in ("images", "engine", "seconds", "images/s", "peak RSS of the tree (MB)", "Ray time / local"):
         table.add_column(column, justify="left" if column == "engine" else "right")
-    for label, (n, seconds) in timings.items():
-        median = statistics.median(seconds)
-        table.add_row(label, str(n), f"{median:.2f} ({min(seconds):.2f}-{max(seconds):.2f})", f"{n / median:.1f}",
-                      f"{median / local:.2f}x")
-    Console().print(table)
+    medians: dict[str, list[float]] = {engine: [] for engine in ENGINES}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            runs = interleaved(write_shards(Path(tmp) / f"data-{n}", n), tmp, args.workers, args.repeat)
+            ratios = [r[0] / local[0] for r, local in zip(runs["ray"], runs["local"])]
+            for engine in ENGINES:
+                seconds, peaks = [s for s, _ in runs[engine]], [p for _, p in runs[engine]]
+                medians[engine].append(statistics.median(seconds))
+                table.add_row(f"{n:,}", engine, _median_range(seconds, "{:.2f}"),
+                              f"{n / statistics.median(seconds):,.0f}", _median_range(peaks, "{:,.0f}"),
+                              _median_range(ratios, "{:.2f}x") if engine == "ray" else "")
+    console = Console()
+    console.print(table)
+    if len(sizes) > 1:
+        console.print("break-even:", break_even(fit(sizes, medians["local"]), fit(sizes, medians["ray"])))
+    console.print(f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+                  f"Python {platform.python_version()}")
 
 
 if __name__ == "__main__":
