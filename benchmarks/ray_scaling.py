@@ -4,8 +4,9 @@ of `audit scan` with each engine, at several dataset sizes, and the size from wh
     python benchmarks/ray_scaling.py [--sizes 20000 100000] [--repeat 3] [--workers 2]
 
 The data are N distinct 32x32 PNGs in webdataset shards of 1,000 (benchmarks/scan_memory.py's).
-Each run is the `audit scan` command in a fresh process tree, as a user runs it, default detectors:
-`--engine ray --num-workers W` (Ray started by the scan: no --address) and `--workers W` locally,
+Each run is a fresh process tree, default detectors: `audit scan --workers W` for the local engine,
+and for Ray `ray_scan(..., num_workers=W, local_below=0)` in a fresh interpreter (Ray started by the
+scan, no address; local_below=0 keeps Ray even for sizes it would hand to the local engine),
 interleaved (local, Ray, local, Ray, ...) so that both meet the same load. Printed per size: medians
 of R runs with the min-max range, the peak RSS of the tree (sampled from /proc every 0.2 s), and Ray's
 time over the local engine's per interleaved pair. From the two smallest and largest sizes each
@@ -18,17 +19,49 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scan_memory import measure, write_shards  # noqa: E402
+from scan_memory import tree_rss, write_shards  # noqa: E402
 
 ENGINES = ("local", "ray")
+RAY_SCAN = ("import sys; from audit.engine.ray_engine import ray_scan; "
+            "ray_scan(sys.argv[1], sys.argv[2], num_workers=int(sys.argv[3]), local_below=0)")
+
+
+def command(engine: str, pattern: str, out: Path, workers: int) -> list[str]:
+    if engine == "ray":
+        return [sys.executable, "-c", RAY_SCAN, pattern, str(out), str(workers)]
+    return [str(Path(sys.executable).with_name("audit")), "scan", pattern, "--out", str(out), "--quiet",
+            "--workers", str(workers)]
+
+
+def measure(run: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS of the process tree in MB) of one command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0]
+
+    def sample() -> None:
+        while process.poll() is None:
+            peak[0] = max(peak[0], tree_rss(process.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = process.communicate()
+    sampler.join()
+    if process.returncode not in (0, 1):
+        raise RuntimeError(f"scan failed ({process.returncode}): {err.decode()[-2000:]}")
+    return time.perf_counter() - started, peak[0] / 2**20
 
 
 def interleaved(pattern: str, tmp: str, workers: int, repeat: int) -> dict[str, list[tuple[float, float]]]:
@@ -37,7 +70,7 @@ def interleaved(pattern: str, tmp: str, workers: int, repeat: int) -> dict[str, 
     for _ in range(repeat):
         for engine in ENGINES:
             with tempfile.TemporaryDirectory(dir=tmp) as out:
-                runs[engine].append(measure(pattern, Path(out) / "scan", engine, workers))
+                runs[engine].append(measure(command(engine, pattern, Path(out) / "scan", workers)))
     return runs
 
 

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import tarfile
 import uuid
 import warnings
 from dataclasses import asdict, dataclass
@@ -41,7 +42,7 @@ from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig
 from audit.engine.finish import finish_scan
 from audit.engine.journal import JournalMismatch, set_aside
-from audit.engine.local import EMBEDDINGS_DIR, Progress, id_scope, unique_id
+from audit.engine.local import EMBEDDINGS_DIR, Progress, id_scope, scan, unique_id
 from audit.engine.out_folder import PARTS_DIR, OutFolder, check_out_folder, clear_folder
 from audit.engine.result import ScanResult
 from audit.report.outputs import results_schema
@@ -51,6 +52,9 @@ from audit.sources import ImageRecord, SourceError, SourceStats, display_name, i
 RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'autophagy-audit[ray]' "
                "(or pip install 'ray[data]')")
 PLAN_NAME = "plan.json"
+# Images below which a Ray started for one scan on one machine is slower than the local engine:
+# benchmarks/ray_scaling.py measured the break-even at about 180,000 small images on 2 cores.
+LOCAL_BELOW = 100_000
 FOLDER_SHARD_SIZE = 1000  # images per shard of a folder source
 # Ray Data restarts a dead actor and retries its task without end (and its named parameters no longer
 # set actor restarts): under memory pressure it kills and restarts workers forever. The actors count
@@ -79,9 +83,13 @@ class Shard:
 def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, address: str | None = None,
              num_workers: int | None = None, batch_size: int = 16, resume: bool = False,
              progress: Progress | None = None, shard_size: int = FOLDER_SHARD_SIZE,
-             overwrite: bool = False, baseline: str | Path | None = None) -> ScanResult:
-    """Scan `source` on a Ray cluster (started on this machine when `address` is None).
+             overwrite: bool = False, baseline: str | Path | None = None,
+             local_below: int = LOCAL_BELOW) -> ScanResult:
+    """Scan `source` on a Ray cluster (started on the machine that runs the scan when `address` is None).
 
+    When Ray would be started for this scan alone (no `address`, Ray not running in this process)
+    and the source holds fewer than `local_below` images, the local engine scans it instead, with
+    a warning: Ray's start-up costs more than it saves on one machine (docs/scaling.md).
     Same results and errors as `audit.engine.local.scan`; ValueError when Ray is missing.
     """
     ray = _import_ray()
@@ -94,6 +102,13 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
     earlier = load_baseline(baseline) if baseline else None
     stats = SourceStats()
     shards = plan_shards(source, config, shard_size, stats)
+    small = _small_for_ray(ray, address, out, resume, shards, local_below)
+    if small is not None:
+        logging.getLogger(__name__).warning(
+            f"about {small:,} images: scanned with the local engine, which is faster than starting Ray on one "
+            f"machine below {local_below:,} images (pass --address to use a running Ray cluster)")
+        return scan(source, out, config=config, workers=num_workers, batch_size=batch_size, resume=resume,
+                    progress=progress, overwrite=overwrite, baseline=baseline)
     with OutFolder(out, clear=False) as lock:  # one scan at a time
         identity = {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}
         parts = Parts(out / PARTS_DIR, identity, resume, results_schema(config.detectors))  # refused: nothing changed
@@ -205,6 +220,38 @@ def plan_shards(source: str, config: ScanConfig, shard_size: int = FOLDER_SHARD_
                                      config.allow_missing_shards, stats, config.paths_under)]
     return [Shard(name=f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} items, {_digest(chunk)})", records=json.dumps(chunk))
             for chunk in (listing[i:i + shard_size] for i in range(0, len(listing), shard_size))]
+
+
+def _small_for_ray(ray, address: str | None, out: Path, resume: bool, shards: list[Shard], below: int) -> int | None:
+    """The images counted when Ray would be started for this scan alone for fewer than `below` of them;
+    else None (a cluster to join, Ray already running, a Ray scan to resume, or more or unknown images)."""
+    if address is not None or ray.is_initialized() or (resume and (out / PARTS_DIR / PLAN_NAME).exists()):
+        return None
+    count = count_images(shards, below)
+    return count if count is not None and count < below else None
+
+
+def count_images(shards: list[Shard], limit: int) -> int | None:
+    """The items of the shards, counted until `limit` is reached: a folder chunk's listing, a tar's
+    regular members (captions and other side files counted too: never fewer than its images), a
+    parquet file's rows; None when a shard cannot be counted (e.g. a Hugging Face dataset)."""
+    total = 0
+    for shard in shards:
+        if total >= limit:
+            break
+        try:
+            if shard.records:
+                total += len(json.loads(shard.records))
+            elif shard.spec.endswith(".tar"):
+                with tarfile.open(shard.spec) as tar:
+                    total += sum(1 for member in itertools.islice(tar, limit - total + 1) if member.isfile())
+            elif shard.spec.endswith(".parquet"):
+                total += pq.ParquetFile(shard.spec).metadata.num_rows
+            else:
+                return None
+        except (OSError, tarfile.TarError, pa.ArrowException):
+            return None  # the engine reports a broken shard; here it only means "not counted"
+    return total
 
 
 def _digest(chunk: list) -> str:
