@@ -50,6 +50,22 @@ def test_every_block_bit_equals_the_library_on_random_images():
     assert unsure > 50  # the blocks whose bit the library's rounding decides were exercised
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the library averages empty vote lists (nan, read as 0)
+@pytest.mark.parametrize("shape", [(4, 16384), (7, 10000), (8, 8192)])
+def test_thin_strips_read_as_the_library_reads_them(shape):
+    """Enough pixels for the detector, but fewer than 8 rows: no whole block (the last shape has one row of them)."""
+    rgb = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    blocks = _blocks(shape)
+    for pixels in (rgb[:, :, ::-1], rgb):
+        readout = block_bits(pixels)
+        assert len(readout) == blocks
+        if blocks:
+            assert np.array_equal(readout.astype(np.uint8), decode_bits(np.ascontiguousarray(pixels), blocks))
+        for key in KNOWN_KEYS:
+            n = len(key.bits)
+            assert np.array_equal(vote(readout, n), decode_bits(np.ascontiguousarray(pixels), n))
+
+
 @pytest.mark.parametrize("length", [5, 32, 48, 224, 2000])
 def test_vote_counts_each_block_for_bit_i_modulo_the_length(length):
     bits = np.random.default_rng(length).integers(0, 2, 1200).astype(np.float64)

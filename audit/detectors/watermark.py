@@ -111,6 +111,8 @@ def block_bits(bgr: np.ndarray) -> np.ndarray:
     >= 0 here, U being 0..255) and reads 1 when c % 36 > 18. With s the block's 2x2 pixel sums,
     c = s / 2 up to rounding far below 0.5, so c % 36 > 18 exactly when s % 72 > 36, unless
     s % 36 == 0, where the rounding decides (see `_exact_bits`)."""
+    if min(bgr.shape[:2]) < 2 * BLOCK:  # no whole block (a thin strip): nothing to read, as for the library
+        return np.zeros(0)
     u = u_plane(bgr)
     sums = pixel_pair_sums(u)
     best = strongest_sums(sums)
