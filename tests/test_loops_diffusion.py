@@ -202,7 +202,7 @@ def test_tail_weights_counter_variance_shrinkage_on_the_gaussian():
     """alpha = 1/N cancels the MLE refit's expected (1 - 1/N) shrinkage; a large alpha overshoots."""
     def final_variance(reweight):
         config = SimConfig(loop="fully-synthetic", repeats=200, generations=20, samples_per_gen=50,
-                           metrics=("moments",), reweight=reweight)
+                           metrics=("moments",), reweight=reweight, bias=1.0)
         return next(iter(simulate(config).summary["final"].values()))["var_ratio"]["mean"]
 
     assert final_variance(None) < 0.8  # (1 - 1/50)^20 = 0.67

@@ -159,7 +159,7 @@ def test_cli_rates_file_sweep_and_notes(tmp_path):
     (["--loop", "sideways"], "Invalid value for '--loop'"),
     (["--sweep", "colour=red"], "cannot sweep 'colour'"),
     (["--filter", "none", "--filter-tpr", "0.5"], "do not apply"),
-    (["--filter-rates", "/nonexistent/calibration.json", "--filter", "probe"], "cannot read JSON"),
+    (["--filter-rates", "/nonexistent/calibration.json", "--filter", "probe"], "cannot read"),
     (["--filter", "probe", "--filter-fpr", "1"], "at least 2 items"),
     (["--metrics", "fid,vibes"], "--metrics 'vibes'"),
 ])

@@ -105,7 +105,7 @@ def test_rates_file_shapes(tmp_path):
         with pytest.raises(ConfigError, match=message):
             load_rates(flat)
     flat.write_text("{not json")
-    with pytest.raises(ConfigError, match="cannot read JSON"):
+    with pytest.raises(ConfigError, match="not valid JSON"):
         load_rates(flat)
 
 
