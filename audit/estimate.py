@@ -62,6 +62,7 @@ evidence the combined rule's TPR and FPR and the probe's mean probability per cl
 - Without a calibration that matches the scan's detectors: the uncorrected flagged share with a
   Clopper-Pearson interval and the lower bound, with the reason.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,17 +82,22 @@ SMALL_CALIBRATION = 200  # held-out images per class below which the estimate wa
 DEFAULT_SHIFT = 0.1  # how far TPR may fall and FPR rise when calibration measured neither (the band's default)
 DEFAULT_METHOD = "pacc"  # chosen by measurement: benchmarks/estimate_accuracy.py, README "Estimation"
 
-RG_METHOD = ("adjusted classify-and-count (Rogan-Gladen) on images without hard evidence, "
-             "hard evidence counted as synthetic less its false-positive rate")
-PACC_METHOD = ("probabilistic adjusted count (PACC) of probe probabilities on images without hard evidence, "
-               "hard evidence counted as synthetic less its false-positive rate")
+RG_METHOD = (
+    "adjusted classify-and-count (Rogan-Gladen) on images without hard evidence, "
+    "hard evidence counted as synthetic less its false-positive rate"
+)
+PACC_METHOD = (
+    "probabilistic adjusted count (PACC) of probe probabilities on images without hard evidence, "
+    "hard evidence counted as synthetic less its false-positive rate"
+)
 METHODS = {"rg": RG_METHOD, "pacc": PACC_METHOD}
 MEASURES = {"rg": "the combined rule's TPR - FPR", "pacc": "the probe's mean probability on synthetic minus real"}
 SHIFT_KEYS = {"rg": "tpr_drop", "pacc": "score_drop"}  # calibration.json `shift`: the largest drops (older files)
 SPREAD_KEYS = {"rg": ("tpr", "fpr"), "pacc": ("mean_score_synthetic", "mean_score_real")}  # `shift.spread`
-SHIFT_MEASURES = {"rg": ("the combined rule's TPR", "the combined rule's FPR"),
-                  "pacc": ("the probe's mean probability on synthetic images",
-                           "the probe's mean probability on real images")}
+SHIFT_MEASURES = {
+    "rg": ("the combined rule's TPR", "the combined rule's FPR"),
+    "pacc": ("the probe's mean probability on synthetic images", "the probe's mean probability on real images"),
+}
 EM_METHOD = "EM prior adjustment (Saerens et al. 2002) of probe probabilities on images without hard evidence"
 HARD_EVIDENCE_NOTE = (
     "Images with hard evidence (generator watermark, generator metadata or a near-exact bank match) give a "
@@ -101,8 +107,10 @@ COMBINED_NOTE = (
     "Share flagged by any detector, including the probe's soft score: uncorrected for the detectors' "
     "false-positive and miss rates, so neither a bound nor an unbiased estimate."
 )
-NO_CALIBRATION = ("No calibration given (`--calibration DIR` from `audit calibrate`): the detectors' miss and "
-                  "false-positive rates are unknown, so the count is not corrected.")
+NO_CALIBRATION = (
+    "No calibration given (`--calibration DIR` from `audit calibrate`): the detectors' miss and "
+    "false-positive rates are unknown, so the count is not corrected."
+)
 
 
 @dataclass(frozen=True)
@@ -148,12 +156,12 @@ class Soft:
     variance: float
 
     @classmethod
-    def of(cls, scores: np.ndarray) -> "Soft":
+    def of(cls, scores: np.ndarray) -> Soft:
         scores = np.asarray(scores, dtype=np.float64)
         return cls(int(scores.size), float(scores.mean()), float(scores.var())) if scores.size else cls(0, 0.0, 0.0)
 
     @classmethod
-    def from_json(cls, entry: dict) -> "Soft":
+    def from_json(cls, entry: dict) -> Soft:
         return cls(int(entry["n"]), float(entry["mean"]), float(entry["variance"]))
 
     def to_json(self) -> dict:
@@ -223,7 +231,7 @@ class ScanEvidence:
         return self.hard + self.flagged + self.unflagged
 
     @property
-    def cells(self) -> "Cells":
+    def cells(self) -> Cells:
         return Cells(self.hard, self.flagged, self.unflagged)
 
 
@@ -300,8 +308,9 @@ def em_prior(probabilities: np.ndarray, train_prior: float, weights: np.ndarray 
     return (low + high) / 2
 
 
-def replicate_fractions(share: np.ndarray, real_hard: np.ndarray, q: np.ndarray, tpr: np.ndarray,
-                        fpr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def replicate_fractions(
+    share: np.ndarray, real_hard: np.ndarray, q: np.ndarray, tpr: np.ndarray, fpr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per bootstrap replicate the synthetic fraction's low and high value, unclipped. Each applies only the
     bound on rho that can widen its end of the interval: the low value caps rho at 1 and the high value
     floors it at 0 (rho is a share), neither clips the other way (that pushed the lower end above 0 on clean
@@ -312,24 +321,33 @@ def replicate_fractions(share: np.ndarray, real_hard: np.ndarray, q: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = (q - fpr) / separation
     undetermined = ~(separation > 0) | np.isnan(rho)
-    return (raw_fraction(share[:, 0], real_hard, np.where(undetermined, 0.0, np.minimum(rho, 1.0)), rest),
-            raw_fraction(share[:, 0], real_hard, np.where(undetermined, 1.0, np.maximum(rho, 0.0)), rest))
+    return (
+        raw_fraction(share[:, 0], real_hard, np.where(undetermined, 0.0, np.minimum(rho, 1.0)), rest),
+        raw_fraction(share[:, 0], real_hard, np.where(undetermined, 1.0, np.maximum(rho, 0.0)), rest),
+    )
 
 
 def percentile_interval(low: np.ndarray, high: np.ndarray, confidence: float) -> list[float]:
     """The percentile interval of the replicates (low values for its lower end, high for its upper), clipped
     to [0, 1] only at the end."""
     alpha = 1.0 - confidence
-    return [float(np.clip(np.quantile(low, alpha / 2), 0.0, 1.0)),
-            float(np.clip(np.quantile(high, 1 - alpha / 2), 0.0, 1.0))]
+    return [
+        float(np.clip(np.quantile(low, alpha / 2), 0.0, 1.0)),
+        float(np.clip(np.quantile(high, 1 - alpha / 2), 0.0, 1.0)),
+    ]
 
 
-def scan_estimate(evidence: "ScanEvidence", detectors: list[str], calibration: dict | None, config) -> dict:
+def scan_estimate(evidence: ScanEvidence, detectors: list[str], calibration: dict | None, config) -> dict:
     """The summary's `estimate` for a scan: corrected when the calibration applies, else uncorrected."""
     reason = calibration_mismatch(calibration, detectors, config)
     if reason or not evidence.total:
-        return uncorrected_estimate(evidence.flagged_total, evidence.hard, evidence.total, "probe" in detectors,
-                                    reason=reason or "Nothing was scanned.")
+        return uncorrected_estimate(
+            evidence.flagged_total,
+            evidence.hard,
+            evidence.total,
+            "probe" in detectors,
+            reason=reason or "Nothing was scanned.",
+        )
     return evidence_estimate(evidence, calibration)
 
 
@@ -338,16 +356,22 @@ def calibration_mismatch(calibration: dict | None, detectors: list[str], config)
     if calibration is None:
         return NO_CALIBRATION
     if "combined_rest" not in calibration:
-        return ("The calibration predates corrected estimation (no `combined_rest` operating point): "
-                "re-run `audit calibrate`. The count is not corrected.")
+        return (
+            "The calibration predates corrected estimation (no `combined_rest` operating point): "
+            "re-run `audit calibrate`. The count is not corrected."
+        )
     if set(calibration["detectors"]) != set(detectors):
-        return (f"The calibration measured the detectors {sorted(calibration['detectors'])} but this scan ran "
-                f"{sorted(detectors)}: the combined rule differs, so its operating point does not apply and the "
-                "count is not corrected.")
+        return (
+            f"The calibration measured the detectors {sorted(calibration['detectors'])} but this scan ran "
+            f"{sorted(detectors)}: the combined rule differs, so its operating point does not apply and the "
+            "count is not corrected."
+        )
     calibrated_probe = Path(config.calibration) / "probe" if config.calibration else None
     if "probe" in detectors and calibrated_probe and Path(config.probe).resolve() != calibrated_probe.resolve():
-        return (f"This scan's probe ({config.probe}) is not the calibrated one ({calibrated_probe}): "
-                "the count is not corrected.")
+        return (
+            f"This scan's probe ({config.probe}) is not the calibrated one ({calibrated_probe}): "
+            "the count is not corrected."
+        )
     return None
 
 
@@ -363,9 +387,16 @@ def soft_calibration(calibration: dict) -> tuple[Soft, Soft] | None:
     return (Soft.from_json(soft["synthetic"]), Soft.from_json(soft["real"])) if soft else None
 
 
-def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.ndarray, calibration: dict,
-                       confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED,
-                       method: str = DEFAULT_METHOD) -> dict:
+def corrected_estimate(
+    hard: np.ndarray,
+    flagged: np.ndarray,
+    probe_scores: np.ndarray,
+    calibration: dict,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    method: str = DEFAULT_METHOD,
+) -> dict:
     """The corrected estimate from per-image flags (hard evidence, combined rule), probe scores (NaN
     where none) and a calibration with `hard_evidence` and `combined_rest` operating points (and
     `soft_rest`, the probe's statistics, for PACC). `method` ("pacc" or "rg") is preferred when it
@@ -375,8 +406,14 @@ def corrected_estimate(hard: np.ndarray, flagged: np.ndarray, probe_scores: np.n
     return evidence_estimate(evidence, calibration, confidence, resamples, seed, method)
 
 
-def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: float = CONFIDENCE,
-                      resamples: int = RESAMPLES, seed: int = SEED, method: str = DEFAULT_METHOD) -> dict:
+def evidence_estimate(
+    evidence: ScanEvidence,
+    calibration: dict,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    method: str = DEFAULT_METHOD,
+) -> dict:
     """`corrected_estimate` from a scan's aggregated evidence (the scan's cells and probe-score statistics)."""
     scan = evidence.cells
     synthetic, real = calibration_cells(calibration)
@@ -384,28 +421,58 @@ def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: f
     share = scan.resample(rng, resamples) / max(scan.total, 1)
     syn, rl = synthetic.reweight(rng, resamples), real.reweight(rng, resamples)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rates = {"rg": Rates(scan.rate(), synthetic.rate(), real.rate(), share[:, 1] / (share[:, 1] + share[:, 2]),
-                             syn[:, 1] / (syn[:, 1] + syn[:, 2]), rl[:, 1] / (rl[:, 1] + rl[:, 2]))}
+        rates = {
+            "rg": Rates(
+                scan.rate(),
+                synthetic.rate(),
+                real.rate(),
+                share[:, 1] / (share[:, 1] + share[:, 2]),
+                syn[:, 1] / (syn[:, 1] + syn[:, 2]),
+                rl[:, 1] / (rl[:, 1] + rl[:, 2]),
+            )
+        }
     soft = soft_calibration(calibration)
     skipped = {"pacc": _pacc_skipped(soft, evidence.scores.n)}
     if skipped["pacc"] is None:
         (s_syn, s_real), s_scan = soft, evidence.scores.soft()
-        rates["pacc"] = Rates(s_scan.mean, s_syn.mean if s_syn.n else None, s_real.mean if s_real.n else None,
-                              s_scan.draw(rng, resamples), s_syn.draw(rng, resamples), s_real.draw(rng, resamples))
+        rates["pacc"] = Rates(
+            s_scan.mean,
+            s_syn.mean if s_syn.n else None,
+            s_real.mean if s_real.n else None,
+            s_scan.draw(rng, resamples),
+            s_syn.draw(rng, resamples),
+            s_real.draw(rng, resamples),
+        )
     real_hard = real.hard / real.total if real.total else 0.0
-    adjusted = {name: _adjusted(r, scan, share, real_hard, rl[:, 0], confidence, shift_ranges(calibration, name)[0])
-                for name, r in rates.items()}
+    adjusted = {
+        name: _adjusted(r, scan, share, real_hard, rl[:, 0], confidence, shift_ranges(calibration, name)[0])
+        for name, r in rates.items()
+    }
     chosen = _choose(adjusted, method)
     best = adjusted[chosen]
     lower_bound_interval = list(clopper_pearson(scan.hard, scan.total, confidence))
-    interval = best["interval"] if best["separable"] else \
-        [min(best["interval"][0], _widened_low(lower_bound_interval[0], real, confidence)), 1.0]
+    interval = (
+        best["interval"]
+        if best["separable"]
+        else [min(best["interval"][0], _widened_low(lower_bound_interval[0], real, confidence)), 1.0]
+    )
     shift = _shift_check(evidence, calibration, best["band"], shift_ranges(calibration, "pacc")[0])
     if shift["widened"]:
-        widen = best["band"] if shift["rejected"] else band_interval(
-            rates[chosen], share, rl[:, 0],
-            unverified_ranges(shift_ranges(calibration, chosen)[0], shift["power"],
-                              _matters(rates[chosen], scan, real_hard, best["interval"])), confidence)
+        widen = (
+            best["band"]
+            if shift["rejected"]
+            else band_interval(
+                rates[chosen],
+                share,
+                rl[:, 0],
+                unverified_ranges(
+                    shift_ranges(calibration, chosen)[0],
+                    shift["power"],
+                    _matters(rates[chosen], scan, real_hard, best["interval"]),
+                ),
+                confidence,
+            )
+        )
         shift["widened_to"] = widen
         interval = [min(interval[0], widen[0]), max(interval[1], widen[1])]
     return {
@@ -422,12 +489,20 @@ def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: f
         "lower_bound_assumes": _lower_bound_assumes(real, confidence),
         "separable": best["separable"],
         "warnings": _warnings(synthetic, real, best, chosen, confidence) + _shift_warnings(shift, confidence),
-        "cross_check": _em_cross_check(scan, evidence.scores, calibration, adjusted.get("pacc"), real_hard,
-                                       skipped["pacc"]),
-        "estimators": {name: ({"method": METHODS[name], "skipped": skipped[name]} if name not in adjusted else
-                              {"method": METHODS[name], **{k: adjusted[name][k] for k in
-                               ("point", "interval", "rest_fraction", "separable")}})
-                       for name in METHODS},
+        "cross_check": _em_cross_check(
+            scan, evidence.scores, calibration, adjusted.get("pacc"), real_hard, skipped["pacc"]
+        ),
+        "estimators": {
+            name: (
+                {"method": METHODS[name], "skipped": skipped[name]}
+                if name not in adjusted
+                else {
+                    "method": METHODS[name],
+                    **{k: adjusted[name][k] for k in ("point", "interval", "rest_fraction", "separable")},
+                }
+            )
+            for name in METHODS
+        },
         "sensitivity": _sensitivity(best, chosen, calibration, confidence),
         "shift": shift,
         "calibration_resolution": best["resolution"],
@@ -437,21 +512,31 @@ def evidence_estimate(evidence: "ScanEvidence", calibration: dict, confidence: f
             "real_hard_evidence_rate": real_hard,
             "tpr_minus_fpr": adjusted["rg"]["separation"],
             "tpr_minus_fpr_interval": adjusted["rg"]["separation_interval"],
-            "soft": None if "pacc" not in adjusted else {
-                "mean_synthetic": rates["pacc"].tpr, "mean_real": rates["pacc"].fpr, "n_synthetic": soft[0].n,
-                "n_real": soft[1].n, "separation": adjusted["pacc"]["separation"],
-                "separation_interval": adjusted["pacc"]["separation_interval"]},
+            "soft": None
+            if "pacc" not in adjusted
+            else {
+                "mean_synthetic": rates["pacc"].tpr,
+                "mean_real": rates["pacc"].fpr,
+                "n_synthetic": soft[0].n,
+                "n_real": soft[1].n,
+                "separation": adjusted["pacc"]["separation"],
+                "separation_interval": adjusted["pacc"]["separation_interval"],
+            },
         },
-        "note": ("Corrected for the detectors' miss and false-positive rates measured by `audit calibrate` on "
-                 "images without hard evidence, and for hard evidence on real images; the interval also carries the "
-                 "calibration's uncertainty. " + HARD_EVIDENCE_NOTE),
+        "note": (
+            "Corrected for the detectors' miss and false-positive rates measured by `audit calibrate` on "
+            "images without hard evidence, and for hard evidence on real images; the interval also carries the "
+            "calibration's uncertainty. " + HARD_EVIDENCE_NOTE
+        ),
     }
 
 
 def _pacc_skipped(soft: tuple[Soft, Soft] | None, scored: int) -> str | None:
     if soft is None:
-        return ("the calibration has no statistics of the probe's probabilities (the probe did not run, or "
-                "`audit calibrate` predates them)")
+        return (
+            "the calibration has no statistics of the probe's probabilities (the probe did not run, or "
+            "`audit calibrate` predates them)"
+        )
     if not scored:
         return "no image without hard evidence has a probe score"
     return None
@@ -464,8 +549,15 @@ def _quantiles(values: np.ndarray, confidence: float) -> list[float | None]:
     return [float(q) for q in np.quantile(values, [alpha / 2, 1 - alpha / 2])]
 
 
-def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_hard_draws: np.ndarray,
-              confidence: float, ranges: dict) -> dict:
+def _adjusted(
+    r: Rates,
+    scan: Cells,
+    share: np.ndarray,
+    real_hard: float,
+    real_hard_draws: np.ndarray,
+    confidence: float,
+    ranges: dict,
+) -> dict:
     """One adjusted count: point, interval, separation, the calibration's resolution and the sensitivity band
     (`ranges`: how far the synthetic and the real class's rate may move, from `shift_ranges`)."""
     alpha = 1.0 - confidence
@@ -482,10 +574,13 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     separation = None if r.tpr is None or r.fpr is None else r.tpr - r.fpr
     fraction, rho = point()
     return {
-        "point": fraction, "rest_fraction": rho,
+        "point": fraction,
+        "rest_fraction": rho,
         "interval": percentile_interval(low, high, confidence),
-        "separation": separation, "separation_interval": separation_interval,
-        "separable": separation is not None and separation_interval[0] is not None
+        "separation": separation,
+        "separation_interval": separation_interval,
+        "separable": separation is not None
+        and separation_interval[0] is not None
         and separation_interval[0] >= MIN_SEPARATION,
         "resolution": float(np.quantile(calibration_high, 1 - alpha / 2) - np.quantile(calibration_low, alpha / 2)) / 2,
         "band_point": [point(syn_high, real_high)[0], point(syn_low, real_low)[0]],
@@ -493,8 +588,9 @@ def _adjusted(r: Rates, scan: Cells, share: np.ndarray, real_hard: float, real_h
     }
 
 
-def moved_point(r: Rates, scan: Cells, real_hard: float, tpr_move: float = 0.0,
-                fpr_move: float = 0.0) -> tuple[float | None, float | None]:
+def moved_point(
+    r: Rates, scan: Cells, real_hard: float, tpr_move: float = 0.0, fpr_move: float = 0.0
+) -> tuple[float | None, float | None]:
     """(point, rest share) with the synthetic class's rate moved by `tpr_move` and the real class's by `fpr_move`;
     (None, None) when the moved rates do not separate."""
     hard_share, rest_share = scan.hard / max(scan.total, 1), scan.rest / max(scan.total, 1)
@@ -504,8 +600,9 @@ def moved_point(r: Rates, scan: Cells, real_hard: float, tpr_move: float = 0.0,
     return float(synthetic_fraction(hard_share, real_hard, rho or 0.0, rest_share)), rho
 
 
-def band_interval(r: Rates, share: np.ndarray, real_hard_draws: np.ndarray, ranges: dict,
-                  confidence: float) -> list[float]:
+def band_interval(
+    r: Rates, share: np.ndarray, real_hard_draws: np.ndarray, ranges: dict, confidence: float
+) -> list[float]:
     """The sensitivity band: the lower end's percentile with both classes' rates at the high ends of their
     `ranges` (TPR higher, FPR higher), the upper end's with both at the low ends."""
     (syn_low, syn_high), (real_low, real_high) = ranges["synthetic"], ranges["real"]
@@ -558,8 +655,10 @@ def _widened_low(lower_bound_low: float, real: Cells, confidence: float) -> floa
 
 def _lower_bound_assumes(real: Cells, confidence: float) -> str:
     high = clopper_pearson(real.hard, real.total, confidence)[1]
-    return (f"hard evidence has no false positives; calibration saw hard evidence on {real.hard} of {real.total} real "
-            f"images ({confidence:.0%} CI up to {high:.2%} of real images)")
+    return (
+        f"hard evidence has no false positives; calibration saw hard evidence on {real.hard} of {real.total} real "
+        f"images ({confidence:.0%} CI up to {high:.2%} of real images)"
+    )
 
 
 def shift_ranges(calibration: dict, name: str) -> tuple[dict, str]:
@@ -578,12 +677,17 @@ def shift_ranges(calibration: dict, name: str) -> tuple[dict, str]:
         entry = entries[label]
         if entry is None:
             ranges[label] = defaults[label]
-            sources.append(f"{measure}: an assumed {DEFAULT_SHIFT:.2f} {'drop' if label == 'synthetic' else 'rise'} "
-                           "(calibration measured no spread)")
+            sources.append(
+                f"{measure}: an assumed {DEFAULT_SHIFT:.2f} {'drop' if label == 'synthetic' else 'rise'} "
+                "(calibration measured no spread)"
+            )
             continue
         ranges[label] = (min(0.0, float(entry["min"])), max(0.0, float(entry["max"])))
-        folds = "the largest leave-one-generator-out drop" if entry.get("folds") is None else \
-            f"the spread over {entry['folds']} leave-one-out folds"
+        folds = (
+            "the largest leave-one-generator-out drop"
+            if entry.get("folds") is None
+            else f"the spread over {entry['folds']} leave-one-out folds"
+        )
         sources.append(f"{measure}: {ranges[label][0]:+.3f} to {ranges[label][1]:+.3f}, {folds} in calibration")
     return ranges, "; ".join(sources)
 
@@ -591,20 +695,33 @@ def shift_ranges(calibration: dict, name: str) -> tuple[dict, str]:
 def _sensitivity(best: dict, name: str, calibration: dict, confidence: float) -> dict:
     ranges, source = shift_ranges(calibration, name)
     low, high = best["band_point"]
-    band = ("there is no point estimate" if best["point"] is None else
-            "the estimate ranges from " + " to ".join("undetermined (no separation left)" if v is None else f"{v:.2%}"
-                                                      for v in (low, high)) +
-            f" ({confidence:.0%} band {best['band'][0]:.2%} to {best['band'][1]:.2%})")
-    return {"tpr_drop": -ranges["synthetic"][0], "ranges": {k: list(v) for k, v in ranges.items()},
-            "measure": SHIFT_MEASURES[name][0], "real_measure": SHIFT_MEASURES[name][1], "source": source,
-            "point": [low, high], "interval": best["band"], "lower": best["band"][0], "upper": best["band"][1],
-            "note": (f"If the rates on this scan differ from calibrated as far as allowed ({source}), with "
-                     f"{SHIFT_MEASURES[name][0]} lower than calibrated and {SHIFT_MEASURES[name][1]} lower for the "
-                     f"upper end, higher for the lower end: {band}. The interval assumes the scan's images look "
-                     "like the calibration's (the shift test checks it).")}
+    band = (
+        "there is no point estimate"
+        if best["point"] is None
+        else "the estimate ranges from "
+        + " to ".join("undetermined (no separation left)" if v is None else f"{v:.2%}" for v in (low, high))
+        + f" ({confidence:.0%} band {best['band'][0]:.2%} to {best['band'][1]:.2%})"
+    )
+    return {
+        "tpr_drop": -ranges["synthetic"][0],
+        "ranges": {k: list(v) for k, v in ranges.items()},
+        "measure": SHIFT_MEASURES[name][0],
+        "real_measure": SHIFT_MEASURES[name][1],
+        "source": source,
+        "point": [low, high],
+        "interval": best["band"],
+        "lower": best["band"][0],
+        "upper": best["band"][1],
+        "note": (
+            f"If the rates on this scan differ from calibrated as far as allowed ({source}), with "
+            f"{SHIFT_MEASURES[name][0]} lower than calibrated and {SHIFT_MEASURES[name][1]} lower for the "
+            f"upper end, higher for the lower end: {band}. The interval assumes the scan's images look "
+            "like the calibration's (the shift test checks it)."
+        ),
+    }
 
 
-def _shift_check(evidence: "ScanEvidence", calibration: dict, band: list[float], moves: dict) -> dict:
+def _shift_check(evidence: ScanEvidence, calibration: dict, band: list[float], moves: dict) -> dict:
     """The shift test on the scan's probe scores (its power against the `moves` calibration measured), or why
     it could not run. `rejected`: the scores do not fit calibration; `warned`: rejected, or the probe ran but
     the test could not rule out a shift of the measured size (too few images, or none testable); `widened`:
@@ -612,12 +729,22 @@ def _shift_check(evidence: "ScanEvidence", calibration: dict, band: list[float],
     from audit.shift import shift_test
 
     if not evidence.scores.n and not evidence.hard_scores.n:
-        result = {"tested": False, "p_value": None, "rejected": False, "warned": False, "powered": False, "power": {},
-                  "reason": "no scanned image has a probe score (the probe did not run), so the scan's scores cannot "
-                            "be compared with the calibration's"}
+        result = {
+            "tested": False,
+            "p_value": None,
+            "rejected": False,
+            "warned": False,
+            "powered": False,
+            "power": {},
+            "reason": "no scanned image has a probe score (the probe did not run), so the scan's scores cannot "
+            "be compared with the calibration's",
+        }
     else:
-        result = shift_test({"rest": evidence.scores.counts, "hard": evidence.hard_scores.counts},
-                            calibration.get("score_distributions"), moves=moves)
+        result = shift_test(
+            {"rest": evidence.scores.counts, "hard": evidence.hard_scores.counts},
+            calibration.get("score_distributions"),
+            moves=moves,
+        )
         result = {**result, "rejected": result["warned"], "warned": result["warned"] or not result["powered"]}
     return {**result, "widened": result["warned"], "band": band}
 
@@ -627,11 +754,15 @@ def _shift_warnings(shift: dict, confidence: float) -> list[str]:
         return []
     low, high = shift["widened_to"]
     if shift["rejected"]:
-        return [f"Possible generator or source shift: {shift['reason']}. The detectors' rates on this scan may differ "
-                f"from calibration's, so the estimate may be biased; the interval is widened to include the "
-                f"sensitivity band ({confidence:.0%} band {low:.2%} to {high:.2%})."]
-    return [f"Generator or source shift not ruled out: {shift['reason']}. The interval is widened to include the "
-            f"sensitivity band of the shifts the test could miss ({confidence:.0%} band {low:.2%} to {high:.2%})."]
+        return [
+            f"Possible generator or source shift: {shift['reason']}. The detectors' rates on this scan may differ "
+            f"from calibration's, so the estimate may be biased; the interval is widened to include the "
+            f"sensitivity band ({confidence:.0%} band {low:.2%} to {high:.2%})."
+        ]
+    return [
+        f"Generator or source shift not ruled out: {shift['reason']}. The interval is widened to include the "
+        f"sensitivity band of the shifts the test could miss ({confidence:.0%} band {low:.2%} to {high:.2%})."
+    ]
 
 
 def _warnings(synthetic: Cells, real: Cells, best: dict, name: str, confidence: float) -> list[str]:
@@ -639,18 +770,23 @@ def _warnings(synthetic: Cells, real: Cells, best: dict, name: str, confidence: 
     if not best["separable"]:
         low, high = best["separation_interval"]
         missing = [label for label, cells in (("synthetic", synthetic), ("real", real)) if not cells.rest]
-        measured = (f"is unknown: the calibration has no {' and no '.join(missing)} image without hard evidence"
-                    if missing or best["separation"] is None or low is None
-                    else f"= {best['separation']:.3f} ({confidence:.0%} CI {low:.3f} to {high:.3f})")
+        measured = (
+            f"is unknown: the calibration has no {' and no '.join(missing)} image without hard evidence"
+            if missing or best["separation"] is None or low is None
+            else f"= {best['separation']:.3f} ({confidence:.0%} CI {low:.3f} to {high:.3f})"
+        )
         warnings.append(
             "The detectors cannot separate synthetic from real images without hard evidence well enough: "
             f"{MEASURES[name]} {measured}; at least {MIN_SEPARATION} is needed. The interval is widened to "
             "[lower end of the hard-evidence lower bound's interval, 1]"
-            + ("; there is no point estimate." if best["point"] is None else "."))
+            + ("; there is no point estimate." if best["point"] is None else ".")
+        )
     if real.hard:
-        warnings.append(f"Hard evidence flagged {real.hard} of {real.total} real calibration images: the lower bound "
-                        f"is not guaranteed; the estimate subtracts the expected false positives "
-                        f"({real.hard / real.total:.2%} of the real images).")
+        warnings.append(
+            f"Hard evidence flagged {real.hard} of {real.total} real calibration images: the lower bound "
+            f"is not guaranteed; the estimate subtracts the expected false positives "
+            f"({real.hard / real.total:.2%} of the real images)."
+        )
     smallest = min(synthetic.total, real.total)
     if smallest < SMALL_CALIBRATION:
         warnings.append(
@@ -658,12 +794,14 @@ def _warnings(synthetic: Cells, real: Cells, best: dict, name: str, confidence: 
             f"alone leaves about ±{best['resolution']:.3f} on this estimate, and near 0 the point estimate is biased "
             f"upward (it cannot go below 0), so a gate on the point fires on clean data more often; at least "
             f"{SMALL_CALIBRATION} per class are advised (the documentation tabulates the gate's false-alarm rate per "
-            "calibration size).")
+            "calibration size)."
+        )
     return warnings
 
 
-def _em_cross_check(scan: Cells, scores: "ScoreStats", calibration: dict,
-                    pacc: dict | None, real_hard: float, pacc_skipped: str | None) -> dict:
+def _em_cross_check(
+    scan: Cells, scores: ScoreStats, calibration: dict, pacc: dict | None, real_hard: float, pacc_skipped: str | None
+) -> dict:
     prior = (calibration.get("probe") or {}).get("train_prior")
     if prior is None:
         skipped = "the probe did not run or was not trained by `audit calibrate` (its training prior is unknown)"
@@ -675,10 +813,16 @@ def _em_cross_check(scan: Cells, scores: "ScoreStats", calibration: dict,
         skipped = f"whether the probe's probabilities separate the classes is unknown: {pacc_skipped}"
     elif not pacc["separable"]:
         low = pacc["separation_interval"][0]
-        skipped = ("the probe's probabilities do not separate the classes well enough (mean probability on synthetic "
-                   "minus real images without hard evidence " + ("unknown" if pacc["separation"] is None or low is None
-                                                                 else f"{pacc['separation']:.3f}, lower end {low:.3f}")
-                   + f"; at least {MIN_SEPARATION} is needed): EM would drift towards 0 or 1")
+        skipped = (
+            "the probe's probabilities do not separate the classes well enough (mean probability on synthetic "
+            "minus real images without hard evidence "
+            + (
+                "unknown"
+                if pacc["separation"] is None or low is None
+                else f"{pacc['separation']:.3f}, lower end {low:.3f}"
+            )
+            + f"; at least {MIN_SEPARATION} is needed): EM would drift towards 0 or 1"
+        )
     else:
         skipped = None
     if skipped:
@@ -686,12 +830,17 @@ def _em_cross_check(scan: Cells, scores: "ScoreStats", calibration: dict,
     values, counts = scores.binned()
     rho = em_prior(values, prior, counts)
     point = float(synthetic_fraction(scan.hard / scan.total, real_hard, rho, scan.rest / scan.total))
-    return {"method": EM_METHOD, "point": point, "rest_fraction": rho, "train_prior": prior,
-            "scored_images": scores.n}
+    return {"method": EM_METHOD, "point": point, "rest_fraction": rho, "train_prior": prior, "scored_images": scores.n}
 
 
-def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: bool,
-                         confidence: float = CONFIDENCE, reason: str = NO_CALIBRATION) -> dict:
+def uncorrected_estimate(
+    flagged: int,
+    hard: int,
+    scanned: int,
+    soft_detectors: bool,
+    confidence: float = CONFIDENCE,
+    reason: str = NO_CALIBRATION,
+) -> dict:
     """The flagged share with an exact interval, and the lower bound, with why nothing is corrected."""
     fraction = flagged / scanned if scanned else None
     return {
@@ -708,11 +857,18 @@ def uncorrected_estimate(flagged: int, hard: int, scanned: int, soft_detectors: 
         "separable": None,
         "warnings": [],
         "cross_check": None,
-        "shift": {"tested": False, "p_value": None, "rejected": False, "warned": False, "widened": False,
-                  "powered": False, "power": {},
-                  "reason": "nothing is corrected, so there is no calibration to compare the scan with"},
+        "shift": {
+            "tested": False,
+            "p_value": None,
+            "rejected": False,
+            "warned": False,
+            "widened": False,
+            "powered": False,
+            "power": {},
+            "reason": "nothing is corrected, so there is no calibration to compare the scan with",
+        },
         "operating_points": None,
-        "note": " ".join([reason, COMBINED_NOTE, HARD_EVIDENCE_NOTE] if soft_detectors
-                         else [reason, HARD_EVIDENCE_NOTE]),
+        "note": " ".join(
+            [reason, COMBINED_NOTE, HARD_EVIDENCE_NOTE] if soft_detectors else [reason, HARD_EVIDENCE_NOTE]
+        ),
     }
-

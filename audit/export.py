@@ -6,14 +6,15 @@ Export re-publishes only what the scan read as safe: a clean shard holds only th
 scan would read (regular files with safe names, see `sources.tar.member_refusal`), and the file an
 item came from is the `container` column the scan recorded, never a guess from where a `#` falls in
 its uri (a folder may be named `evil.tar#x`)."""
+
 from __future__ import annotations
 
 import os
 import sys
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,8 +59,13 @@ def row_batches(out: str | Path, drop: str) -> Iterator[Rows]:
     columns = [c for c in ("id", "uri", "url", "container", rule) if c in names]
     for batch in pq.ParquetFile(path).iter_batches(ROWS_PER_BATCH, columns=columns):
         column = {c: batch.column(c).to_pylist() for c in columns}
-        yield Rows(column["id"], column["uri"], column.get("url", [None] * batch.num_rows), column.get("container"),
-                   [bool(v) for v in column[rule]])
+        yield Rows(
+            column["id"],
+            column["uri"],
+            column.get("url", [None] * batch.num_rows),
+            column.get("container"),
+            [bool(v) for v in column[rule]],
+        )
 
 
 def item_name(rid: str, uri: str, url: str | None, container: str | None = None, legacy: bool = False) -> str:
@@ -115,8 +121,10 @@ class ShardCopy:
 
     def describe(self) -> str:
         """`2 samples (4 members) kept, 1 sample (2 members) dropped[, N unsafe members left out]`."""
-        text = f"{_samples(self.kept_samples, self.kept_members)} kept, " \
-               f"{_samples(self.dropped_samples, self.dropped_members)} dropped"
+        text = (
+            f"{_samples(self.kept_samples, self.kept_members)} kept, "
+            f"{_samples(self.dropped_samples, self.dropped_members)} dropped"
+        )
         if self.unsafe_members:
             text += f", {self.unsafe_members} unsafe member{'s' * (self.unsafe_members != 1)} left out"
         return text
@@ -129,9 +137,10 @@ def _samples(samples: int, members: int) -> str:
 def item_in_container(uri: str, container: str | None) -> tuple[str, str | None]:
     """(the tar or parquet file of a row, the member or row inside it or None for the file itself)."""
     if container is None or not container.endswith((".tar", ".parquet")):
-        raise ExportError("clean shards can be written for webdataset (.tar) and parquet sources only; "
-                          f"this scan holds {uri!r}")
-    return container, uri[len(container) + 1:] if uri.startswith(container + "#") else None
+        raise ExportError(
+            f"clean shards can be written for webdataset (.tar) and parquet sources only; this scan holds {uri!r}"
+        )
+    return container, uri[len(container) + 1 :] if uri.startswith(container + "#") else None
 
 
 def write_clean_shards(out: str | Path, drop: str, target: str | Path) -> dict[str, ShardCopy]:
@@ -143,14 +152,18 @@ def write_clean_shards(out: str | Path, drop: str, target: str | Path) -> dict[s
     done, current, dropped_here = {}, None, set()
     for rows in row_batches(out, drop):
         if rows.containers is None:
-            raise ExportError(f"{RESULTS_FILE} in {out} does not record which file each item came from "
-                              "(an older scan); scan again to write clean shards")
+            raise ExportError(
+                f"{RESULTS_FILE} in {out} does not record which file each item came from "
+                "(an older scan); scan again to write clean shards"
+            )
         for uri, container, d in zip(rows.uris, rows.containers, rows.dropped):
             path, inner = item_in_container(uri, container)
             if path != current:
                 if os.path.basename(path) in done:
-                    raise ExportError(f"{path} (or a file of the same name) appears twice in the scan: its clean copy "
-                                      "would be written twice")
+                    raise ExportError(
+                        f"{path} (or a file of the same name) appears twice in the scan: its clean copy "
+                        "would be written twice"
+                    )
                 if current is not None:
                     done[os.path.basename(current)] = _clean(current, dropped_here, target)
                 current, dropped_here = path, set()

@@ -1,5 +1,6 @@
 """Is the Hugging Face Hub reachable right now? Asked once, quickly, before any download, so an
 offline machine gets one clear message instead of minutes of the hub client's retries."""
+
 from __future__ import annotations
 
 import os

@@ -30,6 +30,7 @@ how often it would reject. Below POWER against any such move, a shift of the siz
 could go unseen (`powered` is false, `unpowered` names the moves): the estimate then reports the band,
 as it does when the test rejects. Small scans and small calibrations are always in that case.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,20 +61,32 @@ def fine_bins(values, fine: int) -> np.ndarray:
     return np.clip((np.asarray(values, dtype=np.float64) * fine).astype(np.int64), 0, fine - 1)
 
 
-def shift_test(strata: dict[str, np.ndarray], distributions: dict | None, moves: dict | None = None,
-               level: float = LEVEL, resamples: int = RESAMPLES, seed: int = SEED) -> dict:
+def shift_test(
+    strata: dict[str, np.ndarray],
+    distributions: dict | None,
+    moves: dict | None = None,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> dict:
     """`strata`: per stratum ("rest", "hard") the scan's counts over the fine score bins. `distributions`:
     calibration.json's `score_distributions`. `moves`: per class ("synthetic", "real") the (low, high) moves
     of its mean score that the power is measured against, in the stratum without hard evidence (where the
     corrected estimate is made). Returns {tested, p_value, level, warned, powered, power, reason, strata}."""
     if distributions is None:
-        return _untested("the calibration holds no probe-score distributions (the probe did not run in "
-                         "calibration, or `audit calibrate` predates them: re-run it)", level)
+        return _untested(
+            "the calibration holds no probe-score distributions (the probe did not run in "
+            "calibration, or `audit calibrate` predates them: re-run it)",
+            level,
+        )
     rng = np.random.default_rng(seed)
     stratum_level = level / max(1, sum(int(np.sum(c)) >= MIN_TESTED for c in strata.values()))
-    results = {name: _stratum(counts, _classes(distributions, name), rng, resamples,
-                              moves if name == "rest" else None, stratum_level)
-               for name, counts in strata.items()}
+    results = {
+        name: _stratum(
+            counts, _classes(distributions, name), rng, resamples, moves if name == "rest" else None, stratum_level
+        )
+        for name, counts in strata.items()
+    }
     tested = {name: r for name, r in results.items() if "p_value" in r}
     if not tested:
         why = "; ".join(f"{STRATA[name]}: {r['skipped']}" for name, r in results.items())
@@ -84,20 +97,32 @@ def shift_test(strata: dict[str, np.ndarray], distributions: dict | None, moves:
     unpowered = [name for name, value in power.items() if value < POWER]
     powered = "p_value" in (results.get("rest") or {}) and not unpowered
     described = ", ".join(f"{STRATA[name]} p = {r['p_value']:.3g}" for name, r in tested.items())
-    reason = (f"the scan's probe scores {'do not fit' if warned else 'fit'} a mixture of the calibration's "
-              f"synthetic and real scores (p = {p:.3g}{' <' if warned else ' >='} {level}; {described})")
+    reason = (
+        f"the scan's probe scores {'do not fit' if warned else 'fit'} a mixture of the calibration's "
+        f"synthetic and real scores (p = {p:.3g}{' <' if warned else ' >='} {level}; {described})"
+    )
     if not warned and not powered:
         reason += "; " + _unpowered_reason(results.get("rest") or {}, unpowered)
-    return {"tested": True, "p_value": p, "level": level, "warned": warned, "powered": powered,
-            "power": power, "strata": results, "reason": reason}
+    return {
+        "tested": True,
+        "p_value": p,
+        "level": level,
+        "warned": warned,
+        "powered": powered,
+        "power": power,
+        "strata": results,
+        "reason": reason,
+    }
 
 
 def _unpowered_reason(rest: dict, unpowered: list[str]) -> str:
     if "p_value" not in rest:
         return f"{STRATA['rest']} could not be tested ({rest.get('skipped', 'no scores')})"
     shown = ", ".join(f"{name} {rest['power'][name]:.2f}" for name in unpowered)
-    return (f"but at this scan's size the test would miss a shift as large as calibration measured between its "
-            f"generators and sources (power {shown}, below {POWER})")
+    return (
+        f"but at this scan's size the test would miss a shift as large as calibration measured between its "
+        f"generators and sources (power {shown}, below {POWER})"
+    )
 
 
 def _classes(distributions: dict, stratum: str) -> dict:
@@ -108,18 +133,33 @@ def _classes(distributions: dict, stratum: str) -> dict:
     real = classes.get("real") or {"n": 0, "values": []}
     if stratum == "hard" and real["n"] < MIN_CLASS:
         classes["real"] = (distributions.get("rest") or {}).get("real") or real
-        classes["real_from"] = (f"real images without hard evidence (calibration has {real['n']} real images with "
-                                f"hard evidence; {MIN_CLASS} are needed to model them)")
+        classes["real_from"] = (
+            f"real images without hard evidence (calibration has {real['n']} real images with "
+            f"hard evidence; {MIN_CLASS} are needed to model them)"
+        )
     return classes
 
 
 def _untested(reason: str, level: float) -> dict:
-    return {"tested": False, "p_value": None, "level": level, "warned": False, "powered": False, "power": {},
-            "reason": reason}
+    return {
+        "tested": False,
+        "p_value": None,
+        "level": level,
+        "warned": False,
+        "powered": False,
+        "power": {},
+        "reason": reason,
+    }
 
 
-def _stratum(counts: np.ndarray, classes: dict, rng: np.random.Generator, resamples: int,
-             moves: dict | None = None, level: float = LEVEL) -> dict:
+def _stratum(
+    counts: np.ndarray,
+    classes: dict,
+    rng: np.random.Generator,
+    resamples: int,
+    moves: dict | None = None,
+    level: float = LEVEL,
+) -> dict:
     """One stratum's test: {n, p_value, statistic, fitted_share, power} or {n, skipped}."""
     fine = counts.size
     values = {label: fine_bins((classes.get(label) or {}).get("values", []), fine) for label in ("synthetic", "real")}
@@ -129,32 +169,54 @@ def _stratum(counts: np.ndarray, classes: dict, rng: np.random.Generator, resamp
         return {"n": n, "skipped": f"{n} scanned images with a probe score; at least {MIN_TESTED} are needed"}
     few = [f"{sizes[label]} {label}" for label in sizes if sizes[label] < MIN_CLASS]
     if few:
-        return {"n": n, "skipped": f"calibration has {' and '.join(few)} images here; at least {MIN_CLASS} of each "
-                                   "class are needed"}
+        return {
+            "n": n,
+            "skipped": f"calibration has {' and '.join(few)} images here; at least {MIN_CLASS} of each "
+            "class are needed",
+        }
     pooled = np.concatenate([v for v in values.values()])
     edges = np.unique(np.quantile(pooled, np.arange(1, TEST_BINS) / TEST_BINS, method="lower"))
     coarse = np.searchsorted(edges, np.arange(fine), side="right")
     bins = edges.size + 1
     scan = np.bincount(coarse, weights=counts, minlength=bins) / n
-    shares = {label: np.bincount(np.searchsorted(edges, v, side="right"), minlength=bins) / max(v.size, 1)
-              for label, v in values.items()}
+    shares = {
+        label: np.bincount(np.searchsorted(edges, v, side="right"), minlength=bins) / max(v.size, 1)
+        for label, v in values.items()
+    }
     s, r = shares["synthetic"], shares["real"]
     statistic, rho = _fit(scan[None], s[None], r[None])
     draws = {label: rng.multinomial(sizes[label], shares[label], size=resamples) / sizes[label] for label in shares}
     mixture = rho[0] * s + (1 - rho[0]) * r
-    replicated, _ = _fit(rng.multinomial(n, mixture / mixture.sum(), size=resamples) / n, draws["synthetic"],
-                         draws["real"])
+    replicated, _ = _fit(
+        rng.multinomial(n, mixture / mixture.sum(), size=resamples) / n, draws["synthetic"], draws["real"]
+    )
     p = float((1 + (replicated >= statistic[0] - 1e-12).sum()) / (resamples + 1))
     critical = float(np.quantile(replicated, 1 - level))
-    power = {} if moves is None else \
-        _power(moves, classes, (fine, edges), shares, draws, n, float(rho[0]), critical, rng)
-    return {"n": n, "p_value": p, "statistic": float(statistic[0]), "fitted_share": float(rho[0]),
-            "calibration": sizes, "power": power,
-            **({"real_from": classes["real_from"]} if "real_from" in classes else {})}
+    power = (
+        {} if moves is None else _power(moves, classes, (fine, edges), shares, draws, n, float(rho[0]), critical, rng)
+    )
+    return {
+        "n": n,
+        "p_value": p,
+        "statistic": float(statistic[0]),
+        "fitted_share": float(rho[0]),
+        "calibration": sizes,
+        "power": power,
+        **({"real_from": classes["real_from"]} if "real_from" in classes else {}),
+    }
 
 
-def _power(moves: dict, classes: dict, binning: tuple[int, np.ndarray], shares: dict, draws: dict, n: int,
-           rho: float, critical: float, rng: np.random.Generator) -> dict:
+def _power(
+    moves: dict,
+    classes: dict,
+    binning: tuple[int, np.ndarray],
+    shares: dict,
+    draws: dict,
+    n: int,
+    rho: float,
+    critical: float,
+    rng: np.random.Generator,
+) -> dict:
     """Per move ("synthetic lower", "real higher", ...) the share of simulated scans of size n at share rho,
     with that class's scores moved, whose statistic against the unmoved calibration exceeds `critical`.
     `binning`: the scan's fine bin count and the test's bin edges over them."""
@@ -165,8 +227,13 @@ def _power(moves: dict, classes: dict, binning: tuple[int, np.ndarray], shares: 
         for move, word in ((low, "lower"), (high, "higher")):
             if abs(move) < MIN_MOVE or not values.size:
                 continue
-            moved = np.bincount(np.searchsorted(edges, fine_bins(moved_scores(values, move), fine), side="right"),
-                                minlength=edges.size + 1) / values.size
+            moved = (
+                np.bincount(
+                    np.searchsorted(edges, fine_bins(moved_scores(values, move), fine), side="right"),
+                    minlength=edges.size + 1,
+                )
+                / values.size
+            )
             s, r = (moved, shares["real"]) if label == "synthetic" else (shares["synthetic"], moved)
             mixture = rho * s + (1 - rho) * r
             scans = rng.multinomial(n, mixture / mixture.sum(), size=POWER_SCANS) / n

@@ -5,6 +5,7 @@ Only a regular file is read, opened without blocking (a FIFO or a device is refu
 waited on), at most MAX_BYTES of it, as UTF-8 JSON nested at most MAX_DEPTH deep, strict (no NaN
 or Infinity) unless the caller checks every number it reads by name. Every problem is one SideFileError naming the file; the callers check the fields.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,13 @@ def _read_at_most(fd: int, path, max_bytes: int) -> bytes:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a plain file"

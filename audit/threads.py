@@ -14,13 +14,14 @@ and problems below `SMALL_PROBLEM` multiply-adds run in numpy on one thread (`sm
 sets torch's, faiss's and the BLAS libraries' pools for a block of work, touching only libraries
 already imported, and puts them back after it.
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Iterator
 
 SMALL_PROBLEM = 2_000_000  # multiply-adds below which numpy on one thread wins (a k-NN of 200 points in d=50)
 

@@ -13,6 +13,7 @@ upward and the first value reaching --target-recall is reported (on the same que
 distortion of similarities, which the detector's thresholds assume to be ~0.
 HNSW32 is skipped above --hnsw-max vectors: its build takes ~6 minutes for 10^6 on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,17 +97,33 @@ def bench_size(n: int, args, rng: np.random.Generator, table: Table) -> None:
     console.log(f"{n:,} vectors: Flat")
     exact, build_s = built("Flat", database)
     truth_similarities, truth, exact_s = timed_search(exact, queries)
-    table.add_row(f"{n:,}", "Flat (exact)", "-", f"{build_s:.1f}", f"{args.queries / exact_s:,.0f}", "1.0x",
-                  "1.000", "0", f"{bytes_per_vector(exact, n):,.0f}")
+    table.add_row(
+        f"{n:,}",
+        "Flat (exact)",
+        "-",
+        f"{build_s:.1f}",
+        f"{args.queries / exact_s:,.0f}",
+        "1.0x",
+        "1.000",
+        "0",
+        f"{bytes_per_vector(exact, n):,.0f}",
+    )
     del exact
     for factory, knob, values in methods(n, args.hnsw_max):
         console.log(f"{n:,} vectors: {factory}")
         index, build_s = built(factory, database)
         value, similarities, ids, seconds = tuned_search(index, queries, truth, knob, values, args.target_recall)
-        table.add_row(f"{n:,}", factory, f"{KNOB_NAMES[knob]}={value}", f"{build_s:.1f}",
-                      f"{args.queries / seconds:,.0f}", f"{exact_s / seconds:.1f}x", f"{(ids == truth).mean():.3f}",
-                      f"{similarity_error(similarities, truth_similarities, ids == truth):.4f}",
-                      f"{bytes_per_vector(index, n):,.0f}")
+        table.add_row(
+            f"{n:,}",
+            factory,
+            f"{KNOB_NAMES[knob]}={value}",
+            f"{build_s:.1f}",
+            f"{args.queries / seconds:,.0f}",
+            f"{exact_s / seconds:.1f}x",
+            f"{(ids == truth).mean():.3f}",
+            f"{similarity_error(similarities, truth_similarities, ids == truth):.4f}",
+            f"{bytes_per_vector(index, n):,.0f}",
+        )
         del index
     if n < max(args.sizes):
         table.add_section()
@@ -122,8 +139,12 @@ def bytes_per_vector(index: faiss.Index, n: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=lambda s: [int(float(v)) for v in s.split(",")], default=[100_000, 1_000_000],
-                        help="comma-separated bank sizes (default 100000,1000000; 1e6 works)")
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: [int(float(v)) for v in s.split(",")],
+        default=[100_000, 1_000_000],
+        help="comma-separated bank sizes (default 100000,1000000; 1e6 works)",
+    )
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--noise", type=float, default=0.5, help="norm of the noise added to make a query")
@@ -132,9 +153,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    table = Table(title=f"bank search, d={args.dim}, {args.queries} queries at noise {args.noise} "
-                        f"(cosine ~{1 / math.sqrt(1 + args.noise ** 2):.2f}), {os.cpu_count()} CPUs, "
-                        f"faiss {faiss.__version__} ({faiss.omp_get_max_threads()} threads)")
+    table = Table(
+        title=f"bank search, d={args.dim}, {args.queries} queries at noise {args.noise} "
+        f"(cosine ~{1 / math.sqrt(1 + args.noise**2):.2f}), {os.cpu_count()} CPUs, "
+        f"faiss {faiss.__version__} ({faiss.omp_get_max_threads()} threads)"
+    )
     for column in COLUMNS:
         table.add_column(column, justify="left" if column in ("index", "param") else "right")
     start = time.perf_counter()

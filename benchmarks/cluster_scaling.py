@@ -19,6 +19,7 @@ fsyncs every batch and when it commits in groups, on a scan of --journal-images 
     python benchmarks/cluster_scaling.py [--sizes 10000,40000,160000] [--repeats 3] [--brute-max 40000]
         [--brute-max-phash 160000] [--journal-images 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,9 +73,9 @@ def knn_links(index, queries: np.ndarray, rows: np.ndarray, keep) -> tuple[np.nd
     """The exact k-NN's links (query row, neighbour) for `queries` (rows `rows` of the set)."""
     first, second = [], []
     for start in range(0, len(queries), 4096):
-        scores, found = index.search(queries[start:start + 4096], DEFAULT_K + 1)
-        ok = keep(scores) & (found >= 0) & (found != rows[start:start + len(found), None])
-        first.append(np.repeat(rows[start:start + len(found)], found.shape[1])[ok.ravel()])
+        scores, found = index.search(queries[start : start + 4096], DEFAULT_K + 1)
+        ok = keep(scores) & (found >= 0) & (found != rows[start : start + len(found), None])
+        first.append(np.repeat(rows[start : start + len(found)], found.shape[1])[ok.ravel()])
         second.append(found[ok])
     return np.concatenate(first), np.concatenate(second)
 
@@ -147,10 +148,13 @@ def measure(kind: str, sizes: list[int], repeats: int, brute_max: int, recall_qu
     results = []
     for n in sizes:
         exact = found[n].get("exact")
-        row = {"n": n, "new": statistics.median(times[n]["new"]),
-               "exact": statistics.median(times[n]["exact"]) if exact is not None else None,
-               "clusters": len(found[n]["new"]),
-               "identical": None if exact is None else canonical(found[n]["new"]) == canonical(exact)}
+        row = {
+            "n": n,
+            "new": statistics.median(times[n]["new"]),
+            "exact": statistics.median(times[n]["exact"]) if exact is not None else None,
+            "clusters": len(found[n]["new"]),
+            "identical": None if exact is None else canonical(found[n]["new"]) == canonical(exact),
+        }
         if kind == "embedding":
             row["recall"] = recall(data[n], found[n]["new"], n if n <= brute_max else recall_queries)
         results.append(row)
@@ -165,8 +169,11 @@ def print_rows(kind: str, results: list[dict]) -> None:
     for row in results:
         grow = f"{row['new'] / previous['new']:.2f}" if previous else "-"
         exact = f"{row['exact']:.3f}" if row["exact"] is not None else "-"
-        exact_grow = (f"{row['exact'] / previous['exact']:.2f}" if previous and row["exact"] is not None
-                      and previous["exact"] is not None else "-")
+        exact_grow = (
+            f"{row['exact'] / previous['exact']:.2f}"
+            if previous and row["exact"] is not None and previous["exact"] is not None
+            else "-"
+        )
         same = "-" if row["identical"] is None else ("yes" if row["identical"] else "no")
         line = f"{row['n']:>8} {row['new']:>8.3f} {grow:>7} {exact:>8} {exact_grow:>7} {row['clusters']:>9} {same:>10}"
         print(line + (f" {row['recall']:>7.4f}" if kind == "embedding" else ""), flush=True)
@@ -177,9 +184,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,40000,160000")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--brute-max", type=int, default=40000, help="largest size also run with exact k-NN (embeddings)")
+    parser.add_argument(
+        "--brute-max", type=int, default=40000, help="largest size also run with exact k-NN (embeddings)"
+    )
     parser.add_argument("--brute-max-phash", type=int, default=160000, help="the same for pHashes")
-    parser.add_argument("--recall-queries", type=int, default=2000, help="images whose links give the recall above --brute-max")
+    parser.add_argument(
+        "--recall-queries", type=int, default=2000, help="images whose links give the recall above --brute-max"
+    )
     parser.add_argument("--kinds", default="phash,embedding")
     parser.add_argument("--journal-images", type=int, default=10000, help="0: no journal row")
     args = parser.parse_args()

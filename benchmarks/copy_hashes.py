@@ -10,6 +10,7 @@ that distance is within the threshold. Recall: copies matched to their own origi
 and over all copies. Precision: right matches / all matches (a distractor or a copy matched to the
 wrong original is a wrong match). "distractor hits" counts distractors that matched anything.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,10 @@ def hashes_of(paths: list[Path]) -> dict[str, np.ndarray]:
 
 def distances(queries: dict[str, np.ndarray], originals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """{hash name: queries x originals Hamming distances}."""
-    return {name: hamming_matrix([f"{int(h):016x}" for h in queries[name]], originals[name]).astype(np.int16)
-            for name in HASHES}
+    return {
+        name: hamming_matrix([f"{int(h):016x}" for h in queries[name]], originals[name]).astype(np.int16)
+        for name in HASHES
+    }
 
 
 def methods(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -81,8 +84,12 @@ def score(margin: np.ndarray, truth: list[tuple[int | None, str]]) -> dict:
         per_transform[transform] = right[rows].mean() if rows else float("nan")
     copies = np.array([o is not None for o, _ in truth])
     distractor_hits = int((matched & ~copies).sum())
-    return {"recall": right[copies].mean(), "precision": right.sum() / max(1, matched.sum()),
-            "distractor hits": distractor_hits, **per_transform}
+    return {
+        "recall": right[copies].mean(),
+        "precision": right.sum() / max(1, matched.sum()),
+        "distractor hits": distractor_hits,
+        **per_transform,
+    }
 
 
 def study(root: Path) -> tuple[list[str], dict[str, dict]]:
@@ -138,8 +145,10 @@ def main() -> None:
     show(f"generated set: {args.originals} originals, copies and {args.distractors} distractors", study(root)[1])
     if args.real_folder:
         with tempfile.TemporaryDirectory() as tmp:
-            show(f"copies of the photographs in {args.real_folder.name}",
-                 study(real_copy_set(args.real_folder, Path(tmp)))[1])
+            show(
+                f"copies of the photographs in {args.real_folder.name}",
+                study(real_copy_set(args.real_folder, Path(tmp)))[1],
+            )
 
 
 if __name__ == "__main__":

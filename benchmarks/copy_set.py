@@ -10,6 +10,7 @@ through, and distractors; shared by benchmarks/neardup_vs_imagededup.py and benc
 
 Everything is seeded, so the same arguments give the same files.
 """
+
 from __future__ import annotations
 
 import io
@@ -29,6 +30,7 @@ def _jpeg(quality: int):
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=quality)
         return buffer.getvalue()  # the encoder's bytes, written as they are
+
     return transform
 
 
@@ -36,23 +38,31 @@ def _resize(scale: float):
     def transform(image: Image.Image, rng: np.random.Generator) -> Image.Image:
         size = (max(8, round(image.width * scale)), max(8, round(image.height * scale)))
         return image.resize(size, Image.BICUBIC)
+
     return transform
 
 
 def _crop(share: float, centred: bool):
     """Cut `share` of each side's length: evenly from both ends, or at random between them."""
+
     def transform(image: Image.Image, rng: np.random.Generator) -> Image.Image:
         cut_x, cut_y = round(image.width * share), round(image.height * share)
         left = cut_x // 2 if centred else int(rng.integers(0, cut_x + 1))
         top = cut_y // 2 if centred else int(rng.integers(0, cut_y + 1))
         return image.crop((left, top, left + image.width - cut_x, top + image.height - cut_y))
+
     return transform
 
 
 TRANSFORMS = {
-    "jpeg q50": _jpeg(50), "jpeg q75": _jpeg(75), "jpeg q90": _jpeg(90),
-    "resize 0.25x": _resize(0.25), "resize 0.5x": _resize(0.5), "resize 0.9x": _resize(0.9),
-    "crop 5% centred": _crop(0.05, True), "crop 5% off-centre": _crop(0.05, False),
+    "jpeg q50": _jpeg(50),
+    "jpeg q75": _jpeg(75),
+    "jpeg q90": _jpeg(90),
+    "resize 0.25x": _resize(0.25),
+    "resize 0.5x": _resize(0.5),
+    "resize 0.9x": _resize(0.9),
+    "crop 5% centred": _crop(0.05, True),
+    "crop 5% off-centre": _crop(0.05, False),
     "crop 10% off-centre": _crop(0.10, False),
 }
 

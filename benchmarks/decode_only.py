@@ -4,6 +4,7 @@ It imports only PIL and numpy, so its start-up is what such a script's start-up 
 
     python benchmarks/decode_only.py FOLDER [--workers N] [--batch 16]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
     paths = sorted(os.path.join(root, name) for root, _, names in os.walk(args.folder) for name in names)
-    batches = [paths[i:i + args.batch] for i in range(0, len(paths), args.batch)]
+    batches = [paths[i : i + args.batch] for i in range(0, len(paths), args.batch)]
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         print(sum(pool.map(decode, batches)))
 

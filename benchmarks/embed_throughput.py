@@ -28,6 +28,7 @@ m / (m + w) of bare encode_image, however well it overlaps. On CUDA the workers'
 Defaults: the demo folder copied K times; `random:ViT-B-32` (the real ViT-B/32 architecture with
 random weights: the same compute as the pretrained model, whose weights cannot be downloaded here).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,7 @@ def worker_batches(source: str, spec: str, batch_size: int) -> tuple[list[Batch]
     init_worker(config, config.preprocess)
     records = list(enumerate(iter_records(source)))
     start = time.process_time()
-    batches = [process_batch(records[i:i + batch_size]) for i in range(0, len(records), batch_size)]
+    batches = [process_batch(records[i : i + batch_size]) for i in range(0, len(records), batch_size)]
     return batches, (time.process_time() - start) / sum(map(len, first_seen(batches)))
 
 
@@ -70,8 +71,9 @@ def first_seen(batches: list[Batch]) -> list[list[np.ndarray]]:
     seen: set[str] = set()
     embedded = []
     for rows, prepared in batches:
-        new = {row["sha256"]: prepared[row["seq"]] for row in rows
-               if row["seq"] in prepared and row["sha256"] not in seen}
+        new = {
+            row["sha256"]: prepared[row["seq"]] for row in rows if row["seq"] in prepared and row["sha256"] not in seen
+        }
         seen.update(new)
         embedded.append(list(new.values()))
     return embedded
@@ -82,8 +84,9 @@ def synchronise(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def paired_round(embedder: Embedder, spec: str, inputs: list, batches: list[Batch], times: int,
-                 flip: bool) -> tuple[float, float, float]:
+def paired_round(
+    embedder: Embedder, spec: str, inputs: list, batches: list[Batch], times: int, flip: bool
+) -> tuple[float, float, float]:
     """Seconds of bare encode_image and of the stage over all batches (`times` over), timed batch by
     batch in pairs, back to back, which goes first alternating; and the CPU seconds of bare."""
     device = embedder.device
@@ -92,7 +95,7 @@ def paired_round(embedder: Embedder, spec: str, inputs: list, batches: list[Batc
     for k in range(times):
         for i, ((rows, prepared), x) in enumerate(zip(batches, inputs)):
             rows = [dict(row, sha256=f"{row['sha256']}/{k}") for row in rows]  # new hashes: embedded again
-            for which in ((0, 1) if (i + flip) % 2 == 0 else (1, 0)):
+            for which in (0, 1) if (i + flip) % 2 == 0 else (1, 0):
                 synchronise(device)
                 start, start_cpu = time.perf_counter(), time.process_time()
                 if which == 0 and x is not None:
@@ -129,8 +132,14 @@ def measure(device: str, args, source: str, batches: list[Batch], n: int) -> dic
     with torch.inference_mode():
         inputs = [embedder.to_input(images) if images else None for images in first_seen(batches)]
     paired_round(embedder, args.embedder, inputs, batches, 1, False)  # warm-up
-    runs: dict[str, list[float]] = {"bare": [], "bare cpu": [], "stage": [], "stage ratio": [], "scan": [],
-                                    "scan ratio": []}
+    runs: dict[str, list[float]] = {
+        "bare": [],
+        "bare cpu": [],
+        "stage": [],
+        "stage ratio": [],
+        "scan": [],
+        "scan ratio": [],
+    }
     with_scan = args.scan and device == ("cuda" if torch.cuda.is_available() else "cpu")
     if with_scan:
         scan_rate(source, args.embedder, 0, args.batch_size)  # warm imports
@@ -155,8 +164,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=5, help="paired rounds; medians are reported")
     parser.add_argument("--cuda-images", type=int, default=2000, help="images per timing on CUDA (batches rerun)")
-    parser.add_argument("--scan", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time the scan end to end, decoding in worker processes")
+    parser.add_argument(
+        "--scan",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the scan end to end, decoding in worker processes",
+    )
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,8 +177,10 @@ def main() -> None:
         batches, decode_cpu = worker_batches(source, args.embedder, args.batch_size)
         n = sum(map(len, first_seen(batches)))
         results = {device: measure(device, args, source, batches, n) for device in devices}
-    table = Table(title=f"embedding throughput, {args.embedder}, {n} distinct images, batch {args.batch_size}, "
-                        f"{cores()} CPUs (medians of {args.repeat} paired rounds, min-max)")
+    table = Table(
+        title=f"embedding throughput, {args.embedder}, {n} distinct images, batch {args.batch_size}, "
+        f"{cores()} CPUs (medians of {args.repeat} paired rounds, min-max)"
+    )
     for column in ("device", "what runs", "images/s", "ratio to bare"):
         table.add_column(column, justify="left" if column in ("device", "what runs") else "right")
     notes = []
@@ -173,8 +188,9 @@ def main() -> None:
         table.add_row(device, "bare encode_image", spread(runs["bare"]), "1.00")
         table.add_row(device, "embedding stage", spread(runs["stage"]), spread(runs["stage ratio"], 2))
         if runs["scan"]:
-            table.add_row(device, f"scan, {args.workers} decode workers", spread(runs["scan"]),
-                          spread(runs["scan ratio"], 2))
+            table.add_row(
+                device, f"scan, {args.workers} decode workers", spread(runs["scan"]), spread(runs["scan ratio"], 2)
+            )
             model_cpu = statistics.median(runs["bare cpu"])
             if device == "cpu":  # the model's CPU time and the workers' share the cores
                 ceiling = model_cpu / (model_cpu + decode_cpu)
@@ -182,9 +198,11 @@ def main() -> None:
             else:  # the workers' decoding feeds the GPU
                 ceiling = min(1.0, min(args.workers, cores()) / decode_cpu / statistics.median(runs["bare"]))
                 why = f"{min(args.workers, cores())} workers feed the GPU"
-            notes.append(f"scan on {device}: its decode workers take {1000 * decode_cpu:.1f} ms of CPU per image "
-                         f"(decode, model-ready pixels, pHash) and {why}: it cannot pass about {ceiling:.2f}x "
-                         f"bare encode_image")
+            notes.append(
+                f"scan on {device}: its decode workers take {1000 * decode_cpu:.1f} ms of CPU per image "
+                f"(decode, model-ready pixels, pHash) and {why}: it cannot pass about {ceiling:.2f}x "
+                f"bare encode_image"
+            )
     console = Console()
     console.print(table)
     for note in notes:

@@ -42,6 +42,7 @@ unshifted scans (50 to 1,000 calibration images per class), strongly shifted sca
 strong shift with no hard evidence at all (only the no-hard-evidence stratum can see it), and clean
 scans with 1% hard-evidence false positives.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,10 @@ PROBE_TRAIN_PRIOR = 0.5  # simulated probabilities are calibrated at a balanced 
 FAIL_ABOVE = 0.05
 GATE_SIZES = (50, 100, 200, 500, 1000)
 GATE_FRACTIONS = (0.0, 0.1)
-REAL_FOLDERS = {0: ["real-kodak/*.png", "real-vs-derived/real__*", "real-vs-derived/human-sketch*"],
-                1: ["ai-metadata/*.png", "ai-watermark/*.png", "real-vs-derived/ai-img2img*"]}
+REAL_FOLDERS = {
+    0: ["real-kodak/*.png", "real-vs-derived/real__*", "real-vs-derived/human-sketch*"],
+    1: ["ai-metadata/*.png", "ai-watermark/*.png", "real-vs-derived/ai-img2img*"],
+}
 QUAPY_METHODS = ("ACC", "PACC", "EMQ")
 console = Console(stderr=True)
 
@@ -99,25 +102,33 @@ SIMULATED = (
 @dataclass
 class Items:
     """Labelled images: label (1 synthetic), hard evidence, combined-rule flag, probe probability."""
+
     label: np.ndarray
     hard: np.ndarray
     flagged: np.ndarray
     score: np.ndarray
 
-    def take(self, index: np.ndarray) -> "Items":
+    def take(self, index: np.ndarray) -> Items:
         return Items(self.label[index], self.hard[index], self.flagged[index], self.score[index])
 
 
-def simulated_items(n_synthetic: int, n_real: int, scenario: Scenario, rng: np.random.Generator,
-                    in_scan: bool = False) -> Items:
+def simulated_items(
+    n_synthetic: int, n_real: int, scenario: Scenario, rng: np.random.Generator, in_scan: bool = False
+) -> Items:
     label = np.r_[np.ones(n_synthetic, bool), np.zeros(n_real, bool)]
     hard = rng.random(label.size) < np.where(label, scenario.hard_share, scenario.real_hard_rate)
     shifted = scenario.scan_mu if in_scan and scenario.scan_mu is not None else scenario.mu
     return with_probe(label, hard, scenario.mu, rng, scenario.overconfidence, synthetic_mu=shifted)
 
 
-def with_probe(label: np.ndarray, hard: np.ndarray, mu: float, rng: np.random.Generator,
-               overconfidence: float = 1.0, synthetic_mu: float | None = None) -> Items:
+def with_probe(
+    label: np.ndarray,
+    hard: np.ndarray,
+    mu: float,
+    rng: np.random.Generator,
+    overconfidence: float = 1.0,
+    synthetic_mu: float | None = None,
+) -> Items:
     """Gaussian probe scores as probabilities (calibrated at a balanced prior for separation `mu` when
     overconfidence is 1); synthetic images' scores centre on `synthetic_mu`; flagged = hard or p >= 0.5."""
     z = rng.standard_normal(label.size) + np.where(label, mu if synthetic_mu is None else synthetic_mu, -mu)
@@ -132,20 +143,28 @@ def calibration_of(items: Items, train_prior: float) -> dict:
 
     def soft(mask: np.ndarray) -> dict:
         values = score[mask & ~np.isnan(score)]
-        return {"n": int(values.size), "mean": float(values.mean()) if values.size else 0.0,
-                "variance": float(values.var()) if values.size else 0.0}
+        return {
+            "n": int(values.size),
+            "mean": float(values.mean()) if values.size else 0.0,
+            "variance": float(values.var()) if values.size else 0.0,
+        }
 
     calibration = {
         "hard_evidence": {"tp": int((hard & y).sum()), "fp": int((hard & ~y).sum())},
-        "combined_rest": {"tp": int((rest & y & flagged).sum()), "fn": int((rest & y & ~flagged).sum()),
-                          "fp": int((rest & ~y & flagged).sum()), "tn": int((rest & ~y & ~flagged).sum())},
+        "combined_rest": {
+            "tp": int((rest & y & flagged).sum()),
+            "fn": int((rest & y & ~flagged).sum()),
+            "fp": int((rest & ~y & flagged).sum()),
+            "tn": int((rest & ~y & ~flagged).sum()),
+        },
         "probe": {"train_prior": train_prior},
     }
     if not np.isnan(score).all():
         calibration["soft_rest"] = {"synthetic": soft(rest & y), "real": soft(rest & ~y)}
         calibration["score_distributions"] = {
             stratum: {"synthetic": score_distribution(score[mask & y]), "real": score_distribution(score[mask & ~y])}
-            for stratum, mask in (("rest", rest), ("hard", hard))}
+            for stratum, mask in (("rest", rest), ("hard", hard))
+        }
     return calibration
 
 
@@ -182,9 +201,11 @@ class QuaPy:
         self.classifier = Detectors
         # ACC and PACC solve the 2x2 adjustment in closed form (clipped), as RG does; QuaPy's default numerical
         # minimiser gives the same binary answer at 4x the time
-        self.methods = {"ACC": lambda c: ACC(c, fit_classifier=False, val_split=None, solver="exact-cc"),
-                        "PACC": lambda c: PACC(c, fit_classifier=False, val_split=None, solver="exact-cc"),
-                        "EMQ": lambda c: EMQ(c, fit_classifier=False, val_split=None)}
+        self.methods = {
+            "ACC": lambda c: ACC(c, fit_classifier=False, val_split=None, solver="exact-cc"),
+            "PACC": lambda c: PACC(c, fit_classifier=False, val_split=None, solver="exact-cc"),
+            "EMQ": lambda c: EMQ(c, fit_classifier=False, val_split=None),
+        }
 
     @staticmethod
     def features(items: Items) -> np.ndarray:
@@ -195,7 +216,9 @@ class QuaPy:
         if self.methods is None:
             return {name: np.nan for name in QUAPY_METHODS}
         x, y, x_mix = self.features(calibration), calibration.label.astype(int), self.features(mix)
-        return {name: float(method(self.classifier()).fit(x, y).predict(x_mix)[1]) for name, method in self.methods.items()}
+        return {
+            name: float(method(self.classifier()).fit(x, y).predict(x_mix)[1]) for name, method in self.methods.items()
+        }
 
 
 def measure(mix: Items, calibration_items: Items, train_prior: float, seed: int, quapy: QuaPy) -> dict:
@@ -205,14 +228,21 @@ def measure(mix: Items, calibration_items: Items, train_prior: float, seed: int,
     def error(point: float | None) -> float:
         return np.nan if point is None else abs(point - truth)
 
-    result = {"truth": truth, "error": error(e["point"]), "covered": e["interval"][0] <= truth <= e["interval"][1],
-              "width": e["interval"][1] - e["interval"][0], "point": np.nan if e["point"] is None else e["point"],
-              "upper": e["interval"][1], "band_upper": max(e["interval"][1], e["sensitivity"]["upper"]),
-              "violation": e["lower_bound"] > truth + 1e-12,
-              "em_error": error(e["cross_check"]["point"]), "em_shown": e["cross_check"]["point"] is not None,
-              "band_covered": truth <= max(e["sensitivity"]["upper"], e["interval"][1]),
-              "pacc_default": e["estimator"] == "pacc",
-              "small_warned": any(w.startswith("Small calibration") for w in e["warnings"])}
+    result = {
+        "truth": truth,
+        "error": error(e["point"]),
+        "covered": e["interval"][0] <= truth <= e["interval"][1],
+        "width": e["interval"][1] - e["interval"][0],
+        "point": np.nan if e["point"] is None else e["point"],
+        "upper": e["interval"][1],
+        "band_upper": max(e["interval"][1], e["sensitivity"]["upper"]),
+        "violation": e["lower_bound"] > truth + 1e-12,
+        "em_error": error(e["cross_check"]["point"]),
+        "em_shown": e["cross_check"]["point"] is not None,
+        "band_covered": truth <= max(e["sensitivity"]["upper"], e["interval"][1]),
+        "pacc_default": e["estimator"] == "pacc",
+        "small_warned": any(w.startswith("Small calibration") for w in e["warnings"]),
+    }
     for name, estimator in e["estimators"].items():
         low, high = estimator.get("interval") or (np.nan, np.nan)
         result[f"{name}_error"] = error(estimator.get("point"))
@@ -234,8 +264,9 @@ def simulated_mixes(scenario: Scenario, pi: float, mixes: int, rng: np.random.Ge
     return results
 
 
-def split_mixes(items: Items, pi: float, mixes: int, train_prior: float, rng: np.random.Generator,
-                quapy: QuaPy) -> list[dict]:
+def split_mixes(
+    items: Items, pi: float, mixes: int, train_prior: float, rng: np.random.Generator, quapy: QuaPy
+) -> list[dict]:
     """Per mix: a random half of each class calibrates, the mix is drawn from the other half."""
     results = []
     for m in range(mixes):
@@ -245,8 +276,9 @@ def split_mixes(items: Items, pi: float, mixes: int, train_prior: float, rng: np
             in_calibration[rng.choice(members, members.size // 2, replace=False)] = True
         pool = items.take(np.flatnonzero(~in_calibration))
         k = int(round(pi * REAL_MIX_SIZE))
-        index = np.r_[rng.choice(np.flatnonzero(pool.label), k), rng.choice(np.flatnonzero(~pool.label),
-                                                                           REAL_MIX_SIZE - k)]
+        index = np.r_[
+            rng.choice(np.flatnonzero(pool.label), k), rng.choice(np.flatnonzero(~pool.label), REAL_MIX_SIZE - k)
+        ]
         results.append(measure(pool.take(index), items.take(np.flatnonzero(in_calibration)), train_prior, m, quapy))
     return results
 
@@ -281,17 +313,45 @@ def real_items(data: Path, out: Path) -> tuple[Items, np.ndarray, float] | None:
                 (folder / path.name).symlink_to(path.resolve())
     embedder = real_embedder()
     console.print(f"calibrating on the labelled files of {data} (embedder {embedder}) ...")
-    calibration = calibrate(str(out / "real"), str(out / "synthetic"), out / "calib", heldout=0.5,
-                            config=ScanConfig(embedder=embedder, follow_links="all"), workers=1)
+    calibration = calibrate(
+        str(out / "real"),
+        str(out / "synthetic"),
+        out / "calib",
+        heldout=0.5,
+        config=ScanConfig(embedder=embedder, follow_links="all"),
+        workers=1,
+    )
     table = pq.read_table(out / "calib" / ITEMS_FILE).to_pydict()
-    items = Items(np.array(table["label"]) == 1, np.array(table["hard_evidence"]), np.array(table["flagged"]),
-                  np.array([np.nan if s is None else s for s in table["probe_score"]]))
+    items = Items(
+        np.array(table["label"]) == 1,
+        np.array(table["hard_evidence"]),
+        np.array(table["flagged"]),
+        np.array([np.nan if s is None else s for s in table["probe_score"]]),
+    )
     return items, np.array(table["heldout"]), calibration["probe"].get("train_prior")
 
 
-COLUMNS = ("set", "π", "n", "|err| RG", "|err| PACC", "|err| EM (shown)", "|err| QP ACC", "|err| QP PACC",
-           "|err| QP EMQ", "cov RG", "cov PACC", "cov est.", "band cov", "width RG", "width PACC", "width est.",
-           "gate FA point", "gate FA upper", "LB viol.")
+COLUMNS = (
+    "set",
+    "π",
+    "n",
+    "|err| RG",
+    "|err| PACC",
+    "|err| EM (shown)",
+    "|err| QP ACC",
+    "|err| QP PACC",
+    "|err| QP EMQ",
+    "cov RG",
+    "cov PACC",
+    "cov est.",
+    "band cov",
+    "width RG",
+    "width PACC",
+    "width est.",
+    "gate FA point",
+    "gate FA upper",
+    "LB viol.",
+)
 
 
 def summarise(name: str, pi: float | str, results: list[dict]) -> list[str]:
@@ -307,20 +367,45 @@ def summarise(name: str, pi: float | str, results: list[dict]) -> list[str]:
 
     em = "n/a" if not col["em_shown"].any() else f"{np.nanmedian(col['em_error']):.4f} ({col['em_shown'].mean():.0%})"
     clean = col["truth"] == 0
-    gate = ("", "") if not clean.any() else (f"{(col['point'][clean] > FAIL_ABOVE).mean():.2f}",
-                                             f"{(col['upper'][clean] > FAIL_ABOVE).mean():.2f}")
-    return [name, str(pi), str(len(results)), median("rg_error"), median("pacc_error"), em, median("qp_ACC_error"),
-            median("qp_PACC_error"), median("qp_EMQ_error"), mean("rg_covered"), mean("pacc_covered"),
-            f"{col['covered'].mean():.3f}", f"{col['band_covered'].mean():.3f}", median("rg_width"),
-            median("pacc_width"), f"{np.median(col['width']):.3f}", *gate, str(int(col["violation"].sum()))]
+    gate = (
+        ("", "")
+        if not clean.any()
+        else (f"{(col['point'][clean] > FAIL_ABOVE).mean():.2f}", f"{(col['upper'][clean] > FAIL_ABOVE).mean():.2f}")
+    )
+    return [
+        name,
+        str(pi),
+        str(len(results)),
+        median("rg_error"),
+        median("pacc_error"),
+        em,
+        median("qp_ACC_error"),
+        median("qp_PACC_error"),
+        median("qp_EMQ_error"),
+        mean("rg_covered"),
+        mean("pacc_covered"),
+        f"{col['covered'].mean():.3f}",
+        f"{col['band_covered'].mean():.3f}",
+        median("rg_width"),
+        median("pacc_width"),
+        f"{np.median(col['width']):.3f}",
+        *gate,
+        str(int(col["violation"].sum())),
+    ]
 
 
 def gate_table(mixes: int, rng: np.random.Generator) -> Table:
-    table = Table(title=f"CI gate --fail-above {FAIL_ABOVE}: share of scans failing (N = 10,000, TPR 0.84, FPR 0.16, "
-                        f"30% of synthetic images with hard evidence; {mixes} scans per cell)", title_justify="left")
-    for column in ("calibration per class", *[f"π = {pi}: --gate {g}" for pi in GATE_FRACTIONS
-                                               for g in ("point", "upper", "band-upper")], "median point at π = 0",
-                   "small-calibration warning"):
+    table = Table(
+        title=f"CI gate --fail-above {FAIL_ABOVE}: share of scans failing (N = 10,000, TPR 0.84, FPR 0.16, "
+        f"30% of synthetic images with hard evidence; {mixes} scans per cell)",
+        title_justify="left",
+    )
+    for column in (
+        "calibration per class",
+        *[f"π = {pi}: --gate {g}" for pi in GATE_FRACTIONS for g in ("point", "upper", "band-upper")],
+        "median point at π = 0",
+        "small-calibration warning",
+    ):
         table.add_column(column, justify="right")
     for size in GATE_SIZES:
         scenario = Scenario(f"gate {size}", 1.0, 0.3, size, 10_000)
@@ -331,8 +416,11 @@ def gate_table(mixes: int, rng: np.random.Generator) -> Table:
             uppers = np.array([r["upper"] for r in results])
             band_uppers = np.array([r["band_upper"] for r in results])
             warned += [r["small_warned"] for r in results]
-            cells += [f"{(points > FAIL_ABOVE).mean():.3f}", f"{(uppers > FAIL_ABOVE).mean():.3f}",
-                      f"{(band_uppers > FAIL_ABOVE).mean():.3f}"]
+            cells += [
+                f"{(points > FAIL_ABOVE).mean():.3f}",
+                f"{(uppers > FAIL_ABOVE).mean():.3f}",
+                f"{(band_uppers > FAIL_ABOVE).mean():.3f}",
+            ]
             if pi == 0:
                 median_point = f"{np.median(points):.4f}"
         table.add_row(str(size), *cells, median_point, f"{np.mean(warned):.0%}")
@@ -346,8 +434,11 @@ SHIFT_SETS = (  # (name, scenario, fractions): the shift table's cells
     ("unshifted, 50/class", Scenario("", 1.0, 0.3, 50, SHIFT_N), (0.0, 0.2, 0.4, 0.7)),
     ("strong shift (scan μ 0.35), 1000/class", Scenario("", 1.0, 0.3, 1000, SHIFT_N, scan_mu=0.35), (0.2, 0.4, 0.7)),
     ("mild shift (scan μ 0.7), 200/class", Scenario("", 1.0, 0.3, 200, SHIFT_N, scan_mu=0.7), (0.2, 0.4, 0.7)),
-    ("strong shift, no hard evidence, 1000/class", Scenario("", 1.0, 0.0, 1000, SHIFT_N, scan_mu=0.35),
-     (0.2, 0.4, 0.7)),
+    (
+        "strong shift, no hard evidence, 1000/class",
+        Scenario("", 1.0, 0.0, 1000, SHIFT_N, scan_mu=0.35),
+        (0.2, 0.4, 0.7),
+    ),
     ("hard FP 1%, 1000/class", Scenario("", 1.0, 0.3, 1000, SHIFT_N, real_hard_rate=0.01), (0.0,)),
     ("hard FP 1%, 200/class", Scenario("", 1.0, 0.3, 200, SHIFT_N, real_hard_rate=0.01), (0.0,)),
     ("hard FP 1%, 50/class", Scenario("", 1.0, 0.3, 50, SHIFT_N, real_hard_rate=0.01), (0.0,)),
@@ -363,29 +454,53 @@ def shift_row(name: str, pi: float, results: list[dict]) -> list[str]:
     rejected = np.array([r["rejected"] for r in results])
     covered = (low <= truth) & (truth <= high)
     either = covered | ((band_low <= truth) & (truth <= band_high))
-    return [name, str(pi), str(len(results)), f"{rejected.mean():.3f}",
-            f"{np.mean([r['rest_rejected'] for r in results]):.2f}", f"{warned.mean():.3f}",
-            f"{((alone_low <= truth) & (truth <= alone_high)).mean():.3f}", f"{covered.mean():.3f}",
-            f"{either.mean():.3f}", f"{(covered | rejected).mean():.3f}", f"{(covered | warned).mean():.3f}",
-            f"{np.median(alone_high - alone_low):.3f}", f"{np.median(high - low):.3f}",
-            f"{np.median(band_high - band_low):.3f}"]
+    return [
+        name,
+        str(pi),
+        str(len(results)),
+        f"{rejected.mean():.3f}",
+        f"{np.mean([r['rest_rejected'] for r in results]):.2f}",
+        f"{warned.mean():.3f}",
+        f"{((alone_low <= truth) & (truth <= alone_high)).mean():.3f}",
+        f"{covered.mean():.3f}",
+        f"{either.mean():.3f}",
+        f"{(covered | rejected).mean():.3f}",
+        f"{(covered | warned).mean():.3f}",
+        f"{np.median(alone_high - alone_low):.3f}",
+        f"{np.median(high - low):.3f}",
+        f"{np.median(band_high - band_low):.3f}",
+    ]
 
 
 def shift_table(mixes: int, rng: np.random.Generator) -> Table:
     """The shift test and the widened interval on shifted and unshifted scans (N = SHIFT_N, mu = 1.0)."""
-    table = Table(title=f"shift test (level 0.01) and interval under generator shift: N = {SHIFT_N}, calibrated μ 1.0 "
-                        f"(TPR 0.84); {mixes} scans per cell; 'alone': the interval before widening; band: the "
-                        "sensitivity band (nothing measured here: TPR 0.1 lower / FPR 0.1 higher, assumed)",
-                  title_justify="left")
-    for column in ("set", "π", "n", "rejected", "rejected (no-hard stratum)", "warned (rejected or not ruled out)",
-                   "cov alone", "cov reported", "cov interval ∪ band", "cov reported or rejected", "cov or warned",
-                   "width alone", "width reported", "band width"):
+    table = Table(
+        title=f"shift test (level 0.01) and interval under generator shift: N = {SHIFT_N}, calibrated μ 1.0 "
+        f"(TPR 0.84); {mixes} scans per cell; 'alone': the interval before widening; band: the "
+        "sensitivity band (nothing measured here: TPR 0.1 lower / FPR 0.1 higher, assumed)",
+        title_justify="left",
+    )
+    for column in (
+        "set",
+        "π",
+        "n",
+        "rejected",
+        "rejected (no-hard stratum)",
+        "warned (rejected or not ruled out)",
+        "cov alone",
+        "cov reported",
+        "cov interval ∪ band",
+        "cov reported or rejected",
+        "cov or warned",
+        "width alone",
+        "width reported",
+        "band width",
+    ):
         table.add_column(column, justify="left" if column == "set" else "right")
     pooled = []
     for name, scenario, fractions in SHIFT_SETS:
         for pi in fractions:
-            results = [shift_measure(mix, calibration) for mix, calibration in
-                       _draws(scenario, pi, mixes, rng)]
+            results = [shift_measure(mix, calibration) for mix, calibration in _draws(scenario, pi, mixes, rng)]
             pooled += results if scenario.scan_mu is None and not scenario.real_hard_rate else []
             table.add_row(*shift_row(name, pi, results), end_section=pi == fractions[-1])
     table.add_row(*shift_row("unshifted, pooled", "all", pooled))
@@ -403,9 +518,15 @@ def _draws(scenario: Scenario, pi: float, mixes: int, rng: np.random.Generator):
 def shift_measure(mix: Items, calibration_items: Items) -> dict:
     e = corrected_estimate(mix.hard, mix.flagged, mix.score, calibration_of(calibration_items, PROBE_TRAIN_PRIOR))
     rest = e["shift"].get("strata", {}).get("rest", {})
-    return {"truth": float(mix.label.mean()), "interval": e["interval"], "band": e["sensitivity"]["interval"],
-            "unwidened": e["estimators"][e["estimator"]]["interval"], "warned": e["shift"]["warned"],
-            "rejected": e["shift"]["rejected"], "rest_rejected": rest.get("p_value", 1.0) < e["shift"]["level"]}
+    return {
+        "truth": float(mix.label.mean()),
+        "interval": e["interval"],
+        "band": e["sensitivity"]["interval"],
+        "unwidened": e["estimators"][e["estimator"]]["interval"],
+        "warned": e["shift"]["warned"],
+        "rejected": e["shift"]["rejected"],
+        "rest_rejected": rest.get("p_value", 1.0) < e["shift"]["level"],
+    }
 
 
 def time_million(rng: np.random.Generator) -> float:
@@ -422,8 +543,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mixes", type=int, default=100, help="mixes per set and fraction")
     parser.add_argument("--gate-mixes", type=int, default=200, help="scans per cell of the gate table")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data",
-                        help="the labelled files (real-kodak, ai-metadata, ai-watermark, real-vs-derived)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data",
+        help="the labelled files (real-kodak, ai-metadata, ai-watermark, real-vs-derived)",
+    )
     parser.add_argument("--shift-mixes", type=int, default=100, help="scans per cell of the shift table")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -439,15 +564,19 @@ def main() -> int:
         heldout = items.take(np.flatnonzero(is_heldout))
         sets["real pipeline"] = [split_mixes(heldout, pi, args.mixes, prior, rng, quapy) for pi in FRACTIONS]
         simulated_probe = with_probe(items.label, items.hard, REAL_PROBE_MU, rng)
-        sets["real + sim probe"] = [split_mixes(simulated_probe, pi, args.mixes, PROBE_TRAIN_PRIOR, rng, quapy)
-                                    for pi in FRACTIONS]
+        sets["real + sim probe"] = [
+            split_mixes(simulated_probe, pi, args.mixes, PROBE_TRAIN_PRIOR, rng, quapy) for pi in FRACTIONS
+        ]
     for scenario in SIMULATED:
         console.print(f"{scenario.name} ...")
         sets[scenario.name] = [simulated_mixes(scenario, pi, args.mixes, rng, quapy) for pi in FRACTIONS]
 
-    table = Table(title="estimate accuracy per cell: median |π̂ − π|, 95% coverage, median width; est. = the "
-                        "estimate as reported (PACC by default, RG when PACC does not separate); gate FA: "
-                        f"share of clean scans failing --fail-above {FAIL_ABOVE}", title_justify="left")
+    table = Table(
+        title="estimate accuracy per cell: median |π̂ − π|, 95% coverage, median width; est. = the "
+        "estimate as reported (PACC by default, RG when PACC does not separate); gate FA: "
+        f"share of clean scans failing --fail-above {FAIL_ABOVE}",
+        title_justify="left",
+    )
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "set" else "right")
     for name, per_fraction in sets.items():

@@ -5,6 +5,7 @@ peak RSS of this process and of its workers. What the scan promises: docs/securi
 
     .venv/bin/python benchmarks/hostile_corpus.py [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,8 +86,12 @@ FILES = {  # kind -> bytes, written as a file in the folder, a tar member and a 
     "quadratic-XMP bait (900 KB)": lambda: text_png("XML:com.adobe.xmp", "DigitalSourceType " * 50_000),
     "1 MB parameters chunk": lambda: text_png("parameters", "Steps: 1, Sampler: x, " * 50_000),
     "progressive JPEG": lambda: encoded(noise(512, 512), "JPEG", progressive=True),
-    "GIF with 200 frames": lambda: encoded(noise(32, 32).convert("P"), "GIF", save_all=True,
-                                           append_images=[noise(32, 32, s).convert("P") for s in range(199)]),
+    "GIF with 200 frames": lambda: encoded(
+        noise(32, 32).convert("P"),
+        "GIF",
+        save_all=True,
+        append_images=[noise(32, 32, s).convert("P") for s in range(199)],
+    ),
     "16-bit PNG": lambda: encoded(Image.fromarray(np.full((20, 30), 40000, np.uint16)), "PNG"),
     "CMYK JPEG": lambda: encoded(noise().convert("CMYK"), "JPEG"),
     "mutated PNG": lambda: mutated(encoded(noise(), "PNG"), 1),
@@ -103,8 +108,10 @@ def kind_of(row_id: str, what: str) -> str:
     """The corpus kind behind a row id (file name, tar member or parquet row), else the id itself."""
     name = row_id.rsplit("/", 1)[-1]
     if what == "parquet" and name.isdigit():
-        name = (list(NAMES) + ["cell ../outside/secret.png", "cell with an absolute path outside", "cell fifo.png",
-                               "cell /dev/zero"])[int(name)]
+        name = (
+            list(NAMES)
+            + ["cell ../outside/secret.png", "cell with an absolute path outside", "cell fifo.png", "cell /dev/zero"]
+        )[int(name)]
     return NAMES.get(name, name)
 
 
@@ -124,8 +131,15 @@ def build(root: Path) -> dict[str, str]:
     os.symlink("loop.png", folder / "loop.png")
     os.mkfifo(folder / "fifo.png")
     members = [(names[k], make()) for k, make in FILES.items()]
-    members += [("../escape.png", b"x"), ("/abs.png", b"x"), ("model.pkl", b"\x80\x04."), ("a.png", b"x"),
-                ("a.png", b"y"), ("a.png#1", b"z"), (os.fsdecode(b"bad\xff.png"), encoded(noise(), "PNG"))]
+    members += [
+        ("../escape.png", b"x"),
+        ("/abs.png", b"x"),
+        ("model.pkl", b"\x80\x04."),
+        ("a.png", b"x"),
+        ("a.png", b"y"),
+        ("a.png#1", b"z"),
+        (os.fsdecode(b"bad\xff.png"), encoded(noise(), "PNG")),
+    ]
     with tarfile.open(root / "shard.tar", "w") as tar:
         for name, data in members:
             info = tarfile.TarInfo(name)
@@ -157,6 +171,7 @@ def around(kind: str):
     def register(check):
         AROUND[kind] = check
         return check
+
     return register
 
 
@@ -189,7 +204,10 @@ def _links_in_out(root: Path) -> tuple[bool, str]:
     (root / "src").mkdir()
     (root / "src" / "a.png").write_bytes(encoded(noise(), "PNG"))
     scan(str(root / "src"), out, workers=0)
-    return victim.read_text() == "unrelated\n", "victim untouched" if victim.read_text() == "unrelated\n" else "overwritten"
+    return (
+        victim.read_text() == "unrelated\n",
+        "victim untouched" if victim.read_text() == "unrelated\n" else "overwritten",
+    )
 
 
 def _shard_scan(root: Path, members: list[tuple[str, bytes, bytes, str]]) -> Path:
@@ -210,15 +228,21 @@ def _export_links(root: Path) -> tuple[bool, str]:
     _plant(root, "list", ".txt", victim)
     os.symlink(victim, root / "clean" / "s.tar")
     os.symlink(victim, root / "list.txt")
-    code = _cli("export", str(out), "--keep", "--to", str(root / "list.txt"), "--write-shards", str(root / "clean")).exit_code
+    code = _cli(
+        "export", str(out), "--keep", "--to", str(root / "list.txt"), "--write-shards", str(root / "clean")
+    ).exit_code
     held = code == 0 and victim.read_text() == "unrelated\n"
     return held, f"exit {code}, victim {'untouched' if victim.read_text() == 'unrelated' + chr(10) else 'overwritten'}"
 
 
-UNSAFE_MEMBERS = {"member ../x.png": ("../x.png", tarfile.REGTYPE, ""), "absolute member": ("/abs.png", tarfile.REGTYPE, ""),
-                  "symlink member": ("sym.png", tarfile.SYMTYPE, "/etc/passwd"),
-                  "hardlink member": ("hard.png", tarfile.LNKTYPE, "a.png"), "device member": ("dev.png", tarfile.CHRTYPE, ""),
-                  "pickle member": ("w.pkl", tarfile.REGTYPE, "")}
+UNSAFE_MEMBERS = {
+    "member ../x.png": ("../x.png", tarfile.REGTYPE, ""),
+    "absolute member": ("/abs.png", tarfile.REGTYPE, ""),
+    "symlink member": ("sym.png", tarfile.SYMTYPE, "/etc/passwd"),
+    "hardlink member": ("hard.png", tarfile.LNKTYPE, "a.png"),
+    "device member": ("dev.png", tarfile.CHRTYPE, ""),
+    "pickle member": ("w.pkl", tarfile.REGTYPE, ""),
+}
 
 
 def _unsafe_member_check(kind: str):
@@ -230,6 +254,7 @@ def _unsafe_member_check(kind: str):
         with tarfile.open(root / "clean" / "s.tar") as tar:
             names = tar.getnames()
         return code == 0 and names == ["a.png"], f"exit {code}, clean shard holds {names}"
+
     return check
 
 
@@ -261,8 +286,10 @@ def _saved_dataset(root: Path, escape: str) -> tuple[bool, str]:
     datasets.disable_progress_bars()
 
     def save(folder: Path, split: str | None = None) -> None:
-        ds = datasets.Dataset.from_dict({"image": [{"bytes": encoded(noise(), "PNG"), "path": None}]},
-                                        features=datasets.Features({"image": datasets.Image()}))
+        ds = datasets.Dataset.from_dict(
+            {"image": [{"bytes": encoded(noise(), "PNG"), "path": None}]},
+            features=datasets.Features({"image": datasets.Image()}),
+        )
         (datasets.DatasetDict({split: ds}) if split else ds).save_to_disk(str(folder))
 
     save(root / "other")
@@ -288,11 +315,32 @@ around("save_to_disk: state.json names ../../other/data.arrow")(lambda root: _sa
 around("save_to_disk: a data file linked outside")(lambda root: _saved_dataset(root, "link"))
 around("save_to_disk: dataset_dict.json split ../../other")(lambda root: _saved_dataset(root, "split"))
 
-CONTROL_NAMES = {"OSC 0 title in a file name": "\x1b]0;pwned\x07t.png", "OSC 8 link in a file name":
-                 "\x1b]8;;evil\x1b\\l\x1b]8;;\x1b\\.png", "CSI clear screen in a file name": "\x1b[2Jc.png",
-                 "C1 CSI in a file name": "c\x9b31m.png", "bidi override in a file name": "b\u202egnp.exe.png"}
-RAW_CONTROL = "".join(map(chr, [*range(0, 9), *range(11, 32), *range(0x7f, 0xa0), 0x202a, 0x202b, 0x202c, 0x202d,
-                                 0x202e, 0x2066, 0x2067, 0x2068, 0x2069]))
+CONTROL_NAMES = {
+    "OSC 0 title in a file name": "\x1b]0;pwned\x07t.png",
+    "OSC 8 link in a file name": "\x1b]8;;evil\x1b\\l\x1b]8;;\x1b\\.png",
+    "CSI clear screen in a file name": "\x1b[2Jc.png",
+    "C1 CSI in a file name": "c\x9b31m.png",
+    "bidi override in a file name": "b\u202egnp.exe.png",
+}
+RAW_CONTROL = "".join(
+    map(
+        chr,
+        [
+            *range(0, 9),
+            *range(11, 32),
+            *range(0x7F, 0xA0),
+            0x202A,
+            0x202B,
+            0x202C,
+            0x202D,
+            0x202E,
+            0x2066,
+            0x2067,
+            0x2068,
+            0x2069,
+        ],
+    )
+)
 
 
 def _control_check(kind: str):
@@ -306,10 +354,18 @@ def _control_check(kind: str):
             result = _cli("scan", str(root / "src"), "--out", str(root / "out"), "--workers", "0", "--format", "github")
         finally:
             del os.environ["GITHUB_STEP_SUMMARY"]
-        texts = {"console": result.output, "step summary": (root / "step.md").read_text(),
-                 "report.md": (root / "out" / "report.md").read_text(), "report.html": (root / "out" / "report.html").read_text()}
+        texts = {
+            "console": result.output,
+            "step summary": (root / "step.md").read_text(),
+            "report.md": (root / "out" / "report.md").read_text(),
+            "report.html": (root / "out" / "report.html").read_text(),
+        }
         raw = [where for where, text in texts.items() if any(c in RAW_CONTROL for c in text)]
-        return not raw, f"raw in {', '.join(raw)}" if raw else "escaped in console, step summary, report.md, report.html"
+        return (
+            not raw,
+            f"raw in {', '.join(raw)}" if raw else "escaped in console, step summary, report.md, report.html",
+        )
+
     return check
 
 
@@ -349,6 +405,7 @@ def _small_parts():
             yield
         finally:
             results_store.PART_ROWS = old
+
     return patched()
 
 
@@ -363,6 +420,7 @@ def _killed_scan(src: Path, out: Path, batches: int) -> None:
             raise KeyboardInterrupt
         done.append(1)
         real_append(self, rows)
+
     ResultsStore.append, ResultsStore.close = append, lambda self: self.journal.close()
     try:
         scan(str(src), out, workers=0, batch_size=1, config=ScanConfig(detectors=("metadata",)))
@@ -379,18 +437,35 @@ def _tampered_resume(root: Path, tamper, killed: bool = False, refuse: bool = Fa
 
     src, out = _twelve(root), root / "out"
     with _small_parts():
-        reference = scan(str(src), root / "ref", workers=0, batch_size=1, config=ScanConfig(detectors=("metadata",))).rows
+        reference = scan(
+            str(src), root / "ref", workers=0, batch_size=1, config=ScanConfig(detectors=("metadata",))
+        ).rows
         if killed:
             _killed_scan(src, out, 8)
         else:
             scan(str(src), out, workers=0, batch_size=1, config=ScanConfig(detectors=("metadata",)))
         tamper(out, root)
         before = {str(p): p.read_bytes() if p.is_file() else None for p in sorted(out.rglob("*")) if not p.is_fifo()}
-        code = _cli("scan", str(src), "--out", str(out), "--resume", "--quiet", "--detectors", "metadata",
-                    "--workers", "0", "--batch-size", "1").exit_code
+        code = _cli(
+            "scan",
+            str(src),
+            "--out",
+            str(out),
+            "--resume",
+            "--quiet",
+            "--detectors",
+            "metadata",
+            "--workers",
+            "0",
+            "--batch-size",
+            "1",
+        ).exit_code
     if refuse:
         after = {str(p): p.read_bytes() if p.is_file() else None for p in sorted(out.rglob("*")) if not p.is_fifo()}
-        return code == 2 and after == before, f"exit {code}, output folder {'unchanged' if after == before else 'CHANGED'}"
+        return (
+            code == 2 and after == before,
+            f"exit {code}, output folder {'unchanged' if after == before else 'CHANGED'}",
+        )
     rows = pq_.read_table(out / "results.parquet").to_pylist() if code == 0 else []
     lost = sum(r not in rows for r in reference)
     return code == 0 and lost == 0, f"exit {code}, {lost} of {len(reference)} rows lost or altered"
@@ -410,7 +485,9 @@ def _edit_journal_line(out: Path, _root: Path) -> None:
 def _append_journal_line(out: Path, _root: Path) -> None:
     journal = out / "results.journal.jsonl"
     lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
-    journal.write_text("".join(lines) + lines[-1].replace('"seq"', '"seq"').replace("[[7,", "[[9,", 1), encoding="utf-8")
+    journal.write_text(
+        "".join(lines) + lines[-1].replace('"seq"', '"seq"').replace("[[7,", "[[9,", 1), encoding="utf-8"
+    )
 
 
 def _flip_bytes(path: Path) -> None:
@@ -482,12 +559,23 @@ def _baseline_case(root: Path, spoil) -> tuple[bool, str]:
     src = _twelve(root)
     scan(str(src), root / "old", workers=0, config=ScanConfig(detectors=("metadata",)))
     spoil(root / "old" / "summary.json")
-    result = _cli("scan", str(src), "--out", str(root / "new"), "--quiet", "--detectors", "metadata",
-                  "--baseline", str(root / "old"))
+    result = _cli(
+        "scan",
+        str(src),
+        "--out",
+        str(root / "new"),
+        "--quiet",
+        "--detectors",
+        "metadata",
+        "--baseline",
+        str(root / "old"),
+    )
     scanned = (root / "new" / "results").exists()
     named = "summary.json" in result.output.replace("\n", "")
-    return result.exit_code == 2 and named and not scanned, \
-        f"exit {result.exit_code}, {'file named' if named else 'file not named'}, {'scanned first' if scanned else 'before the scan'}"
+    return (
+        result.exit_code == 2 and named and not scanned,
+        f"exit {result.exit_code}, {'file named' if named else 'file not named'}, {'scanned first' if scanned else 'before the scan'}",
+    )
 
 
 def _rewrite_json(path: Path, change) -> None:
@@ -502,10 +590,13 @@ NESTED_JSON = "[" * 100_000 + "]" * 100_000
 SPOILED_BASELINES = {
     "side file: a baseline summary with estimate {}": lambda p: _rewrite_json(p, lambda s: s.update(estimate={})),
     "side file: a baseline summary with string fields": lambda p: _rewrite_json(
-        p, lambda s: s["estimate"].update(point="0.5", interval="wide")),
+        p, lambda s: s["estimate"].update(point="0.5", interval="wide")
+    ),
     "side file: a baseline summary nested 100,000 deep": lambda p: p.write_text(NESTED_JSON),
     "side file: a FIFO as the baseline summary": lambda p: (p.unlink(), os.mkfifo(p)),
-    "side file: NaN in a baseline summary": lambda p: p.write_text(p.read_text().replace('"point": 0.0', '"point": NaN')),
+    "side file: NaN in a baseline summary": lambda p: p.write_text(
+        p.read_text().replace('"point": 0.0', '"point": NaN')
+    ),
 }
 for _kind, _spoil in SPOILED_BASELINES.items():
     around(_kind)(lambda root, spoil=_spoil: _baseline_case(root, spoil))
@@ -561,6 +652,7 @@ def _sql(statements: list[str]):
         with sqlite3.connect(path) as db:
             for statement in statements:
                 db.execute(statement)
+
     return spoil
 
 
@@ -568,6 +660,7 @@ def _replace_db(build):
     def spoil(path: Path) -> None:
         path.unlink()
         build(path)
+
     return spoil
 
 
@@ -576,10 +669,12 @@ HOSTILE_CACHES = {
     "cache: an SQLite header, then garbage": lambda p: p.write_bytes(b"SQLite format 3\0" + os.urandom(5000)),
     "cache: cut in half": lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
     "cache: another table": _replace_db(lambda p: _sql(["CREATE TABLE other (x)"])(p)),
-    "cache: an earlier version's table (no checksums)": _replace_db(lambda p: _sql(
-        ["CREATE TABLE vectors (sha256 TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"])(p)),
+    "cache: an earlier version's table (no checksums)": _replace_db(
+        lambda p: _sql(["CREATE TABLE vectors (sha256 TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"])(p)
+    ),
     "cache: a trigger that empties the table": _sql(
-        ["CREATE TRIGGER t AFTER INSERT ON vectors BEGIN DELETE FROM vectors; END"]),
+        ["CREATE TRIGGER t AFTER INSERT ON vectors BEGIN DELETE FROM vectors; END"]
+    ),
     "cache: a folder in its place": _replace_db(lambda p: p.mkdir()),
     "cache: a FIFO in its place": _replace_db(lambda p: os.mkfifo(p)),
     "cache: a link to a file outside": _replace_db(lambda p: os.symlink(p.parents[3] / "src" / "00.png", p)),
@@ -596,14 +691,18 @@ def _overwrite_cache(root: Path) -> tuple[bool, str]:
     scan(str(src), root / "out", workers=0, config=ScanConfig(detectors=("metadata",)))
     (root / "out" / "embeddings" / "x").mkdir(parents=True)
     (root / "out" / "embeddings" / "x" / "vectors.sqlite").write_bytes(b"planted")
-    code = _cli("scan", str(src), "--out", str(root / "out"), "--overwrite", "--quiet", "--detectors", "metadata").exit_code
+    code = _cli(
+        "scan", str(src), "--out", str(root / "out"), "--overwrite", "--quiet", "--detectors", "metadata"
+    ).exit_code
     kept = (root / "out" / "embeddings").exists()
     return code == 0 and not kept, f"exit {code}, cache {'kept' if kept else 'cleared'}"
 
 
 def around_table(tmp: Path) -> tuple[Table, int]:
     """Each AROUND kind in a fresh folder: (the table, how many did not hold)."""
-    table = Table(title=f"around the scan: {len(AROUND)} kinds (outputs, export, saved datasets, printed text, resume, side files, cache)")
+    table = Table(
+        title=f"around the scan: {len(AROUND)} kinds (outputs, export, saved datasets, printed text, resume, side files, cache)"
+    )
     for column in ("kind", "held", "what happened"):
         table.add_column(column, overflow="fold")
     broken = 0
@@ -621,14 +720,18 @@ def around_table(tmp: Path) -> tuple[Table, int]:
 
 # --- memory under the pixel limit, parquet bombs, signals ------------------------------------------
 
+
 def _scan_peak(args: list[str]) -> tuple[int, float]:
     """(exit status, peak RSS in MB) of `audit scan ARGS --workers 0` in a fresh process. The peak is its
     own VmHWM, read until it exits (a child's rusage would count this process's memory at the fork)."""
     import subprocess
     import sys
 
-    process = subprocess.Popen([sys.executable, "-m", "audit.cli", "scan", *args, "--quiet", "--workers", "0"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audit.cli", "scan", *args, "--quiet", "--workers", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     peak = 0
     while process.poll() is None:
         try:
@@ -648,9 +751,14 @@ def _pixel_budget(root: Path) -> tuple[bool, str]:
     (root / "src").mkdir()
     for i in range(8):
         (root / "src" / f"{i}.png").write_bytes(data)
-    code, peak = _scan_peak([str(root / "src"), "--out", str(root / "out"), "--detectors", "metadata",
-                                "--pixel-limit", "25000000"])
-    ok = code == 0 and pq.read_table(root / "out" / "results.parquet", columns=["status"]).column("status").to_pylist() == ["ok"] * 8
+    code, peak = _scan_peak(
+        [str(root / "src"), "--out", str(root / "out"), "--detectors", "metadata", "--pixel-limit", "25000000"]
+    )
+    ok = (
+        code == 0
+        and pq.read_table(root / "out" / "results.parquet", columns=["status"]).column("status").to_pylist()
+        == ["ok"] * 8
+    )
     return ok and peak < 600, f"exit {code}, peak RSS {peak:.0f} MB (the 8 images decoded: {8 * 72} MB)"
 
 
@@ -658,17 +766,21 @@ def _pixel_budget(root: Path) -> tuple[bool, str]:
 def _parquet_bomb(root: Path) -> tuple[bool, str]:
     (root / "src").mkdir()
     cells = [encoded(noise(), "PNG")] + [bytes(60 * 2**20)] * 5
-    with pq.ParquetWriter(root / "src" / "t.parquet", pa.schema([("image", pa.binary())]), compression="zstd",
-                          use_dictionary=False) as writer:
+    with pq.ParquetWriter(
+        root / "src" / "t.parquet", pa.schema([("image", pa.binary())]), compression="zstd", use_dictionary=False
+    ) as writer:
         for group in (cells[:1], cells[1:], cells[:1]):
             writer.write_table(pa.table({"image": group}))
     del cells
     size = (root / "src" / "t.parquet").stat().st_size
     code, peak = _scan_peak([str(root / "src" / "t.parquet"), "--out", str(root / "out")])
-    rows = pq.read_table(root / "out" / "results.parquet", columns=["id", "error"]).to_pylist() if code in (0, 1) else []
+    rows = (
+        pq.read_table(root / "out" / "results.parquet", columns=["id", "error"]).to_pylist() if code in (0, 1) else []
+    )
     bomb = [r for r in rows if (r["error"] or "").startswith("decompression bomb: parquet row group 1")]
     return len(bomb) == 1 and len(rows) == 3 and peak < 400, (
-        f"exit {code}, {len(rows)} rows ({len(bomb)} naming the row group), file {size // 1024} KB, peak RSS {peak:.0f} MB")
+        f"exit {code}, {len(rows)} rows ({len(bomb)} naming the row group), file {size // 1024} KB, peak RSS {peak:.0f} MB"
+    )
 
 
 def _group_alive(pgid: int) -> list[int]:
@@ -693,12 +805,31 @@ def _signal_check(signum):
         data = encoded(noise(384, 384), "PNG")
         for i in range(400):
             (root / "src" / f"{i:04d}.png").write_bytes(data)
-        scan_ = subprocess.Popen([sys.executable, "-m", "audit.cli", "scan", str(root / "src"), "--out", str(root / "out"),
-                                  "--workers", "2", "--batch-size", "4", "--quiet"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, start_new_session=True)
+        scan_ = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "audit.cli",
+                "scan",
+                str(root / "src"),
+                "--out",
+                str(root / "out"),
+                "--workers",
+                "2",
+                "--batch-size",
+                "4",
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         journal, deadline = root / "out" / "results.journal.jsonl", time.monotonic() + 60
-        while scan_.poll() is None and time.monotonic() < deadline and (
-                not journal.exists() or journal.read_bytes().count(b"\n") < 9):
+        while (
+            scan_.poll() is None
+            and time.monotonic() < deadline
+            and (not journal.exists() or journal.read_bytes().count(b"\n") < 9)
+        ):
             time.sleep(0.05)
         sent = time.monotonic()
         os.kill(scan_.pid, signum)
@@ -709,12 +840,29 @@ def _signal_check(signum):
             os.kill(pid, signal.SIGKILL)
         scan_.stdout.read()
         message = scan_.stderr.read().decode()
-        resumed = subprocess.run([sys.executable, "-m", "audit.cli", "scan", str(root / "src"), "--out", str(root / "out"),
-                                  "--workers", "2", "--resume", "--quiet"], capture_output=True).returncode
+        resumed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "audit.cli",
+                "scan",
+                str(root / "src"),
+                "--out",
+                str(root / "out"),
+                "--workers",
+                "2",
+                "--resume",
+                "--quiet",
+            ],
+            capture_output=True,
+        ).returncode
         rows = pq.read_metadata(root / "out" / "results.parquet").num_rows if resumed == 0 else 0
         held = not left and gone < 5 and "--resume" in message and rows == 400
-        return held, (f"process group gone {gone:.1f} s after the signal ({len(left)} left), exit {scan_.returncode}, "
-                      f"resume exit {resumed} with {rows} of 400 rows")
+        return held, (
+            f"process group gone {gone:.1f} s after the signal ({len(left)} left), exit {scan_.returncode}, "
+            f"resume exit {resumed} with {rows} of 400 rows"
+        )
+
     return check
 
 
@@ -745,9 +893,11 @@ def main() -> None:
         console.print(f"around the scan: {len(AROUND) - broken} of {len(AROUND)} kinds held")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    console.print(f"{rows} rows from 3 scans in {wall:.1f} s with {args.workers} workers; "
-                  f"slowest item alone: {seconds:.2f} s ({item}); "
-                  f"peak RSS: this process {own:.0f} MB, largest worker {workers:.0f} MB")
+    console.print(
+        f"{rows} rows from 3 scans in {wall:.1f} s with {args.workers} workers; "
+        f"slowest item alone: {seconds:.2f} s ({item}); "
+        f"peak RSS: this process {own:.0f} MB, largest worker {workers:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ cap would), to see what happens without the budget without filling the memory. L
     .venv/bin/python benchmarks/huge_images.py                  # 16 images, 2 workers
     .venv/bin/python benchmarks/huge_images.py --workers 0 --cap-gb 4
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,6 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from rich.console import Console
 from rich.table import Table
-
 from scan_memory import tree_rss  # benchmarks/ is on the path when a benchmark runs
 
 WIDTH, HEIGHT = 11_000, 9_000  # 99 MP, under the default --pixel-limit of 100 MP
@@ -51,7 +51,7 @@ def huge_pngs(n: int) -> list[bytes]:
         head = io.BytesIO()
         Image.new("RGB", (1, 1)).save(head, "PNG", pnginfo=info)
         text = head.getvalue()
-        chunk = text[33:text.index(b"IDAT") - 4]  # the tEXt chunk between IHDR and IDAT
+        chunk = text[33 : text.index(b"IDAT") - 4]  # the tEXt chunk between IHDR and IDAT
         out.append(plain[:33] + chunk + plain[33:])
     return out
 
@@ -66,8 +66,20 @@ def write_shard(path: Path, images: list[bytes]) -> None:
 
 def measure(shard: Path, out: Path, workers: int, cap_gb: float | None) -> tuple[float, float, dict]:
     """(seconds, peak tree RSS in MB, row statuses and reasons) of one `audit scan`."""
-    command = [sys.executable, "-m", "audit.cli", "scan", str(shard), "--out", str(out), "--quiet",
-               "--format", "json", "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "audit.cli",
+        "scan",
+        str(shard),
+        "--out",
+        str(out),
+        "--quiet",
+        "--format",
+        "json",
+        "--workers",
+        str(workers),
+    ]
 
     def limit() -> None:
         if cap_gb:

@@ -9,6 +9,7 @@ wall time (fsync waits cost wall time, not CPU), and the scan's images/s.
 
     .venv/bin/python benchmarks/journal_share.py [--images 10000] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,6 +53,7 @@ class JournalClock:
             finally:
                 self.cpu += time.thread_time() - cpu
                 self.wall += time.perf_counter() - wall
+
         return timed
 
 
@@ -65,8 +67,7 @@ def one_scan(pattern: str, out: Path, sync_seconds: float, images: int) -> dict:
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         journal.SYNC_SECONDS = MODES["grouped"]
-    return {"journal_cpu": clock.cpu, "main_cpu": cpu, "journal_wall": clock.wall, "wall": wall,
-            "rate": images / wall}
+    return {"journal_cpu": clock.cpu, "main_cpu": cpu, "journal_wall": clock.wall, "wall": wall, "rate": images / wall}
 
 
 def measure(images: int, repeats: int) -> dict[str, list[dict]]:
@@ -84,12 +85,16 @@ def rows(runs: dict[str, list[dict]]) -> list[str]:
     """One printed line per mode: medians over the runs."""
     lines = [f"{'journal':>10} {'CPU s':>7} {'of main CPU':>12} {'wall s':>7} {'of scan wall':>13} {'images/s':>9}"]
     for mode, results in runs.items():
-        def median(key):
+
+        def median(key, results=results):
             return statistics.median(r[key] for r in results)
+
         cpu_share = statistics.median(r["journal_cpu"] / r["main_cpu"] for r in results)
         wall_share = statistics.median(r["journal_wall"] / r["wall"] for r in results)
-        lines.append(f"{mode:>10} {median('journal_cpu'):>7.2f} {cpu_share:>11.1%} {median('journal_wall'):>7.2f}"
-                     f" {wall_share:>12.1%} {median('rate'):>9.0f}")
+        lines.append(
+            f"{mode:>10} {median('journal_cpu'):>7.2f} {cpu_share:>11.1%} {median('journal_wall'):>7.2f}"
+            f" {wall_share:>12.1%} {median('rate'):>9.0f}"
+        )
     return lines
 
 

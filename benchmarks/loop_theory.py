@@ -10,6 +10,7 @@ of generation g is the (g+1)-th fit, so t = g + 1; var is the variance the model
   sampling bias:   E[var_t] = lambda^t (unbiased refit), (lambda q)^t (MLE)
 Each scenario has its own seeds. `se` is the standard error of the measured/theory ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,20 +34,32 @@ console = Console(width=140)
 
 
 def fully_synthetic(runs: int, seed: int, **options) -> dict[int, dict[str, np.ndarray]]:
-    config = SimConfig(loop="fully-synthetic", repeats=runs, generations=max(TIMES) - 1, samples_per_gen=N, dim=1,
-                       metrics=("moments",), seed=seed, **options)
+    config = SimConfig(
+        loop="fully-synthetic",
+        repeats=runs,
+        generations=max(TIMES) - 1,
+        samples_per_gen=N,
+        dim=1,
+        metrics=("moments",),
+        seed=seed,
+        **options,
+    )
     rows = simulate(config).rows
     out = {}
     for t in TIMES:
         chosen = [r for r in rows if r["generation"] == t - 1]
-        out[t] = {"var": np.array([r["var_ratio"] for r in chosen]),
-                  "drift": np.array([r["mean_shift"] for r in chosen]) ** 2}
+        out[t] = {
+            "var": np.array([r["var_ratio"] for r in chosen]),
+            "drift": np.array([r["mean_shift"] for r in chosen]) ** 2,
+        }
     return out
 
 
 def theory_table(runs: int) -> Table:
     q, lam = (N - 1) / N, 0.98
-    table = Table(title=f"Gaussian loop vs theory: n={N}, {runs} runs per scenario, fully synthetic", title_justify="left")
+    table = Table(
+        title=f"Gaussian loop vs theory: n={N}, {runs} runs per scenario, fully synthetic", title_justify="left"
+    )
     for column in ("scenario", "quantity", "t", "theory", "measured", "ratio", "se"):
         table.add_column(column, justify="left" if column in ("scenario", "quantity") else "right")
 
@@ -59,24 +72,40 @@ def theory_table(runs: int) -> Table:
                 measured = float(np.median(x))
                 se = 1.2533 * np.std(np.log(x), ddof=1) * measured / math.sqrt(len(x))
             expected = theory(t)
-            table.add_row(scenario, escape(quantity), str(t), f"{expected:.4f}", f"{measured:.4f}",
-                          f"{measured / expected:.3f}", f"{se / expected:.3f}")
+            table.add_row(
+                scenario,
+                escape(quantity),
+                str(t),
+                f"{expected:.4f}",
+                f"{measured:.4f}",
+                f"{measured / expected:.3f}",
+                f"{se / expected:.3f}",
+            )
         table.add_section()
 
     mle = fully_synthetic(runs, seed=0)
-    add("MLE", "E[var] = q^t", {t: v["var"] for t, v in mle.items()}, lambda t: q ** t)
-    add("MLE", "E[drift] = 1-q^t", {t: v["drift"] for t, v in mle.items()}, lambda t: 1 - q ** t)
+    add("MLE", "E[var] = q^t", {t: v["var"] for t, v in mle.items()}, lambda t: q**t)
+    add("MLE", "E[drift] = 1-q^t", {t: v["drift"] for t, v in mle.items()}, lambda t: 1 - q**t)
     add("MLE", "E[drift] ~ t/n", {t: v["drift"] for t, v in mle.items()}, lambda t: t / N)
-    unbiased = fully_synthetic(runs, seed=10 ** 6, unbiased=True)
+    unbiased = fully_synthetic(runs, seed=10**6, unbiased=True)
     add("unbiased", "E[var] = 1", {t: v["var"] for t, v in unbiased.items()}, lambda t: 1.0)
-    add("unbiased", "median var ~ e^(-t/(n-1))", {t: v["var"] for t, v in unbiased.items()},
-        lambda t: math.exp(-t / (N - 1)), statistic="median")
+    add(
+        "unbiased",
+        "median var ~ e^(-t/(n-1))",
+        {t: v["var"] for t, v in unbiased.items()},
+        lambda t: math.exp(-t / (N - 1)),
+        statistic="median",
+    )
     add("unbiased", "E[drift] = t/n", {t: v["drift"] for t, v in unbiased.items()}, lambda t: t / N)
-    biased = fully_synthetic(runs, seed=2 * 10 ** 6, unbiased=True, bias=lam)
-    add(f"unbiased, lambda={lam}", "E[var] = lambda^t", {t: v["var"] for t, v in biased.items()}, lambda t: lam ** t)
-    biased_mle = fully_synthetic(runs, seed=3 * 10 ** 6, bias=lam)
-    add(f"MLE, lambda={lam}", "E[var] = (lambda q)^t", {t: v["var"] for t, v in biased_mle.items()},
-        lambda t: (lam * q) ** t)
+    biased = fully_synthetic(runs, seed=2 * 10**6, unbiased=True, bias=lam)
+    add(f"unbiased, lambda={lam}", "E[var] = lambda^t", {t: v["var"] for t, v in biased.items()}, lambda t: lam**t)
+    biased_mle = fully_synthetic(runs, seed=3 * 10**6, bias=lam)
+    add(
+        f"MLE, lambda={lam}",
+        "E[var] = (lambda q)^t",
+        {t: v["var"] for t, v in biased_mle.items()},
+        lambda t: (lam * q) ** t,
+    )
     return table
 
 
@@ -98,8 +127,9 @@ def loops_table(runs: int = 500, generations: int = 100) -> Table:
 def prdc_table() -> Table:
     import prdc as reference
 
-    table = Table(title="PRDC, k=5: two samples of one distribution (N(0, I_d)), and the reference package",
-                  title_justify="left")
+    table = Table(
+        title="PRDC, k=5: two samples of one distribution (N(0, I_d)), and the reference package", title_justify="left"
+    )
     for column in ("check", "precision", "recall", "density", "coverage", "s / call"):
         table.add_column(column, justify="left" if column == "check" else "right")
     n, k = 10_000, 5
@@ -111,9 +141,14 @@ def prdc_table() -> Table:
             rng = np.random.default_rng([d, seed])
             results.append(prdc(rng.standard_normal((n, d)), rng.standard_normal((n, d)), k))
         seconds = (time.perf_counter() - started) / SEEDS
-        table.add_row(f"10k vs 10k, d={d} ({SEEDS} seeds: mean ± sd)",
-                      *[f"{np.mean([r[m] for r in results]):.4f} ± {np.std([r[m] for r in results], ddof=1):.4f}"
-                        for m in results[0]], f"{seconds:.1f}")
+        table.add_row(
+            f"10k vs 10k, d={d} ({SEEDS} seeds: mean ± sd)",
+            *[
+                f"{np.mean([r[m] for r in results]):.4f} ± {np.std([r[m] for r in results], ddof=1):.4f}"
+                for m in results[0]
+            ],
+            f"{seconds:.1f}",
+        )
     rng = np.random.default_rng(1)
     real, fake = rng.standard_normal((3000, 16)), 0.5 + 0.8 * rng.standard_normal((3000, 16))
     ours = prdc(real, fake, k)

@@ -22,6 +22,7 @@ a copy matched to another original is a wrong match). Each tool is measured at i
 threshold, and imagededup also at the project's (the same 64-bit DCT pHash, so equal thresholds
 compare the pipelines).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,9 @@ def run_project(root: Path, work: Path, workers: int) -> tuple[float, dict[str, 
     bank = work / "bank"
     start = time.perf_counter()
     add_to_bank(str(root / "originals"), bank, embedder="none", workers=workers)
-    result = scan(str(root / "queries"), work / "out", config=ScanConfig(detectors=("neardup",), bank=str(bank)),
-                  workers=workers)
+    result = scan(
+        str(root / "queries"), work / "out", config=ScanConfig(detectors=("neardup",), bank=str(bank)), workers=workers
+    )
     seconds = time.perf_counter() - start
     return seconds, {r["id"]: _matched_original(r) for r in result.rows}
 
@@ -68,10 +70,39 @@ def run_project_cli(root: Path, work: Path, workers: int) -> tuple[float, dict[s
     audit = [sys.executable, "-m", "audit.cli"]
     bank, out = work / "bank", work / "out"
     start = time.perf_counter()
-    _run([*audit, "bank", "add", str(root / "originals"), "--bank", str(bank), "--embedder", "none",
-          "--workers", str(workers), "--quiet"])
-    _run([*audit, "scan", str(root / "queries"), "--bank", str(bank), "--detectors", "neardup", "--out", str(out),
-          "--workers", str(workers), "--quiet", "--format", "json"])
+    _run(
+        [
+            *audit,
+            "bank",
+            "add",
+            str(root / "originals"),
+            "--bank",
+            str(bank),
+            "--embedder",
+            "none",
+            "--workers",
+            str(workers),
+            "--quiet",
+        ]
+    )
+    _run(
+        [
+            *audit,
+            "scan",
+            str(root / "queries"),
+            "--bank",
+            str(bank),
+            "--detectors",
+            "neardup",
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+            "--quiet",
+            "--format",
+            "json",
+        ]
+    )
     seconds = time.perf_counter() - start
     rows = pq.read_table(out / "results.parquet", columns=["id", "neardup_decision", "neardup_evidence"]).to_pylist()
     return seconds, {r["id"]: _matched_original(r) for r in rows}
@@ -97,10 +128,13 @@ def run_imagededup(root: Path, threshold: int, workers: int) -> tuple[float, dic
 
     start = time.perf_counter()
     hasher = PHash(verbose=False)
-    encodings = {**hasher.encode_images(str(root / "originals"), num_enc_workers=workers),
-                 **hasher.encode_images(str(root / "queries"), num_enc_workers=workers)}
-    found = hasher.find_duplicates(encoding_map=encodings, max_distance_threshold=threshold, scores=True,
-                                   num_dist_workers=workers)
+    encodings = {
+        **hasher.encode_images(str(root / "originals"), num_enc_workers=workers),
+        **hasher.encode_images(str(root / "queries"), num_enc_workers=workers),
+    }
+    found = hasher.find_duplicates(
+        encoding_map=encodings, max_distance_threshold=threshold, scores=True, num_dist_workers=workers
+    )
     seconds = time.perf_counter() - start
     matches = {}
     for query in (root / "queries").iterdir():
@@ -139,8 +173,15 @@ def measure(tools: dict[str, tuple], repeats: int, truth) -> list[dict]:
                 console.print(f"{name}: {way} run {i + 1}/{repeats} took {seconds:.1f} s")
                 if way == "fresh":
                     scores[name] = accuracy(matches, truth)
-    return [{"tool": name, **{way: statistics.median(t) for way, t in times[name].items()},
-             "recall": scores[name][0], "precision": scores[name][1]} for name in tools]
+    return [
+        {
+            "tool": name,
+            **{way: statistics.median(t) for way, t in times[name].items()},
+            "recall": scores[name][0],
+            "precision": scores[name][1],
+        }
+        for name in tools
+    ]
 
 
 def main() -> None:
@@ -150,8 +191,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None, help="Processes for both tools (default: all CPUs).")
     parser.add_argument("--set-dir", type=Path, default=Path(tempfile.gettempdir()) / "audit-copy-set")
-    parser.add_argument("--imagededup-only", nargs=4, metavar=("ROOT", "THRESHOLD", "WORKERS", "OUT"),
-                        help=argparse.SUPPRESS)  # the fresh imagededup process
+    parser.add_argument(
+        "--imagededup-only", nargs=4, metavar=("ROOT", "THRESHOLD", "WORKERS", "OUT"), help=argparse.SUPPRESS
+    )  # the fresh imagededup process
     args = parser.parse_args()
     if args.imagededup_only:
         root, threshold, workers, answer = args.imagededup_only
@@ -163,16 +205,22 @@ def main() -> None:
     console.print(f"building (or reusing) the copy set in {args.set_dir} ...")
     root = build_copy_set(args.set_dir, args.originals, args.distractors)
     truth = load_truth(root)
-    tools = {f"autophagy-audit pHash bank (d <= {DEFAULT_PHASH_DISTANCE})": (
-        lambda: _in_temporary(run_project_cli, root, workers), lambda: _in_temporary(run_project, root, workers))}
+    tools = {
+        f"autophagy-audit pHash bank (d <= {DEFAULT_PHASH_DISTANCE})": (
+            lambda: _in_temporary(run_project_cli, root, workers),
+            lambda: _in_temporary(run_project, root, workers),
+        )
+    }
     try:
         import imagededup  # noqa: F401
     except ImportError:
         console.print("imagededup is not installed (pip install imagededup): measuring the project alone")
     else:
         for t in (IMAGEDEDUP_DEFAULT, DEFAULT_PHASH_DISTANCE):
-            tools[f"imagededup PHash (d <= {t})"] = (lambda t=t: run_imagededup_fresh(root, t, workers),
-                                                     lambda t=t: run_imagededup(root, t, workers))
+            tools[f"imagededup PHash (d <= {t})"] = (
+                lambda t=t: run_imagededup_fresh(root, t, workers),
+                lambda t=t: run_imagededup(root, t, workers),
+            )
     rows = measure(tools, args.repeats, truth)
     show(rows, len(truth), sum(1 for o, _ in truth.values() if o is None), args, workers)
 
@@ -183,13 +231,16 @@ def _in_temporary(runner, root: Path, workers: int):
 
 
 def show(rows: list[dict], queries: int, distractors: int, args, workers: int) -> None:
-    table = Table(title=f"{args.originals} originals, {queries - distractors} copies, {distractors} distractors; "
-                        f"{workers} processes; wall times are medians of {args.repeats}")
+    table = Table(
+        title=f"{args.originals} originals, {queries - distractors} copies, {distractors} distractors; "
+        f"{workers} processes; wall times are medians of {args.repeats}"
+    )
     for column in ("tool", "fresh s", "in-process s", "recall", "precision"):
         table.add_column(column, justify="left" if column == "tool" else "right")
     for r in rows:
-        table.add_row(r["tool"], f"{r['fresh']:.1f}", f"{r['in_process']:.1f}", f"{r['recall']:.3f}",
-                      f"{r['precision']:.3f}")
+        table.add_row(
+            r["tool"], f"{r['fresh']:.1f}", f"{r['in_process']:.1f}", f"{r['recall']:.3f}", f"{r['precision']:.3f}"
+        )
     Console(width=120).print(table)
 
 

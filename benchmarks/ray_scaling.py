@@ -13,6 +13,7 @@ time over the local engine's per interleaved pair. From the two smallest and lar
 engine's time is fitted as fixed seconds + seconds per image; where Ray's per-image cost is lower,
 the break-even size is where the two lines cross. Linux only (/proc).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,15 +34,25 @@ sys.path.insert(0, str(Path(__file__).parent))
 from scan_memory import tree_rss, write_shards  # noqa: E402
 
 ENGINES = ("local", "ray")
-RAY_SCAN = ("import sys; from audit.engine.ray_engine import ray_scan; "
-            "ray_scan(sys.argv[1], sys.argv[2], num_workers=int(sys.argv[3]), local_below=0)")
+RAY_SCAN = (
+    "import sys; from audit.engine.ray_engine import ray_scan; "
+    "ray_scan(sys.argv[1], sys.argv[2], num_workers=int(sys.argv[3]), local_below=0)"
+)
 
 
 def command(engine: str, pattern: str, out: Path, workers: int) -> list[str]:
     if engine == "ray":
         return [sys.executable, "-c", RAY_SCAN, pattern, str(out), str(workers)]
-    return [str(Path(sys.executable).with_name("audit")), "scan", pattern, "--out", str(out), "--quiet",
-            "--workers", str(workers)]
+    return [
+        str(Path(sys.executable).with_name("audit")),
+        "scan",
+        pattern,
+        "--out",
+        str(out),
+        "--quiet",
+        "--workers",
+        str(workers),
+    ]
 
 
 def measure(run: list[str]) -> tuple[float, float]:
@@ -84,8 +95,10 @@ def break_even(local: tuple[float, float], ray: tuple[float, float]) -> str:
     """The size from which Ray's fitted line runs below the local engine's, in words."""
     (fixed_local, each_local), (fixed_ray, each_ray) = local, ray
     if each_ray >= each_local:
-        return (f"none with these workers: Ray costs {1e3 * each_ray:.3f} ms per image against "
-                f"{1e3 * each_local:.3f} locally, plus {fixed_ray - fixed_local:.1f} s more to start")
+        return (
+            f"none with these workers: Ray costs {1e3 * each_ray:.3f} ms per image against "
+            f"{1e3 * each_local:.3f} locally, plus {fixed_ray - fixed_local:.1f} s more to start"
+        )
     return f"about {(fixed_ray - fixed_local) / (each_local - each_ray):,.0f} images"
 
 
@@ -100,8 +113,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="--workers locally, --num-workers for Ray")
     args = parser.parse_args()
     sizes = sorted(args.sizes)
-    table = Table(title=f"Ray vs local engine, {args.workers} workers, 32x32 PNGs in tar shards of 1,000, "
-                        f"median of {args.repeat} interleaved runs (min-max)")
+    table = Table(
+        title=f"Ray vs local engine, {args.workers} workers, 32x32 PNGs in tar shards of 1,000, "
+        f"median of {args.repeat} interleaved runs (min-max)"
+    )
     for column in ("images", "engine", "seconds", "images/s", "peak RSS of the tree (MB)", "Ray time / local"):
         table.add_column(column, justify="left" if column == "engine" else "right")
     medians: dict[str, list[float]] = {engine: [] for engine in ENGINES}
@@ -112,15 +127,21 @@ def main() -> None:
             for engine in ENGINES:
                 seconds, peaks = [s for s, _ in runs[engine]], [p for _, p in runs[engine]]
                 medians[engine].append(statistics.median(seconds))
-                table.add_row(f"{n:,}", engine, _median_range(seconds, "{:.2f}"),
-                              f"{n / statistics.median(seconds):,.0f}", _median_range(peaks, "{:,.0f}"),
-                              _median_range(ratios, "{:.2f}x") if engine == "ray" else "")
+                table.add_row(
+                    f"{n:,}",
+                    engine,
+                    _median_range(seconds, "{:.2f}"),
+                    f"{n / statistics.median(seconds):,.0f}",
+                    _median_range(peaks, "{:,.0f}"),
+                    _median_range(ratios, "{:.2f}x") if engine == "ray" else "",
+                )
     console = Console()
     console.print(table)
     if len(sizes) > 1:
         console.print("break-even:", break_even(fit(sizes, medians["local"]), fit(sizes, medians["ray"])))
-    console.print(f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-                  f"Python {platform.python_version()}")
+    console.print(
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}"
+    )
 
 
 if __name__ == "__main__":

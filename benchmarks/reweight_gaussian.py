@@ -6,6 +6,7 @@ the tails. Prints the variance ratio (mean and median over runs) and W2 at a few
 
     .venv/bin/python benchmarks/reweight_gaussian.py [--runs 300] [--n 100] [--generations 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,15 +27,26 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=1)
     args = parser.parse_args()
     shown = sorted({1, 10, args.generations // 2, args.generations})
-    print(f"fully-synthetic Gaussian loop, d={args.dim}, n={args.n}, {args.runs} runs; "
-          "var = fitted variance / true variance (1 is no shrinkage)")
-    print(f"{'reweight':>12} " + " ".join(f"{'g=' + str(g) + ' mean/median var':>24} {'W2':>6}" for g in shown)
-          + f" {'seconds':>8}")
+    print(
+        f"fully-synthetic Gaussian loop, d={args.dim}, n={args.n}, {args.runs} runs; "
+        "var = fitted variance / true variance (1 is no shrinkage)"
+    )
+    print(
+        f"{'reweight':>12} "
+        + " ".join(f"{'g=' + str(g) + ' mean/median var':>24} {'W2':>6}" for g in shown)
+        + f" {'seconds':>8}"
+    )
     for spec in SPECS:
         started = time.perf_counter()
-        config = SimConfig(loop="fully-synthetic", repeats=args.runs, generations=args.generations,
-                           samples_per_gen=args.n, dim=args.dim, metrics=("moments",),
-                           reweight=spec)
+        config = SimConfig(
+            loop="fully-synthetic",
+            repeats=args.runs,
+            generations=args.generations,
+            samples_per_gen=args.n,
+            dim=args.dim,
+            metrics=("moments",),
+            reweight=spec,
+        )
         rows = simulate(config).rows
         cells = []
         for g in shown:

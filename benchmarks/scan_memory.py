@@ -8,6 +8,7 @@ holds (10,000): the growth from 10^4 to 10^5 is the figure to watch. Linux only 
     .venv/bin/python benchmarks/scan_memory.py                 # N = 10^3, 10^4, 10^5
     .venv/bin/python benchmarks/scan_memory.py --sizes 1000 10000 --engine ray
 """
+
 from __future__ import annotations
 
 import argparse
@@ -113,8 +114,10 @@ def main() -> None:
     console = Console()
     console.print(table)
     for (n0, m0), (n1, m1) in zip(results, results[1:]):
-        console.print(f"growth: {m1 - m0:+.0f} MB from {n0:,} to {n1:,} images "
-                      f"({1000 * (m1 - m0) / (n1 - n0):+.3f} MB per 1,000 rows)")
+        console.print(
+            f"growth: {m1 - m0:+.0f} MB from {n0:,} to {n1:,} images "
+            f"({1000 * (m1 - m0) / (n1 - n0):+.3f} MB per 1,000 rows)"
+        )
 
 
 if __name__ == "__main__":

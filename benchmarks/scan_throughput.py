@@ -20,6 +20,7 @@ opening each file with PIL and converting it to RGB), "audit scan" is the `audit
 OUT --workers N` command with the default detectors, start-up, journal, results.parquet and the
 reports included; the ratio is decode-only seconds over scan seconds, per pair.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ from audit.demo import REAL_PHOTOS, build_demo_copies, sample_photo
 from audit.engine.batch import init_worker, process_batch
 from audit.engine.local import default_workers
 
-MODES = (("decode only", ()), ("metadata", ("metadata",)), ("watermark", ("watermark",)),
-         ("metadata + watermark (scan)", ("metadata", "watermark")))
+MODES = (
+    ("decode only", ()),
+    ("metadata", ("metadata",)),
+    ("watermark", ("watermark",)),
+    ("metadata + watermark (scan)", ("metadata", "watermark")),
+)
 BATCH = 16
 
 
@@ -65,8 +70,9 @@ def _no_setup() -> None:
 
 def timed_runs(work, items: list, workers: int, repeat: int, initializer=_no_setup, initargs=()) -> list[float]:
     """Seconds per run of `work` over `items` in a pool started and warmed beforehand."""
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer,
-                             initargs=initargs) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=initializer, initargs=initargs
+    ) as pool:
         list(pool.map(work, items[:workers]))  # warm-up: workers started, imports and detectors loaded
         seconds = []
         for _ in range(repeat):
@@ -82,12 +88,13 @@ def build_photo_crops(root: str, images: int, size: int) -> Path:
     out = Path(root) / f"crops{size}"
     out.mkdir(parents=True)
     side = size * 3 // 2
-    photos = [np.asarray(Image.fromarray(sample_photo(name)).resize((side, side), Image.BILINEAR))
-              for name in REAL_PHOTOS]
+    photos = [
+        np.asarray(Image.fromarray(sample_photo(name)).resize((side, side), Image.BILINEAR)) for name in REAL_PHOTOS
+    ]
     rng = np.random.default_rng(0)
     for i in range(images):
         top, left = rng.integers(0, side - size + 1, 2)
-        pixels = np.array(photos[i % len(photos)][top:top + size, left:left + size])
+        pixels = np.array(photos[i % len(photos)][top : top + size, left : left + size])
         pixels[0, 0] = i % 256, i // 256 % 256, 7
         Image.fromarray(pixels).save(out / f"img{i:06d}.png")
     return out
@@ -106,8 +113,17 @@ def decode_only_command(source: str, workers: int) -> list[str]:
 
 def scan_command(source: str, workers: int, out: str) -> list[str]:
     """`audit scan` from the console script installed beside this interpreter."""
-    return [str(Path(sys.executable).with_name("audit")), "scan", source, "--out", out, "--overwrite",
-            "--workers", str(workers), "--quiet"]
+    return [
+        str(Path(sys.executable).with_name("audit")),
+        "scan",
+        source,
+        "--out",
+        out,
+        "--overwrite",
+        "--workers",
+        str(workers),
+        "--quiet",
+    ]
 
 
 def end_to_end_table(source: str, n: int, workers: int, repeat: int, tmp: str) -> Table:
@@ -121,9 +137,16 @@ def end_to_end_table(source: str, n: int, workers: int, repeat: int, tmp: str) -
     table = Table(title=f"end to end on {n} images, {workers} workers, median of {repeat} interleaved pairs (min-max)")
     for column in ("run", "seconds", "images/s", "throughput ratio to decode-only"):
         table.add_column(column, justify="left" if column == "run" else "right")
-    for label, seconds in (("decode only (benchmarks/decode_only.py)", decode), ("audit scan (default detectors)", whole)):
-        table.add_row(label, _median_range(seconds, "{:.2f}"), _median_range([n / s for s in seconds], "{:.1f}"),
-                      _median_range(ratios, "{:.2f}") if seconds is whole else "1.00")
+    for label, seconds in (
+        ("decode only (benchmarks/decode_only.py)", decode),
+        ("audit scan (default detectors)", whole),
+    ):
+        table.add_row(
+            label,
+            _median_range(seconds, "{:.2f}"),
+            _median_range([n / s for s in seconds], "{:.1f}"),
+            _median_range(ratios, "{:.2f}") if seconds is whole else "1.00",
+        )
     return table
 
 
@@ -133,8 +156,10 @@ def _median_range(values: list[float], form: str) -> str:
 
 def per_mode_table(batches: list, n: int, workers: int, repeat: int) -> Table:
     """The engine's per-image work in each mode, in warm pools, against decoding alone."""
-    table = Table(title=f"per-image work on {n} images, {workers} warm workers, median of {repeat} "
-                        f"(min-max) ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})")
+    table = Table(
+        title=f"per-image work on {n} images, {workers} warm workers, median of {repeat} "
+        f"(min-max) ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})"
+    )
     for column in ("mode", "images/s", "ms per image per worker", "ratio to decode-only"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     paths = [[r.path for _, r in b] for b in batches]
@@ -146,8 +171,12 @@ def per_mode_table(batches: list, n: int, workers: int, repeat: int) -> Table:
     for label, seconds in runs.items():
         rates = [n / s for s in seconds]
         rate = statistics.median(rates)
-        table.add_row(label, f"{rate:.1f} ({min(rates):.1f}-{max(rates):.1f})",
-                      f"{1000 * workers / rate:.1f}", f"{rate / baseline:.2f}")
+        table.add_row(
+            label,
+            f"{rate:.1f} ({min(rates):.1f}-{max(rates):.1f})",
+            f"{1000 * workers / rate:.1f}",
+            f"{rate / baseline:.2f}",
+        )
     return table
 
 
@@ -169,14 +198,15 @@ def main() -> None:
         else:
             source = str(build_demo_copies(tmp, args.copies))
         records = list(enumerate(iter_records(source)))
-        batches = [records[i:i + BATCH] for i in range(0, len(records), BATCH)]
+        batches = [records[i : i + BATCH] for i in range(0, len(records), BATCH)]
         n = len(records)
         console = Console()
         if not args.no_modes:
             console.print(per_mode_table(batches, n, args.workers, args.repeat))
         console.print(end_to_end_table(source, n, args.workers, args.repeat, tmp))
-        console.print(f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-                      f"Python {platform.python_version()}")
+        console.print(
+            f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ before its first batch, and the modules it holds then (the heavy ones named). Ta
 
     python benchmarks/startup.py [--repeat 5] [--skip-simulate]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,16 +39,20 @@ def run_cpu(command: list[str], cwd: str) -> tuple[float, float]:
 
 def commands(folder: str, out: str) -> dict[str, list[str]]:
     scan = [AUDIT, "scan", folder, "--out", out, "--overwrite", "--quiet"]
-    return {"audit --help": [AUDIT, "--help"],
-            "scan, 1 image (default workers)": scan,
-            "scan, 1 image (--workers 0)": scan + ["--workers", "0"],
-            "audit simulate (defaults)": [AUDIT, "simulate", "--out", out + "-sim"]}
+    return {
+        "audit --help": [AUDIT, "--help"],
+        "scan, 1 image (default workers)": scan,
+        "scan, 1 image (--workers 0)": scan + ["--workers", "0"],
+        "audit simulate (defaults)": [AUDIT, "simulate", "--out", out + "-sim"],
+    }
 
 
-WORKER = ("import pickle, sys, time; started = time.perf_counter(); "
-          "init, config = pickle.loads(sys.stdin.buffer.read()); init(config, None); "
-          "print(time.perf_counter() - started, len(sys.modules), "
-          "*(name for name in ('pyarrow', 'torch', 'onnxruntime', 'faiss', 'click', 'rich', 'pandas') if name in sys.modules))")
+WORKER = (
+    "import pickle, sys, time; started = time.perf_counter(); "
+    "init, config = pickle.loads(sys.stdin.buffer.read()); init(config, None); "
+    "print(time.perf_counter() - started, len(sys.modules), "
+    "*(name for name in ('pyarrow', 'torch', 'onnxruntime', 'faiss', 'click', 'rich', 'pandas') if name in sys.modules))"
+)
 
 
 def worker_startup(repeat: int) -> tuple[list[float], str]:

@@ -12,6 +12,7 @@ Images: scikit-image's bundled photographs at their own sizes, and the same phot
 resized to the sizes generators emit (512x512 for SD 1.x/2.x, 1024x1024 for SDXL). Both
 decoders must return identical bits; the benchmark checks it before timing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,9 @@ def library(rgb: np.ndarray) -> list[np.ndarray]:
 
 def image_sets() -> dict[str, list[np.ndarray]]:
     photos = [sample_photo(name) for name in REAL_PHOTOS]
-    sized = {f"{s}x{s}": [np.asarray(Image.fromarray(p).resize((s, s), Image.BICUBIC)) for p in photos]
-             for s in (512, 1024)}
+    sized = {
+        f"{s}x{s}": [np.asarray(Image.fromarray(p).resize((s, s), Image.BICUBIC)) for p in photos] for s in (512, 1024)
+    }
     return {"own sizes": photos, **sized}
 
 
@@ -102,9 +104,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="paired timed runs; medians are reported")
     args = parser.parse_args()
-    table = Table(title=f"whole watermark detector, {len(KNOWN_KEYS)} keys x 2 channel orders, 1 process, median of "
-                        f"{args.repeat} paired runs (min-max) ({os.cpu_count()} CPUs, "
-                        f"{platform.processor() or platform.machine()})")
+    table = Table(
+        title=f"whole watermark detector, {len(KNOWN_KEYS)} keys x 2 channel orders, 1 process, median of "
+        f"{args.repeat} paired runs (min-max) ({os.cpu_count()} CPUs, "
+        f"{platform.processor() or platform.machine()})"
+    )
     for column in ("images", "n", "invisible-watermark img/s", "detector img/s", "speed-up (median of pairs)"):
         table.add_column(column, justify="left" if column == "images" else "right")
     for label, images in image_sets().items():
@@ -112,8 +116,13 @@ def main() -> None:
             assert all(np.array_equal(a, b) for a, b in zip(one_pass(rgb), library(rgb))), (label, rgb.shape)
         slow, fast = paired_runs(images, args.repeat)
         ratios = [f / s for s, f in zip(slow, fast)]
-        table.add_row(label, str(len(images)), spread(slow), spread(fast),
-                      f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})")
+        table.add_row(
+            label,
+            str(len(images)),
+            spread(slow),
+            spread(fast),
+            f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})",
+        )
     Console().print(table)
 
 

@@ -6,6 +6,7 @@ so the text does not depend on the terminal.
 
 Re-run it after changing any option; tests/test_docs.py fails while docs/cli.md is out of date.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -8,6 +8,7 @@ whose marks were lost, see audit/demo.py) and a bank of its marked images embedd
 CLIP encoder (ONNX; pulled into the model cache when missing), in a temporary folder. Without --out
 the scan and simulation outputs go to a temporary folder too. Takes a few seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,18 @@ def simulate_contamination(contamination: float, out: Path) -> dict:
     """The Gaussian toy in the default scenario of `audit simulate` (sampling bias lambda = 0.7):
     fresh real data each generation plus `contamination` of the previous model's samples; one
     configuration per filter, beside the all-real control."""
-    configs = [replace(scenario(), model="gaussian", loop="fresh", contamination=round(contamination, 3),
-                       generations=20, repeats=20, filter=f) for f in FILTERS]
+    configs = [
+        replace(
+            scenario(),
+            model="gaussian",
+            loop="fresh",
+            contamination=round(contamination, 3),
+            generations=20,
+            repeats=20,
+            filter=f,
+        )
+        for f in FILTERS
+    ]
     return simulate(configs, preset=False, out=out / "simulate", baseline=True).summary
 
 
@@ -61,8 +72,10 @@ def report(summary: dict, contamination: float, how: str, simulated: dict) -> st
         f"{'configuration':<40} {'W2':>6} {'var ratio':>10} {'synthetic kept':>15}",
     ]
     for name, final in simulated["final"].items():
-        lines.append(f"{name:<40} {final['w2']['mean']:>6.3f} {final['var_ratio']['mean']:>10.3f} "
-                     f"{final['kept_synthetic_share']['mean']:>15.1%}")
+        lines.append(
+            f"{name:<40} {final['w2']['mean']:>6.3f} {final['var_ratio']['mean']:>10.3f} "
+            f"{final['kept_synthetic_share']['mean']:>15.1%}"
+        )
     return "\n".join(lines + ["", f"verdict: {simulated['verdict']}"])
 
 

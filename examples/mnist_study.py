@@ -15,6 +15,7 @@ At the end (or with --tables-only) it writes <plan>/study.csv (every run x gener
 <plan>/bands.md (mean and min-max over seeds), <plan>/verdicts.md (each seed-paper finding) and
 <plan>/roughness.md (speckle in seed 0's sample grids, generation by generation).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,6 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-
 from mnist_verdicts import verdicts, verdicts_markdown  # noqa: F401  (the study's verdicts)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +38,15 @@ RESULTS = ROOT / "examples" / "results"
 # metrics that pass loops/metrics/validate.py in the classifier's conv features (the study's space)
 REPORTED = ("fid", "precision", "recall", "density", "coverage")
 DIAGNOSTICS = ("label_agreement", "black_share", "background_mean", "class_entropy", "mean_confidence")
-TABLE_COLUMNS = ("generation", *REPORTED, "class_entropy", "kept_synthetic", "tpr_filter", "fpr_filter",
-                 "seconds_generation")
+TABLE_COLUMNS = (
+    "generation",
+    *REPORTED,
+    "class_entropy",
+    "kept_synthetic",
+    "tpr_filter",
+    "fpr_filter",
+    "seconds_generation",
+)
 
 CONTAMINATIONS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -60,15 +67,19 @@ PLANS = {
         "fresh-c1-w2": dict(loop="fresh", contamination=1.0, guidance=2.0),
         "fresh-c0.4-w2": dict(loop="fresh", contamination=0.4, guidance=2.0),
         "fresh-c0.4-filter-watermark": dict(loop="fresh", contamination=0.4, filter="watermark"),
-        "fresh-c0.4-filter-watermark-jpeg75-resize0.5": dict(loop="fresh", contamination=0.4, filter="watermark",
-                                                            jpeg_quality=75, resize=0.5),
+        "fresh-c0.4-filter-watermark-jpeg75-resize0.5": dict(
+            loop="fresh", contamination=0.4, filter="watermark", jpeg_quality=75, resize=0.5
+        ),
         "fresh-c0.4-filter-all-bank0.25": dict(loop="fresh", contamination=0.4, filter="all", bank_rate=0.25),
-        "fresh-c0.4-filter-all-bank0.9-jpeg75-resize0.5": dict(loop="fresh", contamination=0.4, filter="all",
-                                                              jpeg_quality=75, resize=0.5, bank_rate=0.9),
+        "fresh-c0.4-filter-all-bank0.9-jpeg75-resize0.5": dict(
+            loop="fresh", contamination=0.4, filter="all", jpeg_quality=75, resize=0.5, bank_rate=0.9
+        ),
     },
     # what fits about six hours on 2 CPU cores: the contamination sweep (with its c = 0 control) and accumulate
-    "small": {**{_name(c): dict(loop="fresh", contamination=c) for c in CONTAMINATIONS},
-              "accumulate": dict(loop="accumulate")},
+    "small": {
+        **{_name(c): dict(loop="fresh", contamination=c) for c in CONTAMINATIONS},
+        "accumulate": dict(loop="accumulate"),
+    },
 }
 # per plan: the loop's sizes (all plans use the cpu network, 16x16). "full" trains every generation
 # for the same 150 epochs of its pool (1,172 steps of 128 on 1,000 items, where generation 0 is
@@ -78,17 +89,29 @@ PLAN_SETTINGS = {
     "full": dict(generations=9, seeds=5, train_epochs=150, samples_per_gen=1000, test_size=1000),
     "small": dict(generations=9, seeds=3, train_steps=800, samples_per_gen=1000, test_size=1000),
 }
-QUICK = dict(samples_per_gen=40, test_size=30, train_steps=2, train_epochs=None, sample_steps=2, probe_size=20)  # --quick: smoke run
+QUICK = dict(
+    samples_per_gen=40, test_size=30, train_steps=2, train_epochs=None, sample_steps=2, probe_size=20
+)  # --quick: smoke run
 
 
 def base_config(dataset: str, settings: dict, seed: int, quick: bool = False):
     from loops.config import SimConfig
 
-    config = SimConfig(dataset=dataset, model="diffusion", diffusion_preset="cpu", device="cpu",
-                       samples_per_gen=settings["samples_per_gen"], test_size=settings["test_size"],
-                       generations=settings["generations"], seed=seed, repeats=1,
-                       train_steps=settings.get("train_steps"), train_epochs=settings.get("train_epochs"),
-                       probe_embedder="random:tiny", probe_size=500)
+    config = SimConfig(
+        dataset=dataset,
+        model="diffusion",
+        diffusion_preset="cpu",
+        device="cpu",
+        samples_per_gen=settings["samples_per_gen"],
+        test_size=settings["test_size"],
+        generations=settings["generations"],
+        seed=seed,
+        repeats=1,
+        train_steps=settings.get("train_steps"),
+        train_epochs=settings.get("train_epochs"),
+        probe_embedder="random:tiny",
+        probe_size=500,
+    )
     return replace(config, **QUICK) if quick else config
 
 
@@ -101,8 +124,9 @@ def run_folder(results: Path, plan: str, name: str, seed: int) -> Path:
     return results / plan / name / f"seed{seed}"
 
 
-def run_one(plan: str, name: str, seed: int, dataset: str, work: str, settings: dict, quick: bool,
-            results: Path) -> tuple[str, int]:
+def run_one(
+    plan: str, name: str, seed: int, dataset: str, work: str, settings: dict, quick: bool, results: Path
+) -> tuple[str, int]:
     """Run (or resume) one (configuration, seed); copy its small outputs into its result folder."""
     from loops.images.world import classifier, load_dataset
     from loops.simulate import simulate
@@ -110,8 +134,11 @@ def run_one(plan: str, name: str, seed: int, dataset: str, work: str, settings: 
     config = replace(base_config(dataset, settings, seed, quick), **PLANS[plan][name])
     out = Path(work) / plan / name / f"seed{seed}"
     diagnostics_path = out / "diagnostics.jsonl"
-    done = {json.loads(line)["generation"] for line in diagnostics_path.read_text().splitlines()} \
-        if diagnostics_path.is_file() else set()
+    done = (
+        {json.loads(line)["generation"] for line in diagnostics_path.read_text().splitlines()}
+        if diagnostics_path.is_file()
+        else set()
+    )
 
     def after_generation(count: int, _total: int) -> None:  # called once the checkpoint is written
         g = count - 1
@@ -136,8 +163,9 @@ def run_one(plan: str, name: str, seed: int, dataset: str, work: str, settings: 
     target.mkdir(parents=True)
     for file in ("metrics.csv", "summary.json"):
         shutil.copy(out / file, target / file)
-    rows = sorted((json.loads(line) for line in diagnostics_path.read_text().splitlines()),
-                  key=lambda r: r["generation"])
+    rows = sorted(
+        (json.loads(line) for line in diagnostics_path.read_text().splitlines()), key=lambda r: r["generation"]
+    )
     _write_csv(target / "diagnostics.csv", rows)
     if seed == 0:
         (target / "samples").mkdir()
@@ -157,10 +185,15 @@ def pixel_histogram(images: np.ndarray) -> dict[str, float]:
     """Share of exactly-black pixels (0), of pixels below 32, the mean of the 4-pixel border
     (background in MNIST) in 0..255, and the mean roughness (speckle shows there)."""
     images = np.asarray(images)
-    border = np.concatenate([images[:, :4].ravel(), images[:, -4:].ravel(), images[:, 4:-4, :4].ravel(),
-                             images[:, 4:-4, -4:].ravel()])
-    return {"black_share": float((images == 0).mean()), "dark_share": float((images < 32).mean()),
-            "background_mean": float(border.mean()), "roughness": float(roughness(images).mean())}
+    border = np.concatenate(
+        [images[:, :4].ravel(), images[:, -4:].ravel(), images[:, 4:-4, :4].ravel(), images[:, 4:-4, -4:].ravel()]
+    )
+    return {
+        "black_share": float((images == 0).mean()),
+        "dark_share": float((images < 32).mean()),
+        "background_mean": float(border.mean()),
+        "roughness": float(roughness(images).mean()),
+    }
 
 
 def roughness(images: np.ndarray) -> np.ndarray:
@@ -181,11 +214,18 @@ def roughness_markdown(results: Path, plan: str, real_images: np.ndarray) -> str
         grids = sorted((run_folder(results, plan, name, 0) / "samples").glob("g*.png"))
         table[name] = [roughness(load_grid(g, real_images.shape[1])) for g in grids]
     columns = max(map(len, table.values()), default=0)
-    lines = [f"Real test images: roughness {real.mean():.1f}, 99th percentile {limit:.1f}. "
-             "Cells: mean roughness / share of samples above that percentile (seed 0, 64 samples).", "",
-             "| configuration | " + " | ".join(f"g{g}" for g in range(columns)) + " |", "|---|" + "---|" * columns]
-    lines += [f"| {name} | " + " | ".join(f"{c.mean():.0f} / {(c > limit).mean():.2f}" for c in cells) + " |"
-              for name, cells in table.items() if cells]
+    lines = [
+        f"Real test images: roughness {real.mean():.1f}, 99th percentile {limit:.1f}. "
+        "Cells: mean roughness / share of samples above that percentile (seed 0, 64 samples).",
+        "",
+        "| configuration | " + " | ".join(f"g{g}" for g in range(columns)) + " |",
+        "|---|" + "---|" * columns,
+    ]
+    lines += [
+        f"| {name} | " + " | ".join(f"{c.mean():.0f} / {(c > limit).mean():.2f}" for c in cells) + " |"
+        for name, cells in table.items()
+        if cells
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -212,6 +252,7 @@ def commit(paths: list[Path], message: str) -> None:
 
 
 # ---------------------------------------------------------------- tables, bands and verdicts
+
 
 def load_rows(results: Path, plan: str) -> list[dict]:
     """Every finished generation of every run of the plan: metrics joined with diagnostics."""
@@ -253,8 +294,18 @@ def bands(rows: list[dict], metric: str) -> dict[tuple[str, int], tuple[float, f
 
 
 def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
-    metrics = ("fid", "recall", "coverage", "precision", "density", "label_agreement", "class_entropy",
-               "black_share", "background_mean", "roughness")
+    metrics = (
+        "fid",
+        "recall",
+        "coverage",
+        "precision",
+        "density",
+        "label_agreement",
+        "class_entropy",
+        "black_share",
+        "background_mean",
+        "roughness",
+    )
     table = {m: bands(rows, m) for m in metrics}
     configs = list(dict.fromkeys(r["config"] for r in rows))
     lines = ["| configuration | g | seeds | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
@@ -266,7 +317,9 @@ def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
             for m in metrics:
                 mean, lo, hi, n = table[m].get((name, g), (float("nan"),) * 3 + (0,))
                 digits = ".3g" if m in ("fid", "background_mean", "roughness") else ".3f"
-                fewer = f" [{n} seed{'s' * (n != 1)}]" if n != table["fid"][(name, g)][3] else ""  # a diagnostic added later
+                fewer = (
+                    f" [{n} seed{'s' * (n != 1)}]" if n != table["fid"][(name, g)][3] else ""
+                )  # a diagnostic added later
                 cells.append(f"{mean:{digits}} ({lo:{digits}}–{hi:{digits}}){fewer}")
             lines.append(f"| {name} | {g} | {table['fid'][(name, g)][3]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -304,6 +357,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 # ---------------------------------------------------------------- checks that gate the study
 
+
 def validate_metrics_table(dataset: str, results: Path, n: int = 1000) -> dict:
     """The metric validation in the study's feature space (and two others): on/off degradations and
     severity ramps of real images the classifier never trained on (one half of the test split
@@ -316,22 +370,37 @@ def validate_metrics_table(dataset: str, results: Path, n: int = 1000) -> dict:
     conv = classifier(dataset, 16, n)
     half = n // 2
     reference, held_out, held_labels = data.test_images[:half], data.test_images[half:], data.test_labels[half:]
-    spaces = {"cnn conv (study)": conv, "cnn penultimate (old)": conv.at_layer("penultimate"),
-              "pixels": lambda x: np.asarray(x, np.float64).reshape(len(x), -1) / 255.0}
+    spaces = {
+        "cnn conv (study)": conv,
+        "cnn penultimate (old)": conv.at_layer("penultimate"),
+        "pixels": lambda x: np.asarray(x, np.float64).reshape(len(x), -1) / 255.0,
+    }
     tables = {name: validate_metrics(f, reference, held_out, held_labels, n=half) for name, f in spaces.items()}
     ramps = severity_ramps(conv, reference, held_out, held_labels)
     test = conv(data.test_images)
-    floors = {"study size: 1,000 training images vs the 1,000 test images": fid(conv(data.train_images[:n]), test),
-              "held-out halves: 500 test images vs the other 500": tables["cnn conv (study)"]["real"]["fid"],
-              "seen at the same size: 500 training images vs 500 test images":
-                  fid(conv(data.train_images[:half]), conv(reference))}
+    floors = {
+        "study size: 1,000 training images vs the 1,000 test images": fid(conv(data.train_images[:n]), test),
+        "held-out halves: 500 test images vs the other 500": tables["cnn conv (study)"]["real"]["fid"],
+        "seen at the same size: 500 training images vs 500 test images": fid(
+            conv(data.train_images[:half]), conv(reference)
+        ),
+    }
     saturation = tables["cnn conv (study)"]["noise"]
     results.mkdir(parents=True, exist_ok=True)
     (results / "metric-validation.md").write_text(validation_markdown(tables, ramps, floors, saturation))
-    (results / "metric-validation.json").write_text(json.dumps(
-        {"floor": {"fid": floors[next(iter(floors))], "n": n}, "floors": floors, "saturation": saturation,
-         "spaces": {name: {"table": t, "checks": check(t)} for name, t in tables.items()},
-         "ramps": ramps, "ramp_checks": ramp_checks(ramps)}, indent=1))
+    (results / "metric-validation.json").write_text(
+        json.dumps(
+            {
+                "floor": {"fid": floors[next(iter(floors))], "n": n},
+                "floors": floors,
+                "saturation": saturation,
+                "spaces": {name: {"table": t, "checks": check(t)} for name, t in tables.items()},
+                "ramps": ramps,
+                "ramp_checks": ramp_checks(ramps),
+            },
+            indent=1,
+        )
+    )
     print(markdown(tables), ramps_markdown(ramps), sep="\n")
     return tables
 
@@ -339,18 +408,35 @@ def validate_metrics_table(dataset: str, results: Path, n: int = 1000) -> dict:
 def validation_markdown(tables: dict, ramps: dict, floors: dict, saturation: dict) -> str:
     from loops.metrics.validate import markdown, ramp_checks, ramps_markdown
 
-    failed = [f"{c['ramp']}: {c['metric']} goes {c['direction']} in only some steps" for c in ramp_checks(ramps)
-              if not c["ok"]]
-    return "\n".join([
-        "Real images: the 1,000-image test split, never seen by the feature classifier: 500 are the reference, "
-        "the other 500 are degraded. ✗ marks an expectation that failed (loops/metrics/validate.py).", "",
-        "## On/off degradations", "", markdown(tables),
-        "## Severity ramps (study space)", "", ramps_markdown(ramps),
-        "Failed directions: " + ("; ".join(failed) if failed else "none") + ".", "",
-        "## FID floor", "", *(f"- {name}: {value:.2f}" for name, value in floors.items()), "",
-        "## Saturation (uniform noise, study space)", "",
-        ", ".join(f"{m} {v:.3g}" for m, v in saturation.items())
-        + ". A FID near the noise level cannot rank two runs: both are as far from MNIST as noise is.", ""])
+    failed = [
+        f"{c['ramp']}: {c['metric']} goes {c['direction']} in only some steps"
+        for c in ramp_checks(ramps)
+        if not c["ok"]
+    ]
+    return "\n".join(
+        [
+            "Real images: the 1,000-image test split, never seen by the feature classifier: 500 are the reference, "
+            "the other 500 are degraded. ✗ marks an expectation that failed (loops/metrics/validate.py).",
+            "",
+            "## On/off degradations",
+            "",
+            markdown(tables),
+            "## Severity ramps (study space)",
+            "",
+            ramps_markdown(ramps),
+            "Failed directions: " + ("; ".join(failed) if failed else "none") + ".",
+            "",
+            "## FID floor",
+            "",
+            *(f"- {name}: {value:.2f}" for name, value in floors.items()),
+            "",
+            "## Saturation (uniform noise, study space)",
+            "",
+            ", ".join(f"{m} {v:.3g}" for m, v in saturation.items())
+            + ". A FID near the noise level cannot rank two runs: both are as far from MNIST as noise is.",
+            "",
+        ]
+    )
 
 
 def steps_at_generation_zero(settings: dict) -> int:
@@ -369,8 +455,9 @@ def cfg_check(dataset: str, results: Path, train_steps: int, n: int = 500, seed:
 
     data, judge = load_dataset(dataset, 16, 1000), classifier(dataset, 16, 1000)
     x, y = data.draw(np.random.default_rng(seed), 1000)
-    model = DiffusionModel([np.random.default_rng(seed + 1)], replace(PRESETS["cpu"], train_steps=train_steps),
-                           data.classes)
+    model = DiffusionModel(
+        [np.random.default_rng(seed + 1)], replace(PRESETS["cpu"], train_steps=train_steps), data.classes
+    )
     started = time.perf_counter()
     model.fit(x[None], y[None])
     report = {"train_steps": train_steps, "samples": n, "seconds_fit": time.perf_counter() - started}
@@ -380,8 +467,11 @@ def cfg_check(dataset: str, results: Path, train_steps: int, n: int = 500, seed:
     for w in (0.0, 1.0, 2.0):
         samples = model.sample(n, y=labels[None], bias=1 / (1 + w))[0]
         features = judge(samples)
-        report[f"w={w:g}"] = {"fid": fid(features, real), **prdc(real, features, 5),
-                              **generation_diagnostics(samples, labels, judge)}
+        report[f"w={w:g}"] = {
+            "fid": fid(features, real),
+            **prdc(real, features, 5),
+            **generation_diagnostics(samples, labels, judge),
+        }
     agreement = [report[f"w={w:g}"]["label_agreement"] for w in (0, 1, 2)]
     report["agreement_does_not_fall"] = bool(agreement[2] >= agreement[0] - 0.01)
     results.mkdir(parents=True, exist_ok=True)
@@ -425,7 +515,11 @@ def main() -> None:
         validate_metrics_table(dataset, results)
         return
     if args.cfg_check:
-        print(json.dumps(cfg_check(dataset, results, settings.get("train_steps") or steps_at_generation_zero(settings)), indent=1))
+        print(
+            json.dumps(
+                cfg_check(dataset, results, settings.get("train_steps") or steps_at_generation_zero(settings)), indent=1
+            )
+        )
         return
     unknown = set(args.only or ()) - set(PLANS[args.plan])
     if unknown:
@@ -434,20 +528,24 @@ def main() -> None:
     index, count = int(index), int(count or 1)
     wanted = [] if args.tables_only else runs_of(args.plan, settings, args.only)
     pending = [r for r in wanted if not finished(results, args.plan, *r, settings["generations"])]
-    pending = pending[index - 1::count]
+    pending = pending[index - 1 :: count]
     from loops.images.world import load_dataset
 
     real = load_dataset(dataset, 16, base_config(dataset, settings, 0, args.quick).test_size).test_images
     with ProcessPoolExecutor(max(1, args.jobs), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, args.plan, name, seed, dataset, args.work, settings, args.quick, results)
-                   for name, seed in pending]
+        futures = [
+            pool.submit(run_one, args.plan, name, seed, dataset, args.work, settings, args.quick, results)
+            for name, seed in pending
+        ]
         for future in as_completed(futures):
             name, seed = future.result()
             print(f"finished {name} seed {seed}", flush=True)
             write_tables(results, args.plan, real)
             if args.commit:
-                commit([run_folder(results, args.plan, name, seed), *(results / args.plan / t for t in TABLES)],
-                       f"MNIST study ({args.plan}): {name} seed {seed}")
+                commit(
+                    [run_folder(results, args.plan, name, seed), *(results / args.plan / t for t in TABLES)],
+                    f"MNIST study ({args.plan}): {name} seed {seed}",
+                )
     write_tables(results, args.plan, real)
 
 

@@ -7,19 +7,27 @@ the finding is about a trend; "bounded" and "growing" are read on the slope of l
 last half of the generations. A run whose FID sits at the metric's saturation level (uniform noise
 scores about the same) cannot be ranked, so a trend read there is "cannot tell (saturated)".
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from loops.metrics.paired import (GROWTH, Interval, bootstrap_mean, growth_reading, last_half_slope,
-                                  paired_difference, paired_log_ratio)
+from loops.metrics.paired import (
+    GROWTH,
+    Interval,
+    bootstrap_mean,
+    growth_reading,
+    last_half_slope,
+    paired_difference,
+    paired_log_ratio,
+)
 
 CONTROL = "fresh-c0"
-REPLACE = "fresh-c1"            # fully synthetic: each generation replaces the data with its own samples
+REPLACE = "fresh-c1"  # fully synthetic: each generation replaces the data with its own samples
 SWEEP = (0.2, 0.4, 0.6, 0.8, 1.0)
-NEAR_CONTROL = 1.5              # "near the control": FID under 1.5x the control's
-FLOOR_LIMIT = 2.0               # generation 0 must be within 2x the real-vs-real floor
-SATURATED = 0.8                 # FID above 0.8x the uniform-noise FID cannot be ranked
+NEAR_CONTROL = 1.5  # "near the control": FID under 1.5x the control's
+FLOOR_LIMIT = 2.0  # generation 0 must be within 2x the real-vs-real floor
+SATURATED = 0.8  # FID above 0.8x the uniform-noise FID cannot be ranked
 
 
 def _name(c: float) -> str:
@@ -35,8 +43,9 @@ class Table:
 
     def per_seed(self, config: str, metric: str, generation: int | None = None) -> dict[int, float]:
         g = self.last if generation is None else generation
-        return {s: r[metric] for (c, s, gen), r in self.at.items()
-                if c == config and gen == g and np.isfinite(r[metric])}
+        return {
+            s: r[metric] for (c, s, gen), r in self.at.items() if c == config and gen == g and np.isfinite(r[metric])
+        }
 
     def series(self, config: str, seed: int, metric: str = "fid") -> list[float]:
         return [self.at[(config, seed, g)][metric] for g in range(self.last + 1) if (config, seed, g) in self.at]
@@ -54,8 +63,9 @@ def _ratio_text(i: Interval) -> str:
     return i.text(".2f", np.exp) + f" ({i.seeds} seeds)" if i.seeds else "not run"
 
 
-def _ratio_finding(t: Table, finding: str, source: str, config: str, reference: str, threshold: float,
-                   claim: str, metric: str = "fid") -> dict:
+def _ratio_finding(
+    t: Table, finding: str, source: str, config: str, reference: str, threshold: float, claim: str, metric: str = "fid"
+) -> dict:
     ratio = paired_log_ratio(t.per_seed(config, metric), t.per_seed(reference, metric))
     verdict = ratio.reading(np.log(threshold), claim) if ratio.seeds else "cannot tell (not run)"
     rule = f"{metric} ratio {config} / {reference} at g{t.last} {'>' if claim == 'above' else '<'} {threshold:g}"
@@ -88,29 +98,42 @@ def accumulate_bounded(t: Table, saturation: float | None) -> dict:
         verdict = "reproduced"
     else:
         verdict = "cannot tell"
-    evidence = (f"slope of log FID over the last half: accumulate {a_slope.text('.3f')} ({accumulate}), "
-                f"replace {r_slope.text('.3f')} ({replace})")
-    return _verdict("Accumulating data keeps the error bounded where replacing it makes it grow",
-                    "Gerstgrasser et al. 2024", verdict, evidence,
-                    f"bounded: slope interval under {GROWTH}; growing: over it; reproduced when accumulate "
-                    "is bounded and replace grows")
+    evidence = (
+        f"slope of log FID over the last half: accumulate {a_slope.text('.3f')} ({accumulate}), "
+        f"replace {r_slope.text('.3f')} ({replace})"
+    )
+    return _verdict(
+        "Accumulating data keeps the error bounded where replacing it makes it grow",
+        "Gerstgrasser et al. 2024",
+        verdict,
+        evidence,
+        f"bounded: slope interval under {GROWTH}; growing: over it; reproduced when accumulate "
+        "is bounded and replace grows",
+    )
 
 
 def control_bounded(t: Table, saturation: float | None) -> dict:
     reading, slope = _growth(t, CONTROL, saturation)
     verdict = {"bounded": "reproduced", "growing": "not reproduced"}.get(reading, reading)
-    return _verdict("The c = 0 control does not drift (the loop machinery alone keeps FID bounded)", "control",
-                    verdict, f"slope of log FID over the last half {slope.text('.3f')}",
-                    f"slope interval under {GROWTH} per generation")
+    return _verdict(
+        "The c = 0 control does not drift (the loop machinery alone keeps FID bounded)",
+        "control",
+        verdict,
+        f"slope of log FID over the last half {slope.text('.3f')}",
+        f"slope interval under {GROWTH} per generation",
+    )
 
 
 def diversity_first(t: Table) -> dict:
     difference = paired_difference(t.per_seed(REPLACE, "recall"), t.per_seed(CONTROL, "recall"), scale=0.5)
     verdict = difference.reading(0.0, "below") if difference.seeds else "cannot tell (not run)"
-    return _verdict("Diversity is lost: recall falls below half of the control's in a fully synthetic loop",
-                    "MAD (Alemohammad et al.), Shumailov et al.", verdict,
-                    f"recall - 0.5 x control's recall {difference.text('.2f')}",
-                    "paired difference recall(c=1) - 0.5 recall(control) < 0")
+    return _verdict(
+        "Diversity is lost: recall falls below half of the control's in a fully synthetic loop",
+        "MAD (Alemohammad et al.), Shumailov et al.",
+        verdict,
+        f"recall - 0.5 x control's recall {difference.text('.2f')}",
+        "paired difference recall(c=1) - 0.5 recall(control) < 0",
+    )
 
 
 def dose_response(t: Table) -> dict:
@@ -124,8 +147,13 @@ def dose_response(t: Table) -> dict:
         correlations.append(float(spearmanr(*zip(*points)).statistic) if len(points) >= 3 else np.nan)
     rho = bootstrap_mean(correlations)
     verdict = rho.reading(0.9, "above") if rho.seeds else "cannot tell (not run)"
-    return _verdict("More synthetic data, more drift: FID rises with c across the sweep", "MAD, Martínez et al.",
-                    verdict, f"Spearman's rho of FID on c {rho.text('.2f')}", "mean rank correlation > 0.9")
+    return _verdict(
+        "More synthetic data, more drift: FID rises with c across the sweep",
+        "MAD, Martínez et al.",
+        verdict,
+        f"Spearman's rho of FID on c {rho.text('.2f')}",
+        "mean rank correlation > 0.9",
+    )
 
 
 def stability_threshold(t: Table) -> dict:
@@ -144,8 +172,13 @@ def stability_threshold(t: Table) -> dict:
     else:
         verdict = "cannot tell"
     evidence = "; ".join(f"c = {c:g}: ratio {_ratio_text(i)}" for c, _, i in readings)
-    return _verdict("A stability threshold: some c > 0 keeps FID near the control's", "Bertrand et al. 2024",
-                    verdict, evidence, f"some c > 0 with FID ratio to the control < {NEAR_CONTROL:g}")
+    return _verdict(
+        "A stability threshold: some c > 0 keeps FID near the control's",
+        "Bertrand et al. 2024",
+        verdict,
+        evidence,
+        f"some c > 0 with FID ratio to the control < {NEAR_CONTROL:g}",
+    )
 
 
 def guidance_tradeoff(t: Table) -> dict:
@@ -156,10 +189,13 @@ def guidance_tradeoff(t: Table) -> dict:
     else:
         readings = {recall.reading(0.0, "below"), precision.reading(0.0, "above")}
         verdict = readings.pop() if len(readings) == 1 else "cannot tell"
-    return _verdict("Guidance (w = 2) trades diversity for fidelity: recall down, precision up against w = 0",
-                    "MAD (sampling bias), Martínez et al.", verdict,
-                    f"recall difference {recall.text('.2f')}, precision difference {precision.text('.2f')}",
-                    "paired recall difference < 0 and precision difference > 0 (c = 1, w = 2 vs w = 0)")
+    return _verdict(
+        "Guidance (w = 2) trades diversity for fidelity: recall down, precision up against w = 0",
+        "MAD (sampling bias), Martínez et al.",
+        verdict,
+        f"recall difference {recall.text('.2f')}, precision difference {precision.text('.2f')}",
+        "paired recall difference < 0 and precision difference > 0 (c = 1, w = 2 vs w = 0)",
+    )
 
 
 def generation_zero(t: Table, floor: float | None) -> dict:
@@ -168,9 +204,13 @@ def generation_zero(t: Table, floor: float | None) -> dict:
         return _verdict("Generation 0 within 2x the FID floor", "study precondition", "cannot tell (no floor)", "", "")
     ratio = bootstrap_mean([np.log(f / floor) for f in fids.values()])
     verdict = ratio.reading(np.log(FLOOR_LIMIT), "below") if ratio.seeds else "cannot tell (not run)"
-    return _verdict(f"Generation 0 within {FLOOR_LIMIT:g}x the FID floor (real vs real, {floor:.2f})",
-                    "study precondition", verdict, f"FID g0 / floor {_ratio_text(ratio)}",
-                    f"g0 FID / floor < {FLOOR_LIMIT:g}")
+    return _verdict(
+        f"Generation 0 within {FLOOR_LIMIT:g}x the FID floor (real vs real, {floor:.2f})",
+        "study precondition",
+        verdict,
+        f"FID g0 / floor {_ratio_text(ratio)}",
+        f"g0 FID / floor < {FLOOR_LIMIT:g}",
+    )
 
 
 def verdicts(rows: list[dict], floor: float | None = None, saturation: float | None = None) -> list[dict]:
@@ -179,25 +219,51 @@ def verdicts(rows: list[dict], floor: float | None = None, saturation: float | N
     t = Table(rows)
     return [
         generation_zero(t, floor),
-        _ratio_finding(t, "A fully synthetic loop degrades: FID above the all-real control's",
-                       "MAD (Alemohammad et al.), Shumailov et al., Martínez et al.", REPLACE, CONTROL, 1.0, "above"),
+        _ratio_finding(
+            t,
+            "A fully synthetic loop degrades: FID above the all-real control's",
+            "MAD (Alemohammad et al.), Shumailov et al., Martínez et al.",
+            REPLACE,
+            CONTROL,
+            1.0,
+            "above",
+        ),
         diversity_first(t),
         control_bounded(t, saturation),
-        _ratio_finding(t, "Enough fresh real data keeps the loop near the control: at c = 0.4, FID under 1.5x "
-                       "the control's", "MAD (fresh-data loop)", _name(0.4), CONTROL, NEAR_CONTROL, "below"),
+        _ratio_finding(
+            t,
+            "Enough fresh real data keeps the loop near the control: at c = 0.4, FID under 1.5x the control's",
+            "MAD (fresh-data loop)",
+            _name(0.4),
+            CONTROL,
+            NEAR_CONTROL,
+            "below",
+        ),
         dose_response(t),
         stability_threshold(t),
-        _ratio_finding(t, "Accumulating mitigates: FID of accumulate below the fully synthetic (replace) loop's",
-                       "Gerstgrasser et al. 2024", "accumulate", REPLACE, 1.0, "below"),
+        _ratio_finding(
+            t,
+            "Accumulating mitigates: FID of accumulate below the fully synthetic (replace) loop's",
+            "Gerstgrasser et al. 2024",
+            "accumulate",
+            REPLACE,
+            1.0,
+            "below",
+        ),
         accumulate_bounded(t, saturation),
         guidance_tradeoff(t),
     ]
 
 
 def verdicts_markdown(rows: list[dict], floor: float | None = None, saturation: float | None = None) -> str:
-    lines = ["Intervals: 95 % percentile bootstrap of the mean over seeds (paired by seed). "
-             "Ratios are geometric means.", "",
-             "| finding | source | verdict | evidence | rule |", "|---|---|---|---|---|"]
-    lines += [f"| {v['finding']} | {v['source']} | **{v['verdict']}** | {v['evidence']} | {v['rule']} |"
-              for v in verdicts(rows, floor, saturation)]
+    lines = [
+        "Intervals: 95 % percentile bootstrap of the mean over seeds (paired by seed). Ratios are geometric means.",
+        "",
+        "| finding | source | verdict | evidence | rule |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {v['finding']} | {v['source']} | **{v['verdict']}** | {v['evidence']} | {v['rule']} |"
+        for v in verdicts(rows, floor, saturation)
+    ]
     return "\n".join(lines) + "\n"

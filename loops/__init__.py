@@ -6,6 +6,7 @@ with the same rows and summary `audit simulate` writes; `SimConfig` holds one co
 and writes): the least costly policy that keeps quality within a tolerance.
 See DESIGN.md, "Data flow: simulate", and README.md, "Simulating self-consuming training".
 """
+
 from loops.advise import Advice, advise  # noqa: F401  (the function shadows the package name)
 from loops.config import SimConfig
 from loops.simulate import SimResult, simulate  # noqa: F401  (the function shadows the module name)

@@ -6,6 +6,7 @@ generation), so it shows what the model loses by itself (finite samples, samplin
 baseline of a mitigated configuration (a filter or reweighting) is the same configuration
 without the mitigation: what the contamination does when nothing is done about it.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -33,7 +34,7 @@ def with_baselines(configs: list) -> list:
 
 
 def role(config: dict) -> str:
-    """"control", "baseline" (no mitigation) or "mitigation", from a resolved configuration's dict."""
+    """ "control", "baseline" (no mitigation) or "mitigation", from a resolved configuration's dict."""
     mitigated = config.get("filter", "none") != "none" or config.get("reweight")
     if mitigated:
         return "mitigation"

@@ -3,6 +3,7 @@
 `plan()` turns what the user asked for into the list of fully resolved configurations that
 `simulate()` runs, plus notes about settings that were ignored or adjusted (never silently).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -112,10 +113,28 @@ def _parse_bool(text: str) -> bool:
 
 
 SWEEPABLE = {
-    "model": str, "loop": str, "contamination": float, "samples_per_gen": int, "generations": int,
-    "bias": float, "unbiased": _parse_bool, "dim": int, "components": int, "data": str, "test_size": int,
-    "filter": str, "filter_tpr": float, "filter_fpr": float, "k": int, "guidance": float, "reweight": str,
-    "watermark_rate": float, "jpeg_quality": int, "resize": float, "transform_rate": float, "bank_rate": float,
+    "model": str,
+    "loop": str,
+    "contamination": float,
+    "samples_per_gen": int,
+    "generations": int,
+    "bias": float,
+    "unbiased": _parse_bool,
+    "dim": int,
+    "components": int,
+    "data": str,
+    "test_size": int,
+    "filter": str,
+    "filter_tpr": float,
+    "filter_fpr": float,
+    "k": int,
+    "guidance": float,
+    "reweight": str,
+    "watermark_rate": float,
+    "jpeg_quality": int,
+    "resize": float,
+    "transform_rate": float,
+    "bank_rate": float,
 }
 
 
@@ -154,8 +173,9 @@ def scenario() -> SimConfig:
     return SimConfig()
 
 
-def plan(base: SimConfig | None = None, sweep=(), use_preset: bool = False,
-         baseline: bool = False) -> tuple[list[SimConfig], list[str]]:
+def plan(
+    base: SimConfig | None = None, sweep=(), use_preset: bool = False, baseline: bool = False
+) -> tuple[list[SimConfig], list[str]]:
     """Resolved configurations to run (duplicates dropped) and notes for the user; `baseline` adds
     the all-real control and each mitigated configuration's no-mitigation baseline."""
     base = base or SimConfig()
@@ -194,17 +214,23 @@ def resolve(config: SimConfig) -> tuple[SimConfig, list[str]]:
         parse_reweight(config.reweight)
     if config.model == "diffusion":
         if config.filter == "metadata":
-            raise ConfigError("--filter metadata is a toy-backend filter: an image world publishes no generator "
-                              "metadata (its curators run watermark, probe and neardup)")
+            raise ConfigError(
+                "--filter metadata is a toy-backend filter: an image world publishes no generator "
+                "metadata (its curators run watermark, probe and neardup)"
+            )
         if config.filter_rates:
-            notes.append("an image world runs the real detectors and measures their rates each generation; "
-                         "the given operating points are not used")
+            notes.append(
+                "an image world runs the real detectors and measures their rates each generation; "
+                "the given operating points are not used"
+            )
         return _resolve_diffusion(config), notes
     _reject_image_options(config)
     measured = {name: (t, f) for name, t, f in config.filter_rates}
     if measured and config.filter in DEFAULT_RATES and config.filter not in measured and config.filter_tpr is None:
-        notes.append(f"the rates file has no measured rates for {config.filter}; its default operating point "
-                     f"(TPR {DEFAULT_RATES[config.filter][0]:g}, FPR {DEFAULT_RATES[config.filter][1]:g}) is used")
+        notes.append(
+            f"the rates file has no measured rates for {config.filter}; its default operating point "
+            f"(TPR {DEFAULT_RATES[config.filter][0]:g}, FPR {DEFAULT_RATES[config.filter][1]:g}) is used"
+        )
     unknown = [d for d in config.union if d not in DEFAULT_RATES]
     if unknown:
         raise ConfigError(f"union: unknown detector(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_RATES)}")
@@ -221,8 +247,10 @@ def _resolve_diffusion(config: SimConfig) -> SimConfig:
     if config.data is not None:
         raise ConfigError("--data is for the toy backends; the diffusion backend reads --dataset")
     if config.filter_tpr is not None or config.filter_fpr is not None:
-        raise ConfigError("--filter-tpr/--filter-fpr set toy operating points; an image world runs the real "
-                          "detectors, whose rates are measured each generation")
+        raise ConfigError(
+            "--filter-tpr/--filter-fpr set toy operating points; an image world runs the real "
+            "detectors, whose rates are measured each generation"
+        )
     guidance = config.guidance
     if guidance is None:
         bias = 1.0 if config.bias is None else config.bias
@@ -237,16 +265,22 @@ def _resolve_diffusion(config: SimConfig) -> SimConfig:
     preset_name = config.diffusion_preset or default_preset_name(device)
     _check_choice("diffusion_preset", preset_name, tuple(PRESETS))
     preset = PRESETS[preset_name]
-    return replace(config, guidance=float(guidance), bias=1.0 / (1.0 + guidance), device=device,
-                   diffusion_preset=preset_name,
-                   train_steps=None if config.train_epochs else config.train_steps or preset.train_steps,
-                   sample_steps=config.sample_steps or preset.sample_steps)
+    return replace(
+        config,
+        guidance=float(guidance),
+        bias=1.0 / (1.0 + guidance),
+        device=device,
+        diffusion_preset=preset_name,
+        train_steps=None if config.train_epochs else config.train_steps or preset.train_steps,
+        sample_steps=config.sample_steps or preset.sample_steps,
+    )
 
 
 def _reject_image_options(config: SimConfig) -> None:
     if config.dataset:
-        raise ConfigError(f"--dataset is image data for the diffusion backend, not --model {config.model} "
-                          "(toy backends read --data)")
+        raise ConfigError(
+            f"--dataset is image data for the diffusion backend, not --model {config.model} (toy backends read --data)"
+        )
     for name in ("guidance", "diffusion_preset", "train_steps", "train_epochs", "sample_steps"):
         if getattr(config, name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} applies to the diffusion backend only")
@@ -267,14 +301,24 @@ def parse_reweight(spec: str) -> float | None:
 def _resolve_contamination(config: SimConfig) -> tuple[SimConfig, list[str]]:
     c = config.contamination
     if config.loop == "fully-synthetic":
-        notes = [] if c in (None, 1, 1.0) else [
-            f"fully-synthetic trains only on synthetic data from generation 1 on: contamination is 1 "
-            f"by definition, the given {c:g} is ignored"]
+        notes = (
+            []
+            if c in (None, 1, 1.0)
+            else [
+                f"fully-synthetic trains only on synthetic data from generation 1 on: contamination is 1 "
+                f"by definition, the given {c:g} is ignored"
+            ]
+        )
         return replace(config, contamination=1.0), notes
     if config.loop == "accumulate":
-        notes = [] if c is None else [
-            f"accumulate keeps the real data and all earlier synthetic data, so the synthetic share "
-            f"grows as g/(g+1); the given contamination {c:g} is ignored"]
+        notes = (
+            []
+            if c is None
+            else [
+                f"accumulate keeps the real data and all earlier synthetic data, so the synthetic share "
+                f"grows as g/(g+1); the given contamination {c:g} is ignored"
+            ]
+        )
         return replace(config, contamination=None), notes
     if c is None:
         return replace(config, contamination=DEFAULT_CONTAMINATION), []
@@ -311,12 +355,16 @@ def _check_ranges(c: SimConfig) -> None:
         (c.bias is None or c.bias > 0, f"--bias must be positive, got {c.bias}"),
         (c.dim is None or c.dim >= 1, f"--dim must be at least 1, got {c.dim}"),
         (c.components >= 1, f"--components must be at least 1, got {c.components}"),
-        (c.model != "gmm" or c.components <= c.samples_per_gen,
-         f"--components {c.components} exceeds --samples-per-gen {c.samples_per_gen}"),
+        (
+            c.model != "gmm" or c.components <= c.samples_per_gen,
+            f"--components {c.components} exceeds --samples-per-gen {c.samples_per_gen}",
+        ),
         (c.model == "gaussian" or not c.unbiased, "--unbiased applies to the gaussian backend only"),
         (c.k >= 1, f"--k must be at least 1, got {c.k}"),
-        ("prdc" not in c.metrics or min(c.samples_per_gen, c.test_size) > c.k,
-         f"PRDC with k={c.k} needs more than {c.k} samples and test items"),
+        (
+            "prdc" not in c.metrics or min(c.samples_per_gen, c.test_size) > c.k,
+            f"PRDC with k={c.k} needs more than {c.k} samples and test items",
+        ),
         (c.test_size >= 2, f"--test-size must be at least 2, got {c.test_size}"),
         (c.jpeg_quality is None or 1 <= c.jpeg_quality <= 95, f"--jpeg-quality must be 1..95, got {c.jpeg_quality}"),
         (c.resize is None or 0 < c.resize <= 1, f"--resize must be in (0, 1], got {c.resize}"),
@@ -325,8 +373,10 @@ def _check_ranges(c: SimConfig) -> None:
         (c.train_epochs is None or c.train_epochs > 0, f"--train-epochs must be above 0, got {c.train_epochs}"),
         (c.train_epochs is None or c.train_steps is None, "give --train-steps or --train-epochs, not both"),
         (c.sample_steps is None or c.sample_steps >= 1, f"--sample-steps must be at least 1, got {c.sample_steps}"),
-    ] + [(0 <= getattr(c, name) <= 1, f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(c, name):g}")
-         for name in ("watermark_rate", "transform_rate", "bank_rate")]
+    ] + [
+        (0 <= getattr(c, name) <= 1, f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(c, name):g}")
+        for name in ("watermark_rate", "transform_rate", "bank_rate")
+    ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
@@ -338,9 +388,12 @@ def config_fields() -> list[str]:
 
 def labels(configs: list[SimConfig]) -> list[str]:
     """Short, distinct names: loop, contamination and filter, plus whatever else differs."""
-    varying = [name for name in config_fields()
-               if name not in ("loop", "contamination", "filter", "filter_tpr", "filter_fpr")
-               and len({getattr(c, name) for c in configs}) > 1]
+    varying = [
+        name
+        for name in config_fields()
+        if name not in ("loop", "contamination", "filter", "filter_tpr", "filter_fpr")
+        and len({getattr(c, name) for c in configs}) > 1
+    ]
     names = []
     for c in configs:
         parts = [c.loop]
@@ -359,5 +412,6 @@ def _distinct(names: list[str], configs: list[SimConfig]) -> list[str]:
     """Filters that differ only in their operating point would share a name; add the rates."""
     if len(set(names)) == len(names):
         return names
-    return [f"{n} tpr={c.filter_tpr:g} fpr={c.filter_fpr:g}" if names.count(n) > 1 else n
-            for n, c in zip(names, configs)]
+    return [
+        f"{n} tpr={c.filter_tpr:g} fpr={c.filter_fpr:g}" if names.count(n) > 1 else n for n, c in zip(names, configs)
+    ]

@@ -3,6 +3,7 @@
 Every source draws training items with a run's generator, gives a held-out test set for the
 metrics, and knows the true mean and covariance (for the mean shift, variance ratio and W2).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,7 @@ class GridData:
         ticks = GRID_SPACING * np.arange(-2, 3)
         self.centres = np.stack(np.meshgrid(ticks, ticks, indexing="ij"), axis=-1).reshape(-1, 2)
         self.mean = np.zeros(2)
-        self.cov = (np.mean(ticks ** 2) + GRID_STD ** 2) * np.eye(2)
+        self.cov = (np.mean(ticks**2) + GRID_STD**2) * np.eye(2)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         modes = rng.integers(len(self.centres), size=n)
@@ -62,8 +63,9 @@ class MatrixData:
         if matrix.ndim != 2 or not np.isfinite(matrix).all():
             raise ConfigError(f"--data {name}: expected a finite 2-D matrix, got shape {matrix.shape}")
         if test_size >= len(matrix):
-            raise ConfigError(f"--data {name}: {len(matrix)} rows leave none for training after "
-                              f"a test split of {test_size}")
+            raise ConfigError(
+                f"--data {name}: {len(matrix)} rows leave none for training after a test split of {test_size}"
+            )
         order = np.random.default_rng(0).permutation(len(matrix))
         self.test, self.train = matrix[order[:test_size]], matrix[order[test_size:]]
         self.dim = matrix.shape[1]
@@ -86,7 +88,7 @@ def load_data(spec: str, dim: int | None, test_size: int):
     if spec == "grid25":
         return GridData()
     if spec.startswith("mnist:"):
-        return MatrixData(_mnist_pca(spec[len("mnist:"):], dim), test_size, spec)
+        return MatrixData(_mnist_pca(spec[len("mnist:") :], dim), test_size, spec)
     matrix = _read_matrix(Path(spec))
     if dim is not None and dim != matrix.shape[1]:
         raise ConfigError(f"--data {spec} has {matrix.shape[1]} columns; --dim {dim} does not match")

@@ -1,5 +1,6 @@
 """`ConfigError`: simulation settings that cannot run. Below every other module of loops, so
 filters, datasets and readers can raise it without importing the configuration."""
+
 from __future__ import annotations
 
 

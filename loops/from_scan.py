@@ -11,6 +11,7 @@ calibration) has nothing better: its values are raised to the hard share, which 
 false positives, and the role says so. Operating points: the per-detector TPR/FPR of the calibration
 the scan used (`audit scan --calibration DIR`), when it had one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,15 +25,15 @@ from loops.errors import ConfigError
 class ScanInputs:
     path: str
     contaminations: list[float]
-    roles: dict[float, str]                      # contamination -> "point" / "interval low" / ...
+    roles: dict[float, str]  # contamination -> "point" / "interval low" / ...
     rates: dict[str, tuple[float, float]] = field(default_factory=dict)
     rates_source: str | None = None
-    report: str | None = None                    # the scan's report.html, when it sits beside the summary
+    report: str | None = None  # the scan's report.html, when it sits beside the summary
     notes: list[str] = field(default_factory=list)
-    detectors: list[str] = field(default_factory=list)   # the detectors the scan ran
+    detectors: list[str] = field(default_factory=list)  # the detectors the scan ran
     hard_counts: dict[str, int] = field(default_factory=dict)  # detector -> images it flagged synthetic
-    items: int = 0                               # images the scan read
-    point: float | None = None                   # the estimate's point
+    items: int = 0  # images the scan read
+    point: float | None = None  # the estimate's point
 
     def operating_points(self, names) -> tuple[dict[str, tuple[float, float]], list[str]]:
         """{detector: (tpr, fpr)} for `names` as far as the scan tells, and notes on the rest: the
@@ -48,19 +49,27 @@ class ScanInputs:
             elif name in HARD_DETECTORS and synthetic >= 1:
                 flagged = self.hard_counts.get(name, 0)
                 rates[name] = (min(1.0, flagged / synthetic), 0.0)
-                notes.append(f"{name} without a calibration: TPR {rates[name][0]:.2f} = {flagged} images it flagged / "
-                             f"{synthetic:.1f} synthetic images the scan estimates; FPR 0 assumed (hard evidence)")
+                notes.append(
+                    f"{name} without a calibration: TPR {rates[name][0]:.2f} = {flagged} images it flagged / "
+                    f"{synthetic:.1f} synthetic images the scan estimates; FPR 0 assumed (hard evidence)"
+                )
             else:
-                notes.append(f"{name} without a calibration: its operating point is an assumed default "
-                             "(the scan cannot measure a soft score's error rates; run audit calibrate)")
+                notes.append(
+                    f"{name} without a calibration: its operating point is an assumed default "
+                    "(the scan cannot measure a soft score's error rates; run audit calibrate)"
+                )
         return rates, notes
 
     def record(self) -> dict:
         """What summary.json and report.html say came from the scan."""
-        return {"summary": self.path, "report": self.report,
-                "contamination": {f"{c:g}": self.roles[c] for c in self.contaminations},
-                "operating_points": {k: {"tpr": t, "fpr": f} for k, (t, f) in self.rates.items()},
-                "operating_points_from": self.rates_source, "detectors": self.detectors}
+        return {
+            "summary": self.path,
+            "report": self.report,
+            "contamination": {f"{c:g}": self.roles[c] for c in self.contaminations},
+            "operating_points": {k: {"tpr": t, "fpr": f} for k, (t, f) in self.rates.items()},
+            "operating_points_from": self.rates_source,
+            "detectors": self.detectors,
+        }
 
 
 def read_scan(path) -> ScanInputs:
@@ -93,8 +102,11 @@ def _add_detectors(inputs: ScanInputs, summary: dict) -> None:
     skipped = summary.get("skipped_detectors") or {}
     inputs.detectors = [d for d in ran if isinstance(d, str) and d not in skipped]
     per = summary.get("per_detector") or {}
-    inputs.hard_counts = {d: int(v.get("synthetic", 0)) for d, v in per.items()
-                          if isinstance(v, dict) and isinstance(v.get("synthetic", 0), (int, float))}
+    inputs.hard_counts = {
+        d: int(v.get("synthetic", 0))
+        for d, v in per.items()
+        if isinstance(v, dict) and isinstance(v.get("synthetic", 0), (int, float))
+    }
     counts = summary.get("counts") or {}
     inputs.items = int(counts.get("ok") or 0) if isinstance(counts.get("ok"), (int, float)) else 0
     point = (summary.get("estimate") or {}).get("point")
@@ -105,8 +117,11 @@ def _contaminations(estimate: dict) -> dict[float, str]:
     """{contamination: role}. For an uncorrected count nothing is simulated below the hard-evidence
     lower bound: a lower value is raised to it, and its role says so (see the module docstring)."""
     interval = estimate.get("interval") or [None, None]
-    candidates = [(estimate.get("point"), "point estimate"), (interval[0], "interval low"),
-                  (interval[1], "interval high")]
+    candidates = [
+        (estimate.get("point"), "point estimate"),
+        (interval[0], "interval low"),
+        (interval[1], "interval high"),
+    ]
     bound = estimate.get("lower_bound")
     if estimate.get("point") is None:
         candidates.insert(0, (bound, "hard-evidence lower bound"))
@@ -127,8 +142,10 @@ def _add_rates(inputs: ScanInputs, config: dict) -> None:
 
     calibration = config.get("calibration")
     if not calibration:
-        inputs.notes.append("the scan had no calibration: no measured operating points (what advise derives or "
-                            "assumes instead is noted per detector)")
+        inputs.notes.append(
+            "the scan had no calibration: no measured operating points (what advise derives or "
+            "assumes instead is noted per detector)"
+        )
         return
     rates_file = Path(calibration) / "calibration.json"
     try:

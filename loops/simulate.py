@@ -3,6 +3,7 @@
 `run_loop` is the algorithm, one configuration with all its repeats at once; `simulate` plans the
 configurations, runs them with per-generation checkpoints, and writes the outputs.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -34,8 +35,17 @@ class SimResult:
     out: Path | None
 
 
-def simulate(config: SimConfig | list[SimConfig] | None = None, *, sweep=(), preset: bool | None = None,
-             out=None, resume: bool = False, progress=None, from_scan=None, baseline: bool = False) -> SimResult:
+def simulate(
+    config: SimConfig | list[SimConfig] | None = None,
+    *,
+    sweep=(),
+    preset: bool | None = None,
+    out=None,
+    resume: bool = False,
+    progress=None,
+    from_scan=None,
+    baseline: bool = False,
+) -> SimResult:
     """Run self-consuming loops and measure every generation.
 
     config: one `SimConfig`, a list of them, or None for the built-in comparison (`preset`
@@ -74,8 +84,9 @@ def simulate(config: SimConfig | list[SimConfig] | None = None, *, sweep=(), pre
     for i, (cfg, name) in enumerate(zip(configs, names)):
         folder = checkpoints / f"config-{i:03d}" if checkpoints else None
         grids = Path(out) / "samples" / f"config-{i:03d}" if out is not None else None
-        rows += run_loop(cfg, name, checkpoint_dir=folder, on_generation=on_generation if progress else None,
-                         grid_dir=grids)
+        rows += run_loop(
+            cfg, name, checkpoint_dir=folder, on_generation=on_generation if progress else None, grid_dir=grids
+        )
 
     from loops.outputs.summary import build_summary, write_outputs
 
@@ -96,8 +107,10 @@ def _from_scan(bases: list[SimConfig], path) -> tuple[list[SimConfig], object]:
     for base in bases:
         if base.contamination is not None:
             raise ConfigError("--contamination and --from-scan both set the contamination; give one")
-        expanded += [replace(base, contamination=c, from_scan=inputs.path, filter_rates=base.filter_rates or rates)
-                     for c in inputs.contaminations]
+        expanded += [
+            replace(base, contamination=c, from_scan=inputs.path, filter_rates=base.filter_rates or rates)
+            for c in inputs.contaminations
+        ]
     return expanded, inputs
 
 
@@ -131,8 +144,8 @@ def _generation(cfg: SimConfig, name: str, g: int, setup, streams: Streams, grid
     """Pool, filter, (re)weight, fit, sample, publish, measure: one generation's rows."""
     started = time.perf_counter()
     world, model = setup.world, setup.model
-    pool = world.training_pool(g)                    # real + synthetic per loop type
-    keep = setup.screen.keep(pool)                   # what the filter lets through
+    pool = world.training_pool(g)  # real + synthetic per loop type
+    keep = setup.screen.keep(pool)  # what the filter lets through
     weights = keep.astype(np.float64)
     if cfg.reweight:
         weights *= _tail_weights(pool.x, keep, setup.features, parse_reweight(cfg.reweight))
@@ -151,8 +164,11 @@ def _generation(cfg: SimConfig, name: str, g: int, setup, streams: Streams, grid
         from loops.images.grids import save_grid
 
         save_grid(samples[0], Path(grid_dir) / f"g{g:03d}.png")
-    timing = {"seconds_fit": sample_started - fit_started, "seconds_sample": sample_done - sample_started,
-              "seconds_generation": time.perf_counter() - started}
+    timing = {
+        "seconds_fit": sample_started - fit_started,
+        "seconds_sample": sample_done - sample_started,
+        "seconds_generation": time.perf_counter() - started,
+    }
     return _rows(cfg, name, g, streams.seeds, pool, keep, metrics, timing)
 
 
@@ -205,8 +221,9 @@ def _calibrate_probes(cfg: SimConfig, setup: Setup, streams: Streams) -> None:
     real = np.stack([setup.data.draw(rng, cfg.probe_size)[0] for rng in streams.data])
     labels = _sample_labels(setup.data, streams, cfg.probe_size)
     synthetic = setup.model.sample(cfg.probe_size, y=labels, bias=cfg.bias)
-    internet.train_probes(internet.publish_for_calibration(real, False),
-                          internet.publish_for_calibration(synthetic, True))
+    internet.train_probes(
+        internet.publish_for_calibration(real, False), internet.publish_for_calibration(synthetic, True)
+    )
 
 
 def _saved_state(cfg: SimConfig, checkpoint_dir):
@@ -231,19 +248,28 @@ def _checkpoint_root(out, resume: bool) -> Path | None:
     return root
 
 
-def _rows(cfg: SimConfig, name: str, g: int, seeds: list[int], pool, keep: np.ndarray, metrics: dict,
-          timing: dict) -> list[dict]:
+def _rows(
+    cfg: SimConfig, name: str, g: int, seeds: list[int], pool, keep: np.ndarray, metrics: dict, timing: dict
+) -> list[dict]:
     counts = pool.counts(keep)
     rates = detection_rates(pool, keep)
     rows = []
     for r, seed in enumerate(seeds):
         kept = int(counts["kept_real"][r]) + int(counts["kept_synthetic"][r])
         row = {
-            "config": name, "model": cfg.model, "loop": cfg.loop, "contamination": cfg.contamination,
-            "filter": cfg.filter, "bias": cfg.bias, "samples_per_gen": cfg.samples_per_gen,
-            "seed": seed, "generation": g,
-            "pool_real": counts["pool_real"], "pool_synthetic": counts["pool_synthetic"],
-            "kept_real": int(counts["kept_real"][r]), "kept_synthetic": int(counts["kept_synthetic"][r]),
+            "config": name,
+            "model": cfg.model,
+            "loop": cfg.loop,
+            "contamination": cfg.contamination,
+            "filter": cfg.filter,
+            "bias": cfg.bias,
+            "samples_per_gen": cfg.samples_per_gen,
+            "seed": seed,
+            "generation": g,
+            "pool_real": counts["pool_real"],
+            "pool_synthetic": counts["pool_synthetic"],
+            "kept_real": int(counts["kept_real"][r]),
+            "kept_synthetic": int(counts["kept_synthetic"][r]),
             "kept_synthetic_share": int(counts["kept_synthetic"][r]) / kept if kept else None,
         }
         row.update({metric: float(values[r]) for metric, values in metrics.items()})

@@ -4,6 +4,7 @@ Each run has three independent generators, so changing one part of the set-up (f
 the filter) leaves the other draws (the real data, the model's samples) unchanged:
 `data` (real items, test set), `filter` (each item's detector luck), `model` (fitting, sampling).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ a classifier that trains in 2.6 s alone took 57 s beside another job; 20 diffusi
 against 83 s). So small-network work runs single-threaded unless told otherwise. The thread
 settings of every library live in audit/threads.py; this is its torch-only form.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -11,6 +11,7 @@ Pools, with n = samples per generation and s = round(contamination * n) from gen
   fresh            n-s newly drawn real items, plus s samples of g-1
   accumulate       the n real items of generation 0 plus all samples of generations 0..g-1
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,11 +24,11 @@ REAL_0 = "real-g000"
 @dataclass
 class Block:
     name: str
-    x: np.ndarray          # (R, m, *item_shape)
+    x: np.ndarray  # (R, m, *item_shape)
     synthetic: bool
-    origin: int            # generation of the model that made it; for real items, when they were drawn
-    luck: np.ndarray       # (R, m) uniform draws in [0, 1): the toy detectors' coin for each item
-    y: np.ndarray | None = None                   # (R, m) class labels (image worlds)
+    origin: int  # generation of the model that made it; for real items, when they were drawn
+    luck: np.ndarray  # (R, m) uniform draws in [0, 1): the toy detectors' coin for each item
+    y: np.ndarray | None = None  # (R, m) class labels (image worlds)
     flags: dict[str, np.ndarray] = field(default_factory=dict)  # detector -> (R, m) flagged synthetic
 
     def meta(self) -> dict:
@@ -39,10 +40,9 @@ class Block:
         return out if self.y is None else {**out, "y": self.y}
 
     @classmethod
-    def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray]) -> "Block":
-        flags = {k[len("flag_"):]: v for k, v in arrays.items() if k.startswith("flag_")}
-        return cls(meta["name"], arrays["x"], meta["synthetic"], meta["origin"], arrays["luck"],
-                   arrays.get("y"), flags)
+    def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Block:
+        flags = {k[len("flag_") :]: v for k, v in arrays.items() if k.startswith("flag_")}
+        return cls(meta["name"], arrays["x"], meta["synthetic"], meta["origin"], arrays["luck"], arrays.get("y"), flags)
 
 
 @dataclass
@@ -67,8 +67,13 @@ class Pool:
 
     def flag(self, detector: str) -> np.ndarray:
         """(R, N) bool: items the detector flagged (False where it has not run, e.g. no probe yet)."""
-        return np.concatenate([b.flags[detector][:, :m] if detector in b.flags else np.zeros(b.luck[:, :m].shape, bool)
-                               for b, m in self.parts], axis=1)
+        return np.concatenate(
+            [
+                b.flags[detector][:, :m] if detector in b.flags else np.zeros(b.luck[:, :m].shape, bool)
+                for b, m in self.parts
+            ],
+            axis=1,
+        )
 
     @property
     def detectors(self) -> list[str]:
@@ -89,8 +94,10 @@ class Pool:
         """Ground-truth counts: in the pool (same for every run) and kept by the filter (per run)."""
         synthetic = self.synthetic
         return {
-            "pool_real": int((~synthetic).sum()), "pool_synthetic": int(synthetic.sum()),
-            "kept_real": (keep & ~synthetic).sum(1), "kept_synthetic": (keep & synthetic).sum(1),
+            "pool_real": int((~synthetic).sum()),
+            "pool_synthetic": int(synthetic.sum()),
+            "kept_real": (keep & ~synthetic).sum(1),
+            "kept_synthetic": (keep & synthetic).sum(1),
         }
 
 
@@ -98,8 +105,7 @@ class World:
     """`internet` (image worlds): publishes every block as files and runs the curator's detectors on
     them as it enters (loops/images/internet.py); toy worlds keep their items as drawn."""
 
-    def __init__(self, data, loop: str, contamination: float | None, n: int, test_size: int, streams,
-                 internet=None):
+    def __init__(self, data, loop: str, contamination: float | None, n: int, test_size: int, streams, internet=None):
         self.data, self.loop, self.n, self.streams, self.internet = data, loop, n, streams, internet
         self.n_synthetic = n if contamination is None else int(round(contamination * n))
         self.test = np.stack([data.test_set(rng, test_size) for rng in streams.data])
@@ -123,9 +129,13 @@ class World:
         """Generation g's samples go online; blocks no later pool needs are forgotten."""
         self._add(Block(_synthetic_name(g), samples, True, g, self._luck(samples.shape[1]), y))
         keep_real = self.loop in ("augment", "accumulate")
-        self.blocks = {name: b for name, b in self.blocks.items()
-                       if (name == REAL_0 and keep_real) or name == _synthetic_name(g)
-                       or (b.synthetic and self.loop == "accumulate")}
+        self.blocks = {
+            name: b
+            for name, b in self.blocks.items()
+            if (name == REAL_0 and keep_real)
+            or name == _synthetic_name(g)
+            or (b.synthetic and self.loop == "accumulate")
+        }
 
     def restore(self, blocks: list[Block]) -> None:
         self.blocks = {b.name: b for b in blocks}

@@ -1,4 +1,5 @@
 """Shared test helpers: the real data folder beside the project, and small image builders."""
+
 from __future__ import annotations
 
 import io

@@ -1,5 +1,6 @@
 """A generated corpus of hostile and unusual files scans to completion: one error row per bad
 item, correct pixels for the unusual-but-valid ones, no loops, nothing unpickled."""
+
 from __future__ import annotations
 
 import io
@@ -141,12 +142,18 @@ def test_webdataset_shards_with_hostile_members(tmp_path):
     shards = tmp_path / "shards"
     shards.mkdir()
     png = image_bytes(noise_image())
-    _shard(shards / "shard-000.tar", [
-        ("000/a.png", png), ("000/a.txt", b"a caption"), ("000/a.json", b"{}"),
-        ("001/b.pkl", pickle.dumps(_Boom(str(marker)))),
-        ("001/b.pt", pickle.dumps(_Boom(str(marker)))),
-        ("../escape.png", png), ("/abs/path.png", png),
-    ])
+    _shard(
+        shards / "shard-000.tar",
+        [
+            ("000/a.png", png),
+            ("000/a.txt", b"a caption"),
+            ("000/a.json", b"{}"),
+            ("001/b.pkl", pickle.dumps(_Boom(str(marker)))),
+            ("001/b.pt", pickle.dumps(_Boom(str(marker)))),
+            ("../escape.png", png),
+            ("/abs/path.png", png),
+        ],
+    )
     _shard(shards / "shard-001.tar", [("002/c.jpg", image_bytes(noise_image(), "JPEG")), ("002/d.png", b"broken")])
     full = (shards / "shard-001.tar").read_bytes()
     (shards / "shard-002.tar").write_bytes(full[: len(full) - 1500])  # truncated shard

@@ -1,4 +1,5 @@
 """The bank of known synthetic images: round trip on disk, refusals, factories, search and clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,16 @@ def perturbed(x: np.ndarray, noise: float, seed: int = 1) -> np.ndarray:
 
 
 def rows(n: int, label: str | None = "gen3") -> list[dict]:
-    return [{"id": f"img_{i:04d}", "uri": f"file:///bank/img_{i:04d}.png", "label": label,
-             "sha256": f"{i:064x}", "phash": f"{i * 0x9E3779B97F4A7C15 % 2**64:016x}"} for i in range(n)]
+    return [
+        {
+            "id": f"img_{i:04d}",
+            "uri": f"file:///bank/img_{i:04d}.png",
+            "label": label,
+            "sha256": f"{i:064x}",
+            "phash": f"{i * 0x9E3779B97F4A7C15 % 2**64:016x}",
+        }
+        for i in range(n)
+    ]
 
 
 def filled_bank(path, n=50, factory="Flat") -> Bank:
@@ -73,15 +82,18 @@ def test_create_refuses_to_overwrite_a_bank(tmp_path):
     assert len(Bank.open(tmp_path)) == 5
 
 
-@pytest.mark.parametrize("vectors, meta, spec, message", [
-    (unit(3, dim=16), rows(3), SPEC, r"must be n x 32 \(the bank's dim\), got shape \(3, 16\)"),
-    (unit(3), rows(3), "open_clip:ViT-L-14/openai", "embeddings of different models are incomparable"),
-    (unit(3) * 2, rows(3), SPEC, "must be L2-normalised"),
-    (unit(3), rows(2), SPEC, "3 vectors but 2 metadata rows"),
-    (unit(1), [{"id": "a", "colour": "red"}], SPEC, r"unknown metadata field\(s\) \['colour'\]"),
-    (unit(1), [{"uri": "x"}], SPEC, "needs a string 'id'"),
-    (unit(1), [{"id": "a", "phash": "xyz"}], SPEC, "must be 16 hex digits"),
-])
+@pytest.mark.parametrize(
+    "vectors, meta, spec, message",
+    [
+        (unit(3, dim=16), rows(3), SPEC, r"must be n x 32 \(the bank's dim\), got shape \(3, 16\)"),
+        (unit(3), rows(3), "open_clip:ViT-L-14/openai", "embeddings of different models are incomparable"),
+        (unit(3) * 2, rows(3), SPEC, "must be L2-normalised"),
+        (unit(3), rows(2), SPEC, "3 vectors but 2 metadata rows"),
+        (unit(1), [{"id": "a", "colour": "red"}], SPEC, r"unknown metadata field\(s\) \['colour'\]"),
+        (unit(1), [{"uri": "x"}], SPEC, "needs a string 'id'"),
+        (unit(1), [{"id": "a", "phash": "xyz"}], SPEC, "must be 16 hex digits"),
+    ],
+)
 def test_add_refuses_incompatible_input_and_changes_nothing(tmp_path, vectors, meta, spec, message):
     bank = filled_bank(tmp_path, n=4)
     with pytest.raises(BankError, match=message):
@@ -114,7 +126,9 @@ def test_ivf_bank_with_too_few_vectors_to_train_says_what_to_do(tmp_path):
 
 def test_pq_bank_with_too_few_vectors_to_train_says_what_to_do(tmp_path):
     bank = Bank.create(tmp_path, DIM, SPEC, "PQ8")
-    with pytest.raises(BankError, match=r"could not train factory 'PQ8' on 100 vectors \(.*256.*\): use factory 'Flat'"):
+    with pytest.raises(
+        BankError, match=r"could not train factory 'PQ8' on 100 vectors \(.*256.*\): use factory 'Flat'"
+    ):
         bank.add(unit(100), rows(100), embedder_spec=SPEC)
 
 
@@ -165,21 +179,29 @@ def _edit_info(**changes):
     def edit(path):
         info = json.loads(path.read_text())
         path.write_text(json.dumps({**info, **changes}))
+
     return edit
 
 
-@pytest.mark.parametrize("file, damage, message", [
-    (None, None, "no bank at .*: the folder does not exist"),
-    ("bank.json", lambda p: p.unlink(), "no bank at .*: bank.json not found"),
-    ("bank.json", lambda p: p.write_text("{not json"), "corrupt bank at .*: bank.json is unreadable"),
-    ("bank.json", lambda p: p.write_text("{}"), "corrupt bank at .*: bank.json lacks version, embedder"),
-    ("bank.json", _edit_info(version=99), "has format version 99; this autophagy-audit reads version 1"),
-    ("bank.json", _edit_info(count=6), "corrupt bank at .*: index.faiss holds 5 vectors, meta.parquet 5 rows, bank.json says 6"),
-    ("bank.json", _edit_info(dim=64), "corrupt bank at .*: index.faiss has dim 32"),
-    ("index.faiss", lambda p: p.unlink(), "corrupt bank at .*: index.faiss not found"),
-    ("index.faiss", _truncate, "corrupt bank at .*: index.faiss is unreadable"),
-    ("meta.parquet", _truncate, "corrupt bank at .*: meta.parquet is unreadable"),
-])
+@pytest.mark.parametrize(
+    "file, damage, message",
+    [
+        (None, None, "no bank at .*: the folder does not exist"),
+        ("bank.json", lambda p: p.unlink(), "no bank at .*: bank.json not found"),
+        ("bank.json", lambda p: p.write_text("{not json"), "corrupt bank at .*: bank.json is unreadable"),
+        ("bank.json", lambda p: p.write_text("{}"), "corrupt bank at .*: bank.json lacks version, embedder"),
+        ("bank.json", _edit_info(version=99), "has format version 99; this autophagy-audit reads version 1"),
+        (
+            "bank.json",
+            _edit_info(count=6),
+            "corrupt bank at .*: index.faiss holds 5 vectors, meta.parquet 5 rows, bank.json says 6",
+        ),
+        ("bank.json", _edit_info(dim=64), "corrupt bank at .*: index.faiss has dim 32"),
+        ("index.faiss", lambda p: p.unlink(), "corrupt bank at .*: index.faiss not found"),
+        ("index.faiss", _truncate, "corrupt bank at .*: index.faiss is unreadable"),
+        ("meta.parquet", _truncate, "corrupt bank at .*: meta.parquet is unreadable"),
+    ],
+)
 def test_missing_or_corrupt_bank_gives_one_line_error(tmp_path, file, damage, message):
     filled_bank(tmp_path / "bank", n=5)
     target = tmp_path / ("nowhere" if file is None else "bank")

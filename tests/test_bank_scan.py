@@ -3,6 +3,7 @@ member among real photographs: every copy is found, no photograph is flagged, wi
 encoder (ONNX) and with a random embedder, whose similarities are meaningless (every pair scores
 ~0.98) and so never count: there the bank's perceptual hashes decide alone. Near-duplicate
 clusters within a scan count unflagged copies of flagged images."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,21 @@ def bank_and_queries(request, tmp_path_factory):
     for path in sorted(shared_data("real-kodak").glob("kodim*.png")):
         Image.open(path).save(queries / path.name)
     runner = CliRunner()
-    result = runner.invoke(main, ["bank", "add", str(members), "--bank", str(root / "bank"), "--label", "gen1",
-                                  "--embedder", embedder, "--quiet"])
+    result = runner.invoke(
+        main,
+        [
+            "bank",
+            "add",
+            str(members),
+            "--bank",
+            str(root / "bank"),
+            "--label",
+            "gen1",
+            "--embedder",
+            embedder,
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return root / "bank", queries, embedder
 
@@ -45,8 +59,7 @@ def test_bank_info_and_idempotent_add(bank_and_queries, tmp_path):
     runner = CliRunner()
     info = json.loads(runner.invoke(main, ["bank", "info", "--bank", str(bank)]).output)
     assert info["size"] == MEMBERS and info["embedder"] == embedder and info["factory"] == "Flat"
-    again = runner.invoke(main, ["bank", "add", str(bank.parent / "known_synthetic"), "--bank", str(bank),
-                                 "--quiet"])
+    again = runner.invoke(main, ["bank", "add", str(bank.parent / "known_synthetic"), "--bank", str(bank), "--quiet"])
     assert again.exit_code == 0 and "0 added" in again.output
     missing = runner.invoke(main, ["bank", "info", "--bank", str(tmp_path / "none")])
     assert missing.exit_code == 2

@@ -1,5 +1,6 @@
 """`audit scan --baseline OLD_OUT`: the change of the synthetic fraction and its lower bound
 since an earlier scan, new generators, and the `--fail-on-increase` gate."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def test_a_rising_fraction_fails_the_increase_gate_and_is_reported(tmp_path):
     old = _version(tmp_path / "v1", {"parameters": A1111}, clean=9)
     new = _version(tmp_path / "v2", {"parameters": A1111, "prompt": COMFY}, clean=4)
     assert _scan(old, "--out", tmp_path / "o1").exit_code == 0
-    failed = _scan(new, "--out", tmp_path / "o2", "--baseline", tmp_path / "o1", "--fail-on-increase", "0.02",
-                   "--format", "json")
+    failed = _scan(
+        new, "--out", tmp_path / "o2", "--baseline", tmp_path / "o1", "--fail-on-increase", "0.02", "--format", "json"
+    )
     assert failed.exit_code == 1, failed.output
     b = json.loads(failed.stdout)["baseline"]
     assert (b["before"], b["after"]) == (0.1, 2 / 6) and isinstance(b["new_generators"], list)
@@ -55,12 +57,17 @@ def test_the_increase_gate_needs_a_usable_baseline(tmp_path):
 
 def test_new_generators_and_the_groups_whose_share_rose_most_come_first():
     def summary(point, generators, groups):
-        return {"estimate": {"point": point, "interval": [point, point], "lower_bound": 0.0},
-                "per_generator": dict.fromkeys(generators, 1),
-                "groups": {"by": "shard", "groups": [{"group": n, "flagged_share": v} for n, v in groups.items()]}}
+        return {
+            "estimate": {"point": point, "interval": [point, point], "lower_bound": 0.0},
+            "per_generator": dict.fromkeys(generators, 1),
+            "groups": {"by": "shard", "groups": [{"group": n, "flagged_share": v} for n, v in groups.items()]},
+        }
 
-    b = compare(summary(0.1, ["SDXL"], {"a": 0.1, "b": 0.5, "c": 0.2}),
-                summary(0.2, ["SDXL", "FLUX.1"], {"a": 0.6, "b": 0.4, "c": 0.35, "d": 0.1}), "old")
+    b = compare(
+        summary(0.1, ["SDXL"], {"a": 0.1, "b": 0.5, "c": 0.2}),
+        summary(0.2, ["SDXL", "FLUX.1"], {"a": 0.6, "b": 0.4, "c": 0.35, "d": 0.1}),
+        "old",
+    )
     assert [g["name"] for g in b["groups_rising"]] == ["a", "c", "d"] and b["new_generators"] == ["FLUX.1"]
     assert b["change"] == 0.1 and b["change_interval"] == [0.1, 0.1]
 
@@ -100,9 +107,14 @@ def test_a_group_absent_from_the_baseline_reads_new(tmp_path):
 
 def test_a_group_missing_from_a_truncated_baseline_list_is_not_called_new():
     def summary(groups, left_off):
-        return {"estimate": {"point": 0.1, "interval": [0.1, 0.1]},
-                "groups": {"by": "shard", "left_off": left_off,
-                           "groups": [{"group": n, "flagged_share": v} for n, v in groups.items()]}}
+        return {
+            "estimate": {"point": 0.1, "interval": [0.1, 0.1]},
+            "groups": {
+                "by": "shard",
+                "left_off": left_off,
+                "groups": [{"group": n, "flagged_share": v} for n, v in groups.items()],
+            },
+        }
 
     complete = compare(summary({"a": 0.1}, 0), summary({"a": 0.2, "z": 0.3}, 0), "old")["groups_rising"]
     truncated = compare(summary({"a": 0.1}, 5), summary({"a": 0.2, "z": 0.3}, 0), "old")["groups_rising"]

@@ -2,6 +2,7 @@
 another schema, a trigger, a folder, a FIFO or a link in its place) is set aside with a note and the
 images are embedded again, never losing the scan; an entry whose checksum, length or values are
 wrong is not used; `--overwrite` clears the output folder's cache."""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,13 +50,20 @@ def database(build):
         build(db)
         db.commit()
         db.close()
+
     return make
 
 
 def truncated(path):
-    database(lambda db: (db.execute(cache_module.TABLE_SQL),
-                         db.executemany("INSERT INTO vectors VALUES (?, ?, ?)",
-                                        [(f"k{i}", os.urandom(4 * DIM), os.urandom(16)) for i in range(400)])))(path)
+    database(
+        lambda db: (
+            db.execute(cache_module.TABLE_SQL),
+            db.executemany(
+                "INSERT INTO vectors VALUES (?, ?, ?)",
+                [(f"k{i}", os.urandom(4 * DIM), os.urandom(16)) for i in range(400)],
+            ),
+        )
+    )(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
 

@@ -1,5 +1,6 @@
 """`audit calibrate` on real labelled data (photographs vs images with generator metadata), and
 `audit scan --calibration` using what it wrote."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,23 @@ from tests.conftest import shared_data
 def calibration(tmp_path_factory):
     real, synthetic = shared_data("real-kodak"), shared_data("ai-metadata")
     out = tmp_path_factory.mktemp("calib")
-    result = CliRunner().invoke(main, ["calibrate", "--real", str(real), "--synthetic", str(synthetic),
-                                       "--out", str(out), "--embedder", "random", "--quiet", "--seed", "3"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            "--real",
+            str(real),
+            "--synthetic",
+            str(synthetic),
+            "--out",
+            str(out),
+            "--embedder",
+            "random",
+            "--quiet",
+            "--seed",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out, json.loads((out / "calibration.json").read_text())
 
@@ -66,8 +82,9 @@ def test_estimation_inputs(calibration):
 def test_scan_uses_the_calibration(calibration, tmp_path):
     out, calib = calibration
     source = shared_data("real-vs-derived")
-    result = CliRunner().invoke(main, ["scan", str(source), "--calibration", str(out), "--out", str(tmp_path),
-                                       "--quiet", "--format", "json"])
+    result = CliRunner().invoke(
+        main, ["scan", str(source), "--calibration", str(out), "--out", str(tmp_path), "--quiet", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["detectors"] == ["metadata", "watermark", "probe"]
@@ -82,16 +99,29 @@ def test_scan_uses_the_calibration(calibration, tmp_path):
 
 
 def test_calibrate_reports_bad_sources(tmp_path):
-    result = CliRunner().invoke(main, ["calibrate", "--real", str(tmp_path / "nope"), "--synthetic", str(tmp_path),
-                                       "--out", str(tmp_path / "c"), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            "--real",
+            str(tmp_path / "nope"),
+            "--synthetic",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "c"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 2 and "source not found" in result.output
 
 
 def test_probe_statistics_and_generator_shift_are_written(calibration):
     out, calib = calibration
     soft = calib["soft_rest"]
-    assert soft["synthetic"]["n"] + soft["real"]["n"] == calib["combined_rest"]["n_synthetic"] + \
-        calib["combined_rest"]["n_real"]
+    assert (
+        soft["synthetic"]["n"] + soft["real"]["n"]
+        == calib["combined_rest"]["n_synthetic"] + calib["combined_rest"]["n_real"]
+    )
     assert 0 <= soft["real"]["mean"] <= 1 and 0 <= soft["real"]["variance"] <= 0.25
     shift = calib["shift"]  # every synthetic image here names its generator in metadata, i.e. has hard evidence
     assert shift["tpr_drop"] is None and "generators" in shift

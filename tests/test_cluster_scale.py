@@ -1,6 +1,7 @@
 """Near-duplicate clusters over a whole scan: the pHash search equals brute force (random hashes,
 planted copies, thousands of identical hashes), copies far apart in the scan are linked, and the
 embedding search finds planted copies when it runs on inverted lists."""
+
 from __future__ import annotations
 
 import time

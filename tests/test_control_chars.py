@@ -1,6 +1,7 @@
 """Control characters from the data (terminal escapes, OSC title and link sequences, C0/C1 codes,
 bidi overrides) never reach a terminal or a text output raw: console tables and messages,
 `--format github` (annotations and step summary), report.md and report.html show them escaped."""
+
 from __future__ import annotations
 
 import re
@@ -46,17 +47,21 @@ def hostile_scan(tmp_path, monkeypatch):
         (src / ("broken-" + name)).write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     summary_file = tmp_path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
-    result = CliRunner().invoke(main, ["scan", str(src), "--out", str(tmp_path / "out"), "--workers", "0",
-                                       "--format", "github", "--quiet"])
+    result = CliRunner().invoke(
+        main, ["scan", str(src), "--out", str(tmp_path / "out"), "--workers", "0", "--format", "github", "--quiet"]
+    )
     return tmp_path, result, summary_file
 
 
 def test_no_raw_control_character_in_any_output(hostile_scan):
     tmp_path, result, summary_file = hostile_scan
     assert result.exit_code == 0, result.output
-    outputs = {"console and annotations": result.output, "step summary": summary_file.read_text(),
-               "report.md": (tmp_path / "out" / "report.md").read_text(),
-               "report.html": (tmp_path / "out" / "report.html").read_text()}
+    outputs = {
+        "console and annotations": result.output,
+        "step summary": summary_file.read_text(),
+        "report.md": (tmp_path / "out" / "report.md").read_text(),
+        "report.html": (tmp_path / "out" / "report.html").read_text(),
+    }
     for where, text in outputs.items():
         found = RAW.findall(text.replace("\n", "").replace("\t", ""))
         assert not found, f"{where} holds raw control characters {found!r}"

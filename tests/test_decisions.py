@@ -1,6 +1,7 @@
 """Decisions say what was seen: a detector that found nothing says no_evidence, one that cannot
 judge says not_applicable, a broken item is error everywhere, and only a probe trained by
 `audit calibrate` on a real embedder may say real."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,10 @@ def test_decisions_of_a_clean_photo_a_small_image_and_a_broken_file(tmp_path):
     rows = {r["id"]: r for r in scan(str(tmp_path), workers=0).rows}
     photo, small, broken = rows["photo.png"], rows["small.png"], rows["broken.png"]
     assert (photo["metadata_decision"], photo["watermark_decision"], photo["decision"]) == (
-        "no_evidence", "no_evidence", "no_evidence")
+        "no_evidence",
+        "no_evidence",
+        "no_evidence",
+    )
     assert (small["watermark_decision"], small["decision"]) == ("not_applicable", "no_evidence")
     assert (broken["metadata_decision"], broken["watermark_decision"], broken["decision"]) == ("error",) * 3
     assert all(r[f"{d}_decision"] in DECISIONS for r in rows.values() for d in ("metadata", "watermark"))

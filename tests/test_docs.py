@@ -1,5 +1,6 @@
 """Generated documentation stays in step with the code: docs/cli.md is what
 docs/make_cli_reference.py writes now, and the README's links to docs/ resolve."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,16 @@ def _render() -> str:
 
 def test_cli_reference_lists_every_command_with_its_options():
     text = _render()
-    for command in ("audit", "audit scan", "audit calibrate", "audit demo", "audit bank add", "audit bank info",
-                    "audit models pull", "audit simulate"):
+    for command in (
+        "audit",
+        "audit scan",
+        "audit calibrate",
+        "audit demo",
+        "audit bank add",
+        "audit bank info",
+        "audit models pull",
+        "audit simulate",
+    ):
         assert f"\n## {command}\n" in text, f"{command} missing from the reference"
     assert "--fail-above FLOAT RANGE" in text and "--format [table|json|github]" in text
     assert "--contamination" in text  # simulate is loaded lazily from loops/cli.py
@@ -27,7 +36,8 @@ def test_cli_reference_lists_every_command_with_its_options():
 def test_committed_cli_reference_is_up_to_date():
     assert REFERENCE.read_text(encoding="utf-8") == _render(), (
         "docs/cli.md is out of date with the command-line options: run "
-        "`.venv/bin/python docs/make_cli_reference.py` and commit docs/cli.md")
+        "`.venv/bin/python docs/make_cli_reference.py` and commit docs/cli.md"
+    )
 
 
 def test_readme_links_to_docs_resolve():

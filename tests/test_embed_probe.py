@@ -1,5 +1,6 @@
 """Embedding engine, embedding cache, probe training and format, UnivFD conversion, and the
 scan's behaviour when weights are missing or meaningless."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,16 @@ from PIL import Image
 from audit import ScanConfig, scan
 from audit.cli import main
 from audit.detectors.probe import LinearProbe, ProbeError, convert_univfd, train_probe
-from audit.embedding.embedder import CLIP_MEAN, CLIP_STD, RANDOM_NOTE, Embedder, EmbedderSpec, WeightsMissing, prepare_pixels, resolve_weights
+from audit.embedding.embedder import (
+    CLIP_MEAN,
+    CLIP_STD,
+    RANDOM_NOTE,
+    Embedder,
+    EmbedderSpec,
+    WeightsMissing,
+    prepare_pixels,
+    resolve_weights,
+)
 from tests.conftest import noise_image, shared_data
 
 
@@ -72,8 +82,22 @@ def test_scan_goes_on_without_embedding_detectors_when_weights_are_missing(photo
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     probe = LinearProbe(weight=np.ones(512, np.float32), bias=0.0, embedder="ViT-B-32=/nonexistent.bin")
     probe.save(tmp_path / "probe")
-    result = CliRunner().invoke(main, ["scan", str(photos), "--out", str(tmp_path / "o"), "--workers", "0",
-                                       "--quiet", "--probe", str(tmp_path / "probe"), "--format", "json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            str(photos),
+            "--out",
+            str(tmp_path / "o"),
+            "--workers",
+            "0",
+            "--quiet",
+            "--probe",
+            str(tmp_path / "probe"),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert "weights" in summary["skipped_detectors"]["probe"] and summary["detectors"] == ["metadata", "watermark"]
@@ -105,11 +129,14 @@ def test_embeddings_are_computed_once_and_cached(photos, tmp_path, monkeypatch):
     cache = tmp_path / "cache"  # a cache kept apart from the output folder (--overwrite clears the folder's own)
     first = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4, embedding_cache=cache)
     assert sum(calls) == 6
-    second = scan(str(photos), tmp_path / "o", config=config, workers=0, batch_size=4, overwrite=True,
-                  embedding_cache=cache)
+    second = scan(
+        str(photos), tmp_path / "o", config=config, workers=0, batch_size=4, overwrite=True, embedding_cache=cache
+    )
     assert sum(calls) == 6  # all from the cache
     ids = [r["sha256"] for r in first.rows]
-    assert np.array_equal(np.stack([first.stage.vector(i) for i in ids]), np.stack([second.stage.vector(i) for i in ids]))
+    assert np.array_equal(
+        np.stack([first.stage.vector(i) for i in ids]), np.stack([second.stage.vector(i) for i in ids])
+    )
 
 
 def test_probe_trained_on_separable_features_separates_them(tmp_path):
@@ -198,10 +225,31 @@ def test_calibrate_with_univfd_reports_missing_vit_l14_weights(photos, tmp_path,
     monkeypatch.setenv("AUDIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     runner = CliRunner()
-    assert runner.invoke(main, ["models", "pull", "univfd", "--from",
-                                str(shared_data("univfd") / "fc_weights.pth")]).exit_code == 0
-    result = runner.invoke(main, ["calibrate", "--real", str(photos), "--synthetic", str(photos), "--probe", "univfd",
-                                  "--out", str(tmp_path / "calib"), "--workers", "0", "--quiet", "--format", "json"])
+    assert (
+        runner.invoke(
+            main, ["models", "pull", "univfd", "--from", str(shared_data("univfd") / "fc_weights.pth")]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        main,
+        [
+            "calibrate",
+            "--real",
+            str(photos),
+            "--synthetic",
+            str(photos),
+            "--probe",
+            "univfd",
+            "--out",
+            str(tmp_path / "calib"),
+            "--workers",
+            "0",
+            "--quiet",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     calibration = json.loads(result.stdout)
     assert calibration["embedder"] == "ViT-L-14/openai" and calibration["preprocess"] == "univfd"

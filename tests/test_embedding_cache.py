@@ -1,4 +1,5 @@
 """The embedding cache keeps vectors on disk and reads them back one by one."""
+
 from __future__ import annotations
 
 import numpy as np

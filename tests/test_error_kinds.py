@@ -1,5 +1,6 @@
 """results.parquet as a data engineer reads it: `error_kind` codes to group on beside the `error` message,
 and scores that are null (not 0) when a detector found nothing; the codes are the documented ones."""
+
 from __future__ import annotations
 
 import json
@@ -39,47 +40,76 @@ def _folder(root: Path, outside: Path) -> Path:
 def test_error_kind_and_null_scores_in_results_parquet(tmp_path):
     src = _folder(tmp_path / "src", tmp_path / "outside.png")
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["scan", str(src), "--out", str(out), "--workers", "0", "--quiet",
-                                       "--format", "json", "--pixel-limit", "1000000"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            str(src),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--quiet",
+            "--format",
+            "json",
+            "--pixel-limit",
+            "1000000",
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = str(out / "results.parquet")
-    kinds = dict(duckdb.sql(f"SELECT error_kind, count(*) FROM read_parquet('{results}') "
-                            "GROUP BY error_kind").fetchall())
-    assert kinds == {None: 3, "decode_failed": 1, "unsupported_format": 1, "empty": 1, "too_many_pixels": 1,
-                     "outside_source": 1}
+    kinds = dict(
+        duckdb.sql(f"SELECT error_kind, count(*) FROM read_parquet('{results}') GROUP BY error_kind").fetchall()
+    )
+    assert kinds == {
+        None: 3,
+        "decode_failed": 1,
+        "unsupported_format": 1,
+        "empty": 1,
+        "too_many_pixels": 1,
+        "outside_source": 1,
+    }
     assert json.loads(result.stdout)["errors"]["by_kind"] == {k: n for k, n in kinds.items() if k}
 
-    scores = duckdb.sql(f"SELECT id, metadata_score, watermark_score, watermark_decision FROM read_parquet('{results}') "
-                        "WHERE status = 'ok' ORDER BY id").fetchall()
-    assert scores == [("clean0.png", None, None, "no_evidence"), ("clean1.png", None, None, "no_evidence"),
-                      ("marked.png", 1.0, None, "no_evidence")]
+    scores = duckdb.sql(
+        f"SELECT id, metadata_score, watermark_score, watermark_decision FROM read_parquet('{results}') "
+        "WHERE status = 'ok' ORDER BY id"
+    ).fetchall()
+    assert scores == [
+        ("clean0.png", None, None, "no_evidence"),
+        ("clean1.png", None, None, "no_evidence"),
+        ("marked.png", 1.0, None, "no_evidence"),
+    ]
     assert json.loads(result.stdout)["watermark"]["tested"] == 3  # tested although none has a score
 
 
-@pytest.mark.parametrize("message, code", [
-    ("corrupt image: PNG signature but undecodable", "decode_failed"),
-    ("image has zero width or height", "decode_failed"),
-    ("not an image (unidentified format)", "unsupported_format"),
-    ("empty cell", "empty"),
-    ("file too large (600000000 bytes)", "too_large"),
-    ("decompression bomb: 2000x1000 = 2000000 pixels exceeds the limit 1000000", "too_many_pixels"),
-    ("outside the source: the path leads out of the source's folder; not read", "outside_source"),
-    ("link leads outside the source; not followed (--follow-links all to follow it)", "outside_source"),
-    ("link not followed (--follow-links none)", "link_not_followed"),
-    ("tar member is a link or device, not a file; not read", "not_a_file"),
-    ("unsafe tar member path (absolute or '..'); not read", "unsafe_member"),
-    ("refused .pkl member: pickled objects are never loaded", "unsafe_member"),
-    ("cell is a URL; remote images are not downloaded", "remote"),
-    ("no image column (bytes, {bytes, path} struct or file paths) among columns: a", "no_image_column"),
-    ("tar shard truncated or corrupt: unexpected end of data", "truncated"),
-    ("unreadable: Permission denied", "read_failed"),
-    ("dataset stream failed: ConnectionError", "read_failed"),
-    ("took longer than the time budget (60 s, --item-timeout)", "timeout"),
-    ("internal error: the worker process died on this item (a crash or out of memory)", "worker_died"),
-    ("internal error: ValueError: boom (in the watermark detector)", "internal_error"),
-    ("something nobody wrote yet", OTHER),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        ("corrupt image: PNG signature but undecodable", "decode_failed"),
+        ("image has zero width or height", "decode_failed"),
+        ("not an image (unidentified format)", "unsupported_format"),
+        ("empty cell", "empty"),
+        ("file too large (600000000 bytes)", "too_large"),
+        ("decompression bomb: 2000x1000 = 2000000 pixels exceeds the limit 1000000", "too_many_pixels"),
+        ("outside the source: the path leads out of the source's folder; not read", "outside_source"),
+        ("link leads outside the source; not followed (--follow-links all to follow it)", "outside_source"),
+        ("link not followed (--follow-links none)", "link_not_followed"),
+        ("tar member is a link or device, not a file; not read", "not_a_file"),
+        ("unsafe tar member path (absolute or '..'); not read", "unsafe_member"),
+        ("refused .pkl member: pickled objects are never loaded", "unsafe_member"),
+        ("cell is a URL; remote images are not downloaded", "remote"),
+        ("no image column (bytes, {bytes, path} struct or file paths) among columns: a", "no_image_column"),
+        ("tar shard truncated or corrupt: unexpected end of data", "truncated"),
+        ("unreadable: Permission denied", "read_failed"),
+        ("dataset stream failed: ConnectionError", "read_failed"),
+        ("took longer than the time budget (60 s, --item-timeout)", "timeout"),
+        ("internal error: the worker process died on this item (a crash or out of memory)", "worker_died"),
+        ("internal error: ValueError: boom (in the watermark detector)", "internal_error"),
+        ("something nobody wrote yet", OTHER),
+        (None, None),
+    ],
+)
 def test_messages_map_to_their_codes(message, code):
     assert error_kind(message) == code
 

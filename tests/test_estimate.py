@@ -1,5 +1,6 @@
 """audit/estimate.py: the formulas on hand-computable cases, interval coverage on simulated detector
 outputs with known TPR/FPR, degenerate calibrations, the CI gate, and `audit scan --calibration`."""
+
 from __future__ import annotations
 
 import json
@@ -23,21 +24,35 @@ from tests.conftest import noise_image
 
 def operating_point(tp: int, fn: int, fp: int, tn: int) -> dict:
     """What `audit calibrate` writes for these counts."""
-    return rates(np.r_[np.ones(tp), np.zeros(fn), np.ones(fp), np.zeros(tn)].astype(bool),
-                 np.r_[np.ones(tp + fn), np.zeros(fp + tn)].astype(int))
+    return rates(
+        np.r_[np.ones(tp), np.zeros(fn), np.ones(fp), np.zeros(tn)].astype(bool),
+        np.r_[np.ones(tp + fn), np.zeros(fp + tn)].astype(int),
+    )
 
 
-def calibration(tp: int, fn: int, fp: int, tn: int, hard_tp: int = 0, hard_fp: int = 0,
-                train_prior: float | None = None, soft: tuple[float, float] | None = None) -> dict:
+def calibration(
+    tp: int,
+    fn: int,
+    fp: int,
+    tn: int,
+    hard_tp: int = 0,
+    hard_fp: int = 0,
+    train_prior: float | None = None,
+    soft: tuple[float, float] | None = None,
+) -> dict:
     """The parts of calibration.json the estimator and the report read (detectors: metadata, watermark);
     `soft`: the probe's mean probability on synthetic and real images without hard evidence (variance 0.04)."""
-    result = {"detectors": {"metadata": {}, "watermark": {}},
-              "hard_evidence": operating_point(hard_tp, tp + fn, hard_fp, fp + tn),
-              "combined_rest": operating_point(tp, fn, fp, tn),
-              "probe": {"train_prior": train_prior} if train_prior else {"skipped": "no probe"}}
+    result = {
+        "detectors": {"metadata": {}, "watermark": {}},
+        "hard_evidence": operating_point(hard_tp, tp + fn, hard_fp, fp + tn),
+        "combined_rest": operating_point(tp, fn, fp, tn),
+        "probe": {"train_prior": train_prior} if train_prior else {"skipped": "no probe"},
+    }
     if soft:
-        result["soft_rest"] = {"synthetic": {"n": tp + fn, "mean": soft[0], "variance": 0.04},
-                               "real": {"n": fp + tn, "mean": soft[1], "variance": 0.04}}
+        result["soft_rest"] = {
+            "synthetic": {"n": tp + fn, "mean": soft[0], "variance": 0.04},
+            "real": {"n": fp + tn, "mean": soft[1], "variance": 0.04},
+        }
     return result
 
 
@@ -49,8 +64,8 @@ def flags(hard: int, flagged_rest: int, unflagged: int) -> tuple[np.ndarray, np.
 
 
 def test_clopper_pearson_hand_values():
-    assert clopper_pearson(0, 10) == (0.0, pytest.approx(1 - 0.025 ** 0.1))
-    assert clopper_pearson(10, 10) == (pytest.approx(0.025 ** 0.1), 1.0)
+    assert clopper_pearson(0, 10) == (0.0, pytest.approx(1 - 0.025**0.1))
+    assert clopper_pearson(10, 10) == (pytest.approx(0.025**0.1), 1.0)
     assert clopper_pearson(0, 0) == (0.0, 1.0)
 
 
@@ -106,8 +121,9 @@ def test_em_is_saerens_fixed_point_and_recovers_the_prior():
 def test_em_cross_check_uses_probe_scores_of_images_without_hard_evidence():
     hard, flagged, _ = flags(10, 30, 60)
     scores = np.r_[np.zeros(10), np.full(45, 0.9), np.full(45, 0.1)]  # hard images' scores are ignored
-    e = corrected_estimate(hard, flagged, scores, calibration(tp=80, fn=20, fp=10, tn=90, train_prior=0.5,
-                                                             soft=(0.8, 0.2)))
+    e = corrected_estimate(
+        hard, flagged, scores, calibration(tp=80, fn=20, fp=10, tn=90, train_prior=0.5, soft=(0.8, 0.2))
+    )
     assert e["cross_check"]["rest_fraction"] == pytest.approx(0.5)
     assert e["cross_check"]["point"] == pytest.approx((10 + 45) / 100)
     assert e["cross_check"]["scored_images"] == 90
@@ -145,12 +161,15 @@ def test_interval_covers_the_true_fraction_at_the_nominal_rate():
     assert binom.ppf(0.001, mixes, 0.95) <= covered <= binom.ppf(0.999, mixes, 0.95)
 
 
-@pytest.mark.parametrize("counts, why", [
-    ({"tp": 40, "fn": 60, "fp": 40, "tn": 60}, "95% CI"),  # TPR = FPR
-    ({"tp": 10, "fn": 90, "fp": 50, "tn": 50}, "95% CI"),  # TPR < FPR: the ratio would look plausible (0.5)
-    ({"tp": 0, "fn": 100, "fp": 0, "tn": 100}, "95% CI"),  # only hard-evidence detectors: nothing else flags
-    ({"tp": 0, "fn": 0, "fp": 5, "tn": 95}, "no synthetic image without hard evidence"),
-])
+@pytest.mark.parametrize(
+    "counts, why",
+    [
+        ({"tp": 40, "fn": 60, "fp": 40, "tn": 60}, "95% CI"),  # TPR = FPR
+        ({"tp": 10, "fn": 90, "fp": 50, "tn": 50}, "95% CI"),  # TPR < FPR: the ratio would look plausible (0.5)
+        ({"tp": 0, "fn": 100, "fp": 0, "tn": 100}, "95% CI"),  # only hard-evidence detectors: nothing else flags
+        ({"tp": 0, "fn": 0, "fp": 5, "tn": 95}, "no synthetic image without hard evidence"),
+    ],
+)
 def test_degenerate_calibration_gives_the_whole_interval_and_a_warning(counts, why):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no division warnings either
@@ -203,10 +222,20 @@ def test_without_a_matching_calibration_the_count_is_uncorrected_and_says_why():
 
 
 def summary_with(point: float | None, interval: list[float]) -> dict:
-    return {"source": "src", "counts": {"total": 100, "ok": 100, "error": 0, "flagged": 5, "hard_evidence": 2},
-            "estimate": {"point": point, "interval": interval, "confidence": 0.95, "method": "test",
-                         "warnings": ["detectors cannot separate"]},
-            "errors": {"count": 0, "by_reason": {}}, "detectors": ["metadata"], "skipped_detectors": {}}
+    return {
+        "source": "src",
+        "counts": {"total": 100, "ok": 100, "error": 0, "flagged": 5, "hard_evidence": 2},
+        "estimate": {
+            "point": point,
+            "interval": interval,
+            "confidence": 0.95,
+            "method": "test",
+            "warnings": ["detectors cannot separate"],
+        },
+        "errors": {"count": 0, "by_reason": {}},
+        "detectors": ["metadata"],
+        "skipped_detectors": {},
+    }
 
 
 def test_gate_on_the_point_or_the_upper_bound():
@@ -239,8 +268,20 @@ def calibrated_scan(tmp_path):
 def test_scan_with_calibration_reports_and_gates_the_corrected_estimate(calibrated_scan, tmp_path):
     source, calib = calibrated_scan
     runner = CliRunner()
-    args = ["scan", str(source), "--calibration", str(calib), "--out", str(tmp_path / "out"), "--workers", "0",
-            "--quiet", "--detectors", "metadata,watermark", "--overwrite"]
+    args = [
+        "scan",
+        str(source),
+        "--calibration",
+        str(calib),
+        "--out",
+        str(tmp_path / "out"),
+        "--workers",
+        "0",
+        "--quiet",
+        "--detectors",
+        "metadata,watermark",
+        "--overwrite",
+    ]
     result = runner.invoke(main, args + ["--format", "json", "--fail-above", "0.25"])
     assert result.exit_code == 0, result.output
     e = json.loads(result.stdout)["estimate"]

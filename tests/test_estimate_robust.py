@@ -1,6 +1,7 @@
 """The estimator on what real scans meet: hard evidence with false positives, PACC on probe probabilities,
 the gated EM cross-check, small calibrations, generator shift (the sensitivity band and calibrate's
 leave-one-generator-out measurement) and the calibration file's new fields."""
+
 from __future__ import annotations
 
 import json
@@ -66,9 +67,12 @@ def test_pacc_by_hand_and_preferred_when_it_separates():
     assert e["estimator"] == "pacc" and e["method"].startswith("probabilistic adjusted count")
     assert e["estimators"]["pacc"]["rest_fraction"] == pytest.approx(0.4)
     assert e["point"] == pytest.approx(0.46)
-    assert e["estimators"]["rg"]["point"] is not None and e["operating_points"]["soft"]["separation"] == pytest.approx(0.6)
-    rg = corrected_estimate(hard, flagged, scores, calibration(tp=400, fn=100, fp=50, tn=450, soft=(0.8, 0.2)),
-                            method="rg")
+    assert e["estimators"]["rg"]["point"] is not None and e["operating_points"]["soft"]["separation"] == pytest.approx(
+        0.6
+    )
+    rg = corrected_estimate(
+        hard, flagged, scores, calibration(tp=400, fn=100, fp=50, tn=450, soft=(0.8, 0.2)), method="rg"
+    )
     assert rg["estimator"] == "rg" and rg["point"] == pytest.approx(e["estimators"]["rg"]["point"])
 
 
@@ -80,8 +84,12 @@ def test_falls_back_to_rg_when_the_probe_does_not_separate_and_gates_em():
     assert e["estimator"] == "rg" and e["separable"]  # the flags separate, the probe's probabilities do not
     assert not e["estimators"]["pacc"]["separable"]
     assert e["cross_check"]["point"] is None and "do not separate" in e["cross_check"]["skipped"]
-    shown = corrected_estimate(hard, flagged, np.r_[np.zeros(10), np.full(45, 0.9), np.full(45, 0.1)],
-                               calibration(tp=400, fn=100, fp=50, tn=450, train_prior=0.5, soft=(0.8, 0.2)))
+    shown = corrected_estimate(
+        hard,
+        flagged,
+        np.r_[np.zeros(10), np.full(45, 0.9), np.full(45, 0.1)],
+        calibration(tp=400, fn=100, fp=50, tn=450, train_prior=0.5, soft=(0.8, 0.2)),
+    )
     assert shown["cross_check"]["point"] is not None
     old = corrected_estimate(hard, flagged, scores, calibration(tp=400, fn=100, fp=50, tn=450, train_prior=0.5))
     assert old["estimator"] == "rg" and "statistics of the probe" in old["cross_check"]["skipped"]
@@ -155,11 +163,16 @@ def test_leave_one_generator_out_finds_the_generator_the_probe_needs_to_have_see
     a_entry, b_entry = shift["generators"]["a"], shift["generators"]["b"]
     assert a_entry["tpr"] > 0.9 and b_entry["tpr"] > 0.9
     assert b_entry["tpr_unseen"] < 0.5 and a_entry["tpr_unseen"] < 0.5
-    assert shift["tpr_drop"] == pytest.approx(shift["calibrated_tpr"] - min(a_entry["tpr_unseen"],
-                                                                            b_entry["tpr_unseen"]))
+    assert shift["tpr_drop"] == pytest.approx(
+        shift["calibrated_tpr"] - min(a_entry["tpr_unseen"], b_entry["tpr_unseen"])
+    )
     assert shift["score_drop"] > 0.3 and shift["measured"].startswith("leave one generator")
-    alone = generator_shift({**table, "group": [None] * (2 * n) + ["a"] * (2 * n)}, is_heldout, decisions,
-                            {"scores": scores, "retrain": retrain})
+    alone = generator_shift(
+        {**table, "group": [None] * (2 * n) + ["a"] * (2 * n)},
+        is_heldout,
+        decisions,
+        {"scores": scores, "retrain": retrain},
+    )
     assert alone["tpr_drop"] is None and "at least 2" in alone["skipped"]
 
 
@@ -172,10 +185,12 @@ def test_calibration_file_new_fields_are_checked(tmp_path):
         return check_calibration(path)
 
     assert check({**base, "shift": {"tpr_drop": 0.1, "score_drop": None}})["soft_rest"]["real"]["n"] == 100
-    bad = [({"synthetic": {"n": 3, "mean": 1.5, "variance": 0.1}, "real": base["soft_rest"]["real"]}, "mean"),
-           ({"synthetic": {"n": -1, "mean": 0.5, "variance": 0.1}, "real": base["soft_rest"]["real"]}, ".n"),
-           ({"synthetic": {"n": 3, "mean": 0.5, "variance": 0.3}, "real": base["soft_rest"]["real"]}, "variance"),
-           ({"synthetic": base["soft_rest"]["synthetic"]}, "real")]
+    bad = [
+        ({"synthetic": {"n": 3, "mean": 1.5, "variance": 0.1}, "real": base["soft_rest"]["real"]}, "mean"),
+        ({"synthetic": {"n": -1, "mean": 0.5, "variance": 0.1}, "real": base["soft_rest"]["real"]}, ".n"),
+        ({"synthetic": {"n": 3, "mean": 0.5, "variance": 0.3}, "real": base["soft_rest"]["real"]}, "variance"),
+        ({"synthetic": base["soft_rest"]["synthetic"]}, "real"),
+    ]
     for soft, field in bad:
         with pytest.raises(UserFileError, match=field):
             check({**base, "soft_rest": soft})

@@ -2,6 +2,7 @@
 shift test's false-alarm rate and power, the interval widened to the sensitivity band when it warns,
 the band from calibration's measured spread, and the band-upper gate. Simulations are small versions
 of benchmarks/estimate_accuracy.py's cells."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,12 @@ def simulated(scenario: Scenario, pi: float, mixes: int, seed: int) -> list[tupl
         calibration = calibration_of(simulated_items(n, n, scenario, rng), PROBE_TRAIN_PRIOR)
         k = int(round(pi * scenario.mix_size))
         mix = simulated_items(k, scenario.mix_size - k, scenario, rng, in_scan=True)
-        out.append((k / scenario.mix_size,
-                    corrected_estimate(mix.hard, mix.flagged, mix.score, calibration, seed=m, resamples=400)))
+        out.append(
+            (
+                k / scenario.mix_size,
+                corrected_estimate(mix.hard, mix.flagged, mix.score, calibration, seed=m, resamples=400),
+            )
+        )
     return out
 
 
@@ -59,7 +64,7 @@ def test_strong_shift_warns_and_widens_to_the_band():
     # covered pi = 0.4 in none of 100 such scans.
     scenario = Scenario("strong shift", 1.0, 0.3, 1000, N_SCAN, scan_mu=0.35)
     results = simulated(scenario, 0.4, 20, seed=1)
-    for truth, e in results:
+    for _truth, e in results:
         assert e["shift"]["tested"] and e["shift"]["warned"] and e["shift"]["widened"]
         assert e["shift"]["p_value"] < e["shift"]["level"]
         low, high = e["sensitivity"]["interval"]
@@ -79,7 +84,7 @@ def test_a_scan_too_small_to_check_for_shift_reports_the_band():
     """The test's power is measured, not assumed: 40 images cannot show a shift of the assumed size, so
     the interval is widened to the band (a small scan from unseen sources missed the truth unwarned)."""
     scenario = Scenario("unshifted", 1.0, 0.3, 1000, 40)
-    (truth, e), = simulated(scenario, 0.2, 1, seed=4)
+    ((truth, e),) = simulated(scenario, 0.2, 1, seed=4)
     shift = e["shift"]
     assert shift["tested"] and not shift["rejected"] and not shift["powered"] and shift["warned"]
     assert max(shift["power"].values()) < 0.8 and e["interval"] == shift["widened_to"]
@@ -91,7 +96,7 @@ def test_a_large_scan_is_widened_only_by_the_shifts_its_test_could_miss():
     """At 5000 images a real-score rise of the assumed size is caught (power >= 0.8), so the band's lower
     end, which that rise makes, is not added; a small drop of synthetic scores is not, so its end is."""
     scenario = Scenario("unshifted", 1.0, 0.3, 1000, N_SCAN)
-    (truth, e), = simulated(scenario, 0.2, 1, seed=5)
+    ((truth, e),) = simulated(scenario, 0.2, 1, seed=5)
     shift = e["shift"]
     assert shift["power"]["real higher"] >= 0.8 > shift["power"]["synthetic lower"]
     assert e["interval"][0] > shift["band"][0] and e["interval"][1] == shift["band"][1]
@@ -102,7 +107,7 @@ def test_a_move_that_would_hardly_change_the_estimate_does_not_widen_it():
     """At pi = 0 a drop of the synthetic images' scores, which no test can see there, would move the
     estimate by nothing: the upper end stays where the interval put it."""
     scenario = Scenario("unshifted", 1.0, 0.3, 1000, N_SCAN)
-    (truth, e), = simulated(scenario, 0.0, 1, seed=6)
+    ((truth, e),) = simulated(scenario, 0.0, 1, seed=6)
     shift = e["shift"]
     assert shift["power"]["synthetic lower"] < 0.8 and e["interval"][1] < shift["band"][1]
     assert e["interval"] == e["estimators"][e["estimator"]]["interval"]
@@ -134,10 +139,14 @@ def test_band_uses_the_measured_spread_of_both_rates():
 
     # RG: TPR 0.8, FPR 0.1, q = 30/90, 10 % hard. Folds moved TPR by -0.2..+0.05 and FPR by -0.05..+0.1:
     # upper end at TPR 0.6, FPR 0.05; lower end at TPR 0.85, FPR 0.2.
-    measured = {**calibration(tp=800, fn=200, fp=100, tn=900),
-                "shift": {"tpr_drop": 0.2, "score_drop": None,
-                          "spread": {"tpr": {"min": -0.2, "max": 0.05, "folds": 3},
-                                     "fpr": {"min": -0.05, "max": 0.1, "folds": 2}}}}
+    measured = {
+        **calibration(tp=800, fn=200, fp=100, tn=900),
+        "shift": {
+            "tpr_drop": 0.2,
+            "score_drop": None,
+            "spread": {"tpr": {"min": -0.2, "max": 0.05, "folds": 3}, "fpr": {"min": -0.05, "max": 0.1, "folds": 2}},
+        },
+    }
     band = corrected_estimate(*flags(10, 30, 60), measured)["sensitivity"]
     assert band["point"][1] == pytest.approx(0.1 + 0.9 * (1 / 3 - 0.05) / 0.55)
     assert band["point"][0] == pytest.approx(0.1 + 0.9 * (1 / 3 - 0.2) / 0.65)
@@ -168,8 +177,12 @@ def test_leave_one_source_out_measures_the_false_positive_rate_of_an_unseen_real
         other = train_probe(x[mask], y[mask], "random")
         return other.probabilities(x), other.probabilities(x) >= other.threshold
 
-    table = {"label": y, "hard": np.zeros(len(y), bool), "group": [None] * (2 * n) + ["a"] * n + ["b"] * n,
-             "source": ["photos"] * n + ["renders"] * n + ["a"] * n + ["b"] * n}
+    table = {
+        "label": y,
+        "hard": np.zeros(len(y), bool),
+        "group": [None] * (2 * n) + ["a"] * n + ["b"] * n,
+        "source": ["photos"] * n + ["renders"] * n + ["a"] * n + ["b"] * n,
+    }
     decisions = {"probe": scores >= probe.threshold, "combined": scores >= probe.threshold}
     shift = generator_shift(table, is_heldout, decisions, {"scores": scores, "retrain": retrain})
     renders_entry = shift["sources"]["renders"]
@@ -186,19 +199,36 @@ def test_calibration_file_shift_fields_are_checked(tmp_path):
     from audit.engine.user_files import UserFileError, check_calibration
     from tests.test_estimate import calibration
 
-    base = {**calibration(tp=80, fn=20, fp=10, tn=90, soft=(0.8, 0.2)),
-            "shift": {"tpr_drop": 0.1, "spread": {"tpr": {"min": -0.1, "max": 0.02, "folds": 2}, "fpr": None}},
-            "score_distributions": {s: {c: {"n": 3, "values": [0.1, 0.5, 0.9]} for c in ("synthetic", "real")}
-                                    for s in ("rest", "hard")}}
+    base = {
+        **calibration(tp=80, fn=20, fp=10, tn=90, soft=(0.8, 0.2)),
+        "shift": {"tpr_drop": 0.1, "spread": {"tpr": {"min": -0.1, "max": 0.02, "folds": 2}, "fpr": None}},
+        "score_distributions": {
+            s: {c: {"n": 3, "values": [0.1, 0.5, 0.9]} for c in ("synthetic", "real")} for s in ("rest", "hard")
+        },
+    }
     path = tmp_path / "calibration.json"
     path.write_text(json.dumps(base))
     assert check_calibration(path)["score_distributions"]["rest"]["real"]["n"] == 3
-    bad = [({"shift": {"spread": {"tpr": {"min": -2, "max": 0}}}}, "spread.tpr.min"),
-           ({"score_distributions": {"rest": {}}}, "rest.synthetic"),
-           ({"score_distributions": {s: {c: {"n": 1, "values": [0.1, 0.2]} for c in ("synthetic", "real")}
-                                     for s in ("rest", "hard")}}, r"\.n must"),
-           ({"score_distributions": {s: {c: {"n": 1, "values": [1.5]} for c in ("synthetic", "real")}
-                                     for s in ("rest", "hard")}}, "values")]
+    bad = [
+        ({"shift": {"spread": {"tpr": {"min": -2, "max": 0}}}}, "spread.tpr.min"),
+        ({"score_distributions": {"rest": {}}}, "rest.synthetic"),
+        (
+            {
+                "score_distributions": {
+                    s: {c: {"n": 1, "values": [0.1, 0.2]} for c in ("synthetic", "real")} for s in ("rest", "hard")
+                }
+            },
+            r"\.n must",
+        ),
+        (
+            {
+                "score_distributions": {
+                    s: {c: {"n": 1, "values": [1.5]} for c in ("synthetic", "real")} for s in ("rest", "hard")
+                }
+            },
+            "values",
+        ),
+    ]
     for change, field in bad:
         path.write_text(json.dumps({**base, **change}))
         with pytest.raises(UserFileError, match=field):
@@ -212,13 +242,23 @@ def shifted_summary() -> dict:
     for name, point in e["operating_points"].items():  # the counts the benchmark keeps, with the rates reports show
         if name in ("rest", "hard_evidence"):
             n_syn, n_real = point["tp"] + point.get("fn", 0), point["fp"] + point.get("tn", 0)
-            point.update(tpr=point["tp"] / max(n_syn, 1), fpr=point["fp"] / max(n_real, 1), n_synthetic=n_syn,
-                         n_real=n_real)
-    return {"source": "scraped/", "counts": {"total": N_SCAN, "ok": N_SCAN, "error": 0, "flagged": 2000,
-                                             "hard_evidence": 600},
-            "estimate": e, "detectors": ["metadata", "watermark", "probe"], "skipped_detectors": {}, "notes": [],
-            "per_detector": {}, "per_generator": {}, "per_tool": {}, "groups": None,
-            "errors": {"count": 0, "by_reason": {}, "first": []}, "config": {}}
+            point.update(
+                tpr=point["tp"] / max(n_syn, 1), fpr=point["fp"] / max(n_real, 1), n_synthetic=n_syn, n_real=n_real
+            )
+    return {
+        "source": "scraped/",
+        "counts": {"total": N_SCAN, "ok": N_SCAN, "error": 0, "flagged": 2000, "hard_evidence": 600},
+        "estimate": e,
+        "detectors": ["metadata", "watermark", "probe"],
+        "skipped_detectors": {},
+        "notes": [],
+        "per_detector": {},
+        "per_generator": {},
+        "per_tool": {},
+        "groups": None,
+        "errors": {"count": 0, "by_reason": {}, "first": []},
+        "config": {},
+    }
 
 
 def test_every_report_says_the_shift_test_warned_and_widened():
@@ -234,9 +274,13 @@ def test_every_report_says_the_shift_test_warned_and_widened():
     checks = [{"name": "synthetic fraction <= 0.05", "passed": False, "exit": 1, "message": "x"}]
     console = Console(width=300, record=True)
     console.print(summary_table(summary))
-    texts = {"console": console.export_text(), "markdown": "\n".join(markdown_summary(summary)),
-             "html": html_report(summary, Listed()), "github": github_summary(summary, checks, 0.05),
-             "annotations": "\n".join(github_annotations(summary, checks))}
+    texts = {
+        "console": console.export_text(),
+        "markdown": "\n".join(markdown_summary(summary)),
+        "html": html_report(summary, Listed()),
+        "github": github_summary(summary, checks, 0.05),
+        "annotations": "\n".join(github_annotations(summary, checks)),
+    }
     for name, text in texts.items():
         assert "Possible generator or source shift" in " ".join(text.split()), name
     for name in ("console", "markdown", "html", "github"):
@@ -251,8 +295,11 @@ def test_band_upper_gate_fails_where_the_band_reaches_the_threshold(gate, fails)
     # TPR 0.4, FPR 0.1 (100,000 calibration images a class): the interval stays under 0.05, the band (TPR 0.1
     # lower, assumed) reaches above it.
     e = corrected_estimate(*flags(400, 10886, 88714), calibration(tp=40000, fn=60000, fp=10000, tn=90000))
-    summary = {**shifted_summary(), "estimate": e, "counts": {"total": 100_000, "ok": 100_000, "error": 0,
-                                                             "flagged": 11286, "hard_evidence": 400}}
+    summary = {
+        **shifted_summary(),
+        "estimate": e,
+        "counts": {"total": 100_000, "ok": 100_000, "error": 0, "flagged": 11286, "hard_evidence": 400},
+    }
     assert e["interval"][1] <= 0.05 < e["sensitivity"]["upper"]
     check = gate_checks(summary, 0.05, gate)[1]
     assert check["passed"] is not fails and ("sensitivity band" in check["name"]) is (gate == "band-upper")
@@ -270,10 +317,28 @@ def test_scan_accepts_the_band_upper_gate_and_says_when_there_is_no_band(tmp_pat
     src.mkdir()
     for i in range(2):
         (src / f"{i}.png").write_bytes(image_bytes(noise_image(seed=i)))
-    result = CliRunner().invoke(main, ["scan", str(src), "--out", str(tmp_path / "o"), "--workers", "0", "--quiet",
-                                       "--fail-above", "0.99", "--gate", "band-upper", "--format", "json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            str(src),
+            "--out",
+            str(tmp_path / "o"),
+            "--workers",
+            "0",
+            "--quiet",
+            "--fail-above",
+            "0.99",
+            "--gate",
+            "band-upper",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     output = json.loads(result.output)
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
-    assert not summary["estimate"]["shift"]["tested"] and "nothing is corrected" in summary["estimate"]["shift"]["reason"]
+    assert (
+        not summary["estimate"]["shift"]["tested"] and "nothing is corrected" in summary["estimate"]["shift"]["reason"]
+    )
     assert "no sensitivity band" in json.dumps(output)

@@ -1,6 +1,7 @@
 """The examples run as written: the GitHub Actions workflow's scan step (through scan-dataset.sh),
 the pre-commit hooks' entries, and examples/api_tour.py, each on the demo folder in a subprocess
 with this environment's `audit` first on PATH."""
+
 from __future__ import annotations
 
 import csv
@@ -51,6 +52,7 @@ def data_dir(demo_images, tmp_path) -> Path:
 
 
 # --- GitHub Actions ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def workflow() -> dict:
@@ -111,6 +113,7 @@ def test_scan_script_defaults_to_data_audit_out_and_five_percent(data_dir):
 
 # --- pre-commit -------------------------------------------------------------------------------
 
+
 def test_local_pre_commit_hook_entry_gates_the_data_folder(data_dir):
     config = _yaml("pre-commit/.pre-commit-config.yaml")
     repo = config["repos"][0]
@@ -136,6 +139,7 @@ def test_published_pre_commit_hook_runs_its_entry_with_its_default_args(data_dir
 
 
 # --- Python API -------------------------------------------------------------------------------
+
 
 def test_api_tour_scans_estimates_and_simulates(demo_images, tmp_path):
     done = _run([sys.executable, str(EXAMPLES / "api_tour.py"), str(demo_images)], tmp_path)

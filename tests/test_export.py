@@ -1,5 +1,6 @@
 """`audit export`: lists of dropped or kept items, and clean shards that rescan with nothing
 flagged that was dropped and everything else byte-identical."""
+
 from __future__ import annotations
 
 import io
@@ -60,14 +61,16 @@ def test_clean_shards_rescan_clean_and_byte_identical(shard_scan):
     assert not any(r["flagged"] for r in after)
     assert {r["id"]: r["sha256"] for r in after} == before
     with tarfile.open(shard_scan / "clean" / "s.tar") as tar:  # the sidecars of dropped samples went too
-        assert sorted(tar.getnames()) == sorted(f"{k}.{ext}" for k, _, marked in _samples() if not marked
-                                                for ext in ("png", "json"))
+        assert sorted(tar.getnames()) == sorted(
+            f"{k}.{ext}" for k, _, marked in _samples() if not marked for ext in ("png", "json")
+        )
 
 
 def test_clean_parquet(tmp_path):
     samples = _samples()
-    pq.write_table(pa.table({"key": [k for k, _, _ in samples], "image": [d for _, d, _ in samples]}),
-                   tmp_path / "t.parquet")
+    pq.write_table(
+        pa.table({"key": [k for k, _, _ in samples], "image": [d for _, d, _ in samples]}), tmp_path / "t.parquet"
+    )
     scan(str(tmp_path / "t.parquet"), tmp_path / "out", workers=0)
     assert _export(tmp_path / "out", "--write-shards", tmp_path / "clean", "--drop", "flagged").exit_code == 0
     clean = pq.read_table(tmp_path / "clean" / "t.parquet").to_pylist()

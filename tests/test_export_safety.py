@@ -1,6 +1,7 @@
 """`audit export` re-publishes only what the scan read as safe: no `..`, absolute, link, hardlink,
 device or pickle member reaches a clean shard; a `#` in a folder or file name never changes which
 file export reads; `--to -` writes the list to standard output; counts name samples and members."""
+
 from __future__ import annotations
 
 import io

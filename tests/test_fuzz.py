@@ -2,6 +2,7 @@
 WebP, TIFF) through the whole per-item path of a scan worker: read, decode, the pixel detectors,
 the row. Every input must give exactly one row, ok or error, and no exception may escape.
 The default run is 5,000 cases (about a second); `-m slow` runs 200,000."""
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,7 @@ def _seeds() -> list[bytes]:
     exif[0x0112] = 6
     exif[0x0131] = "editor"
     seeds = []
-    for fmt, kwargs in (("PNG", {"pnginfo": info}), ("JPEG", {"exif": exif}), ("GIF", {}), ("WEBP", {}),
-                        ("TIFF", {})):
+    for fmt, kwargs in (("PNG", {"pnginfo": info}), ("JPEG", {"exif": exif}), ("GIF", {}), ("WEBP", {}), ("TIFF", {})):
         buffer = io.BytesIO()
         im.save(buffer, format=fmt, **kwargs)
         seeds.append(buffer.getvalue())
@@ -45,7 +45,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         if kind == 0 and out:
             out[i] ^= 1 << rng.randrange(8)
         elif kind == 1 and out:
-            out[i:i + 4] = rng.choice([b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x80\x00"])
+            out[i : i + 4] = rng.choice([b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x80\x00"])
         elif kind == 2:
             del out[i:]
         elif kind == 3:
@@ -63,8 +63,9 @@ def run_fuzz(cases: int, seed: int) -> dict[str, int]:
     statuses = {"ok": 0, "error": 0}
     for start in range(0, cases, BATCH):
         inputs = [mutate(rng.choice(seeds), rng) for _ in range(min(BATCH, cases - start))]
-        records = [(start + i, ImageRecord(id=f"case{start + i}", uri="fuzz", data=data))
-                   for i, data in enumerate(inputs)]
+        records = [
+            (start + i, ImageRecord(id=f"case{start + i}", uri="fuzz", data=data)) for i, data in enumerate(inputs)
+        ]
         rows, _ = batch.process_batch(records)
         assert [r["id"] for r in rows] == [r.id for _, r in records]
         for row in rows:

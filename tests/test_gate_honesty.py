@@ -1,6 +1,7 @@
 """The CI gate never passes on nothing: an empty source, a source of non-images, an all-broken
 folder, a pattern naming missing shards, too many errors and a requested detector that did not run
 all fail with their reason; an output folder holding another scan is never overwritten silently."""
+
 from __future__ import annotations
 
 import io
@@ -51,8 +52,9 @@ def test_too_many_errors_fail_the_gate(tmp_path):
     assert failed.exit_code == 1
     check = next(c for c in json.loads(failed.stdout)["checks"] if c["name"].startswith("error share"))
     assert not check["passed"] and "4 of 7 items are errors" in check["message"]
-    relaxed = _scan(str(src), "--out", str(tmp_path / "o"), "--overwrite", "--fail-above", "0.9",
-                    "--max-error-rate", "0.6")
+    relaxed = _scan(
+        str(src), "--out", str(tmp_path / "o"), "--overwrite", "--fail-above", "0.9", "--max-error-rate", "0.6"
+    )
     assert relaxed.exit_code == 0, relaxed.output
 
 
@@ -73,8 +75,9 @@ def test_missing_shards_of_a_pattern_fail_unless_allowed(tmp_path):
     failed = _scan(pattern, "--out", str(tmp_path / "o"), "--fail-above", "0.5")
     text = " ".join(failed.output.split())
     assert failed.exit_code == 2 and "3 of the 6 paths" in text and "00002.tar" in text
-    allowed = _scan(pattern, "--out", str(tmp_path / "o"), "--fail-above", "0.5", "--allow-missing-shards",
-                    "--format", "json")
+    allowed = _scan(
+        pattern, "--out", str(tmp_path / "o"), "--fail-above", "0.5", "--allow-missing-shards", "--format", "json"
+    )
     assert allowed.exit_code == 0, allowed.output
     summary = json.loads(allowed.stdout)
     assert summary["counts"]["ok"] == 3
@@ -85,8 +88,17 @@ def test_a_requested_detector_that_cannot_run_fails_the_gate_and_warns_without_o
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     LinearProbe(weight=np.ones(512, np.float32), bias=0.0, embedder="ViT-B-32=/nonexistent.bin").save(tmp_path / "p")
     src = _folder(tmp_path / "src", good=2)
-    gated = _scan(str(src), "--out", str(tmp_path / "o"), "--probe", str(tmp_path / "p"), "--fail-above", "0.5",
-                  "--format", "github")
+    gated = _scan(
+        str(src),
+        "--out",
+        str(tmp_path / "o"),
+        "--probe",
+        str(tmp_path / "p"),
+        "--fail-above",
+        "0.5",
+        "--format",
+        "github",
+    )
     assert gated.exit_code == 2, gated.output
     assert "::error title=autophagy-audit::requested detectors ran: probe did not run" in gated.output
     plain = _scan(str(src), "--out", str(tmp_path / "o"), "--overwrite", "--probe", str(tmp_path / "p"))
@@ -129,10 +141,14 @@ def test_the_api_with_worker_processes_from_a_plain_script_stdin_or_inline_code(
     src = _folder(tmp_path / "src", good=6)
     code = SCRIPT.format(src=str(src))
     (tmp_path / "script.py").write_text(code)
-    command = {"script": [sys.executable, str(tmp_path / "script.py")], "stdin": [sys.executable, "-"],
-               "-c": [sys.executable, "-c", code]}[how]
-    done = subprocess.run(command, input=code if how == "stdin" else None, capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
+    command = {
+        "script": [sys.executable, str(tmp_path / "script.py")],
+        "stdin": [sys.executable, "-"],
+        "-c": [sys.executable, "-c", code],
+    }[how]
+    done = subprocess.run(
+        command, input=code if how == "stdin" else None, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("rows 6 6")
 

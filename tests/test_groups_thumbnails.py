@@ -1,5 +1,6 @@
 """The breakdown by shard, folder and URL domain (summary and reports, `--group-by`), and thumbnails in
 report.html for folder, tar and parquet sources (with the reason where there is none)."""
+
 from __future__ import annotations
 
 import io
@@ -32,9 +33,14 @@ def _plain(seed: int) -> bytes:
 
 def _shards(folder) -> None:
     """s0.tar: 1 of 3 marked (from cdn.bad.example); s1.tar: 2 of 2 marked (from bad.example and good.example)."""
-    samples = {"s0.tar": [(_marked(0), "https://www.bad.example/0.png"), (_plain(1), "https://good.example/1.png"),
-                          (_plain(2), "https://good.example/2.png")],
-               "s1.tar": [(_marked(3), "https://bad.example/3.png"), (_marked(4), "https://good.example/4.png")]}
+    samples = {
+        "s0.tar": [
+            (_marked(0), "https://www.bad.example/0.png"),
+            (_plain(1), "https://good.example/1.png"),
+            (_plain(2), "https://good.example/2.png"),
+        ],
+        "s1.tar": [(_marked(3), "https://bad.example/3.png"), (_marked(4), "https://good.example/4.png")],
+    }
     for shard, items in samples.items():
         with tarfile.open(folder / shard, "w") as tar:
             for i, (png, url) in enumerate(items):
@@ -49,8 +55,10 @@ def test_breakdown_by_shard_and_domain_sorted_by_flagged_share(tmp_path):
     result = scan(str(tmp_path), tmp_path / "out", workers=0)
     groups = result.summary["groups"]
     assert groups["by"] == "domain"  # URLs are known
-    assert [(g["group"], g["ok"], g["flagged"]) for g in groups["groups"]] == [("bad.example", 2, 2),
-                                                                               ("good.example", 3, 1)]
+    assert [(g["group"], g["ok"], g["flagged"]) for g in groups["groups"]] == [
+        ("bad.example", 2, 2),
+        ("good.example", 3, 1),
+    ]
     by_shard = breakdown(result.rows, "shard")
     assert [(g["group"], g["flagged_share"]) for g in by_shard["groups"]] == [("s1.tar", 1.0), ("s0.tar", 1 / 3)]
     assert [g["group"] for g in breakdown(result.rows, "folder")["groups"]] == ["sub"]
@@ -65,7 +73,9 @@ def test_group_by_option_and_config_file(tmp_path, monkeypatch):
     _shards(shards)
     runner = CliRunner()
     out = tmp_path / "out"
-    ran = runner.invoke(main, ["scan", str(shards), "--out", str(out), "--quiet", "--group-by", "shard", "--workers", "0"])
+    ran = runner.invoke(
+        main, ["scan", str(shards), "--out", str(out), "--quiet", "--group-by", "shard", "--workers", "0"]
+    )
     assert ran.exit_code == 0, ran.output
     assert json.loads((out / "summary.json").read_text())["groups"]["by"] == "shard"
     assert "shard: s1.tar" in ran.output
@@ -93,8 +103,10 @@ def test_thumbnails_for_folder_tar_and_parquet_sources(tmp_path):
     _shards(tmp_path)
     scan(str(tmp_path), tmp_path / "tar-out", workers=0)
     assert _thumbs((tmp_path / "tar-out" / "report.html").read_text()) == 3
-    pq.write_table(pa.table({"url": ["https://e.org/a.png", "https://e.org/b.png"],
-                             "png": [_marked(5), _plain(6)]}), tmp_path / "p.parquet")
+    pq.write_table(
+        pa.table({"url": ["https://e.org/a.png", "https://e.org/b.png"], "png": [_marked(5), _plain(6)]}),
+        tmp_path / "p.parquet",
+    )
     scan(str(tmp_path / "p.parquet"), tmp_path / "pq-out", workers=0)
     assert _thumbs((tmp_path / "pq-out" / "report.html").read_text()) == 1
     (tmp_path / "imgs").mkdir()

@@ -1,6 +1,7 @@
 """A Hugging Face `save_to_disk` folder is read only inside itself: every data file its `state.json`
 names (and every split its `dataset_dict.json` names) must resolve, links included, inside the
 folder; otherwise the source is refused with one line naming the file (exit 2)."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ def _save(folder, seed: int, split: str | None = None) -> None:
     import datasets
 
     features = datasets.Features({"image": datasets.Image()})
-    ds = datasets.Dataset.from_dict({"image": [{"bytes": image_bytes(noise_image(seed=seed)), "path": None}]},
-                                    features=features)
+    ds = datasets.Dataset.from_dict(
+        {"image": [{"bytes": image_bytes(noise_image(seed=seed)), "path": None}]}, features=features
+    )
     (datasets.DatasetDict({split: ds}) if split else ds).save_to_disk(str(folder))
 
 
@@ -40,8 +42,9 @@ def test_a_data_file_outside_the_folder_is_refused(tmp_path, other):
     _point_data_file(tmp_path / "a" / "ds" / "state.json", "../../other/data-00000-of-00001.arrow")
     with pytest.raises(SourceError, match=r"state\.json.*\.\./\.\./other/data-00000-of-00001\.arrow"):
         list(iter_records(f"hf:{tmp_path / 'a' / 'ds'}"))
-    result = CliRunner().invoke(main, ["scan", f"hf:{tmp_path / 'a' / 'ds'}", "--out", str(tmp_path / "out"),
-                                       "--workers", "0"])
+    result = CliRunner().invoke(
+        main, ["scan", f"hf:{tmp_path / 'a' / 'ds'}", "--out", str(tmp_path / "out"), "--workers", "0"]
+    )
     assert result.exit_code == 2, result.output
     assert "data-00000-of-00001.arrow" in result.output
 

@@ -1,5 +1,6 @@
 """Hostile input, one regression test per kind: no single item may stop, hang or escape a scan,
 and a scan's output folder and resume journal survive what real runs do to them."""
+
 from __future__ import annotations
 
 import io
@@ -49,6 +50,7 @@ def _scan_rows(source, **kwargs) -> dict[str, dict]:
 
 # --- 1. any exception in one item is that item's error row ------------------------------------------------
 
+
 def test_exif_type_confusion_keeps_the_pixels_and_the_orientation(tmp_path):
     (tmp_path / "confused.jpg").write_bytes(_exif_type_confusion_jpeg())
     image = decode_image(_exif_type_confusion_jpeg())
@@ -77,6 +79,7 @@ def test_an_unexpected_decoder_exception_is_an_internal_error_row(tmp_path, monk
 
 class _CrashesOn:
     """A pixel detector that raises on the records whose id is given."""
+
     name, hard_evidence = "metadata", True
 
     def __init__(self, bad_id: str):
@@ -105,13 +108,26 @@ def test_a_crash_of_the_scan_itself_exits_3_never_the_gate_code(tmp_path, monkey
         raise RuntimeError("a bug in the summary")
 
     monkeypatch.setattr("audit.engine.local.finish_scan", bug)
-    result = CliRunner().invoke(main, ["scan", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
-                                       "--workers", "0", "--quiet", "--fail-above", "0.5"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            str(tmp_path / "src"),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "0",
+            "--quiet",
+            "--fail-above",
+            "0.5",
+        ],
+    )
     assert result.exit_code == 3, result.output
     assert "internal error" in result.output and "a bug in the summary" in result.output
 
 
 # --- 2. bounded time per item ------------------------------------------------------------------------------
+
 
 def test_hostile_xmp_is_read_in_linear_time(tmp_path):
     info = PngInfo()
@@ -140,6 +156,7 @@ def test_a_huge_brace_pattern_is_refused_at_once(tmp_path):
 
 
 # --- 4. nothing outside the source is read ------------------------------------------------------------
+
 
 def test_path_cells_are_confined_to_the_parquet_files_folder(tmp_path):
     secret = tmp_path / "secret.png"
@@ -193,6 +210,7 @@ def test_follow_links_none_and_all(linked_folder):
 
 # --- 5. resume never loses or duplicates a row --------------------------------------------------------
 
+
 def _tar(path, members) -> None:
     write_tar(path, members)
 
@@ -245,6 +263,7 @@ def test_one_scan_at_a_time_per_output_folder_and_no_stale_results(tmp_path, mon
 
 # --- 6. what the reports carry from the data ---------------------------------------------------------
 
+
 def test_report_md_escapes_html_in_file_names_and_summary_json_is_strict(tmp_path):
     (tmp_path / "src").mkdir()
     name = "<img src=x onerror=alert(1)>.png"
@@ -259,7 +278,10 @@ def test_non_finite_numbers_are_written_as_null():
     from audit.report.strict_json import strict_json
 
     assert json.loads(strict_json({"a": float("nan"), "b": [1.0, float("inf")], "c": (2, 3)})) == {
-        "a": None, "b": [1.0, None], "c": [2, 3]}
+        "a": None,
+        "b": [1.0, None],
+        "c": [2, 3],
+    }
 
 
 def test_calibrate_says_which_labelled_source_has_no_readable_images(tmp_path):
@@ -271,8 +293,13 @@ def test_calibrate_says_which_labelled_source_has_no_readable_images(tmp_path):
         (tmp_path / "real" / f"{i}.png").write_bytes(b"broken")
         (tmp_path / "synthetic" / f"{i}.png").write_bytes(image_bytes(noise_image(seed=i)))
     with pytest.raises(ValueError, match=r"real source .* gave 0 readable images.*3 not an image"):
-        calibrate(str(tmp_path / "real"), str(tmp_path / "synthetic"), tmp_path / "calib",
-                  config=ScanConfig(embedder="random"), workers=0)
+        calibrate(
+            str(tmp_path / "real"),
+            str(tmp_path / "synthetic"),
+            tmp_path / "calib",
+            config=ScanConfig(embedder="random"),
+            workers=0,
+        )
 
 
 def test_batches_are_cut_by_the_bytes_they_hold():
@@ -284,6 +311,7 @@ def test_batches_are_cut_by_the_bytes_they_hold():
 
 
 # --- the user's own files are checked before the scan ---------------------------------------------------
+
 
 def _probe_folder(tmp_path, sidecar: dict | None = None, weights: bytes | None = None):
     from audit.detectors.probe import LinearProbe
@@ -300,18 +328,26 @@ def _good_calibration() -> dict:
     def point():
         return {"tp": 9, "fn": 1, "fp": 1, "tn": 9, "n_synthetic": 10, "n_real": 10, "tpr": 0.9, "fpr": 0.1}
 
-    return {"detectors": {"metadata": point()}, "combined": point(), "hard_evidence": point(),
-            "combined_rest": point(), "probe": {"train_prior": 0.5}}
+    return {
+        "detectors": {"metadata": point()},
+        "combined": point(),
+        "hard_evidence": point(),
+        "combined_rest": point(),
+        "probe": {"train_prior": 0.5},
+    }
 
 
-@pytest.mark.parametrize("edit, field", [
-    (lambda c: c.pop("hard_evidence"), "hard_evidence"),
-    (lambda c: c["combined_rest"].update(tp="9"), "combined_rest'.tp"),
-    (lambda c: c["combined_rest"].update(tp=10**15, n_synthetic=10**15 + 1), "combined_rest'.tp"),
-    (lambda c: c["combined"].update(fpr=float("nan")), "combined'.fpr"),
-    (lambda c: c["detectors"]["metadata"].update(fn=5), "detectors.metadata"),
-    (lambda c: c["probe"].update(train_prior=2), "probe.train_prior"),
-])
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda c: c.pop("hard_evidence"), "hard_evidence"),
+        (lambda c: c["combined_rest"].update(tp="9"), "combined_rest'.tp"),
+        (lambda c: c["combined_rest"].update(tp=10**15, n_synthetic=10**15 + 1), "combined_rest'.tp"),
+        (lambda c: c["combined"].update(fpr=float("nan")), "combined'.fpr"),
+        (lambda c: c["detectors"]["metadata"].update(fn=5), "detectors.metadata"),
+        (lambda c: c["probe"].update(train_prior=2), "probe.train_prior"),
+    ],
+)
 def test_a_bad_calibration_file_is_refused_before_the_scan_naming_the_field(tmp_path, edit, field):
     from audit.engine.user_files import UserFileError
 
@@ -323,13 +359,16 @@ def test_a_bad_calibration_file_is_refused_before_the_scan_naming_the_field(tmp_
         ScanConfig(calibration=str(tmp_path / "calib")).resolved()
 
 
-@pytest.mark.parametrize("sidecar, weights, message", [
-    ({"threshold": "0.5"}, None, "threshold"),
-    ({"surprise": 1}, None, "unknown field"),
-    ({"embedder": 7}, None, "embedder"),
-    ({}, b"\x80\x04\x95pickle", "not a safetensors file"),
-    ({"dim": 5}, None, "dim 5"),
-])
+@pytest.mark.parametrize(
+    "sidecar, weights, message",
+    [
+        ({"threshold": "0.5"}, None, "threshold"),
+        ({"surprise": 1}, None, "unknown field"),
+        ({"embedder": 7}, None, "embedder"),
+        ({}, b"\x80\x04\x95pickle", "not a safetensors file"),
+        ({"dim": 5}, None, "dim 5"),
+    ],
+)
 def test_a_bad_probe_folder_is_refused_before_the_scan(tmp_path, sidecar, weights, message):
     from audit.engine.user_files import UserFileError
 
@@ -347,6 +386,7 @@ def test_a_good_probe_and_calibration_pass_the_checks(tmp_path):
 
 
 # --- a time budget per item in the workers -------------------------------------------------------------
+
 
 def test_an_item_over_the_time_budget_is_an_error_row_and_the_rest_is_scanned(tmp_path):
     """A 36 MP image (about a second to decode here) against a 0.1 s budget, among small images, with
@@ -397,8 +437,22 @@ def test_kill_9_over_a_shard_with_repeated_names_resumes_identically(tmp_path):
     assert len({r["id"] for r in reference}) == 60
 
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "audit.cli", "scan", str(tmp_path / "s.tar"), "--out", str(out), "--workers", "1",
-           "--batch-size", "2", "--detectors", "watermark", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "audit.cli",
+        "scan",
+        str(tmp_path / "s.tar"),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--batch-size",
+        "2",
+        "--detectors",
+        "watermark",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal, deadline = out / JOURNAL_NAME, time.time() + 120
     while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 8):

@@ -1,6 +1,7 @@
 """The resume journal commits in groups: every batch reaches the file at once (a killed process
 loses none), fsync runs at most every SYNC_SECONDS and when the journal starts over or closes, and
 journals of the older one-object-per-row format still resume."""
+
 from __future__ import annotations
 
 import json
@@ -88,4 +89,5 @@ def test_restart_keeps_only_the_header_and_a_missing_column_is_null(tmp_path):
     log.append([{"seq": 9, "id": "x.png", "score": None}])  # no "flagged"
     log.close()
     assert Journal(tmp_path / "j.jsonl", IDENTITY, True, COLUMNS).rows == [
-        {"seq": 9, "id": "x.png", "score": None, "flagged": None}]
+        {"seq": 9, "id": "x.png", "score": None, "flagged": None}
+    ]

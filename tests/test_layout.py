@@ -4,6 +4,7 @@ side never imports the simulation side (`loops` builds on `audit`, not the rever
 
 Imports are read from the source (every `import`/`from` statement, also those inside functions),
 so a lazy import counts like any other."""
+
 from __future__ import annotations
 
 import ast
@@ -51,8 +52,10 @@ def _call_name(node: ast.Call) -> str:
 def import_graph() -> dict[str, set[str]]:
     """module -> the project modules it imports (a `from pkg import name` of a non-module means pkg)."""
     modules = project_modules()
-    return {module: {name for name in imported_names(path, module) if name in modules and name != module}
-            for module, path in modules.items()}
+    return {
+        module: {name for name in imported_names(path, module) if name in modules and name != module}
+        for module, path in modules.items()
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -69,7 +72,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)
@@ -83,9 +86,13 @@ def test_no_import_cycles_between_modules():
 
 
 def test_audit_never_imports_loops():
-    wrong = sorted(f"{module} imports {name}" for module, path in project_modules().items()
-                   if module.split(".")[0] == "audit"
-                   for name in imported_names(path, module) if name.split(".")[0] == "loops")
+    wrong = sorted(
+        f"{module} imports {name}"
+        for module, path in project_modules().items()
+        if module.split(".")[0] == "audit"
+        for name in imported_names(path, module)
+        if name.split(".")[0] == "loops"
+    )
     assert not wrong, "; ".join(wrong)
 
 
@@ -95,8 +102,11 @@ def test_the_cycle_finder_finds_cycles():
 
 
 def test_every_module_says_what_it_is():
-    missing = [name for name, path in project_modules().items()
-               if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))]
+    missing = [
+        name
+        for name, path in project_modules().items()
+        if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    ]
     assert not missing, "modules without a docstring: " + ", ".join(missing)
 
 
@@ -146,6 +156,9 @@ def test_no_import_from_a_lower_layer_into_a_higher_one():
 
 def test_the_layer_check_finds_upward_imports():
     layers = [["sources"], ["detectors", "bank"], ["engine"], ["bank_add"]]
-    graph = {"audit.bank.builder": {"audit.engine.local", "audit.sources.record"}, "audit.bank_add": {"audit.engine"},
-             "audit.detectors.x": {"audit.bank.index"}}
+    graph = {
+        "audit.bank.builder": {"audit.engine.local", "audit.sources.record"},
+        "audit.bank_add": {"audit.engine"},
+        "audit.detectors.x": {"audit.bank.index"},
+    }
     assert upward_imports(graph, layers) == ["audit.bank.builder (layer 2) imports audit.engine.local (layer 3)"]

@@ -3,6 +3,7 @@ output folder (img2dataset itself on `file://` URLs, and the same layout written
 TarWriter), a webdataset folder of shards, a Hugging Face `save_to_disk` folder and `to_parquet` file,
 dictionary-encoded image columns; ambiguous folders name the spec that works; `--paths-under`.
 Results are read back with duckdb, as a data engineer would."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def _png(seed: int, marked: bool = False) -> bytes:
 
 def _scan(*args) -> tuple[int, str, dict | None]:
     """(exit code, output, summary) of `audit scan ARGS --format json`."""
-    result = CliRunner().invoke(main, ["scan", *map(str, args), "--workers", "0", "--quiet", "--format", "json",
-                                       "--detectors", "metadata"])
+    result = CliRunner().invoke(
+        main, ["scan", *map(str, args), "--workers", "0", "--quiet", "--format", "json", "--detectors", "metadata"]
+    )
     summary = json.loads(result.stdout) if result.stdout.startswith("{") else None  # a usage error prints none
     return result.exit_code, result.output, summary
 
@@ -57,11 +59,25 @@ def _img2dataset_layout(root, shards: list[list[bytes]]) -> None:
         keys = [f"{s:05d}{i:04d}" for i in range(len(images))]
         with wds.TarWriter(str(root / f"{s:05d}.tar")) as sink:
             for key, data in zip(keys, images):
-                sink.write({"__key__": key, "png": data, "txt": f"caption {key}",
-                            "json": {"url": f"https://example.org/{key}.png", "key": key, "status": "success"}})
-        pq.write_table(pa.table({"url": [f"https://example.org/{k}.png" for k in keys], "key": keys,
-                                 "status": ["success"] * len(keys), "error_message": [None] * len(keys)}),
-                       root / f"{s:05d}.parquet")
+                sink.write(
+                    {
+                        "__key__": key,
+                        "png": data,
+                        "txt": f"caption {key}",
+                        "json": {"url": f"https://example.org/{key}.png", "key": key, "status": "success"},
+                    }
+                )
+        pq.write_table(
+            pa.table(
+                {
+                    "url": [f"https://example.org/{k}.png" for k in keys],
+                    "key": keys,
+                    "status": ["success"] * len(keys),
+                    "error_message": [None] * len(keys),
+                }
+            ),
+            root / f"{s:05d}.parquet",
+        )
         (root / f"{s:05d}_stats.json").write_text(json.dumps({"count": len(keys), "successes": len(keys)}))
 
 
@@ -88,10 +104,12 @@ def test_img2dataset_itself_on_file_urls(tmp_path):
         (images / f"{i}.png").write_bytes(_png(i, marked=i == 0))
     urls = tmp_path / "urls.txt"
     urls.write_text("".join(f"file://{images / f'{i}.png'}\n" for i in range(5)) + f"file://{images}/missing.png\n")
-    script = ("from img2dataset import download; download(url_list=%r, output_folder=%r, output_format='webdataset', "
-              "processes_count=1, thread_count=2, number_sample_per_shard=3, resize_mode='no', "
-              "distributor='multiprocessing', timeout=5, retries=0, disable_all_reencoding=True)"
-              % (str(urls), str(tmp_path / "i2d_out")))
+    script = (
+        f"from img2dataset import download; download(url_list={str(urls)!r}, "
+        f"output_folder={str(tmp_path / 'i2d_out')!r}, output_format='webdataset', "
+        "processes_count=1, thread_count=2, number_sample_per_shard=3, resize_mode='no', "
+        "distributor='multiprocessing', timeout=5, retries=0, disable_all_reencoding=True)"
+    )
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "WANDB_MODE": "disabled"}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True, timeout=300)
     names = sorted(os.listdir(tmp_path / "i2d_out"))
@@ -123,9 +141,10 @@ def test_webdataset_folder_of_shards_beside_a_readme(tmp_path):
 def test_save_to_disk_folder_without_the_hf_prefix(tmp_path):
     datasets = pytest.importorskip("datasets")
     images = [{"bytes": _png(i, marked=i == 2), "path": None} for i in range(4)]  # the file's bytes, metadata kept
-    dataset = datasets.Dataset.from_dict({"image": images, "text": [f"t{i}" for i in range(4)]},
-                                         features=datasets.Features({"image": datasets.Image(),
-                                                                     "text": datasets.Value("string")}))
+    dataset = datasets.Dataset.from_dict(
+        {"image": images, "text": [f"t{i}" for i in range(4)]},
+        features=datasets.Features({"image": datasets.Image(), "text": datasets.Value("string")}),
+    )
     dataset.save_to_disk(str(tmp_path / "hf_saved"))
     datasets.DatasetDict({"train": dataset, "test": dataset.select([0])}).save_to_disk(str(tmp_path / "hf_dict"))
 
@@ -154,8 +173,9 @@ def test_to_parquet_paths_resolve_under_paths_under_and_stay_confined(tmp_path):
     code, _, summary = _scan(elsewhere / "train.parquet", "--out", tmp_path / "o1")
     assert code == 2 and summary["counts"]["error"] == 3  # the gate: no image could be read
     assert _query(tmp_path / "o1", "SELECT DISTINCT error_kind FROM results") == [("outside_source",)]
-    code, output, summary = _scan(elsewhere / "train.parquet", "--out", tmp_path / "o2",
-                                  "--paths-under", tmp_path / "photos")
+    code, output, summary = _scan(
+        elsewhere / "train.parquet", "--out", tmp_path / "o2", "--paths-under", tmp_path / "photos"
+    )
     assert code == 0 and summary["counts"] == {**summary["counts"], "ok": 3, "flagged": 1}, output
     (tmp_path / "other").mkdir()
     _, _, summary = _scan(elsewhere / "train.parquet", "--out", tmp_path / "o3", "--paths-under", tmp_path / "other")
@@ -167,8 +187,9 @@ def test_relative_path_cells_resolve_under_paths_under(tmp_path):
     for i in range(2):
         (tmp_path / "root" / "imgs" / f"{i}.png").write_bytes(_png(i))
     (tmp_path / "meta").mkdir()
-    pq.write_table(pa.table({"file_name": ["imgs/0.png", "imgs/1.png", "../escape.png"]}),
-                   tmp_path / "meta" / "index.parquet")
+    pq.write_table(
+        pa.table({"file_name": ["imgs/0.png", "imgs/1.png", "../escape.png"]}), tmp_path / "meta" / "index.parquet"
+    )
     records = list(iter_records(str(tmp_path / "meta" / "index.parquet"), paths_under=str(tmp_path / "root")))
     assert [r.read_bytes() is not None for r in records] == [True, True, False]
     assert records[2].error.startswith("outside the source")
@@ -180,7 +201,7 @@ def test_relative_path_cells_resolve_under_paths_under(tmp_path):
 def test_dictionary_encoded_image_columns(tmp_path, column):
     (tmp_path / "0.png").write_bytes(_png(0))
     (tmp_path / "1.png").write_bytes(_png(1, marked=True))
-    values = ([_png(0), _png(1, marked=True), _png(0)] if column == "bytes" else ["0.png", "1.png", "0.png"])
+    values = [_png(0), _png(1, marked=True), _png(0)] if column == "bytes" else ["0.png", "1.png", "0.png"]
     table = pa.table({"image": pa.array(values).dictionary_encode(), "label": [0, 1, 0]})
     assert pa.types.is_dictionary(table.schema.field("image").type)
     pq.write_table(table, tmp_path / "data.parquet")
@@ -215,7 +236,6 @@ def test_no_images_names_the_shards_one_folder_down(tmp_path):
     code, output, _ = _scan(parent, "--out", tmp_path / "o")
     output = output.replace("\n", "")
     assert code == 2 and "laion_part/*.tar" in output
-
 
 
 def test_distributed_scans_plan_the_same_shards(tmp_path):

@@ -1,6 +1,7 @@
 """`audit advise`: the recommendation moves the expected way when the contamination rises or the
 detector's TPR falls; it works from `--contamination`, from a scan summary (a real scan when the
 data is present) and with the diffusion backend; costs and outputs."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,12 @@ def test_cheapest_within_tolerance_and_costs_are_explicit():
         assert e.cost["fresh_real"] == pytest.approx(e.policy.fresh * n)
         scanned = n if e.policy.filter != "none" else 0
         assert e.cost["scanned"] == pytest.approx(scanned)
-        assert e.cost["cost"] == pytest.approx(2.0 * e.cost["fresh_real"] + 0.5 * e.cost["real_discarded"]
-                                               + 0.25 * e.cost["synthetic_discarded"] + 0.05 * scanned)
+        assert e.cost["cost"] == pytest.approx(
+            2.0 * e.cost["fresh_real"]
+            + 0.5 * e.cost["real_discarded"]
+            + 0.25 * e.cost["synthetic_discarded"]
+            + 0.05 * scanned
+        )
     watermark = next(e for e in table if e.policy == Policy(filter="watermark"))
     assert 0 < watermark.cost["discarded"] < 0.5 * n  # about TPR 0.5 of the 50 synthetic items
     assert advice.robust is None and advice.conclusion().startswith("At contamination 0.5 (given)")
@@ -62,9 +67,24 @@ def test_cli_from_a_scan_summary_writes_advice_and_report(tmp_path):
     scan = tmp_path / "scan" / "summary.json"
     scan.parent.mkdir()
     scan.write_text(json.dumps({"estimate": {"point": 0.4, "interval": [0.1, 0.6], "lower_bound": 0.25}, "config": {}}))
-    result = CliRunner().invoke(advise_command, ["--from-scan", str(scan), "--generations", "8", "--repeats", "30",
-                                                 "--metric", "w2", "--detectors", "watermark,probe",
-                                                 "--out", str(tmp_path / "adv"), "--quiet"])
+    result = CliRunner().invoke(
+        advise_command,
+        [
+            "--from-scan",
+            str(scan),
+            "--generations",
+            "8",
+            "--repeats",
+            "30",
+            "--metric",
+            "w2",
+            "--detectors",
+            "watermark,probe",
+            "--out",
+            str(tmp_path / "adv"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Advice: Across every contamination the estimate allows" in result.stdout
     saved = json.loads((tmp_path / "adv" / "advice.json").read_text())
@@ -89,8 +109,10 @@ def test_advise_from_a_real_scan_with_a_calibration(tmp_path):
     from audit.calibrate import calibrate
 
     marked, real = shared_data("ai-watermark"), shared_data("real-kodak")
-    folders = {"synthetic": sorted(p for p in marked.iterdir() if p.name.startswith("sd1__"))[:6],
-               "real": sorted(p for p in real.iterdir() if p.suffix.lower() in (".png", ".jpg"))[:6]}
+    folders = {
+        "synthetic": sorted(p for p in marked.iterdir() if p.name.startswith("sd1__"))[:6],
+        "real": sorted(p for p in real.iterdir() if p.suffix.lower() in (".png", ".jpg"))[:6],
+    }
     for name, paths in folders.items():
         (tmp_path / name).mkdir()
         for path in paths:
@@ -99,8 +121,12 @@ def test_advise_from_a_real_scan_with_a_calibration(tmp_path):
             (tmp_path / "mixed" / path.name).write_bytes(path.read_bytes())
     config = audit.ScanConfig(detectors=("metadata", "watermark"), embedder="none")
     calibrate(str(tmp_path / "real"), str(tmp_path / "synthetic"), tmp_path / "calib", config=config, workers=0)
-    scan = audit.scan(str(tmp_path / "mixed"), out=tmp_path / "scan",
-                      config=replace(config, calibration=str(tmp_path / "calib")), workers=0)
+    scan = audit.scan(
+        str(tmp_path / "mixed"),
+        out=tmp_path / "scan",
+        config=replace(config, calibration=str(tmp_path / "calib")),
+        workers=0,
+    )
     advice = advise(from_scan=tmp_path / "scan", config=FAST, metric="w2", detectors=("watermark",))
     low = scan.summary["estimate"]["interval"][0]  # corrected: its interval is used as it is (loops/from_scan.py)
     assert min(r.contamination for r in advice.results) >= round(low, 4) - 1e-9
@@ -114,10 +140,22 @@ def test_advise_with_the_diffusion_backend_on_a_tiny_preset(tmp_path):
     from tests.test_loops_diffusion import _digit_folder
 
     dataset = _digit_folder(tmp_path / "digits")
-    config = replace(scenario(), dataset=dataset, bias=1.0, samples_per_gen=40, test_size=30, generations=1,
-                     repeats=1, train_steps=3, sample_steps=2, probe_embedder="random:tiny", probe_size=20)
-    advice = advise(0.5, config=config, detectors=("watermark",), fresh_grid=(0.5, 1.0), fresh_step=0.25,
-                    max_quality_loss=0.5)
+    config = replace(
+        scenario(),
+        dataset=dataset,
+        bias=1.0,
+        samples_per_gen=40,
+        test_size=30,
+        generations=1,
+        repeats=1,
+        train_steps=3,
+        sample_steps=2,
+        probe_embedder="random:tiny",
+        probe_size=20,
+    )
+    advice = advise(
+        0.5, config=config, detectors=("watermark",), fresh_grid=(0.5, 1.0), fresh_step=0.25, max_quality_loss=0.5
+    )
     assert advice.settings.base.model == "diffusion"
     assert advice.point.recommended is not None
     assert {e.policy for e in advice.point.evaluated} >= {Policy(), Policy(filter="watermark")}
@@ -126,9 +164,17 @@ def test_advise_with_the_diffusion_backend_on_a_tiny_preset(tmp_path):
 def _scan_summary(tmp_path, point, interval, detectors=("watermark", "probe"), per_detector=None, ok=100):
     path = tmp_path / "scan" / "summary.json"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps({"estimate": {"point": point, "interval": list(interval), "lower_bound": 0.0},
-                                "detectors": list(detectors), "per_detector": per_detector or {},
-                                "counts": {"ok": ok}, "config": {"detectors": list(detectors)}}))
+    path.write_text(
+        json.dumps(
+            {
+                "estimate": {"point": point, "interval": list(interval), "lower_bound": 0.0},
+                "detectors": list(detectors),
+                "per_detector": per_detector or {},
+                "counts": {"ok": ok},
+                "config": {"detectors": list(detectors)},
+            }
+        )
+    )
     return path
 
 
@@ -152,12 +198,17 @@ def test_the_recommendation_holds_at_every_contamination_of_the_interval(tmp_pat
 def test_search_and_heldout_seeds_never_overlap_and_the_bound_is_upper():
     advice = advise(0.5, config=FAST, metric="w2", detectors=("watermark",))
     record = advice.record()
-    (s0, s1), (h0, h1) = record["search_seeds"], record["heldout_seeds"]
+    (_, s1), (h0, h1) = record["search_seeds"], record["heldout_seeds"]
     assert s1 < h0 and h1 - h0 + 1 == record["recommended"]["heldout_seeds"]
     rec = record["recommended"]
     assert rec["heldout_upper"] >= rec["heldout_quality_loss"]
-    assert {"quality_loss", "heldout_quality_loss", "heldout_upper", "heldout_within_share",
-            "losses_by_contamination"} <= set(rec)
+    assert {
+        "quality_loss",
+        "heldout_quality_loss",
+        "heldout_upper",
+        "heldout_within_share",
+        "losses_by_contamination",
+    } <= set(rec)
 
 
 def test_upper_bound_of_the_loss():
@@ -187,8 +238,14 @@ def test_without_an_affordable_policy_there_is_no_recommendation_but_one_per_end
 
 
 def test_from_a_metadata_and_watermark_scan_offers_the_metadata_filter_and_no_probe(tmp_path):
-    scan = _scan_summary(tmp_path, 0.4, (0.3, 0.5), detectors=("metadata", "watermark"),
-                         per_detector={"metadata": {"synthetic": 24}, "watermark": {"synthetic": 12}}, ok=100)
+    scan = _scan_summary(
+        tmp_path,
+        0.4,
+        (0.3, 0.5),
+        detectors=("metadata", "watermark"),
+        per_detector={"metadata": {"synthetic": 24}, "watermark": {"synthetic": 12}},
+        ok=100,
+    )
     advice = advise(from_scan=scan, config=FAST, metric="w2")
     assert advice.settings.detectors == ("metadata", "watermark")
     rates = dict((n, (t, f)) for n, t, f in advice.settings.base.filter_rates)
@@ -206,8 +263,14 @@ def test_costs_have_units_and_accumulate_pays_for_its_growth(tmp_path):
     assert accumulate.cost["cost_growth"] > 0
     saved = json.loads((tmp_path / "adv" / "advice.json").read_text())
     items = {i["option"]: i for i in saved["costs"]["items"]}
-    assert set(items) == {"--cost-fresh", "--cost-discard-real", "--cost-discard-synthetic", "--cost-scan",
-                          "--cost-train", "--cost-store"}
+    assert set(items) == {
+        "--cost-fresh",
+        "--cost-discard-real",
+        "--cost-discard-synthetic",
+        "--cost-scan",
+        "--cost-train",
+        "--cost-store",
+    }
     assert all(i["unit"].startswith("per item") for i in items.values())
     html = (tmp_path / "adv" / "report.html").read_text()
     assert "--cost-discard-synthetic" in html and "upper bound" in html

@@ -1,5 +1,6 @@
 """One table of defaults: `loops.SimConfig()`, `loops.simulate` and `audit simulate` resolve to the
 same configuration, and the README's Python example gives the CLI's verdict."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,20 @@ def test_simconfig_and_the_scenario_resolve_alike():
 def test_the_readme_example_gives_the_cli_verdict(tmp_path):
     """README: `loops.simulate(cfg, baseline=True).summary["verdict"]` works "as the CLI"."""
     api = loops.simulate(loops.SimConfig(loop="fresh", contamination=0.4, filter="watermark"), baseline=True)
-    result = CliRunner().invoke(simulate_command, ["--contamination", "0.4", "--filter", "watermark", "--format",
-                                                   "json", "--quiet", "--out", str(tmp_path / "sim")])
+    result = CliRunner().invoke(
+        simulate_command,
+        [
+            "--contamination",
+            "0.4",
+            "--filter",
+            "watermark",
+            "--format",
+            "json",
+            "--quiet",
+            "--out",
+            str(tmp_path / "sim"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     cli = json.loads(result.stdout)
     assert api.summary["verdict"] == cli["verdict"]

@@ -1,4 +1,5 @@
 """The image world: diffusion backend, publishing, the real detectors as filters, reweighting, --from-scan."""
+
 from __future__ import annotations
 
 import json
@@ -39,19 +40,41 @@ def dataset(tmp_path_factory) -> str:
 
 
 def tiny(dataset: str, **changes) -> SimConfig:
-    base = SimConfig(dataset=dataset, samples_per_gen=40, test_size=30, generations=2, train_steps=4, sample_steps=2,
-                     probe_embedder="random:tiny", probe_size=20, loop="fresh", contamination=0.5)
+    base = SimConfig(
+        dataset=dataset,
+        samples_per_gen=40,
+        test_size=30,
+        generations=2,
+        train_steps=4,
+        sample_steps=2,
+        probe_embedder="random:tiny",
+        probe_size=20,
+        loop="fresh",
+        contamination=0.5,
+    )
     return replace(base, **changes)
 
 
 def test_tiny_diffusion_run_writes_metrics_grids_and_report(dataset, tmp_path):
-    result = simulate(tiny(dataset, filter="all", jpeg_quality=90, transform_rate=0.5, reweight="tails:0.05"),
-                      out=tmp_path)
+    result = simulate(
+        tiny(dataset, filter="all", jpeg_quality=90, transform_rate=0.5, reweight="tails:0.05"), out=tmp_path
+    )
     rows = result.rows
     assert [r["generation"] for r in rows] == [0, 1, 2]
     assert rows[0]["model"] == "diffusion" and rows[0]["pool_synthetic"] == 0
-    for column in ("fid", "precision", "recall", "density", "coverage", "class_entropy", "seconds_fit",
-                   "tpr_watermark", "fpr_probe", "tpr_neardup", "tpr_filter"):
+    for column in (
+        "fid",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "class_entropy",
+        "seconds_fit",
+        "tpr_watermark",
+        "fpr_probe",
+        "tpr_neardup",
+        "tpr_filter",
+    ):
         assert column in rows[-1], column
     assert rows[-1]["pool_synthetic"] == 20 and rows[-1]["pool_real"] == 20
     for g in range(3):
@@ -150,9 +173,12 @@ def test_guidance_and_lambda_are_one_setting(dataset):
     assert resolve(SimConfig(dataset=dataset, bias=0.25))[0].guidance == pytest.approx(3.0)
     config = resolve(SimConfig(dataset=dataset))[0]
     assert config.model == "diffusion" and config.guidance == 0 and config.diffusion_preset == "cpu"
-    for bad, message in [(dict(guidance=2.0, bias=0.5), "disagree"), (dict(bias=2.0), "at most 1"),
-                         (dict(filter_tpr=0.5, filter="watermark"), "real detectors"),
-                         (dict(data="gaussian"), "--dataset")]:
+    for bad, message in [
+        (dict(guidance=2.0, bias=0.5), "disagree"),
+        (dict(bias=2.0), "at most 1"),
+        (dict(filter_tpr=0.5, filter="watermark"), "real detectors"),
+        (dict(data="gaussian"), "--dataset"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             resolve(SimConfig(dataset=dataset, **bad))
     with pytest.raises(ConfigError, match="diffusion backend only"):
@@ -200,9 +226,17 @@ def test_mnist_dataset_uses_the_splits_the_folder_holds():
 
 def test_tail_weights_counter_variance_shrinkage_on_the_gaussian():
     """alpha = 1/N cancels the MLE refit's expected (1 - 1/N) shrinkage; a large alpha overshoots."""
+
     def final_variance(reweight):
-        config = SimConfig(loop="fully-synthetic", repeats=200, generations=20, samples_per_gen=50,
-                           metrics=("moments",), reweight=reweight, bias=1.0)
+        config = SimConfig(
+            loop="fully-synthetic",
+            repeats=200,
+            generations=20,
+            samples_per_gen=50,
+            metrics=("moments",),
+            reweight=reweight,
+            bias=1.0,
+        )
         return next(iter(simulate(config).summary["final"].values()))["var_ratio"]["mean"]
 
     assert final_variance(None) < 0.8  # (1 - 1/50)^20 = 0.67
@@ -229,9 +263,30 @@ def test_from_scan_runs_the_estimate_and_its_interval(tmp_path):
 def test_cli_dataset_run(dataset, tmp_path):
     from loops.cli import simulate as command
 
-    args = ["--dataset", dataset, "--samples-per-gen", "40", "--test-size", "30", "--generations", "1",
-            "--train-steps", "2", "--sample-steps", "2", "--filter", "watermark", "--contamination", "0.5",
-            "--guidance", "2", "--out", str(tmp_path), "--format", "json"]
+    args = [
+        "--dataset",
+        dataset,
+        "--samples-per-gen",
+        "40",
+        "--test-size",
+        "30",
+        "--generations",
+        "1",
+        "--train-steps",
+        "2",
+        "--sample-steps",
+        "2",
+        "--filter",
+        "watermark",
+        "--contamination",
+        "0.5",
+        "--guidance",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--format",
+        "json",
+    ]
     result = CliRunner().invoke(command, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

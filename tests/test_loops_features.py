@@ -1,5 +1,6 @@
 """Feature extractors: identity, the small MNIST CNN classifier (trained on real MNIST here), the idx
 reader, and Inception's message when its weights are absent."""
+
 from __future__ import annotations
 
 import gzip
@@ -85,8 +86,9 @@ def test_inception_features_from_a_local_weights_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "load", lambda *args, **kwargs: {})
     monkeypatch.setattr(torch.nn.Module, "load_state_dict", lambda self, state, strict=True: None)
-    weights = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                 feature_extractor_weights_path="unused").state_dict()
+    weights = NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path="unused"
+    ).state_dict()
     monkeypatch.undo()
     torch.save(weights, tmp_path / "inception.pth")
     features = InceptionFeatures(tmp_path / "inception.pth")

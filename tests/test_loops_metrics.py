@@ -1,5 +1,6 @@
 """Metrics: PRDC against the reference `prdc` package and Naeem et al.'s expectations, FID and W2, and the
 validation of every metric on known degradations (loops/metrics/validate.py)."""
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,7 @@ def test_prdc_of_two_samples_of_one_distribution_10k():
     rng = np.random.default_rng(3)
     result = prdc(rng.standard_normal((n, 8)), rng.standard_normal((n, 8)), k=k)
     expected_coverage = 1 - math.prod((n - i) / (2 * n - i) for i in range(1, k + 1))
-    assert expected_coverage == pytest.approx(1 - 2 ** -k, abs=1e-3)
+    assert expected_coverage == pytest.approx(1 - 2**-k, abs=1e-3)
     assert result["density"] == pytest.approx(1.0, abs=0.03)  # sd over seeds here: 0.007
     assert result["coverage"] == pytest.approx(expected_coverage, abs=0.006)  # sd over seeds: 0.002
 
@@ -58,8 +59,9 @@ def test_fid_is_the_frechet_distance_of_fitted_gaussians():
     # the same data: 0; the closed form for these two Gaussians: 1 + (2-1)^2 + (0.5-1)^2 = 2.25
     assert fid(a, a) == pytest.approx(0.0, abs=1e-6)
     assert fid(a, b) == pytest.approx(2.25, rel=0.1)
-    assert fid(a, b) == pytest.approx(gaussian_w2(a.mean(0), np.cov(a, rowvar=False),
-                                                  b.mean(0), np.cov(b, rowvar=False)) ** 2, rel=1e-6)
+    assert fid(a, b) == pytest.approx(
+        gaussian_w2(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)) ** 2, rel=1e-6
+    )
 
 
 def test_fid_guards_against_imaginary_sqrtm(monkeypatch):
@@ -92,7 +94,9 @@ def test_degraded_sets_are_what_they_say():
     images = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
     labels = np.repeat(np.arange(6), 10)
     sets = degraded_sets(images, labels, 20, rng)
-    assert list(sets) == list(DEGRADATIONS) and all(s.shape == (20, 8, 8) and s.dtype == np.uint8 for s in sets.values())
+    assert list(sets) == list(DEGRADATIONS) and all(
+        s.shape == (20, 8, 8) and s.dtype == np.uint8 for s in sets.values()
+    )
     assert len({s.tobytes() for s in sets["repeated"]}) == 1
     kept = {images[i].tobytes() for i in np.flatnonzero(labels < 3)}
     assert all(s.tobytes() in kept for s in sets["classes-dropped"])
@@ -110,6 +114,7 @@ def test_ramp_sets_degrade_by_the_level_they_name():
         assert ramp_set(images, labels, ramp, levels[0], 20, rng).shape == (20, 8, 8)
     speckled = ramp_set(images, labels, "speckle share", 0.1, 200, rng)
     assert (speckled == 255).mean() == pytest.approx(0.1, abs=0.01)
+
     def is_noise(sets):
         return np.array([len(np.unique(image)) > 10 for image in sets])  # real ones hold two grey levels
 
@@ -117,8 +122,14 @@ def test_ramp_sets_degrade_by_the_level_they_name():
     assert is_noise(ramp_set(images, labels, "noise share", 1.0, 20, rng)).all()
     blurred = ramp_set(images, labels, "blur radius", 2.0, 20, rng)
     assert blurred.max() < 200 and blurred.astype(float).std() < images.astype(float).std()
-    dropped = ramp_set(np.arange(60, dtype=np.uint8)[:, None, None] * np.ones((1, 8, 8), np.uint8), labels,
-                       "classes dropped", 2, 40, rng)
+    dropped = ramp_set(
+        np.arange(60, dtype=np.uint8)[:, None, None] * np.ones((1, 8, 8), np.uint8),
+        labels,
+        "classes dropped",
+        2,
+        40,
+        rng,
+    )
     assert (dropped[:, 0, 0] >= 20).all()  # classes 0 and 1 (images 0..19) left out
 
 
@@ -126,8 +137,17 @@ def test_ramp_checks_flag_a_metric_that_does_not_grow_with_severity():
     from loops.metrics.validate import RAMPS, ramp_checks
 
     def ramp(levels, fid):
-        return [{"level": level, "fid": fid(i), "precision": 1 - i / 10, "recall": 1 - i / 10,
-                 "density": 1 - i / 10, "coverage": 1 - i / 10} for i, level in enumerate(levels)]
+        return [
+            {
+                "level": level,
+                "fid": fid(i),
+                "precision": 1 - i / 10,
+                "recall": 1 - i / 10,
+                "density": 1 - i / 10,
+                "coverage": 1 - i / 10,
+            }
+            for i, level in enumerate(levels)
+        ]
 
     ramps = {name: ramp(levels, lambda i: 3.0 + 10 * i) for name, levels in RAMPS.items()}
     assert all(c["ok"] for c in ramp_checks(ramps))
@@ -139,8 +159,13 @@ def test_validation_checks_flag_a_metric_that_does_not_move():
     from loops.metrics.validate import check, passing_metrics
 
     good = {"fid": 100.0, "precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
-    table = {"real": {"fid": 1.0, "precision": 0.9, "recall": 0.9, "density": 1.0, "coverage": 0.9},
-             "noise": dict(good), "repeated": dict(good), "classes-dropped": dict(good), "blur": dict(good)}
+    table = {
+        "real": {"fid": 1.0, "precision": 0.9, "recall": 0.9, "density": 1.0, "coverage": 0.9},
+        "noise": dict(good),
+        "repeated": dict(good),
+        "classes-dropped": dict(good),
+        "blur": dict(good),
+    }
     assert passing_metrics(table) == ["fid", "precision", "recall", "density", "coverage"]
     table["noise"]["precision"] = 1.0  # noise inside the real manifold: precision means nothing here
     assert passing_metrics(table) == ["fid", "recall", "density", "coverage"]
@@ -159,8 +184,10 @@ def test_every_metric_moves_the_right_way_in_the_study_feature_space():
     data, conv = load_dataset(spec, 16, 1000), classifier(spec, 16, 1000)
     # real images the classifier never trained on: half of the test split against the other half
     reference, held_out, labels = data.test_images[:500], data.test_images[500:], data.test_labels[500:]
-    tables = {name: validate_metrics(space, reference, held_out, labels, n=500)
-              for name, space in (("conv", conv), ("penultimate", conv.at_layer("penultimate")))}
+    tables = {
+        name: validate_metrics(space, reference, held_out, labels, n=500)
+        for name, space in (("conv", conv), ("penultimate", conv.at_layer("penultimate")))
+    }
     print(markdown(tables))
     assert [r for r in check(tables["conv"]) if not r["ok"]] == []
     assert [c for c in ramp_checks(severity_ramps(conv, reference, held_out, labels)) if not c["ok"]] == []

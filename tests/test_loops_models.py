@@ -1,4 +1,5 @@
 """The toy backends: weighted fits, per-run fallbacks, sampling bias, moments and state round trips."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ drift is |mu_t - mu_0|^2 / d: the per-dimension statements hold for the trace in
 averaging DIM dimensions lowers the noise. The median statement is one-dimensional (dim=1).
 Each scenario uses its own seeds, so the checks are independent of each other.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,14 +20,24 @@ CHECKED = (1, 5, 10, 20)  # t
 
 def fully_synthetic(seed: int, dim: int = DIM, **options) -> dict[int, dict[str, np.ndarray]]:
     options.setdefault("bias", 1.0)  # the theory is of plain refitting: no sampling bias unless a test sets it
-    config = SimConfig(loop="fully-synthetic", repeats=RUNS, generations=G, samples_per_gen=N, dim=dim,
-                       metrics=("moments",), seed=seed, **options)
+    config = SimConfig(
+        loop="fully-synthetic",
+        repeats=RUNS,
+        generations=G,
+        samples_per_gen=N,
+        dim=dim,
+        metrics=("moments",),
+        seed=seed,
+        **options,
+    )
     rows = simulate(config).rows
     by_t = {}
     for t in CHECKED:
         chosen = [r for r in rows if r["generation"] == t - 1]
-        by_t[t] = {"var": np.array([r["var_ratio"] for r in chosen]),
-                   "drift": np.array([r["mean_shift"] for r in chosen]) ** 2 / dim}
+        by_t[t] = {
+            "var": np.array([r["var_ratio"] for r in chosen]),
+            "drift": np.array([r["mean_shift"] for r in chosen]) ** 2 / dim,
+        }
     return by_t
 
 
@@ -34,7 +45,7 @@ def test_mle_variance_shrinks_geometrically():
     q = (N - 1) / N
     measured = fully_synthetic(seed=0)
     for t in CHECKED:
-        assert measured[t]["var"].mean() == pytest.approx(q ** t, rel=0.05), t
+        assert measured[t]["var"].mean() == pytest.approx(q**t, rel=0.05), t
     assert measured[20]["var"].mean() < 0.7  # not a flat line: 20 fits at n=50 lose a third
 
 
@@ -43,7 +54,7 @@ def test_mle_mean_drift():
     q = (N - 1) / N
     measured = fully_synthetic(seed=10_000)
     for t in CHECKED:
-        assert measured[t]["drift"].mean() == pytest.approx(1 - q ** t, rel=0.05), t
+        assert measured[t]["drift"].mean() == pytest.approx(1 - q**t, rel=0.05), t
     for t in (1, 5):
         assert measured[t]["drift"].mean() == pytest.approx(t / N, rel=0.05), t
 
@@ -62,7 +73,7 @@ def test_sampling_bias_shrinks_variance_as_lambda_to_the_t():
     lam = 0.95
     measured = fully_synthetic(seed=30_000, unbiased=True, bias=lam)
     for t in CHECKED:
-        assert measured[t]["var"].mean() == pytest.approx(lam ** t, rel=0.05), t
+        assert measured[t]["var"].mean() == pytest.approx(lam**t, rel=0.05), t
 
 
 def test_fresh_and_accumulate_stay_bounded_while_fully_synthetic_grows():

@@ -1,5 +1,6 @@
 """The world's pools per loop type (with ground truth), filters through their operating points,
 rates files, and configuration resolution."""
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,11 @@ def test_pools_per_loop_type():
     assert composition(run_world("augment", 0.3)[2]) == [("real", 0, 7), ("synthetic", 1, 3)]
     assert composition(run_world("fresh", 0.3)[2]) == [("real", 2, 7), ("synthetic", 1, 3)]
     assert composition(run_world("accumulate", None)[3]) == [
-        ("real", 0, N), ("synthetic", 0, N), ("synthetic", 1, N), ("synthetic", 2, N)]
+        ("real", 0, N),
+        ("synthetic", 0, N),
+        ("synthetic", 1, N),
+        ("synthetic", 2, N),
+    ]
 
 
 def test_pool_items_carry_their_ground_truth():
@@ -48,7 +53,7 @@ def test_pool_items_carry_their_ground_truth():
     pool = pools[2]
     assert pool.synthetic.tolist() == [False] * 7 + [True] * 3
     assert pool.origin.tolist() == [0] * 7 + [1] * 3
-    assert (pool.x[:, 7:] == 101.0).all()          # generation 1's published samples
+    assert (pool.x[:, 7:] == 101.0).all()  # generation 1's published samples
     assert (pool.x[:, :7] == pools[0].x[:, :7]).all()  # augment reuses the same real items
     fresh = run_world("fresh", 0.3)
     assert not np.array_equal(fresh[2].x[:, :7], fresh[1].x[:, :7])  # fresh draws new real items
@@ -69,7 +74,7 @@ def test_operating_point_filter_rates_and_fixed_decisions():
     pool = world.training_pool(1)
     keep = OperatingPointFilter(0.6, 0.1).keep(pool)
     synthetic = pool.synthetic
-    assert 1 - keep[0, synthetic].mean() == pytest.approx(0.6, abs=0.02)   # TPR
+    assert 1 - keep[0, synthetic].mean() == pytest.approx(0.6, abs=0.02)  # TPR
     assert 1 - keep[0, ~synthetic].mean() == pytest.approx(0.1, abs=0.01)  # FPR
     assert np.array_equal(keep, OperatingPointFilter(0.6, 0.1).keep(pool))  # same item, same decision
 
@@ -89,18 +94,29 @@ def test_operating_points():
 
 def test_rates_file_shapes(tmp_path):
     calibration = tmp_path / "calibration.json"
-    calibration.write_text(json.dumps({"detectors": {
-        "watermark": {"tpr": 0.4, "fpr": 0.001}, "probe": {"operating_point": {"recall": 0.8, "false_positive_rate": 0.02}},
-        "neardup": {"tpr": None, "fpr": 0.0}, "metadata": {"tpr": 0.1, "fpr": 0.0}},
-        "combined": {"tpr": 0.9, "fpr": 0.02}}))
+    calibration.write_text(
+        json.dumps(
+            {
+                "detectors": {
+                    "watermark": {"tpr": 0.4, "fpr": 0.001},
+                    "probe": {"operating_point": {"recall": 0.8, "false_positive_rate": 0.02}},
+                    "neardup": {"tpr": None, "fpr": 0.0},
+                    "metadata": {"tpr": 0.1, "fpr": 0.0},
+                },
+                "combined": {"tpr": 0.9, "fpr": 0.02},
+            }
+        )
+    )
     assert load_rates(calibration) == {"watermark": (0.4, 0.001), "probe": (0.8, 0.02), "metadata": (0.1, 0.0)}
     flat = tmp_path / "flat.json"
     flat.write_text(json.dumps({"neardup": {"tpr": 0.3, "fpr": 0.0}}))
     assert load_rates(flat) == {"neardup": (0.3, 0.0)}
-    for bad, message in [({"detectors": {"probe": {"tpr": 0.3}}}, "needs fpr"),
-                         ({"detectors": {"probe": {"tpr": 2, "fpr": 0}}}, "needs tpr"),
-                         ({"detectors": {"probe": {"tpr": True, "fpr": 0}}}, "needs tpr"),
-                         ({"detectors": {"combined": {}}}, "no measured rates")]:
+    for bad, message in [
+        ({"detectors": {"probe": {"tpr": 0.3}}}, "needs fpr"),
+        ({"detectors": {"probe": {"tpr": 2, "fpr": 0}}}, "needs tpr"),
+        ({"detectors": {"probe": {"tpr": True, "fpr": 0}}}, "needs tpr"),
+        ({"detectors": {"combined": {}}}, "no measured rates"),
+    ]:
         flat.write_text(json.dumps(bad))
         with pytest.raises(ConfigError, match=message):
             load_rates(flat)
@@ -123,15 +139,18 @@ def test_resolve_fills_defaults_and_notes_ignored_contamination():
     assert (gmm.data, gmm.samples_per_gen, gmm.contamination) == ("grid25", 1000, 0.5)
 
 
-@pytest.mark.parametrize("config, message", [
-    (SimConfig(loop="sideways"), "--loop 'sideways' is not one of"),
-    (SimConfig(contamination=1.5), "between 0 and 1"),
-    (SimConfig(model="gmm", components=50, samples_per_gen=20), "exceeds"),
-    (SimConfig(model="gmm", unbiased=True), "gaussian backend only"),
-    (SimConfig(samples_per_gen=4), "PRDC with k=5"),
-    (SimConfig(data="grid25", dim=3), "two-dimensional"),
-    (SimConfig(metrics=("fid", "vibes")), "--metrics 'vibes'"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (SimConfig(loop="sideways"), "--loop 'sideways' is not one of"),
+        (SimConfig(contamination=1.5), "between 0 and 1"),
+        (SimConfig(model="gmm", components=50, samples_per_gen=20), "exceeds"),
+        (SimConfig(model="gmm", unbiased=True), "gaussian backend only"),
+        (SimConfig(samples_per_gen=4), "PRDC with k=5"),
+        (SimConfig(data="grid25", dim=3), "two-dimensional"),
+        (SimConfig(metrics=("fid", "vibes")), "--metrics 'vibes'"),
+    ],
+)
 def test_resolve_rejects_bad_settings(config, message):
     with pytest.raises(ConfigError, match=message):
         resolve(config)
@@ -139,7 +158,10 @@ def test_resolve_rejects_bad_settings(config, message):
 
 def test_sweep_and_preset_plans():
     assert parse_sweep(["loop=fresh,augment", "bias=0.9,1", "unbiased=yes,no"]) == [
-        ("loop", ["fresh", "augment"]), ("bias", [0.9, 1.0]), ("unbiased", [True, False])]
+        ("loop", ["fresh", "augment"]),
+        ("bias", [0.9, 1.0]),
+        ("unbiased", [True, False]),
+    ]
     for spec, message in [("seed=1,2", "cannot sweep"), ("loop", "expected key=v1"), ("bias=x", "could not convert")]:
         with pytest.raises(ConfigError, match=message):
             parse_sweep([spec])

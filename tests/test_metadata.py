@@ -1,4 +1,5 @@
 """Tests for the metadata detector: real files from ../shared/data and files built here."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,10 @@ from audit.sources import ImageRecord
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 IFD_EXIF = 0x8769
 USER_COMMENT = 0x9286
-A1111_TEXT = ("a cat in a hat\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, "
-              "Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, ControlNet Model: x")
+A1111_TEXT = (
+    "a cat in a hat\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, "
+    "Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, ControlNet Model: x"
+)
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
 
@@ -58,13 +61,18 @@ def test_detector_contract():
     assert detector.name == "metadata"
     assert detector.needs == frozenset({NEEDS_BYTES, NEEDS_PIXELS})
     assert detector.hard_evidence is True
-    signals = detector.detect([ImageRecord(id="bad", uri="mem:bad", data=b"not an image"),
-                               ImageRecord(id="ok", uri="mem:ok", data=encode("PNG"))])
+    signals = detector.detect(
+        [
+            ImageRecord(id="bad", uri="mem:bad", data=b"not an image"),
+            ImageRecord(id="ok", uri="mem:ok", data=encode("PNG")),
+        ]
+    )
     assert (signals[0].decision, signals[0].score, signals[0].evidence) == (NOT_APPLICABLE, None, "decode failed")
     assert_real(signals[1])
 
 
 # --- real data ---------------------------------------------------------------------------
+
 
 def rows(folder: str) -> list[dict]:
     manifest = DATA / folder / "manifest.csv"
@@ -104,18 +112,23 @@ def test_real_photos_are_not_flagged():
 
 # --- PNG text chunks ---------------------------------------------------------------------
 
-COMFY_PROMPT = json.dumps({
-    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
-    "12": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}},
-    "10": {"class_type": "VAELoader", "inputs": {"vae_name": "ae.safetensors"}},
-    "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "ComfyUI"}},
-})
+COMFY_PROMPT = json.dumps(
+    {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+        "12": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}},
+        "10": {"class_type": "VAELoader", "inputs": {"vae_name": "ae.safetensors"}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "ComfyUI"}},
+    }
+)
 COMFY_WORKFLOW = json.dumps({"last_node_id": 9, "nodes": [{"id": 9, "type": "SaveImage"}], "links": []})
 
 
 def test_a1111_parameters():
-    assert_flagged(detect_one(png_with_text(parameters=A1111_TEXT)), "AUTOMATIC1111",
-                   "png:parameters (AUTOMATIC1111, model_hash=6ce0161689, model=v1-5-pruned-emaonly)")
+    assert_flagged(
+        detect_one(png_with_text(parameters=A1111_TEXT)),
+        "AUTOMATIC1111",
+        "png:parameters (AUTOMATIC1111, model_hash=6ce0161689, model=v1-5-pruned-emaonly)",
+    )
 
 
 def test_comfyui_prompt_and_workflow():
@@ -128,15 +141,24 @@ def test_comfyui_workflow_only():
     assert_flagged(detect_one(png_with_text(workflow=COMFY_WORKFLOW)), "ComfyUI", "png:workflow (ComfyUI)")
 
 
-@pytest.mark.parametrize("chunks, evidence", [
-    ({"invokeai_metadata": json.dumps({"model": {"name": "juggernaut-xl", "base": "sdxl"}, "steps": 30}),
-      "invokeai_graph": json.dumps({"id": "g", "nodes": {}})},
-     "png:invokeai_metadata+invokeai_graph (InvokeAI, model=juggernaut-xl)"),
-    ({"invokeai_workflow": json.dumps({"name": "wf", "nodes": []})}, "png:invokeai_workflow (InvokeAI)"),
-    ({"sd-metadata": json.dumps({"model": "stable diffusion", "app_id": "invoke-ai/InvokeAI"})},
-     "png:sd-metadata (InvokeAI)"),
-    ({"Dream": '"a red fox" -s 50 -S 1234 -W 512 -H 512 -C 7.5 -A k_lms'}, "png:Dream (InvokeAI)"),
-])
+@pytest.mark.parametrize(
+    "chunks, evidence",
+    [
+        (
+            {
+                "invokeai_metadata": json.dumps({"model": {"name": "juggernaut-xl", "base": "sdxl"}, "steps": 30}),
+                "invokeai_graph": json.dumps({"id": "g", "nodes": {}}),
+            },
+            "png:invokeai_metadata+invokeai_graph (InvokeAI, model=juggernaut-xl)",
+        ),
+        ({"invokeai_workflow": json.dumps({"name": "wf", "nodes": []})}, "png:invokeai_workflow (InvokeAI)"),
+        (
+            {"sd-metadata": json.dumps({"model": "stable diffusion", "app_id": "invoke-ai/InvokeAI"})},
+            "png:sd-metadata (InvokeAI)",
+        ),
+        ({"Dream": '"a red fox" -s 50 -S 1234 -W 512 -H 512 -C 7.5 -A k_lms'}, "png:Dream (InvokeAI)"),
+    ],
+)
 def test_invokeai(chunks, evidence):
     assert_flagged(detect_one(png_with_text(**chunks)), "InvokeAI", evidence)
 
@@ -152,22 +174,26 @@ def test_fooocus_png_wins_over_its_parameters_chunk():
     assert_flagged(detect_one(data), "Fooocus", "png:fooocus_scheme (Fooocus, scheme=fooocus)")
 
 
-@pytest.mark.parametrize("chunks", [
-    {"prompt": "a photo of a cat, not JSON {"},
-    {"prompt": json.dumps({"a": 1}), "workflow": json.dumps([1, 2])},
-    {"workflow": "{" * 100_000},
-    {"parameters": "just a caption without generation settings"},
-    {"invokeai_metadata": "garbage", "sd-metadata": "[]"},
-    {"Dream": "a dream I had"},
-    {"Software": "NovelAI", "Comment": "not json"},
-    {"Software": "GIMP 2.10", "Comment": json.dumps({"note": "edited"})},
-    {"fooocus_scheme": "   "},
-])
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        {"prompt": "a photo of a cat, not JSON {"},
+        {"prompt": json.dumps({"a": 1}), "workflow": json.dumps([1, 2])},
+        {"workflow": "{" * 100_000},
+        {"parameters": "just a caption without generation settings"},
+        {"invokeai_metadata": "garbage", "sd-metadata": "[]"},
+        {"Dream": "a dream I had"},
+        {"Software": "NovelAI", "Comment": "not json"},
+        {"Software": "GIMP 2.10", "Comment": json.dumps({"note": "edited"})},
+        {"fooocus_scheme": "   "},
+    ],
+)
 def test_malformed_or_unrelated_chunks_are_no_evidence(chunks):
     assert_real(detect_one(png_with_text(**chunks)))
 
 
 # --- NovelAI stealth alpha -----------------------------------------------------------------
+
 
 def stealth_alpha(message: bytes, width: int, height: int) -> np.ndarray:
     """A varied HxW alpha channel whose LSBs, read column-major, start with `message`."""
@@ -190,9 +216,14 @@ def stealth_png(text: str, compressed: bool, size=(40, 30)) -> bytes:
     return buf.getvalue()
 
 
-NOVELAI_STEALTH = json.dumps({"Description": "1girl, sunflowers", "Software": "NovelAI",
-                              "Source": "NovelAI Diffusion V4.5 4BDE2A90",
-                              "Comment": json.dumps({"steps": 28, "sampler": "k_euler_ancestral"})})
+NOVELAI_STEALTH = json.dumps(
+    {
+        "Description": "1girl, sunflowers",
+        "Software": "NovelAI",
+        "Source": "NovelAI Diffusion V4.5 4BDE2A90",
+        "Comment": json.dumps({"steps": 28, "sampler": "k_euler_ancestral"}),
+    }
+)
 
 
 @pytest.mark.parametrize("compressed, magic", [(True, "stealth_pngcomp"), (False, "stealth_pnginfo")])
@@ -210,8 +241,11 @@ def test_stealth_payload_is_read_column_major():
 
 
 def test_stealth_a1111_parameters():
-    assert_flagged(detect_one(stealth_png(A1111_TEXT, compressed=True, size=(64, 64))), "AUTOMATIC1111",
-                   "alpha:stealth_pngcomp (AUTOMATIC1111, model_hash=6ce0161689")
+    assert_flagged(
+        detect_one(stealth_png(A1111_TEXT, compressed=True, size=(64, 64))),
+        "AUTOMATIC1111",
+        "alpha:stealth_pngcomp (AUTOMATIC1111, model_hash=6ce0161689",
+    )
 
 
 def test_stealth_bad_payloads_are_no_evidence():
@@ -227,6 +261,7 @@ def test_stealth_bad_payloads_are_no_evidence():
 
 # --- EXIF --------------------------------------------------------------------------------
 
+
 def exif_bytes(user_comment=None, **base) -> Image.Exif:
     exif = Image.Exif()
     tags = {"Make": 0x010F, "Model": 0x0110, "Software": 0x0131, "DateTime": 0x0132}
@@ -237,12 +272,15 @@ def exif_bytes(user_comment=None, **base) -> Image.Exif:
     return exif
 
 
-@pytest.mark.parametrize("fmt, comment", [
-    ("JPEG", b"UNICODE\0" + A1111_TEXT.encode("utf-16-be")),  # what A1111 (piexif) writes
-    ("WEBP", b"UNICODE\0" + A1111_TEXT.encode("utf-16-le")),
-    ("JPEG", b"ASCII\0\0\0" + A1111_TEXT.encode()),
-    ("WEBP", A1111_TEXT.encode()),
-])
+@pytest.mark.parametrize(
+    "fmt, comment",
+    [
+        ("JPEG", b"UNICODE\0" + A1111_TEXT.encode("utf-16-be")),  # what A1111 (piexif) writes
+        ("WEBP", b"UNICODE\0" + A1111_TEXT.encode("utf-16-le")),
+        ("JPEG", b"ASCII\0\0\0" + A1111_TEXT.encode()),
+        ("WEBP", A1111_TEXT.encode()),
+    ],
+)
 def test_sd_parameters_in_exif_user_comment(fmt, comment):
     signal = detect_one(encode(fmt, exif=exif_bytes(comment)))
     assert_flagged(signal, "AUTOMATIC1111", "exif:UserComment (AUTOMATIC1111, model_hash=6ce0161689")
@@ -256,8 +294,13 @@ def test_fooocus_exif_software(fmt):
 
 @pytest.mark.parametrize("software", ["Adobe Photoshop 25.0 (Windows)", "GIMP 2.10.36", "Ver.1.00 ", "HDR+ 1.0.5"])
 def test_camera_jpeg_with_ordinary_exif_is_not_flagged(software):
-    exif = exif_bytes(b"ASCII\0\0\0Holiday in Crete, 5 steps from the sea", Make="OLYMPUS IMAGING CORP.",
-                      Model="E-M10", Software=software, DateTime="2023:07:01 10:00:00")
+    exif = exif_bytes(
+        b"ASCII\0\0\0Holiday in Crete, 5 steps from the sea",
+        Make="OLYMPUS IMAGING CORP.",
+        Model="E-M10",
+        Software=software,
+        DateTime="2023:07:01 10:00:00",
+    )
     assert_real(detect_one(encode("JPEG", exif=exif)))
 
 
@@ -267,8 +310,10 @@ def test_garbage_user_comment_is_no_evidence():
 
 # --- XMP ---------------------------------------------------------------------------------
 
-XMP_HEAD = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
-            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">')
+XMP_HEAD = (
+    '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+    '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+)
 XMP_TAIL = '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
 NS = 'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"'
 
@@ -278,13 +323,17 @@ def xmp_attribute(source: str) -> str:
 
 
 def xmp_element(source: str) -> str:
-    return (XMP_HEAD + f'<rdf:Description rdf:about="" {NS}>\n  <Iptc4xmpExt:DigitalSourceType>{source}'
-            '</Iptc4xmpExt:DigitalSourceType>\n</rdf:Description>' + XMP_TAIL)
+    return (
+        XMP_HEAD + f'<rdf:Description rdf:about="" {NS}>\n  <Iptc4xmpExt:DigitalSourceType>{source}'
+        "</Iptc4xmpExt:DigitalSourceType>\n</rdf:Description>" + XMP_TAIL
+    )
 
 
 def xmp_resource(source: str) -> str:
-    return (XMP_HEAD + f'<rdf:Description rdf:about="" {NS}><Iptc4xmpExt:DigitalSourceType rdf:resource="{source}"/>'
-            '</rdf:Description>' + XMP_TAIL)
+    return (
+        XMP_HEAD + f'<rdf:Description rdf:about="" {NS}><Iptc4xmpExt:DigitalSourceType rdf:resource="{source}"/>'
+        "</rdf:Description>" + XMP_TAIL
+    )
 
 
 def png_with_xmp(xmp: str) -> bytes:
@@ -293,15 +342,19 @@ def png_with_xmp(xmp: str) -> bytes:
     return encode("PNG", pnginfo=info)
 
 
-@pytest.mark.parametrize("make", [
-    lambda x: encode("JPEG", xmp=x.encode()),
-    lambda x: encode("WEBP", xmp=x.encode()),
-    png_with_xmp,
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x: encode("JPEG", xmp=x.encode()),
+        lambda x: encode("WEBP", xmp=x.encode()),
+        png_with_xmp,
+    ],
+)
 @pytest.mark.parametrize("form", [xmp_attribute, xmp_element, xmp_resource])
 def test_xmp_ai_digital_source_type(make, form):
-    assert_flagged(detect_one(make(form(TRAINED))), "IPTC DigitalSourceType",
-                   "xmp:DigitalSourceType (trainedAlgorithmicMedia)")
+    assert_flagged(
+        detect_one(make(form(TRAINED))), "IPTC DigitalSourceType", "xmp:DigitalSourceType (trainedAlgorithmicMedia)"
+    )
 
 
 def test_xmp_source_types():
@@ -320,34 +373,51 @@ def test_xmp_digital_capture_is_not_flagged(form):
 
 # --- C2PA: the pure manifest-store function -----------------------------------------------
 
+
 def store(*manifests: dict, active: str = "urn:a") -> dict:
     return {"active_manifest": active, "manifests": {m["label"]: m for m in manifests}}
 
 
 def manifest(label="urn:a", generator="Adobe_Photoshop/25.0 adobe_c2pa/0.7.6", *actions: dict, info=None) -> dict:
-    m = {"label": label, "claim_generator": generator,
-         "assertions": [{"label": "stds.schema-org.CreativeWork", "data": {"author": [{"name": "A"}]}},
-                        {"label": "c2pa.actions", "data": {"actions": list(actions)}}]}
+    m = {
+        "label": label,
+        "claim_generator": generator,
+        "assertions": [
+            {"label": "stds.schema-org.CreativeWork", "data": {"author": [{"name": "A"}]}},
+            {"label": "c2pa.actions", "data": {"actions": list(actions)}},
+        ],
+    }
     if info is not None:
         m["claim_generator_info"] = info
     return m
 
 
 def test_c2pa_ai_action_is_evidence():
-    ai = manifest("urn:a", "Adobe_Photoshop/25.0", {"action": "c2pa.edited"},
-                  {"action": "c2pa.placed", "digitalSourceType": TRAINED.replace("trained", "compositeWithTrained")})
-    assert c2pa_evidence(store(ai))[:2] == ("C2PA:Adobe_Photoshop/25.0",
-                                        "c2pa:actions (compositeWithTrainedAlgorithmicMedia, "
-                                        "claim_generator=Adobe_Photoshop/25.0)")
-    v2 = manifest("urn:a", None, {"action": "c2pa.created", "digitalSourceType": TRAINED},
-                  info=[{"name": "ChatGPT", "version": "1.0"}])
+    ai = manifest(
+        "urn:a",
+        "Adobe_Photoshop/25.0",
+        {"action": "c2pa.edited"},
+        {"action": "c2pa.placed", "digitalSourceType": TRAINED.replace("trained", "compositeWithTrained")},
+    )
+    assert c2pa_evidence(store(ai))[:2] == (
+        "C2PA:Adobe_Photoshop/25.0",
+        "c2pa:actions (compositeWithTrainedAlgorithmicMedia, claim_generator=Adobe_Photoshop/25.0)",
+    )
+    v2 = manifest(
+        "urn:a",
+        None,
+        {"action": "c2pa.created", "digitalSourceType": TRAINED},
+        info=[{"name": "ChatGPT", "version": "1.0"}],
+    )
     v2["assertions"][1]["label"] = "c2pa.actions.v2"
     assert c2pa_evidence(store(v2)).tool == "C2PA:ChatGPT"
 
 
 def test_c2pa_ai_ingredient_manifest_is_evidence():
     edit = manifest("urn:a", "Adobe_Photoshop/25.0", {"action": "c2pa.opened"})
-    firefly = manifest("urn:b", "Adobe_Firefly adobe_c2pa/0.7", {"action": "c2pa.created", "digitalSourceType": TRAINED})
+    firefly = manifest(
+        "urn:b", "Adobe_Firefly adobe_c2pa/0.7", {"action": "c2pa.created", "digitalSourceType": TRAINED}
+    )
     assert c2pa_evidence(store(edit, firefly)).tool == "C2PA:Adobe_Firefly"
 
 
@@ -356,20 +426,29 @@ def test_c2pa_known_ai_claim_generator_is_evidence():
     assert c2pa_evidence(store(m)) == ("C2PA:Adobe Firefly", "c2pa:claim_generator (Adobe Firefly)", ("Adobe Firefly",))
 
 
-@pytest.mark.parametrize("s", [
-    store(manifest("urn:a", "Leica M11-P", {"action": "c2pa.created", "digitalSourceType": CAPTURE})),
-    store(manifest("urn:a", "Adobe_Photoshop/25.0 adobe_c2pa/0.7.6", {"action": "c2pa.edited"})),
-    store(manifest("urn:a", "Procedural/1.0", {"action": "c2pa.created",
-                                               "digitalSourceType": TRAINED.replace("trainedA", "a")})),
-    {"manifests": []},
-    {"manifests": {"urn:a": {"assertions": [{"label": "c2pa.actions", "data": {"actions": {"x": 1}}}, 5]}}},
-    {},
-])
+@pytest.mark.parametrize(
+    "s",
+    [
+        store(manifest("urn:a", "Leica M11-P", {"action": "c2pa.created", "digitalSourceType": CAPTURE})),
+        store(manifest("urn:a", "Adobe_Photoshop/25.0 adobe_c2pa/0.7.6", {"action": "c2pa.edited"})),
+        store(
+            manifest(
+                "urn:a",
+                "Procedural/1.0",
+                {"action": "c2pa.created", "digitalSourceType": TRAINED.replace("trainedA", "a")},
+            )
+        ),
+        {"manifests": []},
+        {"manifests": {"urn:a": {"assertions": [{"label": "c2pa.actions", "data": {"actions": {"x": 1}}}, 5]}}},
+        {},
+    ],
+)
 def test_c2pa_without_ai_claims_is_no_evidence(s):
     assert c2pa_evidence(s) is None
 
 
 # --- C2PA: real signed files ---------------------------------------------------------------
+
 
 def _signer():
     """A c2pa Signer with a throwaway CA and end-entity certificate (the SDK refuses self-signed leaves)."""
@@ -379,41 +458,70 @@ def _signer():
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def cert(subject, issuer, public_key, signing_key, ca: bool):  # the SDK needs a v3 chain with key ids
-        name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),  # noqa: E731
-                                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, "audit tests")])
-        usage = dict(digital_signature=not ca, content_commitment=False, key_encipherment=False,
-                     data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-                     encipher_only=False, decipher_only=False)
-        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
-                   .public_key(public_key).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=7))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-                   .add_extension(x509.KeyUsage(**usage), critical=True)
-                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
+        def name(cn):
+            return x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "audit tests"),
+                ]
+            )
+
+        usage = dict(
+            digital_signature=not ca,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=ca,
+            crl_sign=ca,
+            encipher_only=False,
+            decipher_only=False,
+        )
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=7))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(**usage), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        )
         if not ca:
-            builder = (builder
-                       .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-                       .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()),
-                                      critical=False))
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
+            ).add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), critical=False
+            )
         return builder.sign(signing_key, hashes.SHA256())
 
     ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca = cert("test CA", "test CA", ca_key.public_key(), ca_key, ca=True)
     leaf = cert("test signer", "test CA", leaf_key.public_key(), ca_key, ca=False)
     chain = leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
-    key = leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+    key = leaf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return c2pa, c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, key, None))
 
 
 def signed(fmt: str, mime: str, generator: str, source_type: str) -> bytes:
     c2pa, signer = _signer()
-    definition = {"claim_generator_info": [{"name": generator, "version": "1.0"}], "title": "test",
-                  "assertions": [{"label": "c2pa.actions", "data": {"actions": [
-                      {"action": "c2pa.created", "digitalSourceType": source_type}]}}]}
+    definition = {
+        "claim_generator_info": [{"name": generator, "version": "1.0"}],
+        "title": "test",
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": source_type}]},
+            }
+        ],
+    }
     dest = io.BytesIO()
     with signer, c2pa.Builder(definition) as builder:
         builder.sign(signer, mime, io.BytesIO(encode(fmt)), dest)
@@ -423,8 +531,9 @@ def signed(fmt: str, mime: str, generator: str, source_type: str) -> bytes:
 @pytest.mark.parametrize("fmt, mime", [("PNG", "image/png"), ("JPEG", "image/jpeg")])
 def test_signed_c2pa_file_with_ai_source_type(fmt, mime):
     signal = detect_one(signed(fmt, mime, "Test Generator", TRAINED))
-    assert_flagged(signal, "C2PA:Test Generator",
-                   "c2pa:actions (trainedAlgorithmicMedia, claim_generator=Test Generator)")
+    assert_flagged(
+        signal, "C2PA:Test Generator", "c2pa:actions (trainedAlgorithmicMedia, claim_generator=Test Generator)"
+    )
 
 
 def test_signed_c2pa_camera_file_is_not_flagged():

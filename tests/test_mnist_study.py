@@ -1,6 +1,7 @@
 """examples/mnist_study.py runs end to end (--quick: the same code at toy sizes), writes one result
 folder per (configuration, seed) with the per-generation diagnostics, its bands and verdict tables,
 and skips finished runs when run again."""
+
 from __future__ import annotations
 
 import csv
@@ -18,9 +19,26 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "mnist_study.py"
 
 def test_study_script_quick_run_and_rerun(tmp_path):
     dataset = _digit_folder(tmp_path / "bars")
-    args = [sys.executable, str(SCRIPT), "--dataset", dataset, "--quick", "--plan", "small", "--generations", "1",
-            "--seeds", "1", "--results", str(tmp_path / "results"), "--work", str(tmp_path / "work"),
-            "--only", "fresh-c0", "fresh-c1"]
+    args = [
+        sys.executable,
+        str(SCRIPT),
+        "--dataset",
+        dataset,
+        "--quick",
+        "--plan",
+        "small",
+        "--generations",
+        "1",
+        "--seeds",
+        "1",
+        "--results",
+        str(tmp_path / "results"),
+        "--work",
+        str(tmp_path / "work"),
+        "--only",
+        "fresh-c0",
+        "fresh-c1",
+    ]
     first = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("finished") == 2
@@ -36,7 +54,11 @@ def test_study_script_quick_run_and_rerun(tmp_path):
     with open(plan / "study.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["config"], r["seed"], r["generation"]) for r in rows] == [
-        ("fresh-c0", "0", "0"), ("fresh-c0", "0", "1"), ("fresh-c1", "0", "0"), ("fresh-c1", "0", "1")]
+        ("fresh-c0", "0", "0"),
+        ("fresh-c0", "0", "1"),
+        ("fresh-c1", "0", "0"),
+        ("fresh-c1", "0", "1"),
+    ]
     assert "fresh-c1" in (plan / "bands.md").read_text() and "| fresh-c1 | " in (plan / "roughness.md").read_text()
     verdicts = (plan / "verdicts.md").read_text()
     assert "fewer than 3 seeds" in verdicts and "cannot tell (not run)" in verdicts  # one seed; no accumulate run
@@ -84,5 +106,3 @@ def test_roughness_table_reads_seed0_grids_back(tmp_path):
     cells = [cell.strip() for cell in row.strip("| ").split("|")]
     assert cells[1] == "11 / 0.00" and cells[2].endswith("/ 1.00") and float(cells[2].split("/")[0]) > 80
     assert "fresh-c0 |" not in table  # runs without grids have no row
-
-

@@ -1,6 +1,7 @@
 """The study's verdict rules on synthetic tables whose answer is known: paired ratios and differences
 with bootstrap intervals over seeds, bounded vs growing on the last half's slope, and "cannot tell"
 whenever the interval allows both readings."""
+
 from __future__ import annotations
 
 import sys
@@ -24,8 +25,17 @@ def rows_from(curves: dict[str, list[list[float]]], metric: str = "fid") -> list
     for config, seeds in curves.items():
         for seed, curve in enumerate(seeds):
             for g, value in enumerate(curve):
-                rows.append({"config": config, "seed": seed, "generation": g, "fid": value,
-                             "recall": 10 / value, "precision": 10 / value, "coverage": 10 / value})
+                rows.append(
+                    {
+                        "config": config,
+                        "seed": seed,
+                        "generation": g,
+                        "fid": value,
+                        "recall": 10 / value,
+                        "precision": 10 / value,
+                        "coverage": 10 / value,
+                    }
+                )
     return rows
 
 
@@ -61,7 +71,7 @@ def test_paired_ratio_pairs_seeds_and_ignores_unpaired_ones():
 
 
 def test_last_half_slope_reads_growth_per_generation_on_a_log_scale():
-    growing = [10 * 1.1 ** g for g in range(10)]
+    growing = [10 * 1.1**g for g in range(10)]
     assert last_half_slope(growing) == pytest.approx(np.log(1.1))
     assert last_half_slope([50, 60, 70, 80, 90, 95, 95, 95, 95, 95]) == pytest.approx(0.0, abs=0.01)
     assert growth_reading(bootstrap_mean([0.09, 0.1, 0.11])) == "growing"
@@ -73,13 +83,13 @@ PLATEAUS = [[10 + 40 * min(g, 4) / 4 + noise for g in range(10)] for noise in (0
 
 
 def test_accumulate_bounded_where_replace_grows_is_reproduced():
-    grows = [[10 * 1.12 ** g for g in range(10)] for _ in range(3)]
+    grows = [[10 * 1.12**g for g in range(10)] for _ in range(3)]
     verdicts = mv.verdicts(rows_from({"fresh-c0": last([10] * 3), "fresh-c1": grows, "accumulate": PLATEAUS}))
     assert find(verdicts, "Gerstgrasser", "bounded")["verdict"] == "reproduced"
 
 
 def test_accumulate_growing_is_not_reproduced():
-    grows = [[10 * 1.1 ** g for g in range(10)] for _ in range(3)]
+    grows = [[10 * 1.1**g for g in range(10)] for _ in range(3)]
     verdicts = mv.verdicts(rows_from({"fresh-c0": last([10] * 3), "fresh-c1": grows, "accumulate": grows}))
     assert find(verdicts, "Gerstgrasser", "bounded")["verdict"] == "not reproduced"
 
@@ -88,7 +98,9 @@ def test_a_replace_loop_at_the_metric_saturation_cannot_show_growth():
     saturated = [[140.0 + g * 0.1 for g in range(10)] for _ in range(3)]
     rows = rows_from({"fresh-c0": last([10] * 3), "fresh-c1": saturated, "accumulate": PLATEAUS})
     finding = find(mv.verdicts(rows, saturation=144.0), "Gerstgrasser", "bounded")
-    assert finding["verdict"] == "cannot tell" and "replace" in finding["evidence"] and "saturated" in finding["evidence"]
+    assert (
+        finding["verdict"] == "cannot tell" and "replace" in finding["evidence"] and "saturated" in finding["evidence"]
+    )
     assert find(mv.verdicts(rows), "Gerstgrasser", "bounded")["verdict"] == "cannot tell"  # flat: not growing either
 
 

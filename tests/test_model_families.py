@@ -1,5 +1,6 @@
 """Model family and tool: the checkpoint-name table on the real ComfyUI and A1111 files, names built
 here, watermark keys, and the generator/tool columns and counts of a scan."""
+
 from __future__ import annotations
 
 import csv
@@ -7,8 +8,16 @@ import csv
 import pytest
 
 from audit.detectors.metadata import MetadataDetector, sd_parameters_model
-from audit.detectors.model_families import (KNOWN_MODEL_HASHES, UNKNOWN_MODEL, WATERMARK_TOOL, attribute,
-                                            checkpoint_of_hash, family_and_tool, family_of, model_family)
+from audit.detectors.model_families import (
+    KNOWN_MODEL_HASHES,
+    UNKNOWN_MODEL,
+    WATERMARK_TOOL,
+    attribute,
+    checkpoint_of_hash,
+    family_and_tool,
+    family_of,
+    model_family,
+)
 from audit.sources import ImageRecord
 from tests.conftest import shared_data
 
@@ -49,8 +58,10 @@ def _manifest(folder) -> list[dict]:
 def test_real_comfyui_and_a1111_files_get_their_family_and_tool():
     folder = shared_data("ai-metadata")
     manifest = _manifest(folder)
-    records = [ImageRecord(id=r["filename"], uri=str(folder / r["filename"]), path=str(folder / r["filename"]))
-               for r in manifest]
+    records = [
+        ImageRecord(id=r["filename"], uri=str(folder / r["filename"]), path=str(folder / r["filename"]))
+        for r in manifest
+    ]
     for row, signal in zip(manifest, MetadataDetector().detect(records)):
         described = row["generator_from_metadata"]
         if described.startswith("ComfyUI"):
@@ -62,22 +73,39 @@ def test_real_comfyui_and_a1111_files_get_their_family_and_tool():
     assert len({s.generator for s in MetadataDetector().detect(records)}) >= 15
 
 
-@pytest.mark.parametrize("name, family", [
-    ("Stable Diffusion 1.x", "SD 1.x"), ("Stable Diffusion 1.x inpainting", "SD 1.x"),
-    ("Stable Diffusion 2.x", "SD 2.x"), ("SDXL", "SDXL"), ("v2-1_768-ema-pruned.safetensors", "SD 2.x"),
-    ("juggernautXL_v8Rundiffusion.safetensors", "SDXL"), ("Stable Diffusion XL C1E1DE52", "SDXL"),
-    ("NovelAI Diffusion V4 4F49EC75", "NovelAI Diffusion"), ("ChatGPT", "OpenAI (DALL-E / GPT image)"),
-    ("Adobe Firefly", "Adobe Firefly"), ("", None), (None, None),
-    # names of a ComfyUI set the table had not seen: SD 2.x unCLIP, Stable Zero123, SD 1.5 fine-tunes
-    ("sd21-unclip-h.ckpt", "SD 2.x"), ("sd21-unclip-l.ckpt", "SD 2.x"), ("stable_zero123.ckpt", "Zero123"),
-    ("AOM3A1.safetensors", "SD 1.x"), ("AbyssOrangeMix2_hard.safetensors", "SD 1.x"),
-    ("anything-v3-fp16-pruned.safetensors", "SD 1.x"), ("dreamshaper_8.safetensors", "SD 1.x"),
-    ("realisticVisionV51_v51VAE.safetensors", "SD 1.x"), ("deliberate_v2.safetensors", "SD 1.x"),
-    ("revAnimated_v122.safetensors", "SD 1.x"),
-    # their XL and Pony versions are SDXL; an unrelated name stays unknown
-    ("dreamshaperXL_v21TurboDPMSDE.safetensors", "SDXL"), ("cyberrealisticPony_v65.safetensors", "SDXL"),
-    ("zoom3d_mix.safetensors", None), ("my_own_merge_v2.safetensors", None),
-])
+@pytest.mark.parametrize(
+    "name, family",
+    [
+        ("Stable Diffusion 1.x", "SD 1.x"),
+        ("Stable Diffusion 1.x inpainting", "SD 1.x"),
+        ("Stable Diffusion 2.x", "SD 2.x"),
+        ("SDXL", "SDXL"),
+        ("v2-1_768-ema-pruned.safetensors", "SD 2.x"),
+        ("juggernautXL_v8Rundiffusion.safetensors", "SDXL"),
+        ("Stable Diffusion XL C1E1DE52", "SDXL"),
+        ("NovelAI Diffusion V4 4F49EC75", "NovelAI Diffusion"),
+        ("ChatGPT", "OpenAI (DALL-E / GPT image)"),
+        ("Adobe Firefly", "Adobe Firefly"),
+        ("", None),
+        (None, None),
+        # names of a ComfyUI set the table had not seen: SD 2.x unCLIP, Stable Zero123, SD 1.5 fine-tunes
+        ("sd21-unclip-h.ckpt", "SD 2.x"),
+        ("sd21-unclip-l.ckpt", "SD 2.x"),
+        ("stable_zero123.ckpt", "Zero123"),
+        ("AOM3A1.safetensors", "SD 1.x"),
+        ("AbyssOrangeMix2_hard.safetensors", "SD 1.x"),
+        ("anything-v3-fp16-pruned.safetensors", "SD 1.x"),
+        ("dreamshaper_8.safetensors", "SD 1.x"),
+        ("realisticVisionV51_v51VAE.safetensors", "SD 1.x"),
+        ("deliberate_v2.safetensors", "SD 1.x"),
+        ("revAnimated_v122.safetensors", "SD 1.x"),
+        # their XL and Pony versions are SDXL; an unrelated name stays unknown
+        ("dreamshaperXL_v21TurboDPMSDE.safetensors", "SDXL"),
+        ("cyberrealisticPony_v65.safetensors", "SDXL"),
+        ("zoom3d_mix.safetensors", None),
+        ("my_own_merge_v2.safetensors", None),
+    ],
+)
 def test_model_family_of_names(name, family):
     assert model_family(name) == family
 
@@ -108,16 +136,21 @@ def test_scan_counts_generators_and_tools_both_ways(tmp_path):
     from audit.report.console import summary_table
 
     metadata, watermark = shared_data("ai-metadata"), shared_data("ai-watermark")
-    for name in ("comfyui__flux_flux_schnell_example.png", "comfyui__sd3_sd3.5_simple_example.png",
-                 "a1111__controlnet_dog_rel.png"):
+    for name in (
+        "comfyui__flux_flux_schnell_example.png",
+        "comfyui__sd3_sd3.5_simple_example.png",
+        "a1111__controlnet_dog_rel.png",
+    ):
         shutil.copy(metadata / name, tmp_path / name)
     shutil.copy(watermark / "sd1__compvis-pr201_sample_00001.png", tmp_path / "sd1.png")  # exact SD1 mark
     result = scan(str(tmp_path), tmp_path / "out", workers=0)
     rows = {r["id"]: (r["generator"], r["tool"]) for r in result.rows}
-    assert rows == {"comfyui__flux_flux_schnell_example.png": ("FLUX.1", "ComfyUI"),
-                    "comfyui__sd3_sd3.5_simple_example.png": ("SD 3.5", "ComfyUI"),
-                    "a1111__controlnet_dog_rel.png": (UNKNOWN_MODEL, "AUTOMATIC1111"),
-                    "sd1.png": ("SD 1.x", WATERMARK_TOOL)}
+    assert rows == {
+        "comfyui__flux_flux_schnell_example.png": ("FLUX.1", "ComfyUI"),
+        "comfyui__sd3_sd3.5_simple_example.png": ("SD 3.5", "ComfyUI"),
+        "a1111__controlnet_dog_rel.png": (UNKNOWN_MODEL, "AUTOMATIC1111"),
+        "sd1.png": ("SD 1.x", WATERMARK_TOOL),
+    }
     assert result.summary["per_tool"] == {"ComfyUI": 2, "AUTOMATIC1111": 1, WATERMARK_TOOL: 1}
     assert sum(result.summary["per_generator"].values()) == 4
     report = (tmp_path / "out" / "report.md").read_text()
@@ -128,10 +161,19 @@ def test_scan_counts_generators_and_tools_both_ways(tmp_path):
     assert "tool: ComfyUI" in console.export_text()
 
 
-@pytest.mark.parametrize("model_hash, family", [
-    ("6ce0161689", "SD 1.x"), ("cc6cb27103", "SD 1.x"), ("81761151", "SD 1.x"), ("7460a6fa", "SD 1.x"),
-    ("dcd690123c", "SD 2.x"), ("ad2a33c361", "SD 2.x"), ("31e35c80fc", "SDXL"), ("7440042bbd", "SDXL"),
-])
+@pytest.mark.parametrize(
+    "model_hash, family",
+    [
+        ("6ce0161689", "SD 1.x"),
+        ("cc6cb27103", "SD 1.x"),
+        ("81761151", "SD 1.x"),
+        ("7460a6fa", "SD 1.x"),
+        ("dcd690123c", "SD 2.x"),
+        ("ad2a33c361", "SD 2.x"),
+        ("31e35c80fc", "SDXL"),
+        ("7440042bbd", "SDXL"),
+    ],
+)
 def test_a1111_model_hash_of_a_public_checkpoint_names_its_family(model_hash, family):
     """Parameters with a `Model hash` and no `Model:` name (older A1111 versions wrote only the hash)."""
     text = f"a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model hash: {model_hash}"

@@ -1,5 +1,6 @@
 """Near-duplicate evidence: pHashes on real photographs, the detector's decision bands against a bank,
 and near-duplicate clusters within a scanned set."""
+
 from __future__ import annotations
 
 import io
@@ -58,8 +59,11 @@ def test_phash_survives_jpeg_and_resizing_and_separates_distinct_photos():
         image = Image.open(path).convert("RGB")
         original = phash_hex(np.asarray(image))
         hashes.append(original)
-        for variant in (reencoded(image, quality=75), reencoded(image, scale=0.5),
-                        reencoded(image, scale=0.5, quality=75)):
+        for variant in (
+            reencoded(image, quality=75),
+            reencoded(image, scale=0.5),
+            reencoded(image, scale=0.5, quality=75),
+        ):
             assert hamming(original, phash_hex(variant)) <= 4, path.name
     assert min(hamming(a, b) for a, b in itertools.combinations(hashes, 2)) > 10
 
@@ -89,30 +93,41 @@ def test_hamming_and_hamming_matrix_agree():
 @pytest.fixture
 def bank_dir(tmp_path):
     bank = Bank.create(tmp_path / "bank", DIM, SPEC)
-    bank.add(np.stack([basis(0), basis(1), basis(2)]),
-             [{"id": "img_0042", "label": "gen3", "phash": P0},
-              {"id": "img_0007", "phash": P1},
-              {"id": "img_0100", "label": "sdxl"}], embedder_spec=SPEC)
+    bank.add(
+        np.stack([basis(0), basis(1), basis(2)]),
+        [
+            {"id": "img_0042", "label": "gen3", "phash": P0},
+            {"id": "img_0007", "phash": P1},
+            {"id": "img_0100", "label": "sdxl"},
+        ],
+        embedder_spec=SPEC,
+    )
     bank.save()
     return tmp_path / "bank"
 
 
 def test_decision_bands(bank_dir):
     detector = NearDupDetector(bank_dir)
-    hard, unlabelled, weak, none, by_phash, phash_too_far, no_embedding = detector.detect([
-        EmbeddedItem("a", toward(0, 0.97)),
-        EmbeddedItem("b", toward(1, 0.97)),
-        EmbeddedItem("c", toward(0, 0.90)),
-        EmbeddedItem("d", toward(2, 0.41)),
-        EmbeddedItem("e", toward(2, 0.30), phash=flip(P1, 3)),
-        EmbeddedItem("f", toward(2, 0.30), phash=flip(P1, DEFAULT_PHASH_DISTANCE + 1)),
-        EmbeddedItem("g", None, phash=P0),
-    ])
+    hard, unlabelled, weak, none, by_phash, phash_too_far, no_embedding = detector.detect(
+        [
+            EmbeddedItem("a", toward(0, 0.97)),
+            EmbeddedItem("b", toward(1, 0.97)),
+            EmbeddedItem("c", toward(0, 0.90)),
+            EmbeddedItem("d", toward(2, 0.41)),
+            EmbeddedItem("e", toward(2, 0.30), phash=flip(P1, 3)),
+            EmbeddedItem("f", toward(2, 0.30), phash=flip(P1, DEFAULT_PHASH_DISTANCE + 1)),
+            EmbeddedItem("g", None, phash=P0),
+        ]
+    )
     assert (hard.decision, hard.score, hard.tool) == (SYNTHETIC, 1.0, "bank:gen3")
     assert hard.evidence == "bank match 0.97 to img_0042 (label gen3)"
     assert hard.extra["match_id"] == "img_0042" and hard.extra["match_label"] == "gen3"
     assert hard.extra["similarity"] == pytest.approx(0.97, abs=1e-5)
-    assert (unlabelled.decision, unlabelled.tool, unlabelled.evidence) == (SYNTHETIC, "bank", "bank match 0.97 to img_0007")
+    assert (unlabelled.decision, unlabelled.tool, unlabelled.evidence) == (
+        SYNTHETIC,
+        "bank",
+        "bank match 0.97 to img_0007",
+    )
     assert (weak.decision, weak.evidence) == (NO_EVIDENCE, "weak bank match 0.90 to img_0042 (label gen3)")
     assert weak.score == pytest.approx(0.90, abs=1e-5)
     assert (none.decision, none.score, none.evidence) == (NO_EVIDENCE, None, "no bank match (best 0.41)")
@@ -125,17 +140,26 @@ def test_decision_bands(bank_dir):
 
 def test_embedding_match_takes_precedence_over_a_phash_match(bank_dir):
     [signal] = NearDupDetector(bank_dir).detect([EmbeddedItem("a", toward(2, 0.99), phash=P0)])
-    assert signal.evidence == "bank match 0.99 to img_0100 (label sdxl)" and signal.tool == "bank:sdxl" and signal.generator == "SDXL"
+    assert (
+        signal.evidence == "bank match 0.99 to img_0100 (label sdxl)"
+        and signal.tool == "bank:sdxl"
+        and signal.generator == "SDXL"
+    )
 
 
 def test_thresholds_are_configurable(bank_dir):
     detector = NearDupDetector(bank_dir, hard_threshold=0.99, soft_threshold=0.95, phash_distance=0)
-    strict, weak = detector.detect([EmbeddedItem("a", toward(0, 0.97)), EmbeddedItem("b", toward(1, 0.5), phash=flip(P1, 1))])
+    strict, weak = detector.detect(
+        [EmbeddedItem("a", toward(0, 0.97)), EmbeddedItem("b", toward(1, 0.5), phash=flip(P1, 1))]
+    )
     assert strict.decision == NO_EVIDENCE and weak.decision == NO_EVIDENCE
     exact, at_soft = NearDupDetector(bank_dir, hard_threshold=1.0, soft_threshold=0.5).detect(
-        [EmbeddedItem("a", basis(0)), EmbeddedItem("b", toward(1, 0.5))])
+        [EmbeddedItem("a", basis(0)), EmbeddedItem("b", toward(1, 0.5))]
+    )
     assert exact.decision == SYNTHETIC and at_soft.decision == NO_EVIDENCE  # both bounds are inclusive
-    [at_phash_bound] = NearDupDetector(bank_dir, phash_distance=3).detect([EmbeddedItem("c", basis(3), phash=flip(P1, 3))])
+    [at_phash_bound] = NearDupDetector(bank_dir, phash_distance=3).detect(
+        [EmbeddedItem("c", basis(3), phash=flip(P1, 3))]
+    )
     assert at_phash_bound.decision == SYNTHETIC
     with pytest.raises(ValueError, match="must not exceed hard_threshold"):
         NearDupDetector(bank_dir, hard_threshold=0.8, soft_threshold=0.9)

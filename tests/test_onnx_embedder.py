@@ -2,6 +2,7 @@
 are found, encoders are identified by their file's hash (caches, banks and probes refuse another
 file), `audit models pull` checks what it installs and says what to do offline, and the real CLIP
 encoder's embeddings mean something on real photographs."""
+
 from __future__ import annotations
 
 import shutil
@@ -75,8 +76,12 @@ def test_a_scan_without_the_encoder_goes_on_and_says_why(tmp_path, monkeypatch):
 
     monkeypatch.setenv("AUDIT_HOME", str(tmp_path / "home"))
     Image.fromarray(pixels(1)[0]).save(tmp_path / "a.png")
-    result = scan(str(tmp_path), config=ScanConfig(detectors=(), embedder="onnx:clip-vit-b16-int8", embed=True),
-                  workers=0, out=tmp_path / "out")
+    result = scan(
+        str(tmp_path),
+        config=ScanConfig(detectors=(), embedder="onnx:clip-vit-b16-int8", embed=True),
+        workers=0,
+        out=tmp_path / "out",
+    )
     assert result.summary["counts"]["ok"] == 1
     assert "audit models pull clip-vit-b16-int8" in str(result.summary)
 
@@ -97,15 +102,17 @@ def test_encoders_are_identified_by_their_file(tiny_onnx, tmp_path, monkeypatch)
     assert same_encoder(f"onnx={tiny_onnx}", encoder_id(f"onnx={tiny_onnx}"), "onnx:mine")
     assert not same_encoder("onnx:mine", encoder_id("onnx:mine"), f"onnx={other}")
     assert same_encoder("ViT-B-32/openai", None, "ViT-B-32/openai")  # records of older versions: by spec
-    caches = [EmbeddingCache(tmp_path / "cache", spec, "clip").folder
-              for spec in (f"onnx={tiny_onnx}", "onnx:mine", f"onnx={other}")]
+    caches = [
+        EmbeddingCache(tmp_path / "cache", spec, "clip").folder
+        for spec in (f"onnx={tiny_onnx}", "onnx:mine", f"onnx={other}")
+    ]
     assert caches[0] == caches[1] != caches[2]
 
 
 def test_banks_and_probes_refuse_vectors_of_another_encoder_file(tiny_onnx, tmp_path):
     from audit import ScanConfig, scan
-    from audit.bank_add import add_to_bank
     from audit.bank.index import Bank, BankError
+    from audit.bank_add import add_to_bank
     from audit.detectors.probe import train_probe
 
     folder = tmp_path / "images"
@@ -124,8 +131,11 @@ def test_banks_and_probes_refuse_vectors_of_another_encoder_file(tiny_onnx, tmp_
         probe = train_probe(np.random.default_rng(0).normal(size=(20, 64)), np.arange(20) % 2, f"onnx={moved}")
         probe.save(tmp_path / "probe")
         with pytest.raises(ValueError, match="was built with embedder"):
-            scan(str(folder), config=ScanConfig(probe=str(tmp_path / "probe"), detectors=("probe",),
-                                                embedder=f"onnx={tiny_onnx}"), workers=0)
+            scan(
+                str(folder),
+                config=ScanConfig(probe=str(tmp_path / "probe"), detectors=("probe",), embedder=f"onnx={tiny_onnx}"),
+                workers=0,
+            )
     finally:
         tiny_onnx.write_bytes(tiny_onnx.read_bytes()[:-1])
 

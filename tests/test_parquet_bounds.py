@@ -1,6 +1,7 @@
 """Parquet cells are bounded before decompression: a row group whose column chunks would expand like a
 decompression bomb (by the file's metadata) is one error row and is never read; large row groups of
 incompressible cells are read a few rows at a time; a cell over the item size limit is an error row."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -42,8 +43,14 @@ def test_a_zstd_bomb_row_group_is_one_error_row_and_never_decompressed(tmp_path,
 
     records = list(iter_parquet([str(tmp_path / "t.parquet")], None))
 
-    assert [r.id for r in records] == ["t.parquet/0", "t.parquet/1", "t.parquet/2", "t.parquet/row group 1",
-                                       "t.parquet/7", "t.parquet/8"]
+    assert [r.id for r in records] == [
+        "t.parquet/0",
+        "t.parquet/1",
+        "t.parquet/2",
+        "t.parquet/row group 1",
+        "t.parquet/7",
+        "t.parquet/8",
+    ]
     bomb = records[3]
     assert bomb.error.startswith("decompression bomb: parquet row group 1 (4 rows) expands to")
     assert bomb.uri.endswith("t.parquet#3")
@@ -77,9 +84,15 @@ def test_a_cell_over_the_item_limit_is_an_error_row_without_its_bytes(tmp_path, 
     assert small.error is None and small.data
 
 
-WRITERS = [dict(), dict(compression="zstd"), dict(compression="snappy", data_page_version="2.0"),
-           dict(use_dictionary=False, write_statistics=False), dict(compression="gzip", write_page_index=True, data_page_size=1000),
-           dict(row_group_size=7, compression="lz4"), dict(write_page_checksum=True)]
+WRITERS = [
+    dict(),
+    dict(compression="zstd"),
+    dict(compression="snappy", data_page_version="2.0"),
+    dict(use_dictionary=False, write_statistics=False),
+    dict(compression="gzip", write_page_index=True, data_page_size=1000),
+    dict(row_group_size=7, compression="lz4"),
+    dict(write_page_checksum=True),
+]
 
 
 def test_page_headers_give_exactly_the_sizes_an_honest_file_states(tmp_path):
@@ -91,10 +104,17 @@ def test_page_headers_give_exactly_the_sizes_an_honest_file_states(tmp_path):
     from audit.sources.parquet import _page_sizes
 
     rng = np.random.default_rng(0)
-    table = pa.table({"image": [rng.integers(0, 256, int(n), dtype=np.uint8).tobytes() for n in rng.integers(10, 30000, 50)],
-                      "id": [f"k{i}" for i in range(50)], "n": list(range(50)), "f": rng.random(50),
-                      "s": pa.array([{"bytes": b"x" * i, "path": f"p{i}"} for i in range(50)]),
-                      "l": pa.array([[i, None, 3] if i % 3 else None for i in range(50)]), "b": [i % 2 == 0 for i in range(50)]})
+    table = pa.table(
+        {
+            "image": [rng.integers(0, 256, int(n), dtype=np.uint8).tobytes() for n in rng.integers(10, 30000, 50)],
+            "id": [f"k{i}" for i in range(50)],
+            "n": list(range(50)),
+            "f": rng.random(50),
+            "s": pa.array([{"bytes": b"x" * i, "path": f"p{i}"} for i in range(50)]),
+            "l": pa.array([[i, None, 3] if i % 3 else None for i in range(50)]),
+            "b": [i % 2 == 0 for i in range(50)],
+        }
+    )
     for i, options in enumerate(WRITERS):
         path = tmp_path / f"{i}.parquet"
         pq.write_table(table, path, **options)
@@ -102,7 +122,10 @@ def test_page_headers_give_exactly_the_sizes_an_honest_file_states(tmp_path):
         for group in range(metadata.num_row_groups):
             for j in range(metadata.num_columns):
                 chunk = metadata.row_group(group).column(j)
-                assert _page_sizes(str(path), [chunk]) == (chunk.total_uncompressed_size, chunk.total_compressed_size), options
+                assert _page_sizes(str(path), [chunk]) == (
+                    chunk.total_uncompressed_size,
+                    chunk.total_compressed_size,
+                ), options
 
 
 def test_a_broken_page_header_is_an_error_row_naming_the_row_group(tmp_path):

@@ -1,6 +1,7 @@
 """Banks of perceptual hashes only (`--embedder none`): no model is loaded and nothing is cached,
 copies (JPEG q75, half size, 5% centred crop) are found by pHash distance alone and distractors
 are not; the bank says its kind, and hashes and embeddings never mix."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,10 @@ def flip(hex_hash: str, bits: int) -> str:
 
 
 def entries(hashes: list[str], label: str = "gen1") -> list[dict]:
-    return [{"id": f"img_{i}", "uri": f"file:///bank/img_{i}.png", "label": label, "sha256": f"{i:064x}",
-             "phash": h} for i, h in enumerate(hashes)]
+    return [
+        {"id": f"img_{i}", "uri": f"file:///bank/img_{i}.png", "label": label, "sha256": f"{i:064x}", "phash": h}
+        for i, h in enumerate(hashes)
+    ]
 
 
 # --- the bank --------------------------------------------------------------------------------------
@@ -89,11 +92,13 @@ def test_detector_decides_by_phash_distance_alone(tmp_path):
     bank = Bank.create_phash(tmp_path)
     bank.add_hashes(entries([P0, P1]))
     bank.save()
-    within, beyond, no_hash = NearDupDetector(tmp_path).detect([
-        EmbeddedItem("a", None, phash=flip(P1, DEFAULT_PHASH_DISTANCE)),
-        EmbeddedItem("b", None, phash=flip(P1, DEFAULT_PHASH_DISTANCE + 1)),
-        EmbeddedItem("c", None, phash=None),
-    ])
+    within, beyond, no_hash = NearDupDetector(tmp_path).detect(
+        [
+            EmbeddedItem("a", None, phash=flip(P1, DEFAULT_PHASH_DISTANCE)),
+            EmbeddedItem("b", None, phash=flip(P1, DEFAULT_PHASH_DISTANCE + 1)),
+            EmbeddedItem("c", None, phash=None),
+        ]
+    )
     assert (within.decision, within.score, within.tool) == (SYNTHETIC, 1.0, "bank:gen1")
     assert within.evidence == f"phash match d={DEFAULT_PHASH_DISTANCE} to img_1 (label gen1)"
     assert within.extra["phash_distance"] == DEFAULT_PHASH_DISTANCE and within.extra["similarity"] is None
@@ -153,9 +158,23 @@ def phash_bank(folders):
     original = embedder.Embedder.__init__
     embedder.Embedder.__init__ = lambda self, *a, **k: loaded.append(a) or original(self, *a, **k)
     try:
-        result = CliRunner().invoke(main, ["bank", "add", str(folders / "known_synthetic"), "--bank",
-                                           str(folders / "bank"), "--embedder", "none", "--label", "gen1",
-                                           "--workers", "0", "--quiet"])
+        result = CliRunner().invoke(
+            main,
+            [
+                "bank",
+                "add",
+                str(folders / "known_synthetic"),
+                "--bank",
+                str(folders / "bank"),
+                "--embedder",
+                "none",
+                "--label",
+                "gen1",
+                "--workers",
+                "0",
+                "--quiet",
+            ],
+        )
     finally:
         embedder.Embedder.__init__ = original
     assert result.exit_code == 0, result.output
@@ -166,8 +185,12 @@ def phash_bank(folders):
 def test_bank_add_writes_hashes_only_and_info_says_so(phash_bank):
     assert sorted(p.name for p in phash_bank.iterdir()) == ["bank.json", "index.faiss", "meta.parquet"]
     info = json.loads(CliRunner().invoke(main, ["bank", "info", "--bank", str(phash_bank)]).output)
-    assert (info["kind"], info["embedder"], info["size"], info["labels"]) == ("phash", "none", len(MEMBERS),
-                                                                               {"gen1": len(MEMBERS)})
+    assert (info["kind"], info["embedder"], info["size"], info["labels"]) == (
+        "phash",
+        "none",
+        len(MEMBERS),
+        {"gen1": len(MEMBERS)},
+    )
 
 
 def test_scan_finds_every_copy_and_no_distractor(phash_bank, folders):
@@ -189,15 +212,40 @@ def test_scan_finds_every_copy_and_no_distractor(phash_bank, folders):
 
 def test_mixing_kinds_is_a_usage_error(phash_bank, folders, tmp_path):
     runner = CliRunner()
-    into_hashes = runner.invoke(main, ["bank", "add", str(folders / "known_synthetic"), "--bank", str(phash_bank),
-                                       "--embedder", "random", "--quiet"])
+    into_hashes = runner.invoke(
+        main,
+        ["bank", "add", str(folders / "known_synthetic"), "--bank", str(phash_bank), "--embedder", "random", "--quiet"],
+    )
     assert into_hashes.exit_code == 2 and "holds perceptual hashes only" in " ".join(into_hashes.output.split())
-    scanned = runner.invoke(main, ["scan", str(folders / "scraped"), "--bank", str(phash_bank), "--embedder",
-                                   "random", "--out", str(tmp_path / "out"), "--quiet"])
+    scanned = runner.invoke(
+        main,
+        [
+            "scan",
+            str(folders / "scraped"),
+            "--bank",
+            str(phash_bank),
+            "--embedder",
+            "random",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ],
+    )
     assert scanned.exit_code == 2 and "holds perceptual hashes only" in " ".join(scanned.output.split())
     embeddings = Bank.create(tmp_path / "embeddings", 4, "random")
-    hashes_in = runner.invoke(main, ["bank", "add", str(folders / "known_synthetic"), "--bank",
-                                     str(embeddings.path), "--embedder", "none", "--quiet"])
+    hashes_in = runner.invoke(
+        main,
+        [
+            "bank",
+            "add",
+            str(folders / "known_synthetic"),
+            "--bank",
+            str(embeddings.path),
+            "--embedder",
+            "none",
+            "--quiet",
+        ],
+    )
     assert hashes_in.exit_code == 2 and "hashes alone" in " ".join(hashes_in.output.split())
     with pytest.raises(ValueError, match="the probe detector needs a model's embeddings"):
         ScanConfig(detectors=("probe",), probe="p", embedder=NO_EMBEDDER).resolved()
@@ -210,8 +258,13 @@ def test_calibrate_measures_a_phash_bank_without_a_model(phash_bank, folders, tm
     real.mkdir()
     for path in (folders / "scraped").glob("other_*"):
         (real / path.name).write_bytes(path.read_bytes())
-    result = calibrate(str(real), str(folders / "scraped"), tmp_path / "calib",
-                       config=ScanConfig(embedder=NO_EMBEDDER, bank=str(phash_bank)), workers=0)
+    result = calibrate(
+        str(real),
+        str(folders / "scraped"),
+        tmp_path / "calib",
+        config=ScanConfig(embedder=NO_EMBEDDER, bank=str(phash_bank)),
+        workers=0,
+    )
     assert result["embedder"] == NO_EMBEDDER and "skipped" in result["probe"]
     assert result["detectors"]["neardup"]["fp"] == 0
     assert not (tmp_path / "calib" / "embeddings").exists()

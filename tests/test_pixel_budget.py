@@ -1,6 +1,7 @@
 """Memory under the pixel limit: a batch holds at most the pixel limit decoded at once (a huge image
 goes alone, one over the limit is an error row), the workers share one pixel budget, and decoding
 converts a strip of rows at a time with the same pixels as converting the whole image."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,10 @@ def test_a_batch_holds_at_most_the_pixel_limit_decoded(monkeypatch):
     """16 images of 64x64 in one batch under a limit of 10,000 pixels: the detectors never see more
     than 10,000 decoded pixels alive in the batch; a 95x100 image goes alone; a larger one is an error."""
     sizes = [(64, 64)] * 5 + [(95, 100)] + [(64, 64)] * 9 + [(101, 100)]
-    records = [ImageRecord(id=f"{i}.png", uri=f"{i}.png", pixel_limit=LIMIT,
-                           data=image_bytes(noise_image(size, seed=i))) for i, size in enumerate(sizes)]
+    records = [
+        ImageRecord(id=f"{i}.png", uri=f"{i}.png", pixel_limit=LIMIT, data=image_bytes(noise_image(size, seed=i)))
+        for i, size in enumerate(sizes)
+    ]
     seen = []
     detect = WatermarkDetector.detect
 

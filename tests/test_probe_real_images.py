@@ -2,6 +2,7 @@
 AI images of many generator families from real photographs it never trained on, after both classes
 are normalised alike (size, crop and JPEG re-encoding, so file statistics cannot do it), and the probe
 it writes scores a scan of unseen images the same way."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,15 +47,22 @@ def test_the_probe_separates_real_ai_images_from_photographs(tmp_path, clip_enco
     ai, real = sorted((bench / "ai").iterdir()), sorted((bench / "real").iterdir())
     normalised_copies(spread(ai, PER_CLASS), tmp_path / "cal" / "synthetic")
     normalised_copies(spread(real, PER_CLASS), tmp_path / "cal" / "real")
-    result = calibrate(str(tmp_path / "cal" / "real"), str(tmp_path / "cal" / "synthetic"), tmp_path / "calibration",
-                       config=ScanConfig(embedder=clip_encoder), heldout=0.5, workers=0)
+    result = calibrate(
+        str(tmp_path / "cal" / "real"),
+        str(tmp_path / "cal" / "synthetic"),
+        tmp_path / "calibration",
+        config=ScanConfig(embedder=clip_encoder),
+        heldout=0.5,
+        workers=0,
+    )
     assert result["embedder"] == clip_encoder
     assert result["probe"]["metrics"]["heldout_auc"] >= 0.85, result["probe"]["metrics"]
 
     unseen = tmp_path / "unseen"  # other images of the same set, never in calibration
     normalised_copies(spread(ai, 15, offset=1), unseen / "ai")
     normalised_copies(spread(real, 15, offset=1), unseen / "real")
-    rows = scan(str(unseen), config=ScanConfig(detectors=("probe",), probe=str(tmp_path / "calibration" / "probe")),
-                workers=0).rows
+    rows = scan(
+        str(unseen), config=ScanConfig(detectors=("probe",), probe=str(tmp_path / "calibration" / "probe")), workers=0
+    ).rows
     labels = np.array([row["id"].startswith("ai/") for row in rows])
     assert auc(labels, np.array([row["probe_score"] for row in rows])) >= 0.85

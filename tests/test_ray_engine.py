@@ -2,6 +2,7 @@
 marked files and on webdataset shards with hostile members; resumes per shard; embeds in an
 actor; gives the same rows when an actor is killed mid-shard; and says what to install when Ray is
 missing. Ray runs here, started once for the module."""
+
 from __future__ import annotations
 
 import inspect
@@ -49,11 +50,18 @@ def shards(tmp_path):
     folder.mkdir()
     boom = pickle.dumps(_Boom(str(tmp_path / "UNPICKLED")))
     marked = embed_watermark(sample_photo("astronaut.png"), KNOWN_KEYS[2])
-    _shard(folder / "shard-000.tar", [
-        ("000/a.png", image_bytes(noise_image())), ("000/a.txt", b"a caption"),
-        ("001/b.pkl", boom), ("001/b.pt", boom), ("../escape.png", image_bytes(noise_image())),
-        ("/abs/path.png", image_bytes(noise_image())), ("000/a.png", image_bytes(noise_image(seed=1))),
-    ])
+    _shard(
+        folder / "shard-000.tar",
+        [
+            ("000/a.png", image_bytes(noise_image())),
+            ("000/a.txt", b"a caption"),
+            ("001/b.pkl", boom),
+            ("001/b.pt", boom),
+            ("../escape.png", image_bytes(noise_image())),
+            ("/abs/path.png", image_bytes(noise_image())),
+            ("000/a.png", image_bytes(noise_image(seed=1))),
+        ],
+    )
     _shard(folder / "shard-001.tar", [("002/wm.png", image_bytes(Image.fromarray(marked))), ("002/d.png", b"broken")])
     full = (folder / "shard-001.tar").read_bytes()
     (folder / "shard-002.tar").write_bytes(full[: len(full) - 1500])
@@ -99,8 +107,9 @@ def test_resume_skips_committed_shards(shards, tmp_path):
     resumed = {r["id"]: r for r in ray_scan(spec, out, num_workers=1, resume=True).rows}
     assert not stray.exists()  # an uncommitted shard's files are deleted
     assert all(resumed[r["id"]]["uri"] == "from the first run" for r in kept)  # committed: not scanned again
-    assert [resumed[r["id"]] for r in first.rows if r["id"].startswith("shard-001")] == \
-        [r for r in first.rows if r["id"].startswith("shard-001")]  # uncommitted: scanned again
+    assert [resumed[r["id"]] for r in first.rows if r["id"].startswith("shard-001")] == [
+        r for r in first.rows if r["id"].startswith("shard-001")
+    ]  # uncommitted: scanned again
     with pytest.raises(JournalMismatch):
         ray_scan(spec, out, config=ScanConfig(detectors=("metadata",)), resume=True)
 
@@ -174,8 +183,11 @@ def test_a_shard_whose_worker_dies_at_every_start_is_given_up_after_the_retries(
 
     monkeypatch.setattr(ray_engine, "ShardScanner", AlwaysDies)
     out = tmp_path / "ray"
-    with pytest.raises(ray_engine.ShardsFailed, match=r"gave up on \d shard.*TooManyAttempts: \S*shard-001\.tar was "
-                                                      rf"started {ray_engine.MAX_TASK_RETRIES + 1} times.*--resume"):
+    with pytest.raises(
+        ray_engine.ShardsFailed,
+        match=r"gave up on \d shard.*TooManyAttempts: \S*shard-001\.tar was "
+        rf"started {ray_engine.MAX_TASK_RETRIES + 1} times.*--resume",
+    ):
         ray_scan(str(shards), out, num_workers=1)
     starts = sorted(p.name for p in (out / "parts" / ray_engine.ATTEMPTS_DIR).glob("shard-000001*"))
     assert starts == [f"shard-000001.{n}" for n in range(1, ray_engine.MAX_TASK_RETRIES + 2)] + ["shard-000001.refused"]
@@ -189,8 +201,11 @@ def test_an_actor_killed_mid_shard_changes_nothing(tmp_path, monkeypatch):
     folder = tmp_path / "shards"
     folder.mkdir()
     for s in range(20):
-        _shard(folder / f"{s:02d}.tar", [(f"{i}/x.png", image_bytes(noise_image(size=(8, 8), seed=10 * s + i)))
-                                         for i in range(5)] + [("0/x.png", b"a repeated key")])
+        _shard(
+            folder / f"{s:02d}.tar",
+            [(f"{i}/x.png", image_bytes(noise_image(size=(8, 8), seed=10 * s + i))) for i in range(5)]
+            + [("0/x.png", b"a repeated key")],
+        )
     once = tmp_path / "killed"
 
     class DiesOnce(ray_engine.ShardScanner):  # pickled by value: the closure travels to the actors
@@ -225,8 +240,9 @@ def test_parts_come_back_in_order_whatever_the_notices_order(tmp_path, split):
     table = local.to_arrow()
     table = table.append_column("shard", pa.array([0] * 6)).append_column("shard_rows", pa.array([6] * 6))
     parts = Parts(tmp_path / "parts", {"scan": 1}, resume=False, schema=local.to_arrow().schema)
-    notices = [write_piece(str(parts.folder), table.take(rows), piece_name(0, f"{n:06d}"))
-               for n, rows in enumerate(split)]
+    notices = [
+        write_piece(str(parts.folder), table.take(rows), piece_name(0, f"{n:06d}")) for n, rows in enumerate(split)
+    ]
     for notice in [notices[-1], *reversed(notices), notices[0]]:  # a repeat before and after the commit
         parts.take(notice)
     parts.commit_empty([0])

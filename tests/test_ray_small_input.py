@@ -1,5 +1,6 @@
 """The Ray engine hands a small source to the local engine when Ray would be started for that scan
 alone (Ray's start-up costs more than it saves on one machine), says so, and counts sources cheaply."""
+
 from __future__ import annotations
 
 import logging

@@ -1,13 +1,23 @@
 """benchmarks/real_detection.py: its pieces on made-up inputs, and a quick run end to end on the labelled
 real-image benchmark set with the real CLIP encoder (skipped when either is absent)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.real_detection import (EMBEDDER, SIZE, Item, draw_mix, family_of, main, mix_row, pooled_mix_line,
-                                       reported_range)
+from benchmarks.real_detection import (
+    EMBEDDER,
+    SIZE,
+    Item,
+    draw_mix,
+    family_of,
+    main,
+    mix_row,
+    pooled_mix_line,
+    reported_range,
+)
 from tests.conftest import shared_data
 
 
@@ -26,8 +36,7 @@ def test_a_mix_holds_exactly_its_share_of_ai_images():
 
 
 def test_a_warned_scan_is_judged_by_its_band():
-    estimate = {"point": 0.1, "interval": [0.05, 0.15],
-                "shift": {"tested": True, "warned": True, "band": [0.05, 0.4]}}
+    estimate = {"point": 0.1, "interval": [0.05, 0.15], "shift": {"tested": True, "warned": True, "band": [0.05, 0.4]}}
     assert reported_range(estimate) == ([0.05, 0.4], True, True)
     assert reported_range({"point": 0.1, "interval": [0.05, 0.15]}) == ([0.05, 0.15], False, False)
     row = mix_row("split", 0.3, [(0.3, 10, estimate)], 0)
@@ -42,8 +51,14 @@ def test_quick_run_end_to_end(tmp_path, capsys, clip_encoder):
     assert clip_encoder == EMBEDDER
     assert main(["--quick", "--data", str(data), "--work", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for heading in ("## Detection, all images", "## Per generator family", "## Per source", "## Unseen sources",
-                    "## Estimates on scans drawn from held-out sources", "## Speed"):
+    for heading in (
+        "## Detection, all images",
+        "## Per generator family",
+        "## Per source",
+        "## Unseen sources",
+        "## Estimates on scans drawn from held-out sources",
+        "## Speed",
+    ):
         assert heading in out
     normalised = sorted((tmp_path / "norm").rglob("*.jpg"))
     assert {p.parts[-3] for p in normalised} == {"ai", "real"}

@@ -1,5 +1,6 @@
 """`audit scan --format github`: a markdown summary appended to $GITHUB_STEP_SUMMARY (never
 overwriting it), error annotations for failed checks, and a plain run when the variable is unset."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,23 @@ from audit.report.text import percent
 def _scan(demo_images, tmp_path, *args: str, env: dict):
     """`audit scan` of the demo folder in-process; returns the click result and the summary."""
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["scan", str(demo_images), "--out", str(out), "--workers", "0", "--quiet",
-                                       "--overwrite", "--format", "github", *args], env=env)
+    result = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            str(demo_images),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--quiet",
+            "--overwrite",
+            "--format",
+            "github",
+            *args,
+        ],
+        env=env,
+    )
     return result, json.loads((out / "summary.json").read_text())
 
 
@@ -41,7 +57,9 @@ def test_summary_is_appended_twice_and_keeps_what_was_there(demo_images, tmp_pat
     assert f"{counts['flagged']} of {counts['ok']} images flagged ({percent(e['point'])}" in first
     assert f"95% CI {percent(low)}-{percent(high)}" in first
     assert f"hard evidence on {counts['hard_evidence']} ({percent(e['lower_bound'])}, a lower bound)" in first
-    assert "| metadata | 3 | 18 | 0 |" in first and "| watermark | 4 | 16 | 1 |" in first  # one re-shared copy is under 256 px
+    assert (
+        "| metadata | 3 | 18 | 0 |" in first and "| watermark | 4 | 16 | 1 |" in first
+    )  # one re-shared copy is under 256 px
     assert "| SDXL | 2 |" in first and "| AUTOMATIC1111 | 1 |" in first and "## Tools" in first
     assert "## Errors (2)" in first and "| corrupt image | 1 |" in first
     assert "marked/wm_coffee.png" not in text  # per-image tables stay in report.md / report.html
@@ -67,13 +85,29 @@ def test_unwritable_summary_file_is_a_clear_error(demo_images, tmp_path):
 @pytest.fixture
 def warned_summary() -> dict:
     """A summary whose estimate has no point and a warning, as an inseparable calibration gives."""
-    estimate = {"point": None, "flagged_fraction": 0.5, "interval": [0.1, 1.0], "confidence": 0.95,
-                "method": "adjusted classify-and-count", "interval_method": "bootstrap", "note": "corrected.",
-                "lower_bound": 0.1, "warnings": ["detectors cannot separate the classes\n(TPR - FPR < 0.1)"],
-                "operating_points": None}
-    return {"source": "data|set", "counts": {"total": 10, "ok": 10, "error": 0, "flagged": 5, "hard_evidence": 1},
-            "estimate": estimate, "skipped_detectors": {}, "notes": [], "per_detector": {"probe": {"synthetic": 5}},
-            "per_generator": {}, "errors": {"count": 0, "by_reason": {}}, "detectors": ["probe"]}
+    estimate = {
+        "point": None,
+        "flagged_fraction": 0.5,
+        "interval": [0.1, 1.0],
+        "confidence": 0.95,
+        "method": "adjusted classify-and-count",
+        "interval_method": "bootstrap",
+        "note": "corrected.",
+        "lower_bound": 0.1,
+        "warnings": ["detectors cannot separate the classes\n(TPR - FPR < 0.1)"],
+        "operating_points": None,
+    }
+    return {
+        "source": "data|set",
+        "counts": {"total": 10, "ok": 10, "error": 0, "flagged": 5, "hard_evidence": 1},
+        "estimate": estimate,
+        "skipped_detectors": {},
+        "notes": [],
+        "per_detector": {"probe": {"synthetic": 5}},
+        "per_generator": {},
+        "errors": {"count": 0, "by_reason": {}},
+        "detectors": ["probe"],
+    }
 
 
 def test_warnings_and_a_missing_point_estimate(warned_summary):
@@ -84,7 +118,9 @@ def test_warnings_and_a_missing_point_estimate(warned_summary):
     assert "| probe | 5 | 0 | 0 |" in text and "| (none) | 0 |" in text and "## Errors (0)" in text
     annotations = github_annotations(warned_summary, checks)
     assert annotations[0].startswith("::error title=autophagy-audit::synthetic fraction <= 0.05: no point estimate")
-    assert annotations[-1] == "::warning title=autophagy-audit::detectors cannot separate the classes%0A(TPR - FPR < 0.1)"
+    assert (
+        annotations[-1] == "::warning title=autophagy-audit::detectors cannot separate the classes%0A(TPR - FPR < 0.1)"
+    )
     assert all("\n" not in line for line in annotations)
 
 

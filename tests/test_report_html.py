@@ -2,6 +2,7 @@
 for big scans; and rendered by a real headless Chromium with its script run and no network, a
 header click sorting rows, and a screenshot of the demo report (docs/report-screenshot.png when
 AUDIT_SAVE_SCREENSHOT names it)."""
+
 from __future__ import annotations
 
 import json
@@ -73,7 +74,9 @@ def test_big_scans_cap_rows_and_thumbnails(scanned):
     result, _ = scanned
     template = next(r for r in result.rows if r["id"] == "a1111.png")
     rows = [{**template, "seq": i, "id": f"img_{i:05d}.png"} for i in range(MAX_TABLE_ROWS + 500)]
-    html = html_report({**result.summary, "counts": {**result.summary["counts"], "flagged": len(rows)}}, Listed.of(rows))
+    html = html_report(
+        {**result.summary, "counts": {**result.summary["counts"], "flagged": len(rows)}}, Listed.of(rows)
+    )
     assert html.count('<img class="thumb"') == MAX_THUMBNAILS
     assert html.count("img_0") == MAX_TABLE_ROWS
     assert f"500 of {MAX_TABLE_ROWS + 500} rows left out" in html
@@ -90,8 +93,9 @@ def test_probe_scores_get_a_histogram(scanned):
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim-out")
-    simulate(SimConfig(loop="fresh", contamination=0.5, repeats=2, generations=2, samples_per_gen=30),
-             preset=False, out=out)
+    simulate(
+        SimConfig(loop="fresh", contamination=0.5, repeats=2, generations=2, samples_per_gen=30), preset=False, out=out
+    )
     return (out / "report.html").read_text(encoding="utf-8")
 
 
@@ -102,6 +106,7 @@ def test_simulation_report_is_self_contained(simulated):
 
 
 # --- a real browser -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def chromium() -> Path:
@@ -121,9 +126,18 @@ def chromium() -> Path:
 
 
 def _headless(chromium: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
-               "--host-resolver-rules=MAP * ~NOTFOUND", *args]
+    command = [
+        str(chromium),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
@@ -185,8 +199,14 @@ def demo_report(demo_images, clip_encoder) -> Path:
 def test_chromium_screenshot_of_the_demo_report(chromium, demo_report, tmp_path):
     """Also makes docs/report-screenshot.png: AUDIT_SAVE_SCREENSHOT=docs/report-screenshot.png."""
     shot = tmp_path / "shot.png"
-    rendered = _headless(chromium, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1000,1500",
-                         "--hide-scrollbars", demo_report.as_uri())
+    rendered = _headless(
+        chromium,
+        tmp_path / "profile",
+        f"--screenshot={shot}",
+        "--window-size=1000,1500",
+        "--hide-scrollbars",
+        demo_report.as_uri(),
+    )
     assert rendered.returncode == 0 and shot.exists(), rendered.stderr[-2000:]
     with Image.open(shot) as im:
         pixels = np.asarray(im.convert("L"), dtype=float)

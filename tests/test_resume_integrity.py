@@ -3,6 +3,7 @@ checksum per part and per journal line). A missing or altered part is scanned ag
 journal line is not used, so no row is lost or invented; a part no scan of this folder wrote is
 refused by name; a resume without a journal continues from the parts; a refused resume changes
 nothing on disk."""
+
 from __future__ import annotations
 
 import os
@@ -92,8 +93,9 @@ def test_a_part_no_scan_of_this_folder_wrote_is_refused_by_name(src, tmp_path):
     full_scan(src, out)
     part(tmp_path / "other", 2).replace(part(out, 7))
     before = sorted(p.name for p in out.rglob("*"))
-    result = CliRunner().invoke(main, ["scan", str(src), "--out", str(out), "--resume", "--quiet",
-                                       "--detectors", "metadata", "--workers", "0"])
+    result = CliRunner().invoke(
+        main, ["scan", str(src), "--out", str(out), "--resume", "--quiet", "--detectors", "metadata", "--workers", "0"]
+    )
     assert result.exit_code == 2 and "part-000007.parquet" in result.output.replace("\n", "")  # rich wraps
     assert sorted(p.name for p in out.rglob("*")) == before
 

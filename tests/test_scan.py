@@ -1,5 +1,6 @@
 """The scan pipeline end to end: outputs, API vs CLI, CI gate and exit codes, JUnit, config
 defaults, parallel workers, and resume after kill -9."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,14 @@ def folder(tmp_path_factory):
 def test_outputs_and_summary(folder, tmp_path):
     result = scan(str(folder), tmp_path, workers=0)
     by_id = {r["id"]: r for r in result.rows}
-    assert by_id["wm_sd2.png"]["flagged"] and (by_id["wm_sd2.png"]["generator"], by_id["wm_sd2.png"]["tool"]) == ("SD 2.x", "invisible watermark")
-    assert by_id["a1111.png"]["flagged"] and (by_id["a1111.png"]["generator"], by_id["a1111.png"]["tool"]) == ("unknown model", "AUTOMATIC1111")
+    assert by_id["wm_sd2.png"]["flagged"] and (by_id["wm_sd2.png"]["generator"], by_id["wm_sd2.png"]["tool"]) == (
+        "SD 2.x",
+        "invisible watermark",
+    )
+    assert by_id["a1111.png"]["flagged"] and (by_id["a1111.png"]["generator"], by_id["a1111.png"]["tool"]) == (
+        "unknown model",
+        "AUTOMATIC1111",
+    )
     assert by_id["a1111.png"]["watermark_decision"] == "not_applicable"  # 64x64 is too small for a watermark
     assert not any(by_id[f"real_{i}.png"]["flagged"] for i in range(4))
     assert by_id["broken.png"]["status"] == "error"
@@ -62,13 +69,26 @@ def test_outputs_and_summary(folder, tmp_path):
     assert s["estimate"]["flagged_fraction"] == pytest.approx(2 / 6)
     low, high = s["estimate"]["interval"]
     assert 0 < low < 2 / 6 < high < 1 and s["estimate"]["is_lower_bound"]
-    assert (s["per_generator"], s["per_tool"]) == ({"SD 2.x": 1, "unknown model": 1}, {"invisible watermark": 1, "AUTOMATIC1111": 1})
+    assert (s["per_generator"], s["per_tool"]) == (
+        {"SD 2.x": 1, "unknown model": 1},
+        {"invisible watermark": 1, "AUTOMATIC1111": 1},
+    )
     assert s["errors"]["by_reason"] == {"corrupt image": 1}
 
     table = pq.read_table(tmp_path / "results.parquet")
     assert table.num_rows == 7
-    assert {"id", "uri", "status", "error", "metadata_score", "metadata_decision", "metadata_evidence",
-            "watermark_score", "watermark_decision", "watermark_evidence"} <= set(table.column_names)
+    assert {
+        "id",
+        "uri",
+        "status",
+        "error",
+        "metadata_score",
+        "metadata_decision",
+        "metadata_evidence",
+        "watermark_score",
+        "watermark_decision",
+        "watermark_evidence",
+    } <= set(table.column_names)
     assert json.loads((tmp_path / "summary.json").read_text()) == s
     report = (tmp_path / "report.md").read_text()
     assert "wm_sd2.png" in report and "broken.png" in report and "lower bound" in report
@@ -139,8 +159,22 @@ def test_resume_after_kill_gives_identical_rows(tmp_path):
     reference = scan(str(src), workers=0, config=ScanConfig(detectors=("watermark",))).rows
 
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "audit.cli", "scan", str(src), "--out", str(out), "--workers", "1",
-           "--batch-size", "2", "--detectors", "watermark", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "audit.cli",
+        "scan",
+        str(src),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--batch-size",
+        "2",
+        "--detectors",
+        "watermark",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "results.journal.jsonl"
     deadline = time.time() + 120
@@ -159,8 +193,9 @@ def test_resume_after_kill_gives_identical_rows(tmp_path):
 
 def test_resume_with_other_settings_is_refused(folder, tmp_path):
     scan(str(folder), tmp_path, workers=0, config=ScanConfig(detectors=("metadata",)))
-    result = CliRunner().invoke(main, ["scan", str(folder), "--out", str(tmp_path), "--resume", "--quiet",
-                                       "--detectors", "watermark"])
+    result = CliRunner().invoke(
+        main, ["scan", str(folder), "--out", str(tmp_path), "--resume", "--quiet", "--detectors", "watermark"]
+    )
     assert result.exit_code == 2 and "other settings" in result.output
 
 
@@ -178,11 +213,26 @@ def test_config_option_after_the_command_name(folder, tmp_path):
     options.write_text('detectors = ["metadata"]\nworkers = 0\nfail-above = 0.05\n')
     runner = CliRunner()
     for args in (["scan", str(folder), "--config", str(options)], ["--config", str(options), "scan", str(folder)]):
-        result = runner.invoke(main, [*args, "--quiet", "--format", "json", "--out", str(tmp_path / "o"), "--overwrite"])
+        result = runner.invoke(
+            main, [*args, "--quiet", "--format", "json", "--out", str(tmp_path / "o"), "--overwrite"]
+        )
         assert result.exit_code == 1, result.output  # the file's threshold applies
         assert json.loads(result.stdout)["config"]["detectors"] == ["metadata"]
-    overridden = runner.invoke(main, ["scan", str(folder), "--config", str(options), "--fail-above", "0.9", "--quiet",
-                                      "--out", str(tmp_path / "o"), "--overwrite"])
+    overridden = runner.invoke(
+        main,
+        [
+            "scan",
+            str(folder),
+            "--config",
+            str(options),
+            "--fail-above",
+            "0.9",
+            "--quiet",
+            "--out",
+            str(tmp_path / "o"),
+            "--overwrite",
+        ],
+    )
     assert overridden.exit_code == 0, overridden.output
     missing = runner.invoke(main, ["scan", str(folder), "--config", str(tmp_path / "none.toml")])
     assert missing.exit_code == 2 and "config file not found" in missing.output

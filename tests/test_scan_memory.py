@@ -1,6 +1,7 @@
 """The rows a scan holds in memory are bounded by its buffers, not by the dataset: counted, not
 measured as RSS. Every result row is a dict with `seq` and `status`; the test counts those alive in
 the scanning process, whoever holds them, while the scan runs and while its outputs are written."""
+
 from __future__ import annotations
 
 import gc
@@ -42,7 +43,9 @@ def live_rows() -> int:
 def test_rows_held_by_a_scan_stay_bounded(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     for s in range(IMAGES // SHARD):
-        write_tar(tmp_path / f"{s:03d}.tar", [(f"{i:06d}.png", tiny_png(rng)) for i in range(s * SHARD, (s + 1) * SHARD)])
+        write_tar(
+            tmp_path / f"{s:03d}.tar", [(f"{i:06d}.png", tiny_png(rng)) for i in range(s * SHARD, (s + 1) * SHARD)]
+        )
     monkeypatch.setattr(results_store, "PART_ROWS", PART_ROWS)
     monkeypatch.setattr(finish_module, "TALLY_ROWS", TALLY_ROWS)
     peaks, calls = [], [0]
@@ -53,9 +56,12 @@ def test_rows_held_by_a_scan_stay_bounded(tmp_path, monkeypatch):
             peaks.append(live_rows())
 
     add = tally_module.ScanTally.add
-    monkeypatch.setattr(tally_module.ScanTally, "add", lambda self, rows: (add(self, rows), peaks.append(live_rows()))[0])
-    result = local.scan(str(tmp_path / "{000..009}.tar"), tmp_path / "out", workers=2, batch_size=BATCH,
-                        progress=sample)
+    monkeypatch.setattr(
+        tally_module.ScanTally, "add", lambda self, rows: (add(self, rows), peaks.append(live_rows()))[0]
+    )
+    result = local.scan(
+        str(tmp_path / "{000..009}.tar"), tmp_path / "out", workers=2, batch_size=BATCH, progress=sample
+    )
 
     assert result.summary["counts"]["total"] == IMAGES
     assert pq.read_metadata(tmp_path / "out" / "results.parquet").num_rows == IMAGES

@@ -2,6 +2,7 @@
 `--from-scan`) goes through one reader: regular files only (a FIFO is refused at once, never waited
 on), size and nesting limits, fields and types checked before the scan starts; a bad file is one
 error naming the file and the field (exit 2), never a traceback after a whole scan."""
+
 from __future__ import annotations
 
 import json
@@ -42,6 +43,7 @@ def baseline(src, tmp_path):
 @pytest.fixture
 def no_scan(monkeypatch):
     """The checks must come before any image is scanned."""
+
     def started(*args, **kwargs):
         raise AssertionError("the scan started before its side files were checked")
 
@@ -66,16 +68,19 @@ def edit_summary(folder, change) -> None:
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
-@pytest.mark.parametrize("change, field", [
-    (lambda s: s.update(estimate={}), "estimate.interval"),
-    (lambda s: s["estimate"].update(point="0.3"), "estimate.point"),
-    (lambda s: s["estimate"].update(interval="wide"), "estimate.interval"),
-    (lambda s: s["estimate"].update(lower_bound=[1]), "estimate.lower_bound"),
-    (lambda s: s.update(per_generator=[["x"]]), "per_generator"),
-    (lambda s: s.update(groups={"by": "folder", "groups": ["x"]}), "groups.groups[0]"),
-    (lambda s: s["groups"]["groups"][0].update(flagged_share="high"), "groups.groups[0].flagged_share"),
-    (lambda s: s.update(counts="many"), "counts"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda s: s.update(estimate={}), "estimate.interval"),
+        (lambda s: s["estimate"].update(point="0.3"), "estimate.point"),
+        (lambda s: s["estimate"].update(interval="wide"), "estimate.interval"),
+        (lambda s: s["estimate"].update(lower_bound=[1]), "estimate.lower_bound"),
+        (lambda s: s.update(per_generator=[["x"]]), "per_generator"),
+        (lambda s: s.update(groups={"by": "folder", "groups": ["x"]}), "groups.groups[0]"),
+        (lambda s: s["groups"]["groups"][0].update(flagged_share="high"), "groups.groups[0].flagged_share"),
+        (lambda s: s.update(counts="many"), "counts"),
+    ],
+)
 def test_a_bad_baseline_summary_is_refused_by_field_before_the_scan(src, baseline, tmp_path, no_scan, change, field):
     edit_summary(baseline, change)
     with pytest.raises(UserFileError, match=re.escape(f"summary.json: field '{field}'")):
@@ -85,8 +90,20 @@ def test_a_bad_baseline_summary_is_refused_by_field_before_the_scan(src, baselin
 
 def test_the_cli_says_which_file_and_field_and_exits_2(src, baseline, tmp_path):
     edit_summary(baseline, lambda s: s.update(estimate={}))
-    result = CliRunner().invoke(main, ["scan", str(src), "--out", str(tmp_path / "new"), "--quiet",
-                                       "--detectors", "metadata", "--baseline", str(baseline)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            str(src),
+            "--out",
+            str(tmp_path / "new"),
+            "--quiet",
+            "--detectors",
+            "metadata",
+            "--baseline",
+            str(baseline),
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert "summary.json" in result.output and "estimate" in result.output
 

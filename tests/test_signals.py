@@ -1,6 +1,7 @@
 """SIGTERM and SIGHUP end a running `audit scan` whole: its worker processes and multiprocessing's
 resource tracker go with the main process (none holds the caller's stdout pipe), the output folder
 stays resumable, and the message names the command that continues the scan."""
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,20 @@ def images(folder: Path) -> None:
 def test_a_signal_ends_the_whole_scan_and_leaves_it_resumable(tmp_path, signum):
     images(tmp_path / "data")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "audit.cli", "scan", str(tmp_path / "data"), "--out", str(out),
-               "--workers", "2", "--batch-size", "4", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "audit.cli",
+        "scan",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--batch-size",
+        "4",
+        "--quiet",
+    ]
     scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     stdout_closed = threading.Event()
     threading.Thread(target=lambda: (scan.stdout.read(), stdout_closed.set()), daemon=True).start()

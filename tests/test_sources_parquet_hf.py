@@ -1,4 +1,5 @@
 """Parquet and Hugging Face readers: columns, ids, error rows, metadata kept byte for byte."""
+
 from __future__ import annotations
 
 import io
@@ -34,6 +35,7 @@ def write_parquet(path, columns: dict) -> None:
 
 
 # --- parquet --------------------------------------------------------------------------
+
 
 def test_bytes_column_with_null_cell_and_row_ids(tmp_path):
     images = [png_bytes(1, "a cat"), None, jpeg_bytes(3)]
@@ -114,6 +116,7 @@ def test_streams_in_small_batches(tmp_path):
 
 
 # --- Hugging Face ---------------------------------------------------------------------
+
 
 @pytest.fixture
 def imagefolder(tmp_path):
@@ -211,11 +214,14 @@ def test_unreachable_hub_dataset_fails_fast(monkeypatch):
         list(iter_records("hf:no-such-org-xyz/no-such-dataset:train"))
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("org/name", ("org/name", None)),
-    ("org/name:validation", ("org/name", "validation")),
-    ("/data/x:y/ds:test", ("/data/x:y/ds", "test")),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("org/name", ("org/name", None)),
+        ("org/name:validation", ("org/name", "validation")),
+        ("/data/x:y/ds:test", ("/data/x:y/ds", "test")),
+    ],
+)
 def test_split_spec(spec, expected):
     assert split_spec(spec) == expected
 

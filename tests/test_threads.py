@@ -1,5 +1,6 @@
 """Thread counts follow the work actually running: the main process leaves the cores its busy
 children use, small k-NN problems run in numpy, and every setting is put back afterwards."""
+
 from __future__ import annotations
 
 import numpy as np

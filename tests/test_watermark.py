@@ -1,5 +1,6 @@
 """Watermark detector: real generator output, images marked here with every known key (PNG and
 JPEG quality 90), unmarked photographs, the decision rule and user keys."""
+
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,14 @@ from PIL import Image
 
 from audit.demo import REAL_PHOTOS, sample_photo
 from audit.detectors.base import NOT_APPLICABLE, SYNTHETIC
-from audit.detectors.watermark import KNOWN_KEYS, WatermarkDetector, WatermarkKey, decode_bits, embed_watermark, match_p_value
+from audit.detectors.watermark import (
+    KNOWN_KEYS,
+    WatermarkDetector,
+    WatermarkKey,
+    decode_bits,
+    embed_watermark,
+    match_p_value,
+)
 from audit.sources import ImageRecord
 from audit.sources.decode import DecodedImage, decode_image
 from tests.conftest import image_bytes, shared_data
@@ -89,8 +97,10 @@ def test_marked_images_name_the_right_generator(key):
     for rgb in carriers(2):
         for rgb_order in (False, True):
             marked = embed_watermark(rgb, key, rgb_order=rgb_order)
-            for data in (image_bytes(Image.fromarray(marked), "PNG"),
-                         image_bytes(Image.fromarray(marked), "JPEG", quality=90, subsampling=0)):
+            for data in (
+                image_bytes(Image.fromarray(marked), "PNG"),
+                image_bytes(Image.fromarray(marked), "JPEG", quality=90, subsampling=0),
+            ):
                 hits += _assert_found_where_the_library_reads_it(marked, key, data, rgb_order)
                 cases += 1
     assert hits >= cases // 2, f"{key.generator}: found in only {hits}/{cases} marked images"
@@ -102,7 +112,7 @@ def test_small_images_are_not_applicable():
 
 
 def test_p_value_rule():
-    assert match_p_value(48, 48) == pytest.approx(2.0 ** -48)
+    assert match_p_value(48, 48) == pytest.approx(2.0**-48)
     assert match_p_value(0, 32) == pytest.approx(1.0)
     # SD2's 32 bits: 30 matches clear 1e-6, 29 do not
     assert match_p_value(30, 32) < 1e-6 < match_p_value(29, 32)
@@ -139,7 +149,7 @@ def _decoder_test_images(count: int) -> list[np.ndarray]:
         photo = photos[i % len(photos)]
         if i % 2 and photo.shape[0] >= h and photo.shape[1] >= w:
             top, left = rng.integers(0, photo.shape[0] - h + 1), rng.integers(0, photo.shape[1] - w + 1)
-            rgb = np.ascontiguousarray(photo[top:top + h, left:left + w])
+            rgb = np.ascontiguousarray(photo[top : top + h, left : left + w])
         else:
             rgb = np.asarray(Image.fromarray(photo).resize((w, h), Image.BILINEAR))
         if i % 3 == 0:

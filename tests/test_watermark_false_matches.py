@@ -1,6 +1,7 @@
 """The watermark test's multiple-testing correction: every key in both channel orders is tested, so
 the per-image false-match chance stays under `p_threshold`, and a scan reports the matches expected
 on unmarked images."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,7 +12,14 @@ from scipy.stats import binom
 
 from audit.detectors import watermark
 from audit.detectors.base import SYNTHETIC
-from audit.detectors.watermark import KNOWN_KEYS, ORDERS, WatermarkDetector, false_match_rate, key_cutoffs, match_p_value
+from audit.detectors.watermark import (
+    KNOWN_KEYS,
+    ORDERS,
+    WatermarkDetector,
+    false_match_rate,
+    key_cutoffs,
+    match_p_value,
+)
 
 SDXL = next(k for k in KNOWN_KEYS if k.generator == "SDXL")
 
@@ -49,8 +57,9 @@ def sdxl_readout(matching: int, rng) -> np.ndarray:
 def test_exact_binomial_tail_matches_scipy():
     for length in (8, 32, 48, 64, 136, 224):
         for matches in range(-1, length + 2):
-            assert match_p_value(matches, length) == pytest.approx(float(binom.sf(matches - 1, length, 0.5)),
-                                                                   rel=1e-9, abs=1e-300)
+            assert match_p_value(matches, length) == pytest.approx(
+                float(binom.sf(matches - 1, length, 0.5)), rel=1e-9, abs=1e-300
+            )
 
 
 def test_the_bits_needed_keep_the_false_match_chance_under_the_threshold():
@@ -88,8 +97,10 @@ def test_random_readouts_match_no_more_often_than_the_reported_rate(monkeypatch)
     detector = WatermarkDetector(p_threshold=0.05)
     images = 3000
     readout = np.zeros(1024)
-    flagged = sum(detect_readouts(detector, {o: readout for o in ORDERS}, monkeypatch).decision == SYNTHETIC
-                  for _ in range(images))
+    flagged = sum(
+        detect_readouts(detector, {o: readout for o in ORDERS}, monkeypatch).decision == SYNTHETIC
+        for _ in range(images)
+    )
     expected = detector.false_matches(images)["expected_false_matches"]
     assert detector.false_match_rate <= 0.05
     assert flagged <= expected + 4 * np.sqrt(expected)  # a union bound: at most the rate, up to noise
@@ -102,7 +113,9 @@ def test_summary_reports_expected_false_matches(tmp_path):
     from audit import scan
 
     for i in range(3):
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (260, 260, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (260, 260, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png"
+        )
     Image.new("RGB", (64, 64)).save(tmp_path / "small.png")  # too small to test
     summary = scan(str(tmp_path), workers=0).summary
     wm = summary["watermark"]

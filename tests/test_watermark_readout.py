@@ -1,6 +1,7 @@
 """The integer watermark readout (`block_bits`) against the invisible-watermark library, block by
 block: asking the library for a key as long as the image has blocks makes every block its own vote,
 so the two readouts must agree bit for bit on every block, not only after voting."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Every file the tool writes is created exclusively under an unpredictable temporary name in the
 target's folder, then renamed into place: a link planted at any name the tool might use is never
 written through, and no writer in the tree goes round that helper."""
+
 from __future__ import annotations
 
 import ast
@@ -78,8 +79,9 @@ def test_export_never_writes_through_links_at_its_targets(tiny_shard_scan):
     _plant_links(base, "keep", ".txt", victim)
     os.symlink(victim, clean / "s.tar")
     os.symlink(victim, base / "keep.txt")
-    result = CliRunner().invoke(main, ["export", str(base / "out"), "--keep", "--to", str(base / "keep.txt"),
-                                       "--write-shards", str(clean)])
+    result = CliRunner().invoke(
+        main, ["export", str(base / "out"), "--keep", "--to", str(base / "keep.txt"), "--write-shards", str(clean)]
+    )
     assert result.exit_code == 0, result.output
     assert victim.read_text() == "unrelated\n"
     assert not (clean / "s.tar").is_symlink() and not (base / "keep.txt").is_symlink()
@@ -100,8 +102,18 @@ def test_scan_outputs_never_write_through_links(tmp_path):
 
 # Calls that write a file by name. `save` is Pillow's, torch's and numpy's; our own objects' `save`
 # methods (a bank, a probe, a checkpoint) write through write_atomically inside and are listed below.
-WRITERS = {"write_text", "write_bytes", "write_table", "ParquetWriter", "savez", "save_file", "write_index",
-           "write_index_binary", "to_parquet", "save"}
+WRITERS = {
+    "write_text",
+    "write_bytes",
+    "write_table",
+    "ParquetWriter",
+    "savez",
+    "save_file",
+    "write_index",
+    "write_index_binary",
+    "to_parquet",
+    "save",
+}
 WRITE_MODES = ("w", "a", "x", "+")
 OWN_SAVERS = {"bank", "probe", "checkpoint", "convert_univfd"}  # their save() goes through write_atomically
 # Functions that write in place, and why that is safe.
@@ -127,21 +139,30 @@ def _is_write(call: ast.Call, in_memory: set[str]) -> bool:
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     if name == "open":
         modes = [a for a in call.args[1:2]] + [k.value for k in call.keywords if k.arg == "mode"]
-        return any(isinstance(m, ast.Constant) and isinstance(m.value, str) and any(c in m.value for c in WRITE_MODES)
-                   for m in modes)
+        return any(
+            isinstance(m, ast.Constant) and isinstance(m.value, str) and any(c in m.value for c in WRITE_MODES)
+            for m in modes
+        )
     if name == "save":
         receiver = func.value if isinstance(func, ast.Attribute) else None
         own = getattr(receiver, "id", None) or getattr(getattr(receiver, "func", None), "id", None)
-        return bool(call.args) and own not in OWN_SAVERS and not any(getattr(a, "id", "") in in_memory
-                                                                     for a in call.args)
+        return (
+            bool(call.args) and own not in OWN_SAVERS and not any(getattr(a, "id", "") in in_memory for a in call.args)
+        )
     return name in WRITERS
 
 
 def _in_memory(tree: ast.AST) -> set[str]:
     """Names bound to an io.BytesIO: writing to them writes no file."""
-    return {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-            and getattr(node.value.func, "attr", getattr(node.value.func, "id", None)) == "BytesIO"
-            for t in node.targets if isinstance(t, ast.Name)}
+    return {
+        t.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "attr", getattr(node.value.func, "id", None)) == "BytesIO"
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
 
 
 def _callbacks(tree: ast.AST) -> set:

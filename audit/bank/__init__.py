@@ -1,6 +1,7 @@
 """Banks of known synthetic images and near-duplicate search: the persisted FAISS bank (index.py),
 perceptual hashes (phash.py) and clusters within one scan (clusters.py). `audit bank add`, which runs
 a scan, lives above the engine in audit/bank_add.py. `Bank` and `BankError` load faiss and pyarrow on first use, not on import."""
+
 from __future__ import annotations
 
 __all__ = ["Bank", "BankError"]

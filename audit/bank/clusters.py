@@ -23,12 +23,13 @@ is exact; above, a copy is missed only when neither image probes the other's lis
 exact search: benchmarks/cluster_scaling.py). The work is n * NPROBE * LIST_SIZE * dim multiply-adds
 plus n * n / LIST_SIZE * dim for the list assignment.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache
 from itertools import combinations
 from math import comb
-from typing import Sequence
 
 import faiss
 import numpy as np
@@ -50,8 +51,14 @@ MAX_CHUNK_BITS = 22  # widest pHash chunk: tables of 2^22 entries
 COST_PROBE, COST_CANDIDATE, COST_TABLE, COST_PASS, COST_BRUTE = 3.6e-9, 9.4e-9, 3e-9, 26e-6, 2e-9
 
 
-def near_duplicate_clusters(vectors, ids: Sequence[str], threshold: float = 0.95, phashes=None,
-                            phash_distance: int = DEFAULT_PHASH_DISTANCE, k: int = DEFAULT_K) -> list[list[str]]:
+def near_duplicate_clusters(
+    vectors,
+    ids: Sequence[str],
+    threshold: float = 0.95,
+    phashes=None,
+    phash_distance: int = DEFAULT_PHASH_DISTANCE,
+    k: int = DEFAULT_K,
+) -> list[list[str]]:
     """Clusters (>= 2 members) of near-duplicate ids, largest first, each sorted by id.
 
     vectors: n x dim L2-normalised embeddings (float32 or float16), row i belonging to ids[i]; None
@@ -64,8 +71,14 @@ def near_duplicate_clusters(vectors, ids: Sequence[str], threshold: float = 0.95
     return sorted(clusters, key=lambda members: (-len(members), members[0]))
 
 
-def near_duplicate_groups(vectors, count: int, threshold: float = 0.95, phashes=None,
-                          phash_distance: int = DEFAULT_PHASH_DISTANCE, k: int = DEFAULT_K) -> list[np.ndarray]:
+def near_duplicate_groups(
+    vectors,
+    count: int,
+    threshold: float = 0.95,
+    phashes=None,
+    phash_distance: int = DEFAULT_PHASH_DISTANCE,
+    k: int = DEFAULT_K,
+) -> list[np.ndarray]:
     """The clusters of `near_duplicate_clusters` as arrays of positions 0..count-1, in no set order."""
     if vectors is None and phashes is None:
         raise ValueError("near-duplicate clusters need embeddings, pHashes or both")
@@ -125,6 +138,7 @@ class Links:
 
 # --- pHashes -------------------------------------------------------------------------------------
 
+
 def phash_codes(phashes) -> tuple[np.ndarray, np.ndarray]:
     """(positions that have a hash, their uint64 codes) from hex strings with None, or from codes."""
     if isinstance(phashes, np.ma.MaskedArray):
@@ -179,7 +193,7 @@ def chunk_plan(n: int, max_distance: int) -> tuple[tuple[int, int, int], ...] | 
     return tuple((bits, shift, radius) for (bits, radius), shift in zip(chunks, shifts))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cheapest_chunks(n: int, bits_left: int, need: int) -> tuple[float, tuple[tuple[int, int], ...]]:
     """(cost, ((bits, radius), ...)) covering `bits_left` bits with chunks whose radii + 1 add up to
     at least `need`: by pigeonhole, a pair within need - 1 bits is within its radius in some chunk."""
@@ -198,8 +212,12 @@ def _cheapest_chunks(n: int, bits_left: int, need: int) -> tuple[float, tuple[tu
 def _chunk_cost(n: int, bits: int, radius: int) -> float:
     """Estimated seconds for one chunk: a full pass, then each other probe over half the values."""
     probes = sum(comb(bits, j) for j in range(radius + 1))
-    return (COST_PROBE * n * (probes + 1) / 2 + COST_CANDIDATE * n * n * probes / 2 ** (bits + 1)
-            + COST_TABLE * 2 ** bits + COST_PASS * probes)
+    return (
+        COST_PROBE * n * (probes + 1) / 2
+        + COST_CANDIDATE * n * n * probes / 2 ** (bits + 1)
+        + COST_TABLE * 2**bits
+        + COST_PASS * probes
+    )
 
 
 def _chunk_candidates(codes: np.ndarray, bits: int, shift: int, radius: int):
@@ -250,7 +268,7 @@ def _brute_pairs(codes: np.ndarray, max_distance: int):
     """Every pair compared, in row blocks of about BLOCK pairs."""
     rows = max(1, BLOCK // len(codes))
     for start in range(0, len(codes), rows):
-        block = codes[start:start + rows]
+        block = codes[start : start + rows]
         a, b = np.nonzero(np.bitwise_count(block[:, None] ^ codes[None, :]) <= max_distance)
         a += start
         keep = a < b
@@ -258,6 +276,7 @@ def _brute_pairs(codes: np.ndarray, max_distance: int):
 
 
 # --- embeddings ----------------------------------------------------------------------------------
+
 
 def embedding_links(x: np.ndarray, threshold: float, k: int, links: Links) -> None:
     """Link each vector to its (at most k + 1 per list) most similar at >= threshold; identical rows first."""
@@ -289,14 +308,24 @@ def _assign_lists(x: np.ndarray) -> tuple[int, np.ndarray]:
     if lists <= NPROBE:
         return 1, np.zeros((len(x), 1), dtype=np.int64)
     sample = np.random.default_rng(SEED).choice(len(x), min(len(x), TRAIN_PER_LIST * lists), replace=False)
-    kmeans = faiss.Kmeans(x.shape[1], lists, niter=KMEANS_ITERATIONS, seed=SEED, spherical=True,
-                          max_points_per_centroid=TRAIN_PER_LIST + 1)
+    kmeans = faiss.Kmeans(
+        x.shape[1],
+        lists,
+        niter=KMEANS_ITERATIONS,
+        seed=SEED,
+        spherical=True,
+        max_points_per_centroid=TRAIN_PER_LIST + 1,
+    )
     kmeans.train(np.ascontiguousarray(x[np.sort(sample)], dtype=np.float32))
     index = faiss.IndexFlatIP(x.shape[1])
     index.add(kmeans.centroids)
     step = max(1, BLOCK // lists)
-    probes = np.concatenate([index.search(np.ascontiguousarray(x[s:s + step], dtype=np.float32), NPROBE)[1]
-                             for s in range(0, len(x), step)])
+    probes = np.concatenate(
+        [
+            index.search(np.ascontiguousarray(x[s : s + step], dtype=np.float32), NPROBE)[1]
+            for s in range(0, len(x), step)
+        ]
+    )
     return lists, probes
 
 
@@ -304,7 +333,7 @@ def _grouped(labels: np.ndarray, groups: int) -> list[np.ndarray]:
     """The positions holding each label 0..groups-1, in order."""
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(groups + 1))
-    return [order[bounds[g]:bounds[g + 1]] for g in range(groups)]
+    return [order[bounds[g] : bounds[g + 1]] for g in range(groups)]
 
 
 def _join(x: np.ndarray, queries: np.ndarray, members: np.ndarray, threshold: float, k: int):
@@ -312,7 +341,7 @@ def _join(x: np.ndarray, queries: np.ndarray, members: np.ndarray, threshold: fl
     base = np.ascontiguousarray(x[members], dtype=np.float32).T
     rows = max(1, BLOCK // len(members))
     for start in range(0, len(queries), rows):
-        block = queries[start:start + rows]
+        block = queries[start : start + rows]
         similarity = np.ascontiguousarray(x[block], dtype=np.float32) @ base
         r, c = _top_above(similarity, np.float32(threshold), k + 1)
         a, b = block[r], members[c]
@@ -331,6 +360,7 @@ def _top_above(similarity: np.ndarray, threshold: np.float32, keep: int) -> tupl
 
 
 # --- union-find ----------------------------------------------------------------------------------
+
 
 def _union_pairs(roots: np.ndarray, first: np.ndarray, second: np.ndarray) -> None:
     """Union-find over arrays: link each pair's roots (the smaller index becomes the root), then

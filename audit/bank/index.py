@@ -16,12 +16,13 @@ three files agree. Lossy codes distort similarities, and the detector's threshol
 ones: SQ8 stays within ~0.001 of the exact cosine, PQ32 at d=512 is off by ~0.44 on random vectors
 (less on real embeddings, never ~0): see benchmarks/bank_search.py.
 """
+
 from __future__ import annotations
 
 import json
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
@@ -40,8 +41,16 @@ FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 META_FILE = "meta.parquet"
 INFO_FILE = "bank.json"
-META_SCHEMA = pa.schema([("bank_id", pa.int64()), ("id", pa.string()), ("uri", pa.string()),
-                         ("label", pa.string()), ("sha256", pa.string()), ("phash", pa.string())])
+META_SCHEMA = pa.schema(
+    [
+        ("bank_id", pa.int64()),
+        ("id", pa.string()),
+        ("uri", pa.string()),
+        ("label", pa.string()),
+        ("sha256", pa.string()),
+        ("phash", pa.string()),
+    ]
+)
 ROW_FIELDS = ("id", "uri", "label", "sha256", "phash")
 INFO_TYPES = {"embedder": str, "dim": int, "factory": str, "metric": str, "count": int}  # checked when read
 INFO_KEYS = ("version", "embedder", "dim", "factory", "metric", "count", "trained", "created", "updated")
@@ -105,8 +114,7 @@ def faiss_reason(exc: Exception) -> str:
 class Bank:
     """An open bank; build one with `Bank.create` or `Bank.open`, never directly."""
 
-    def __init__(self, path: Path, index: faiss.Index, meta: pa.Table, info: dict,
-                 ef_search: int, nprobe: int):
+    def __init__(self, path: Path, index: faiss.Index, meta: pa.Table, info: dict, ef_search: int, nprobe: int):
         self.path = path
         self._index = index
         self._meta = meta
@@ -118,25 +126,41 @@ class Bank:
             tune_index(index, ef_search, nprobe)
 
     @classmethod
-    def create(cls, path, dim: int, embedder_spec: str, factory: str = "Flat", *,
-               ef_search: int = DEFAULT_EF_SEARCH, nprobe: int = DEFAULT_NPROBE) -> "Bank":
+    def create(
+        cls,
+        path,
+        dim: int,
+        embedder_spec: str,
+        factory: str = "Flat",
+        *,
+        ef_search: int = DEFAULT_EF_SEARCH,
+        nprobe: int = DEFAULT_NPROBE,
+    ) -> Bank:
         """A new empty bank of embeddings saved in `path` (created if needed); refuses to overwrite a bank."""
         if dim < 1 or not embedder_spec or kind_of(embedder_spec) == PHASH:
-            raise BankError(f"a bank of embeddings needs a positive dim and a model's embedder spec, got dim={dim} "
-                            f"spec={embedder_spec!r} (a bank of hashes only is made with Bank.create_phash)")
+            raise BankError(
+                f"a bank of embeddings needs a positive dim and a model's embedder spec, got dim={dim} "
+                f"spec={embedder_spec!r} (a bank of hashes only is made with Bank.create_phash)"
+            )
         index = build_index(dim, factory)
-        return cls._new(path, index, _new_info(embedder_spec, dim, factory, "inner_product", index.is_trained),
-                        ef_search, nprobe)
+        return cls._new(
+            path, index, _new_info(embedder_spec, dim, factory, "inner_product", index.is_trained), ef_search, nprobe
+        )
 
     @classmethod
-    def create_phash(cls, path) -> "Bank":
+    def create_phash(cls, path) -> Bank:
         """A new empty bank of perceptual hashes only (no model, kind `phash`) saved in `path`."""
         index = faiss.IndexBinaryFlat(HASH_BITS)
-        return cls._new(path, index, _new_info(NO_EMBEDDER, HASH_BITS, PHASH_FACTORY, "hamming", True),
-                        DEFAULT_EF_SEARCH, DEFAULT_NPROBE)
+        return cls._new(
+            path,
+            index,
+            _new_info(NO_EMBEDDER, HASH_BITS, PHASH_FACTORY, "hamming", True),
+            DEFAULT_EF_SEARCH,
+            DEFAULT_NPROBE,
+        )
 
     @classmethod
-    def _new(cls, path, index, info: dict, ef_search: int, nprobe: int) -> "Bank":
+    def _new(cls, path, index, info: dict, ef_search: int, nprobe: int) -> Bank:
         path = Path(path)
         existing = [name for name in (INFO_FILE, INDEX_FILE, META_FILE) if (path / name).exists()]
         if existing:
@@ -147,7 +171,7 @@ class Bank:
         return bank
 
     @classmethod
-    def open(cls, path, *, ef_search: int = DEFAULT_EF_SEARCH, nprobe: int = DEFAULT_NPROBE) -> "Bank":
+    def open(cls, path, *, ef_search: int = DEFAULT_EF_SEARCH, nprobe: int = DEFAULT_NPROBE) -> Bank:
         """The bank saved in `path`; BankError when it is missing or its files are unreadable or disagree."""
         path = Path(path)
         if not path.is_dir():
@@ -232,9 +256,11 @@ class Bank:
             if same_encoder(self.embedder_spec, self.encoder_id, embedder_spec):
                 return
             if self.encoder_id is not None and embedder_spec == self.embedder_spec:
-                raise BankError(f"the bank at {self.path} holds embeddings of the encoder file with {self.encoder_id}, "
-                                f"and {embedder_spec!r} now names another file: embeddings of different encoder "
-                                f"files are incomparable")
+                raise BankError(
+                    f"the bank at {self.path} holds embeddings of the encoder file with {self.encoder_id}, "
+                    f"and {embedder_spec!r} now names another file: embeddings of different encoder "
+                    f"files are incomparable"
+                )
         error = mixing_error(self.path, self.embedder_spec, embedder_spec)
         if error:
             raise BankError(error)
@@ -245,8 +271,7 @@ class Bank:
         write = faiss.write_index_binary if self.kind == PHASH else faiss.write_index
         write_atomically(self.path / INDEX_FILE, lambda tmp: write(self._index, str(tmp)))
         write_atomically(self.path / META_FILE, lambda tmp: pq.write_table(self._meta, tmp))
-        write_atomically(self.path / INFO_FILE,
-                         lambda tmp: tmp.write_text(json.dumps(self._info, indent=2) + "\n"))
+        write_atomically(self.path / INFO_FILE, lambda tmp: tmp.write_text(json.dumps(self._info, indent=2) + "\n"))
 
     def search(self, vectors, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(similarities, bank ids), each n x k, best first; missing neighbours are (-inf, -1)."""
@@ -291,13 +316,24 @@ class Bank:
         """Size, factory, dim, embedder, training, label counts, bytes on disk (as last saved), times."""
         labels = Counter(label or NO_LABEL for label in self._meta.column("label").to_pylist())
         files = (self.path / name for name in (INDEX_FILE, META_FILE, INFO_FILE))
-        return {"path": str(self.path), "size": len(self), "kind": self.kind, "factory": self.factory,
-                "dim": self.dim, "embedder": self.embedder_spec, "metric": self._info["metric"],
-                "trained": bool(self._index.is_trained), "trained_on": self._info["trained_on"],
-                "labels": dict(labels.most_common()),
-                "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
-                "ef_search": self.ef_search, "nprobe": self.nprobe,
-                "created": self._info["created"], "updated": self._info["updated"], "version": self._info["version"]}
+        return {
+            "path": str(self.path),
+            "size": len(self),
+            "kind": self.kind,
+            "factory": self.factory,
+            "dim": self.dim,
+            "embedder": self.embedder_spec,
+            "metric": self._info["metric"],
+            "trained": bool(self._index.is_trained),
+            "trained_on": self._info["trained_on"],
+            "labels": dict(labels.most_common()),
+            "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
+            "ef_search": self.ef_search,
+            "nprobe": self.nprobe,
+            "created": self._info["created"],
+            "updated": self._info["updated"],
+            "version": self._info["version"],
+        }
 
     def _check_vectors(self, vectors, what: str) -> np.ndarray:
         x = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -316,26 +352,40 @@ class Bank:
         advice = "use factory 'Flat', or add more vectors in the first add"
         ivf = faiss.try_extract_index_ivf(self._index)
         if ivf is not None and len(x) < ivf.nlist:
-            raise BankError(f"factory {self.factory!r} is trained on the first add, which needs at least "
-                            f"{ivf.nlist} vectors (ideally {39 * ivf.nlist}), got {len(x)}: {advice}")
+            raise BankError(
+                f"factory {self.factory!r} is trained on the first add, which needs at least "
+                f"{ivf.nlist} vectors (ideally {39 * ivf.nlist}), got {len(x)}: {advice}"
+            )
         try:
             used = train_index(self._index, x)
         except RuntimeError as exc:
-            raise BankError(f"could not train factory {self.factory!r} on {len(x)} vectors "
-                            f"({faiss_reason(exc)}): {advice}") from None
+            raise BankError(
+                f"could not train factory {self.factory!r} on {len(x)} vectors ({faiss_reason(exc)}): {advice}"
+            ) from None
         self._info.update(trained=True, trained_on=used, trained_at=_now())
 
 
 def _new_info(embedder_spec: str, dim: int, factory: str, metric: str, trained: bool) -> dict:
     now = _now()
-    return {"version": FORMAT_VERSION, "embedder": embedder_spec, "kind": kind_of(embedder_spec), "dim": dim,
-            "encoder_id": None if kind_of(embedder_spec) == PHASH else encoder_id(embedder_spec),
-            "factory": factory, "metric": metric, "count": 0, "trained": bool(trained),
-            "trained_on": None, "trained_at": None, "created": now, "updated": now}
+    return {
+        "version": FORMAT_VERSION,
+        "embedder": embedder_spec,
+        "kind": kind_of(embedder_spec),
+        "dim": dim,
+        "encoder_id": None if kind_of(embedder_spec) == PHASH else encoder_id(embedder_spec),
+        "factory": factory,
+        "metric": metric,
+        "count": 0,
+        "trained": bool(trained),
+        "trained_on": None,
+        "trained_at": None,
+        "created": now,
+        "updated": now,
+    }
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _rows_table(rows: list[dict], ids: np.ndarray) -> pa.Table:
@@ -378,14 +428,22 @@ def _read_info(path: Path) -> dict:
     if missing:
         raise BankError(f"corrupt bank at {path}: {INFO_FILE} lacks {', '.join(missing)}")
     if info["version"] != FORMAT_VERSION:
-        raise BankError(f"the bank at {path} has format version {info['version']}; "
-                        f"this autophagy-audit reads version {FORMAT_VERSION}")
+        raise BankError(
+            f"the bank at {path} has format version {info['version']}; "
+            f"this autophagy-audit reads version {FORMAT_VERSION}"
+        )
     for key, kind in INFO_TYPES.items():
         value = info[key]
-        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0) \
-                or (kind is str and not value):
-            raise BankError(f"corrupt bank at {path}: {INFO_FILE} field {key!r} must be a "
-                            f"{'non-negative whole number' if kind is int else 'non-empty text'}, got {value!r}")
+        if (
+            not isinstance(value, kind)
+            or isinstance(value, bool)
+            or (kind is int and value < 0)
+            or (kind is str and not value)
+        ):
+            raise BankError(
+                f"corrupt bank at {path}: {INFO_FILE} field {key!r} must be a "
+                f"{'non-negative whole number' if kind is int else 'non-empty text'}, got {value!r}"
+            )
     return info
 
 
@@ -408,21 +466,26 @@ def _read_meta(path: Path) -> pa.Table:
     except (OSError, pa.ArrowException) as exc:
         raise BankError(f"corrupt bank at {path}: {META_FILE} is unreadable ({' '.join(str(exc).split())})") from None
     if not meta.schema.equals(META_SCHEMA):
-        raise BankError(f"corrupt bank at {path}: {META_FILE} has columns {meta.schema.names}, "
-                        f"expected {META_SCHEMA.names}")
+        raise BankError(
+            f"corrupt bank at {path}: {META_FILE} has columns {meta.schema.names}, expected {META_SCHEMA.names}"
+        )
     return meta
 
 
 def _check_consistent(path: Path, info: dict, index: faiss.Index, meta: pa.Table) -> None:
     """The three files describe the same vectors: same count, dim and metric, bank ids 0..n-1 in order."""
     if not index.ntotal == meta.num_rows == info["count"]:
-        raise BankError(f"corrupt bank at {path}: {INDEX_FILE} holds {index.ntotal} vectors, {META_FILE} "
-                        f"{meta.num_rows} rows, {INFO_FILE} says {info['count']}")
+        raise BankError(
+            f"corrupt bank at {path}: {INDEX_FILE} holds {index.ntotal} vectors, {META_FILE} "
+            f"{meta.num_rows} rows, {INFO_FILE} says {info['count']}"
+        )
     if kind_of(info["embedder"]) == PHASH:
         _check_phash_consistent(path, index, meta)
     elif index.d != info["dim"] or index.metric_type != faiss.METRIC_INNER_PRODUCT:
-        raise BankError(f"corrupt bank at {path}: {INDEX_FILE} has dim {index.d} and metric {index.metric_type}, "
-                        f"{INFO_FILE} says dim {info['dim']} and inner product")
+        raise BankError(
+            f"corrupt bank at {path}: {INDEX_FILE} has dim {index.d} and metric {index.metric_type}, "
+            f"{INFO_FILE} says dim {info['dim']} and inner product"
+        )
     if not np.array_equal(meta.column("bank_id").to_numpy(), np.arange(meta.num_rows)):
         raise BankError(f"corrupt bank at {path}: bank_id in {META_FILE} is not 0..{meta.num_rows - 1} in order")
 

@@ -3,6 +3,7 @@
 A hash survives re-encoding and resizing of the same picture (a few bits change) while distinct
 pictures differ in about half of their 64 bits, so a small Hamming distance means "same picture".
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Pixel detectors run in the decode workers; embedding detectors run in the main process on
 the embedding stage's output.
 """
+
 from __future__ import annotations
 
 from audit.detectors.base import Detector
@@ -58,6 +59,8 @@ def build_embedding_detectors(config) -> list[Detector]:
         detectors[-1].bank.check_embedder(config.embedder)  # BankError: another model, or hashes vs embeddings
     for detector in detectors:
         if not same_encoder(detector.embedder_spec, detector.encoder_id, config.embedder):
-            raise ValueError(f"the {detector.name} detector was built with embedder {detector.embedder_spec!r} "
-                             f"but the scan uses {config.embedder!r}; pass --embedder {detector.embedder_spec}")
+            raise ValueError(
+                f"the {detector.name} detector was built with embedder {detector.embedder_spec!r} "
+                f"but the scan uses {config.embedder!r}; pass --embedder {detector.embedder_spec}"
+            )
     return detectors

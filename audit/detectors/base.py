@@ -1,8 +1,10 @@
 """The Detector protocol and the Signal every detector returns (see DESIGN.md)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 # Decisions. Only a detector that measures realness (a calibrated probe) may say REAL; a detector
 # that found nothing says NO_EVIDENCE, which is not a statement that the image is real.
@@ -59,7 +61,7 @@ class Detector(Protocol):
     needs: frozenset[str]
     hard_evidence: bool
 
-    def detect(self, batch: Sequence["ImageRecord"]) -> list[Signal]:  # noqa: F821
+    def detect(self, batch: Sequence[ImageRecord]) -> list[Signal]:  # noqa: F821
         ...
 
 
@@ -73,6 +75,6 @@ class EmbeddedItem:
     """
 
     id: str
-    embedding: "np.ndarray | None"  # noqa: F821
+    embedding: np.ndarray | None  # noqa: F821
     phash: str | None = None
     norm: float | None = None

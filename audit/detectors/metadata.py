@@ -15,6 +15,7 @@ A finding names the tool that wrote the metadata (ComfyUI, AUTOMATIC1111, a C2PA
 ...) and the model names it holds; the signal's `generator` is their model family
 (`model_families`), `tool` the tool.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,7 +23,8 @@ import io
 import json
 import re
 import zlib
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,8 +38,19 @@ from audit.sources.decode import DecodedImage
 AI_SOURCE_TYPES = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"})
 
 # Lower-case fragments of C2PA claim generator names of AI image services.
-AI_CLAIM_GENERATORS = ("openai", "dall-e", "dall·e", "chatgpt", "firefly", "midjourney", "imagen",
-                       "gemini", "stability ai", "bing image creator", "microsoft responsible ai")
+AI_CLAIM_GENERATORS = (
+    "openai",
+    "dall-e",
+    "dall·e",
+    "chatgpt",
+    "firefly",
+    "midjourney",
+    "imagen",
+    "gemini",
+    "stability ai",
+    "bing image creator",
+    "microsoft responsible ai",
+)
 
 STEALTH_MAGICS = (b"stealth_pnginfo", b"stealth_pngcomp")  # plain, gzip
 MAX_PAYLOAD_BYTES = 1 << 20
@@ -55,6 +68,7 @@ class Finding(NamedTuple):
 
 
 # --- small text helpers ------------------------------------------------------------------
+
 
 def _short(text: str) -> str:
     text = " ".join(str(text).split())
@@ -80,7 +94,7 @@ def looks_like_sd_parameters(text: str) -> bool:
 def sd_parameters_model(text: str) -> tuple[str, ...]:
     """The model names of A1111-style parameter text: its `Model: NAME`, then the public checkpoint its
     `Model hash` identifies (model_families.KNOWN_MODEL_HASHES); either may be missing."""
-    tail = text[text.rfind("Steps:"):]
+    tail = text[text.rfind("Steps:") :]
     model = re.search(r"(?:^|,\s*)Model: ([^,\n]+)", tail)
     model_hash = re.search(r"(?:^|,\s*)Model hash: ([0-9A-Fa-f]+)", tail)
     names = (model.group(1).strip() if model else None, checkpoint_of_hash(model_hash.group(1)) if model_hash else None)
@@ -89,7 +103,7 @@ def sd_parameters_model(text: str) -> tuple[str, ...]:
 
 def _sd_parameters_detail(text: str) -> str:
     """`model_hash=..., model=...` from the last parameter line of A1111-style text."""
-    tail = text[text.rfind("Steps:"):]
+    tail = text[text.rfind("Steps:") :]
     parts = []
     for label, pattern in (("model_hash", r"Model hash: ([^,\n]+)"), ("model", r"(?:^|,\s*)Model: ([^,\n]+)")):
         match = re.search(pattern, tail)
@@ -101,6 +115,7 @@ def _sd_parameters_detail(text: str) -> str:
 # --- PNG text chunks ---------------------------------------------------------------------
 # Each check gets the chunk's text and returns a short detail ("" when there is none), or
 # None when the chunk is not what its key promises (then it is no evidence).
+
 
 def _a1111_parameters(text: str) -> str | None:
     return _sd_parameters_detail(text) if looks_like_sd_parameters(text) else None
@@ -115,9 +130,17 @@ def _comfy_nodes(text: str) -> list[dict] | None:
 
 def comfy_checkpoints(text: str) -> tuple[str, ...]:
     """The checkpoint and diffusion-model names a ComfyUI API graph loads, sorted."""
-    return tuple(sorted({value for node in _comfy_nodes(text) or [] if isinstance(node.get("inputs"), dict)
-                         for key, value in node["inputs"].items()
-                         if key in ("ckpt_name", "unet_name") and isinstance(value, str)}))
+    return tuple(
+        sorted(
+            {
+                value
+                for node in _comfy_nodes(text) or []
+                if isinstance(node.get("inputs"), dict)
+                for key, value in node["inputs"].items()
+                if key in ("ckpt_name", "unet_name") and isinstance(value, str)
+            }
+        )
+    )
 
 
 def _comfy_prompt(text: str) -> str | None:
@@ -189,7 +212,9 @@ PNG_KEYS: dict[str, tuple[str, Callable[[str], str | None]]] = {
 
 # PNG text key -> the model names its text holds.
 PNG_MODEL_NAMES: dict[str, Callable[[str], tuple[str, ...]]] = {
-    "parameters": sd_parameters_model, "prompt": comfy_checkpoints, "invokeai_metadata": invokeai_models,
+    "parameters": sd_parameters_model,
+    "prompt": comfy_checkpoints,
+    "invokeai_metadata": invokeai_models,
 }
 
 
@@ -226,17 +251,19 @@ def _novelai_png(image: DecodedImage) -> Finding | None:
     if image.info.get("Software") != "NovelAI" or _json_object(image.info.get("Comment")) is None:
         return None
     detail = _novelai_detail(image.info)
-    return Finding("NovelAI", f"png:Software+Comment (NovelAI{', ' + detail if detail else ''})",
-                   _novelai_source(image.info))
+    return Finding(
+        "NovelAI", f"png:Software+Comment (NovelAI{', ' + detail if detail else ''})", _novelai_source(image.info)
+    )
 
 
 # --- NovelAI stealth alpha payload -------------------------------------------------------
+
 
 def _alpha_lsb_bytes(alpha: np.ndarray, start_bit: int, n_bits: int) -> bytes:
     """Bytes packed from alpha LSBs read column by column (x outer, y inner)."""
     height = alpha.shape[0]
     columns = -(-(start_bit + n_bits) // height)
-    bits = alpha[:, :columns].T.ravel()[start_bit:start_bit + n_bits] & 1
+    bits = alpha[:, :columns].T.ravel()[start_bit : start_bit + n_bits] & 1
     return np.packbits(bits).tobytes()
 
 
@@ -276,6 +303,7 @@ def _stealth_alpha(image: DecodedImage) -> Finding | None:
 
 # --- EXIF --------------------------------------------------------------------------------
 
+
 def user_comment_texts(value) -> list[str]:
     """Candidate readings of an EXIF UserComment (8-byte charset prefix + text, or raw)."""
     if isinstance(value, str):
@@ -297,8 +325,11 @@ def _exif(image: DecodedImage) -> Finding | None:
     for text in user_comment_texts(image.exif.get("UserComment")):
         if looks_like_sd_parameters(text):
             detail = _sd_parameters_detail(text)
-            return Finding("AUTOMATIC1111", f"exif:UserComment ({', '.join(filter(None, ['AUTOMATIC1111', detail]))})",
-                           sd_parameters_model(text))
+            return Finding(
+                "AUTOMATIC1111",
+                f"exif:UserComment ({', '.join(filter(None, ['AUTOMATIC1111', detail]))})",
+                sd_parameters_model(text),
+            )
     return None
 
 
@@ -341,6 +372,7 @@ def _xmp(image: DecodedImage) -> Finding | None:
 
 # --- C2PA --------------------------------------------------------------------------------
 
+
 def _claim_generator(manifest: dict) -> str:
     """A manifest's claim generator name (v2 `claim_generator_info`, or v1 `claim_generator`)."""
     info = manifest.get("claim_generator_info")
@@ -376,8 +408,7 @@ def c2pa_evidence(store: dict) -> Finding | None:
     if not isinstance(manifests, dict):
         return None
     active = store.get("active_manifest")
-    ordered = sorted((m for m in manifests.values() if isinstance(m, dict)),
-                     key=lambda m: m.get("label") != active)
+    ordered = sorted((m for m in manifests.values() if isinstance(m, dict)), key=lambda m: m.get("label") != active)
     for manifest in ordered:
         actions = _ai_actions(manifest)
         if actions:
@@ -452,5 +483,6 @@ class MetadataDetector:
             return not_applicable(f"metadata check failed: {type(e).__name__}")
         if found is None:
             return Signal(score=None, decision=NO_EVIDENCE, evidence="no generator metadata")
-        return Signal(score=1.0, decision=SYNTHETIC, evidence=found.evidence, generator=family_of(found.models),
-                      tool=found.tool)
+        return Signal(
+            score=1.0, decision=SYNTHETIC, evidence=found.evidence, generator=family_of(found.models), tool=found.tool
+        )

@@ -12,19 +12,22 @@ contains another's (Chroma, a FLUX derivative) comes before it, and SDXL (whose 
 AUTOMATIC1111 also writes a `Model hash`; `KNOWN_MODEL_HASHES` maps the hashes of the public base
 checkpoints to their file names, so a hash names its family through the same patterns.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 UNKNOWN_MODEL = "unknown model"
 
 _SD = r"(?:stable[-_ ]?diffusion|sd)[-_ ]?"
 # Widely shared fine-tunes of SD 1.5 (their XL and Pony versions say so, and match SDXL first).
-_SD1_FINETUNES = (r"anything-?v?[345]|(?<![a-z])aom[-_ ]?[123]|orangemix|dreamshaper|realistic[-_ ]?vision|"
-                  r"deliberate|chilloutmix|rev[-_ ]?animated|majicmix|dark[-_ ]?sushi[-_ ]?mix|meinamix|"
-                  r"counterfeit|epic[-_ ]?realism|epic[-_ ]?photogasm|absolute[-_ ]?reality|cyberrealistic|"
-                  r"openjourney|protogen|ghostmix")
+_SD1_FINETUNES = (
+    r"anything-?v?[345]|(?<![a-z])aom[-_ ]?[123]|orangemix|dreamshaper|realistic[-_ ]?vision|"
+    r"deliberate|chilloutmix|rev[-_ ]?animated|majicmix|dark[-_ ]?sushi[-_ ]?mix|meinamix|"
+    r"counterfeit|epic[-_ ]?realism|epic[-_ ]?photogasm|absolute[-_ ]?reality|cyberrealistic|"
+    r"openjourney|protogen|ghostmix"
+)
 
 # (family, pattern), in matching order.
 FAMILY_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -48,8 +51,11 @@ FAMILY_PATTERNS: tuple[tuple[str, str], ...] = (
     ("PixArt", r"pixart"),
     ("Kandinsky", r"kandinsky"),
     ("NovelAI Diffusion", r"novelai[-_ ]?diffusion"),
-    ("OpenAI (DALL-E / GPT image)", r"openai|dall[-·. ]?e|chatgpt|gpt[-_ ]?4o|gpt[-_ ]?image|bing image creator|"
-                                    r"microsoft responsible ai"),
+    (
+        "OpenAI (DALL-E / GPT image)",
+        r"openai|dall[-·. ]?e|chatgpt|gpt[-_ ]?4o|gpt[-_ ]?image|bing image creator|"
+        r"microsoft responsible ai",
+    ),
     ("Adobe Firefly", r"firefly"),
     ("Midjourney", r"midjourney"),
     ("Google Imagen", r"imagen|gemini"),

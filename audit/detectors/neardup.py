@@ -15,9 +15,10 @@ bank of a random-initialised embedder: its similarities are meaningless, so they
 The bank's vectors must come from the embedder that embeds the scanned images: `embedder_spec`
 says which one the bank was built with, so the pipeline can refuse a mismatch.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -34,8 +35,13 @@ class NearDupDetector:
     needs = frozenset({NEEDS_EMBEDDINGS})
     hard_evidence = True
 
-    def __init__(self, bank_dir, hard_threshold: float = 0.95, soft_threshold: float = 0.85,
-                 phash_distance: int = DEFAULT_PHASH_DISTANCE):
+    def __init__(
+        self,
+        bank_dir,
+        hard_threshold: float = 0.95,
+        soft_threshold: float = 0.85,
+        phash_distance: int = DEFAULT_PHASH_DISTANCE,
+    ):
         if not soft_threshold <= hard_threshold:
             raise ValueError(f"soft_threshold ({soft_threshold}) must not exceed hard_threshold ({hard_threshold})")
         self.bank = Bank.open(bank_dir)
@@ -63,9 +69,12 @@ class NearDupDetector:
             found, ids = self.bank.search(np.stack([batch[i].embedding for i in embedded]), k=1)
             similarities[embedded], bank_ids[embedded] = found[:, 0], ids[:, 0]
         phash_hits = self.bank.phash_search(
-            [item.phash if item.embedding is not None else None for item in batch], self.phash_distance)
-        return [self._decide(item, float(s), int(b), hit)
-                for item, s, b, hit in zip(batch, similarities, bank_ids, phash_hits)]
+            [item.phash if item.embedding is not None else None for item in batch], self.phash_distance
+        )
+        return [
+            self._decide(item, float(s), int(b), hit)
+            for item, s, b, hit in zip(batch, similarities, bank_ids, phash_hits)
+        ]
 
     def _detect_by_phash(self, batch: Sequence[EmbeddedItem]) -> list[Signal]:
         """A pHash bank's decisions: a copy within phash_distance bits, or no match."""
@@ -76,8 +85,12 @@ class NearDupDetector:
         if item.phash is None:
             return not_applicable("no perceptual hash")
         if hit is None:
-            return Signal(score=None, decision=NO_EVIDENCE, evidence=f"no phash match within {self.phash_distance} bits",
-                          extra={"similarity": None, "match_id": None, "match_label": None})
+            return Signal(
+                score=None,
+                decision=NO_EVIDENCE,
+                evidence=f"no phash match within {self.phash_distance} bits",
+                extra={"similarity": None, "match_id": None, "match_label": None},
+            )
         match_id, distance = hit
         signal = self._synthetic(f"phash match d={distance} to", self.bank.meta(match_id), None)
         signal.extra["phash_distance"] = distance
@@ -87,8 +100,12 @@ class NearDupDetector:
         if item.embedding is None:
             return not_applicable("no embedding")
         if bank_id < 0:
-            return Signal(score=None, decision=NO_EVIDENCE, evidence="no bank match (bank is empty)",
-                          extra={"similarity": None, "match_id": None, "match_label": None})
+            return Signal(
+                score=None,
+                decision=NO_EVIDENCE,
+                evidence="no bank match (bank is empty)",
+                extra={"similarity": None, "match_id": None, "match_label": None},
+            )
         nearest = self.bank.meta(bank_id)
         if not self.cosine_counts:
             return self._by_phash_only(item, similarity, nearest, phash_hit)
@@ -101,8 +118,12 @@ class NearDupDetector:
             return signal
         extra = {"similarity": similarity, "match_id": nearest["id"], "match_label": nearest["label"]}
         if similarity >= self.soft_threshold:
-            return Signal(score=similarity, decision=NO_EVIDENCE,
-                          evidence=f"weak bank match {similarity:.2f} to {_describe(nearest)}", extra=extra)
+            return Signal(
+                score=similarity,
+                decision=NO_EVIDENCE,
+                evidence=f"weak bank match {similarity:.2f} to {_describe(nearest)}",
+                extra=extra,
+            )
         return Signal(score=None, decision=NO_EVIDENCE, evidence=f"no bank match (best {similarity:.2f})", extra=extra)
 
     def _by_phash_only(self, item: EmbeddedItem, similarity: float, nearest: dict, phash_hit) -> Signal:
@@ -118,9 +139,14 @@ class NearDupDetector:
     @staticmethod
     def _synthetic(what: str, match: dict, similarity: float | None) -> Signal:
         label = match["label"]
-        return Signal(score=1.0, decision=SYNTHETIC, evidence=f"{what} {_describe(match)}",
-                      generator=family_of([label] if label else []), tool=f"bank:{label}" if label else "bank",
-                      extra={"similarity": similarity, "match_id": match["id"], "match_label": label})
+        return Signal(
+            score=1.0,
+            decision=SYNTHETIC,
+            evidence=f"{what} {_describe(match)}",
+            generator=family_of([label] if label else []),
+            tool=f"bank:{label}" if label else "bank",
+            extra={"similarity": similarity, "match_id": match["id"], "match_label": label},
+        )
 
 
 def _describe(match: dict) -> str:

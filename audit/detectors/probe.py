@@ -6,12 +6,13 @@ Probes trained by `audit calibrate` use normalised embeddings and logistic regre
 scores are calibrated probabilities. UnivFD's published head works on raw ViT-L/14
 embeddings; `convert_univfd` loads it safely (weights_only) into the same format.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -20,8 +21,10 @@ from audit.detectors.base import NEEDS_EMBEDDINGS, NO_EVIDENCE, REAL, SYNTHETIC,
 from audit.side_files import read_json_object
 
 UNIVFD_EMBEDDER = "ViT-L-14/openai"
-UNIVFD_URL = ("https://github.com/WisconsinAIVision/UniversalFakeDetect/raw/"
-              "76a0e3e60a8a06458707a625d269ba815a2e5919/pretrained_weights/fc_weights.pth")
+UNIVFD_URL = (
+    "https://github.com/WisconsinAIVision/UniversalFakeDetect/raw/"
+    "76a0e3e60a8a06458707a625d269ba815a2e5919/pretrained_weights/fc_weights.pth"
+)
 
 
 class ProbeError(Exception):
@@ -61,7 +64,7 @@ class LinearProbe:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "LinearProbe":
+    def load(cls, folder: str | Path) -> LinearProbe:
         from safetensors.numpy import load_file
 
         folder = Path(folder)
@@ -74,8 +77,9 @@ class LinearProbe:
         return cls(weight=tensors["weight"].reshape(-1), bias=float(tensors["bias"].reshape(-1)[0]), **sidecar)
 
 
-def train_probe(embeddings: np.ndarray, labels: np.ndarray, embedder: str, preprocess: str = "clip",
-                seed: int = 0) -> LinearProbe:
+def train_probe(
+    embeddings: np.ndarray, labels: np.ndarray, embedder: str, preprocess: str = "clip", seed: int = 0
+) -> LinearProbe:
     """Logistic regression (C chosen by cross-validated log-loss, so probabilities stay calibrated) on
     L2-normalised embeddings; labels 1 = synthetic. The probe records the embedder's encoder_id."""
     import warnings
@@ -95,9 +99,14 @@ def train_probe(embeddings: np.ndarray, labels: np.ndarray, embedder: str, prepr
         else:
             model = LogisticRegression(max_iter=2000).fit(x, labels)
     train_accuracy = float((model.predict(x) == labels).mean())  # model.score would be the CV scoring (log-loss)
-    return LinearProbe(weight=model.coef_.reshape(-1), bias=float(model.intercept_[0]), embedder=embedder,
-                       preprocess=preprocess, metrics={"train_accuracy": train_accuracy, "train_count": int(len(labels))},
-                       encoder_id=encoder_id(embedder))
+    return LinearProbe(
+        weight=model.coef_.reshape(-1),
+        bias=float(model.intercept_[0]),
+        embedder=embedder,
+        preprocess=preprocess,
+        metrics={"train_accuracy": train_accuracy, "train_count": int(len(labels))},
+        encoder_id=encoder_id(embedder),
+    )
 
 
 def convert_univfd(path: str | Path) -> LinearProbe:
@@ -115,9 +124,14 @@ def convert_univfd(path: str | Path) -> LinearProbe:
     weight, bias = (state.get("weight"), state.get("bias")) if isinstance(state, dict) else (None, None)
     if weight is None or bias is None or tuple(weight.shape) != (1, 768) or bias.numel() != 1:
         raise ProbeError(f"{path} is not UnivFD's 768->1 linear head (found {type(state).__name__})")
-    return LinearProbe(weight=weight.float().numpy().reshape(-1), bias=float(bias.float().item()),
-                       embedder=UNIVFD_EMBEDDER, preprocess="univfd", normalized_inputs=False,
-                       source=f"UnivFD (Ojha et al. 2023), {UNIVFD_URL}")
+    return LinearProbe(
+        weight=weight.float().numpy().reshape(-1),
+        bias=float(bias.float().item()),
+        embedder=UNIVFD_EMBEDDER,
+        preprocess="univfd",
+        normalized_inputs=False,
+        source=f"UnivFD (Ojha et al. 2023), {UNIVFD_URL}",
+    )
 
 
 class ProbeDetector:
@@ -142,5 +156,7 @@ class ProbeDetector:
         raw = np.stack([batch[i].embedding * (batch[i].norm or 1.0) for i in usable])
         for i, p in zip(usable, self.probe.probabilities(raw)):
             decision = SYNTHETIC if p >= self.probe.threshold else REAL if self.says_real else NO_EVIDENCE
-            signals[i] = Signal(score=float(p), decision=decision, evidence=f"probe {p:.3f} (threshold {self.probe.threshold:g})")
+            signals[i] = Signal(
+                score=float(p), decision=decision, evidence=f"probe {p:.3f} (threshold {self.probe.threshold:g})"
+            )
         return signals

@@ -26,12 +26,13 @@ multiple of 18, where the bit depends on the library's floating-point rounding; 
 blocks are computed with pywt's own arithmetic. `decode_bits` keeps the library itself as the
 reference, and the tests check that both return identical bits.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from math import comb
-from typing import Sequence
 
 import numpy as np
 
@@ -50,18 +51,18 @@ class WatermarkKey:
     bits: tuple[int, ...]
 
     @classmethod
-    def from_bytes(cls, generator: str, payload: bytes) -> "WatermarkKey":
+    def from_bytes(cls, generator: str, payload: bytes) -> WatermarkKey:
         return cls(generator, tuple(int(b) for b in np.unpackbits(np.frombuffer(payload, dtype=np.uint8))))
 
     @classmethod
-    def from_bitstring(cls, generator: str, bits: str) -> "WatermarkKey":
+    def from_bitstring(cls, generator: str, bits: str) -> WatermarkKey:
         bits = bits.removeprefix("0b")
         if not bits or set(bits) - {"0", "1"}:
             raise ValueError(f"watermark key {generator!r}: not a bit string: {bits!r}")
         return cls(generator, tuple(int(b) for b in bits))
 
     @classmethod
-    def parse(cls, spec: str) -> "WatermarkKey":
+    def parse(cls, spec: str) -> WatermarkKey:
         """User key spec: `NAME=bytes:TEXT`, `NAME=bits:0101...` or `NAME=hex:DEADBEEF`."""
         name, sep, rest = spec.partition("=")
         kind, sep2, value = rest.partition(":")
@@ -196,7 +197,7 @@ def vote(bits: np.ndarray, length: int) -> np.ndarray:
 def match_p_value(matches: int, length: int) -> float:
     """P(at least `matches` of `length` random bits agree with the key), computed exactly."""
     matches = max(0, matches)
-    return sum(comb(length, k) for k in range(matches, length + 1)) / 2 ** length
+    return sum(comb(length, k) for k in range(matches, length + 1)) / 2**length
 
 
 def fewest_matches(length: int, per_test_threshold: float) -> int:
@@ -238,10 +239,14 @@ class WatermarkDetector:
 
     def false_matches(self, tested: int) -> dict:
         """The multiple-testing correction and the false matches expected among `tested` unmarked images."""
-        return {"p_threshold": self.p_threshold, "tests_per_image": self.tests,
-                "bits_needed": {k.generator: f"{m}/{len(k.bits)}" for k, m in zip(self.keys, self.cutoffs)},
-                "false_match_rate": self.false_match_rate, "tested": tested,
-                "expected_false_matches": tested * self.false_match_rate}
+        return {
+            "p_threshold": self.p_threshold,
+            "tests_per_image": self.tests,
+            "bits_needed": {k.generator: f"{m}/{len(k.bits)}" for k, m in zip(self.keys, self.cutoffs)},
+            "false_match_rate": self.false_match_rate,
+            "tested": tested,
+            "expected_false_matches": tested * self.false_match_rate,
+        }
 
     def detect(self, batch) -> list[Signal]:
         return [self._detect_one(record.decoded()) for record in batch]

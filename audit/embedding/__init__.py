@@ -3,6 +3,7 @@ ONNX image tower in onnxruntime (onnx.py); named encoders in the model cache (en
 downloadable models (pull.py); open_clip towers exported to ONNX (export.py); the scan's embedding
 stage that embeds each batch once for the probe and the bank (stage.py), and the content-hash cache
 (cache.py)."""
+
 from audit.embedding.embedder import Embedder, EmbedderSpec, WeightsMissing
 
 __all__ = ["Embedder", "EmbedderSpec", "WeightsMissing"]

@@ -5,6 +5,7 @@
 specs are comparable only when their `encoder_id`s are equal: for an ONNX encoder, its file's sha256.
 The default is the real CLIP encoder that installs offline (`audit models pull clip-vit-b16-int8`).
 """
+
 from __future__ import annotations
 
 from audit.embedding.embedder import RANDOM_SPEC, Embedder, EmbedderSpec, resolve_weights

@@ -17,6 +17,7 @@ entry that fails is not used and is replaced when its image is embedded again. T
 damage and entries written by other tools; it does not make a shared cache safe from the people who
 can write to it (docs/security.md says whom to trust).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,7 @@ from audit.embedding.backends import encoder_id
 FLUSH_EVERY = 2048
 DATABASE = "vectors.sqlite"
 SCHEMA_VERSION = 2  # 2: each vector with its checksum
-TABLE_SQL = ("CREATE TABLE vectors (sha256 TEXT PRIMARY KEY, vector BLOB NOT NULL, checksum BLOB NOT NULL) "
-             "WITHOUT ROWID")
+TABLE_SQL = "CREATE TABLE vectors (sha256 TEXT PRIMARY KEY, vector BLOB NOT NULL, checksum BLOB NOT NULL) WITHOUT ROWID"
 ALLOWED_OBJECTS = {("table", "vectors"), ("index", "sqlite_autoindex_vectors_1")}
 SIDE_FILES = ("-journal", "-wal", "-shm")  # SQLite's own files beside a database
 
@@ -88,8 +88,9 @@ class EmbeddingCache:
         for suffix in ("", *SIDE_FILES):
             if os.path.lexists(f"{path}{suffix}"):
                 os.rename(f"{path}{suffix}", f"{aside}{suffix}")
-        self.notes.append(f"the embedding cache {path} {problem}; it was set aside as {aside.name} and the "
-                          "images are embedded again")
+        self.notes.append(
+            f"the embedding cache {path} {problem}; it was set aside as {aside.name} and the images are embedded again"
+        )
 
     def _move_old_part(self, part: Path) -> None:
         try:
@@ -121,8 +122,12 @@ class EmbeddingCache:
         return vector
 
     def _checked(self, key: str, stored, checksum) -> np.ndarray | None:
-        if not isinstance(stored, bytes) or not isinstance(checksum, bytes) or len(stored) % 4 \
-                or checksum != vector_checksum(key, stored):
+        if (
+            not isinstance(stored, bytes)
+            or not isinstance(checksum, bytes)
+            or len(stored) % 4
+            or checksum != vector_checksum(key, stored)
+        ):
             return None
         vector = np.frombuffer(stored, dtype=np.float32)
         if vector.size == 0 or (self.dim is not None and vector.size != self.dim) or not np.isfinite(vector).all():
@@ -142,17 +147,23 @@ class EmbeddingCache:
             return
         rows = [(key, vector.tobytes()) for key, vector in self._pending.items()]
         with self._db:
-            for verb, chosen in (("REPLACE", [r for r in rows if r[0] in self.rejected]),
-                                 ("IGNORE", [r for r in rows if r[0] not in self.rejected])):
-                self._db.executemany(f"INSERT OR {verb} INTO vectors VALUES (?, ?, ?)",
-                                     ((key, data, vector_checksum(key, data)) for key, data in chosen))
+            for verb, chosen in (
+                ("REPLACE", [r for r in rows if r[0] in self.rejected]),
+                ("IGNORE", [r for r in rows if r[0] not in self.rejected]),
+            ):
+                self._db.executemany(
+                    f"INSERT OR {verb} INTO vectors VALUES (?, ?, ?)",
+                    ((key, data, vector_checksum(key, data)) for key, data in chosen),
+                )
         self._pending = {}
 
     def note_rejected(self) -> None:
         """Add to `notes` how many stored entries failed their check since the last call."""
         if self.rejected:
-            self.notes.append(f"{len(self.rejected)} cached vector(s) in {self.folder / DATABASE} failed their "
-                              "check (checksum, length or values) and were not used; those images were embedded again")
+            self.notes.append(
+                f"{len(self.rejected)} cached vector(s) in {self.folder / DATABASE} failed their "
+                "check (checksum, length or values) and were not used; those images were embedded again"
+            )
             self.rejected = set()
 
     def close(self) -> None:
@@ -170,8 +181,15 @@ def _file_problem(path: Path) -> str | None:
         return None
     if stat.S_ISREG(mode):
         return None
-    return "is a link" if stat.S_ISLNK(mode) else "is a folder" if stat.S_ISDIR(mode) else \
-        "is a FIFO" if stat.S_ISFIFO(mode) else "is not a plain file"
+    return (
+        "is a link"
+        if stat.S_ISLNK(mode)
+        else "is a folder"
+        if stat.S_ISDIR(mode)
+        else "is a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "is not a plain file"
+    )
 
 
 def _database_problem(db: sqlite3.Connection) -> str | None:
@@ -185,8 +203,10 @@ def _database_problem(db: sqlite3.Connection) -> str | None:
         if not objects:
             return None  # empty: a new cache
         if set(objects) - ALLOWED_OBJECTS or objects.get(("table", "vectors")) != TABLE_SQL:
-            return "holds other tables, views or triggers than a cache of this version (an earlier version's, " \
-                   "or not a cache)"
+            return (
+                "holds other tables, views or triggers than a cache of this version (an earlier version's, "
+                "or not a cache)"
+            )
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             return f"is not of schema version {SCHEMA_VERSION}"
     except sqlite3.DatabaseError as e:

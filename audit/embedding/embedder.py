@@ -12,12 +12,13 @@ Geometric preprocessing (`prepare_pixels`) is a pure function run in the decode 
 overlaps with inference; the engine only stacks, normalises and runs the model (`to_input`: one copy
 into a reused host buffer, pinned on CUDA and copied without blocking; the normalisation in place).
 """
+
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -46,7 +47,7 @@ class EmbedderSpec:
     random: bool = False
 
     @classmethod
-    def parse(cls, spec: str) -> "EmbedderSpec":
+    def parse(cls, spec: str) -> EmbedderSpec:
         if spec == RANDOM_SPEC:
             return cls(model="tiny", random=True)
         if spec.startswith("random:"):
@@ -56,8 +57,10 @@ class EmbedderSpec:
             return cls(model=model, path=path)
         model, sep, tag = spec.partition("/")
         if not (sep and model and tag):
-            raise ValueError(f"bad embedder spec {spec!r}: use MODEL/TAG (e.g. {OPEN_CLIP_DEFAULT}), MODEL=/path/weights, "
-                             "random or random:MODEL")
+            raise ValueError(
+                f"bad embedder spec {spec!r}: use MODEL/TAG (e.g. {OPEN_CLIP_DEFAULT}), MODEL=/path/weights, "
+                "random or random:MODEL"
+            )
         return cls(model=model, tag=tag)
 
 
@@ -69,8 +72,9 @@ def prepare_pixels(rgb: np.ndarray, mode: str = "clip", size: int = IMAGE_SIZE) 
     image = Image.fromarray(rgb)
     if mode == "clip":
         scale = size / min(image.size)
-        image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))),
-                             Image.BICUBIC)
+        image = image.resize(
+            (max(size, round(image.width * scale)), max(size, round(image.height * scale))), Image.BICUBIC
+        )
     left, top = (image.width - size) // 2, (image.height - size) // 2
     return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
@@ -87,8 +91,10 @@ def resolve_weights(spec: EmbedderSpec) -> str:
     cfg = open_clip.get_pretrained_cfg(spec.model, spec.tag)
     repo = (cfg or {}).get("hf_hub", "").rstrip("/")
     if not repo:
-        raise WeightsMissing(f"open_clip has no pretrained weights {spec.model}/{spec.tag}; "
-                             f"known tags: {open_clip.list_pretrained_tags_by_model(spec.model)}")
+        raise WeightsMissing(
+            f"open_clip has no pretrained weights {spec.model}/{spec.tag}; "
+            f"known tags: {open_clip.list_pretrained_tags_by_model(spec.model)}"
+        )
     for filename in WEIGHT_FILES:
         cached = try_to_load_from_cache(repo, filename)
         if isinstance(cached, str):
@@ -117,7 +123,9 @@ def _tiny_random_clip():
     return CLIP(embed_dim=64, vision_cfg=vision, text_cfg=text)
 
 
-_BUILT: dict[tuple, tuple] = {}  # (spec, device, seed) -> (the model last built, torch's RNG state after it); inference only, so shared
+_BUILT: dict[
+    tuple, tuple
+] = {}  # (spec, device, seed) -> (the model last built, torch's RNG state after it); inference only, so shared
 
 
 class Embedder:
@@ -145,8 +153,9 @@ class Embedder:
         self._staging = None  # the host buffer each batch is stacked into (pinned on CUDA), grown on demand
         self._copied = None  # CUDA event: the last copy out of the staging buffer has finished
         self._staging_lock = threading.Lock()
-        self.dim = int(getattr(self.model.visual, "output_dim", 0)) or \
-            int(self.embed(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)).shape[1])
+        self.dim = int(getattr(self.model.visual, "output_dim", 0)) or int(
+            self.embed(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)).shape[1]
+        )
 
     @staticmethod
     def _build(parsed: EmbedderSpec):
@@ -169,8 +178,9 @@ class Embedder:
         import torch
 
         small = threads.small(self._parameters)
-        cpu_threads = (threads.main_share() if small else threads.cores()) if self.device == "cpu" \
-            else torch.get_num_threads()
+        cpu_threads = (
+            (threads.main_share() if small else threads.cores()) if self.device == "cpu" else torch.get_num_threads()
+        )
         with torch.inference_mode(), threads.limited(cpu_threads, faiss=False, blas=False):
             return self.model.encode_image(self.to_input(prepared)).float().cpu().numpy()
 

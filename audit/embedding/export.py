@@ -7,6 +7,7 @@ axis; `int8=True` adds onnxruntime's dynamic INT8 quantisation (smaller and fast
 vectors differ from fp32's, so a probe or bank must be built with the file it is used with).
 By default the file goes to the model cache as `onnx:NAME`.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,9 +40,16 @@ def export_onnx(spec: str, out: str | Path | None = None, *, int8: bool = False)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on shape checks that are constant for this model
         fp32 = Path(tmp) / "fp32.onnx" if int8 else out
-        torch.onnx.export(tower, (example,), str(fp32), input_names=["pixel_values"], output_names=["image_embeds"],
-                          dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
-                          opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            tower,
+            (example,),
+            str(fp32),
+            input_names=["pixel_values"],
+            output_names=["image_embeds"],
+            dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 

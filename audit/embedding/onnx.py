@@ -10,12 +10,13 @@ An encoder is identified by its file's sha256 (`encoder_id`), not by its path or
 and an int8 build of the same network give different vectors, so caches, banks and probes record
 the hash and refuse vectors of any other file.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -36,8 +37,8 @@ def is_onnx_spec(spec: str | None) -> bool:
 def onnx_file(spec: str) -> Path:
     """The model file a spec names; WeightsMissing with what to do when it is not there."""
     if spec.startswith(PREFIX_NAME):
-        return installed_encoder(spec[len(PREFIX_NAME):])
-    path = Path(spec[len(PREFIX_PATH):]).expanduser()
+        return installed_encoder(spec[len(PREFIX_NAME) :])
+    path = Path(spec[len(PREFIX_PATH) :]).expanduser()
     if not path.is_file():
         raise WeightsMissing(f"ONNX model file not found: {path}")
     return path
@@ -85,8 +86,9 @@ class OnnxEmbedder:
         """n x 3 x S x S float32, normalised as CLIP was trained (224-pixel crops resized when S differs)."""
         batch = np.stack(images) if not isinstance(images, np.ndarray) else images
         if batch.shape[1] != self.size:
-            batch = np.stack([np.asarray(Image.fromarray(im).resize((self.size, self.size), Image.BICUBIC))
-                              for im in batch])
+            batch = np.stack(
+                [np.asarray(Image.fromarray(im).resize((self.size, self.size), Image.BICUBIC)) for im in batch]
+            )
         x = batch.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         return (x - self._mean) / self._std
 
@@ -119,8 +121,10 @@ def _session(path: Path, identity: str, cuda: bool):
 def _image_input(session, path: Path) -> tuple[str, int]:
     images = [i for i in session.get_inputs() if len(i.shape) == 4]
     if len(images) != 1 or len(session.get_inputs()) != 1:
-        raise WeightsMissing(f"{path} is not an image tower: it needs exactly one N x 3 x S x S input, "
-                             f"found {[(i.name, i.shape) for i in session.get_inputs()]}")
+        raise WeightsMissing(
+            f"{path} is not an image tower: it needs exactly one N x 3 x S x S input, "
+            f"found {[(i.name, i.shape) for i in session.get_inputs()]}"
+        )
     size = images[0].shape[2]
     return images[0].name, size if isinstance(size, int) and size > 0 else IMAGE_SIZE
 
@@ -129,5 +133,7 @@ def _embedding_output(session, path: Path) -> str:
     outputs = [o for o in session.get_outputs() if len(o.shape) == 2]
     named = [o for o in outputs if o.name in OUTPUT_NAMES]
     if not (named or outputs):
-        raise WeightsMissing(f"{path} has no N x D embedding output: {[(o.name, o.shape) for o in session.get_outputs()]}")
+        raise WeightsMissing(
+            f"{path} has no N x D embedding output: {[(o.name, o.shape) for o in session.get_outputs()]}"
+        )
     return (named or outputs)[0].name

@@ -5,6 +5,7 @@
 - the named ONNX image encoders of `encoders.py` (`clip-vit-b16-int8`), installed in $AUDIT_HOME/encoders
   and used with `--embedder onnx:NAME`.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -48,6 +49,8 @@ def pull(name: str, local_file: str | None = None, timeout: float = 30.0) -> Pat
                 data = response.read()
             write_atomically(target, lambda p: p.write_bytes(data))
         except OSError as e:
-            raise ConnectionError(f"cannot download {KNOWN[name]}: {e}. Download it on a machine with internet "
-                                  f"and run `audit models pull {name} --from FILE`.") from None
+            raise ConnectionError(
+                f"cannot download {KNOWN[name]}: {e}. Download it on a machine with internet "
+                f"and run `audit models pull {name} --from FILE`."
+            ) from None
         return convert_univfd(target).save(models_home() / name)

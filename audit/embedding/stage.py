@@ -7,6 +7,7 @@ the scan goes on without these detectors; the summary says so. With the embedder
 (`hash_only`) no model is loaded and nothing is embedded or cached: the detectors see each
 image's perceptual hash alone (a pHash bank's near-duplicate search).
 """
+
 from __future__ import annotations
 
 import time
@@ -17,14 +18,15 @@ import numpy as np
 from audit.bank.kinds import NO_EMBEDDER
 from audit.detectors.base import ERROR, SYNTHETIC, EmbeddedItem, overall_decision
 from audit.detectors.model_families import attribute
-from audit.embedding.cache import EmbeddingCache
 from audit.embedding.backends import load_embedder
+from audit.embedding.cache import EmbeddingCache
 from audit.embedding.embedder import RANDOM_NOTE, WeightsMissing, normalise
 
 
 class EmbeddingStage:
-    def __init__(self, detectors: list, embedder_spec: str, preprocess: str, cache_dir: Path | None,
-                 device: str | None = None):
+    def __init__(
+        self, detectors: list, embedder_spec: str, preprocess: str, cache_dir: Path | None, device: str | None = None
+    ):
         self.detectors = detectors
         self.embedder_spec = embedder_spec
         self.preprocess = preprocess
@@ -48,8 +50,11 @@ class EmbeddingStage:
         self.load_seconds = time.perf_counter() - start
         if self.embedder.is_random:
             self.notes.append(RANDOM_NOTE)
-        self.cache = EmbeddingCache(cache_dir, embedder_spec, preprocess, dim=getattr(self.embedder, "dim", None)) \
-            if cache_dir else None
+        self.cache = (
+            EmbeddingCache(cache_dir, embedder_spec, preprocess, dim=getattr(self.embedder, "dim", None))
+            if cache_dir
+            else None
+        )
         if self.cache is not None:
             self.notes.extend(self.cache.notes)  # a damaged cache set aside
 
@@ -100,8 +105,9 @@ class EmbeddingStage:
         units, norms = normalise(np.stack([raws[i] for i in embedded])) if embedded else (None, None)
         items = [EmbeddedItem(id=row["id"], embedding=None, phash=row.get("phash")) for row in rows]
         for k, i in enumerate(embedded):
-            items[i] = EmbeddedItem(id=rows[i]["id"], embedding=units[k], phash=rows[i].get("phash"),
-                                    norm=float(norms[k]))
+            items[i] = EmbeddedItem(
+                id=rows[i]["id"], embedding=units[k], phash=rows[i].get("phash"), norm=float(norms[k])
+            )
         return items
 
 
@@ -114,6 +120,7 @@ def _merge(row: dict, detector, signal) -> None:
         row["flagged"] = True
         if detector.hard_evidence:
             row["hard_evidence"] = True
-            row["generator"], row["tool"] = attribute([(row["generator"], row.get("tool")),
-                                                       (signal.generator, signal.tool)])
+            row["generator"], row["tool"] = attribute(
+                [(row["generator"], row.get("tool")), (signal.generator, signal.tool)]
+            )
     row["decision"] = overall_decision(row)

@@ -2,6 +2,7 @@
 (batch.py), the local engine (local.py), the Ray engine (ray_engine.py), the resume journal
 (journal.py) and the parts it commits (results_store.py), the end of a scan (finish.py) and what it
 returns (result.py). Source -> batches of records -> detectors -> rows -> parts -> outputs."""
+
 __all__ = ["ScanConfig", "ScanResult", "scan"]
 
 

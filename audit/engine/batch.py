@@ -1,6 +1,7 @@
 """The batch processor, run inside worker processes (and the Ray engine's actors): each record is
 read and decoded once, the pixel detectors run, and model-ready pixels are prepared for the
 embedding stage. A detector failing on one image costs that image's signal, never the batch."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,13 @@ from audit.sources.record import ImageRecord
 _WORKER: dict = {}
 
 
-def init_worker(config: ScanConfig, prepare: str | None, slots: Slots | None = None,
-                item_timeout: float | None = None, budget: PixelBudget | None = None) -> None:
+def init_worker(
+    config: ScanConfig,
+    prepare: str | None,
+    slots: Slots | None = None,
+    item_timeout: float | None = None,
+    budget: PixelBudget | None = None,
+) -> None:
     """Set up a worker (or the parent, to render rows). With `slots`, a watchdog ends the worker when
     one item's decoding, or the detectors on a batch, take longer than `item_timeout` per item.
     `budget`: the decoded pixels shared with the other workers (default: this process's own, the
@@ -31,10 +37,16 @@ def init_worker(config: ScanConfig, prepare: str | None, slots: Slots | None = N
     if slots is not None and parent_process() is not None:  # a local engine's worker: it ends with the scan
         die_with_parent(parent_process().pid)
     detectors = build_pixel_detectors(config)
-    _WORKER.update(config=config, detectors=detectors, prepare=prepare, phash=prepare is not None,
-                   hard={d.name for d in detectors if d.hard_evidence}, item_timeout=item_timeout,
-                   watchdog=Watchdog(slots) if slots is not None else None,
-                   budget=budget or PixelBudget(config.pixel_limit))
+    _WORKER.update(
+        config=config,
+        detectors=detectors,
+        prepare=prepare,
+        phash=prepare is not None,
+        hard={d.name for d in detectors if d.hard_evidence},
+        item_timeout=item_timeout,
+        watchdog=Watchdog(slots) if slots is not None else None,
+        budget=budget or PixelBudget(config.pixel_limit),
+    )
 
 
 def _watching(seq: int, phase: int, items: int = 1):

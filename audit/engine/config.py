@@ -5,6 +5,7 @@ detector; the embedder defaults to the probe's, else the bank's, else `DEFAULT_S
 preprocessing follows the probe's. The embedder `none` loads no model: the scan computes perceptual
 hashes only (preprocessing HASH_ONLY) for a pHash bank, and the probe cannot run.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -60,14 +61,17 @@ class ScanConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def neardup_options(self) -> dict:
-        return {"hard_threshold": self.neardup_hard, "soft_threshold": self.neardup_soft,
-                "phash_distance": self.phash_distance}
+        return {
+            "hard_threshold": self.neardup_hard,
+            "soft_threshold": self.neardup_soft,
+            "phash_distance": self.phash_distance,
+        }
 
     @property
     def needs_embeddings(self) -> bool:
         return self.embed or any(d in EMBEDDING_DETECTORS for d in self.detectors)
 
-    def resolved(self) -> "ScanConfig":
+    def resolved(self) -> ScanConfig:
         """Defaults filled in and checked; raises ValueError for inconsistent options."""
         # imported when resolving: worker processes unpickle a ScanConfig and need none of the model code
         from audit.embedding.backends import DEFAULT_SPEC
@@ -83,13 +87,18 @@ class ScanConfig:
             if probe_dir.is_dir() and not config.probe:
                 config = replace(config, probe=str(probe_dir))
         detectors = list(config.detectors)
-        detectors += [name for name, given in (("probe", config.probe), ("neardup", config.bank))
-                      if given and name not in detectors]
+        detectors += [
+            name
+            for name, given in (("probe", config.probe), ("neardup", config.bank))
+            if given and name not in detectors
+        ]
         config = replace(config, detectors=tuple(detectors))
         check_names(config.detectors, config)
         if config.embedder == NO_EMBEDDER and "probe" in config.detectors:
-            raise ValueError(f"the probe detector needs a model's embeddings; --embedder {NO_EMBEDDER} loads no "
-                             "model (it serves banks of perceptual hashes)")
+            raise ValueError(
+                f"the probe detector needs a model's embeddings; --embedder {NO_EMBEDDER} loads no "
+                "model (it serves banks of perceptual hashes)"
+            )
         probe = check_probe(config.probe) if config.probe else {}
         load_calibration(config.calibration)  # checked now, not after the scan
         embedder = config.embedder or probe.get("embedder") or _bank_embedder(config.bank) or DEFAULT_SPEC

@@ -1,10 +1,11 @@
 """The end of a scan, the same for both engines: the committed rows stream past once, in source
 order, into results.parquet and the summary's tally; then summary.json, report.md and report.html.
 Nothing holds all the rows, except for a scan without an output folder, whose caller gets them."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pyarrow as pa
 
@@ -18,8 +19,16 @@ from audit.sources import SourceStats
 TALLY_ROWS = 4096  # rows turned into Python objects at a time
 
 
-def finish_scan(tables: Iterable[pa.Table], source: str, config: ScanConfig, out: Path | None, stage,
-                stats: SourceStats, baseline: tuple[str, dict] | None = None, notes: list[str] = ()) -> ScanResult:
+def finish_scan(
+    tables: Iterable[pa.Table],
+    source: str,
+    config: ScanConfig,
+    out: Path | None,
+    stage,
+    stats: SourceStats,
+    baseline: tuple[str, dict] | None = None,
+    notes: list[str] = (),
+) -> ScanResult:
     """Write the outputs (when `out` is given) from `tables`, the rows in source order with
     results.parquet's schema; `baseline` is (its folder, its summary) for the comparison; `notes`:
     what the summary should say besides the stage's (e.g. what a resume repaired)."""

@@ -4,6 +4,7 @@ worker processes are ended (pool.py), the rows already finished stay in the outp
 command prints how to continue (`resume_command`). A second signal while the scan unwinds is ignored.
 Worker processes also end when their parent dies without unwinding (kill -9): `die_with_parent`.
 """
+
 from __future__ import annotations
 
 import os

@@ -16,6 +16,7 @@ most the batches of the last SYNC_SECONDS, which a resume scans again with ident
 kill can leave at most one partial last line; a Journal opened with resume=True drops it and holds
 the rows already done.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,8 +54,15 @@ class Journal:
     """`rows`: what a resumed journal held when opened; appended rows are written, not kept.
     `notes`: what was set aside when it was opened (a line that failed its checksum, a FIFO...)."""
 
-    def __init__(self, path: Path, identity: dict, resume: bool, columns: list[str],
-                 sync_seconds: float | None = None, loaded: Loaded | None = None):
+    def __init__(
+        self,
+        path: Path,
+        identity: dict,
+        resume: bool,
+        columns: list[str],
+        sync_seconds: float | None = None,
+        loaded: Loaded | None = None,
+    ):
         """`columns`: the row keys journaled, in order (a row's other keys are not kept). `loaded`:
         the journal as `read_journal` found it (read here when resuming without it)."""
         self.path, self.identity, self.columns = path, identity, list(columns)
@@ -77,13 +85,17 @@ class Journal:
         """Keep what failed its check beside the journal, under a name no scan reads, and say so."""
         if loaded.not_regular:
             aside = set_aside(self.path)
-            self.notes.append(f"{self.path.name} was {loaded.not_regular}, not a journal; it was moved to "
-                              f"{aside.name} and the scan continued from the committed parts")
+            self.notes.append(
+                f"{self.path.name} was {loaded.not_regular}, not a journal; it was moved to "
+                f"{aside.name} and the scan continued from the committed parts"
+            )
         elif loaded.rejected_line:
             aside = set_aside(self.path)
-            self.notes.append(f"{self.path.name} line {loaded.rejected_line} does not match its checksum (edited or "
-                              f"damaged); that line and those after it were not used (the file is kept as "
-                              f"{aside.name}) and their images were scanned again")
+            self.notes.append(
+                f"{self.path.name} line {loaded.rejected_line} does not match its checksum (edited or "
+                f"damaged); that line and those after it were not used (the file is kept as "
+                f"{aside.name}) and their images were scanned again"
+            )
 
     def _write_fresh(self, path: Path) -> None:
         """The header, then the rows held, into a new file at `path`."""
@@ -104,7 +116,7 @@ class Journal:
             values = [[row.get(c) for c in self.columns] for row in rows]
         payload = self._encode(values)
         self._digest = _digest(self._digest, payload)
-        return f'{LINE_START}{self._digest}{LINE_MIDDLE}{payload}}}\n'
+        return f"{LINE_START}{self._digest}{LINE_MIDDLE}{payload}}}\n"
 
     def append(self, rows: list[dict]) -> None:
         """Write the batch through to the operating system now; fsync once SYNC_SECONDS have passed."""
@@ -123,7 +135,7 @@ class Journal:
     def _write(self, text: str) -> None:
         data = memoryview(text.encode("utf-8"))
         while data:  # an unbuffered write may take less than all
-            data = data[self._file.write(data):]
+            data = data[self._file.write(data) :]
 
     def _sync(self) -> None:
         os.fsync(self._file.fileno())
@@ -143,7 +155,7 @@ DIGEST_CHARS = 32
 
 
 def _digest(before: str, text: str) -> str:
-    return hashlib.sha256(f"{before}\n{text}".encode("utf-8")).hexdigest()[:DIGEST_CHARS]
+    return hashlib.sha256(f"{before}\n{text}".encode()).hexdigest()[:DIGEST_CHARS]
 
 
 def read_journal(path: Path, identity: dict) -> Loaded | None:
@@ -160,7 +172,7 @@ def read_journal(path: Path, identity: dict) -> Loaded | None:
     raw = _read(path)
     if not raw:
         return None
-    lines = raw[:raw.rfind(b"\n") + 1].split(b"\n")[:-1]  # a partial last line is dropped
+    lines = raw[: raw.rfind(b"\n") + 1].split(b"\n")[:-1]  # a partial last line is dropped
     if not lines:
         raise JournalMismatch(f"{path} holds no complete line; start the scan without --resume")
     first = _header_of(path, lines[0])
@@ -185,8 +197,15 @@ def _read(path: Path) -> bytes:
 
 
 def _kind(mode: int) -> str:
-    return "a link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else \
-        "a FIFO" if stat.S_ISFIFO(mode) else "not a plain file"
+    return (
+        "a link"
+        if stat.S_ISLNK(mode)
+        else "a folder"
+        if stat.S_ISDIR(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "not a plain file"
+    )
 
 
 def _header_of(path: Path, line: bytes) -> dict:
@@ -195,8 +214,9 @@ def _header_of(path: Path, line: bytes) -> dict:
     except (UnicodeDecodeError, ValueError, RecursionError):
         first = None
     if not isinstance(first, dict) or not isinstance(first.get("journal"), dict):
-        raise JournalMismatch(f"{path}: its first line is not a journal header; scan into another --out, "
-                              "or start anew with --overwrite")
+        raise JournalMismatch(
+            f"{path}: its first line is not a journal header; scan into another --out, or start anew with --overwrite"
+        )
     return first
 
 
@@ -220,9 +240,10 @@ def _checked_batch(line: bytes, digest: str, columns: list[str]) -> tuple[list[d
     except UnicodeDecodeError:
         return None, digest
     start, end = len(LINE_START), len(LINE_START) + DIGEST_CHARS
-    payload = text[end + len(LINE_MIDDLE):-1]
-    if not (text.startswith(LINE_START) and text[end:].startswith(LINE_MIDDLE) and text.endswith("}")) \
-            or text[start:end] != _digest(digest, payload):
+    payload = text[end + len(LINE_MIDDLE) : -1]
+    if not (text.startswith(LINE_START) and text[end:].startswith(LINE_MIDDLE) and text.endswith("}")) or text[
+        start:end
+    ] != _digest(digest, payload):
         return None, digest
     try:
         values = json.loads(payload)

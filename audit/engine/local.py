@@ -6,14 +6,15 @@ the embedding detectors while workers decode the next batches. Rows are journale
 so `resume=True` continues an interrupted scan; they come back in source order whatever the
 worker timing, so results are deterministic.
 """
+
 from __future__ import annotations
 
 import contextlib
 import itertools
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from audit.compare import load_baseline
 from audit.detectors import build_embedding_detectors, build_pixel_detectors
@@ -33,11 +34,20 @@ DEFAULT_ITEM_TIMEOUT = 60.0  # seconds one item may take in a worker process
 BATCH_BYTES = 256 * 1024 * 1024  # encoded bytes one batch may hold in memory
 
 
-def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | None = None,
-         workers: int | None = None, batch_size: int = 16, resume: bool = False,
-         progress: Progress | None = None, embedding_cache: str | Path | None = None,
-         item_timeout: float | None = DEFAULT_ITEM_TIMEOUT, overwrite: bool = False,
-         baseline: str | Path | None = None) -> ScanResult:
+def scan(
+    source: str,
+    out: str | Path | None = None,
+    *,
+    config: ScanConfig | None = None,
+    workers: int | None = None,
+    batch_size: int = 16,
+    resume: bool = False,
+    progress: Progress | None = None,
+    embedding_cache: str | Path | None = None,
+    item_timeout: float | None = DEFAULT_ITEM_TIMEOUT,
+    overwrite: bool = False,
+    baseline: str | Path | None = None,
+) -> ScanResult:
     """Scan `source`; write results.parquet, summary.json, report.md and report.html into `out` when given.
 
     With worker processes (workers > 1), an item whose decoding takes longer than `item_timeout`
@@ -56,16 +66,25 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
     if out is not None:
         check_out_folder(out, resume, overwrite)
     stats = SourceStats()
-    records = iter_records(source, config.pixel_limit, config.column, config.follow_links,
-                           config.allow_missing_shards, stats, config.paths_under)
+    records = iter_records(
+        source,
+        config.pixel_limit,
+        config.column,
+        config.follow_links,
+        config.allow_missing_shards,
+        stats,
+        config.paths_under,
+    )
     first = next(records, None)  # opens the source now, so a bad source fails before any output
     if first is None:
         skipped = f" ({stats.skipped} files that are not images were skipped)" if stats.skipped else ""
         raise SourceError(f"no images found in {source}{skipped}{hint_for_empty(source)}")
     records = itertools.chain([first], records)
 
-    with (OutFolder(out, clear=False) if out is not None else contextlib.nullcontext()) as lock, \
-            _results_folder(out) as folder:
+    with (
+        OutFolder(out, clear=False) if out is not None else contextlib.nullcontext() as lock,
+        _results_folder(out) as folder,
+    ):
         # a resume is checked first: refused, it has changed nothing on disk
         store = ResultsStore(folder, {"source": source, **config.as_dict()}, resume, results_schema(config.detectors))
         if lock is not None:
@@ -80,8 +99,16 @@ def scan(source: str, out: str | Path | None = None, *, config: ScanConfig | Non
             store.close()
             if stage is not None:
                 stage.close()
-        return finish_scan(store.ordered_tables(), source, config, out, stage, stats,
-                           (str(baseline), earlier) if earlier else None, notes=store.notes)
+        return finish_scan(
+            store.ordered_tables(),
+            source,
+            config,
+            out,
+            stage,
+            stats,
+            (str(baseline), earlier) if earlier else None,
+            notes=store.notes,
+        )
 
 
 @contextlib.contextmanager
@@ -106,8 +133,16 @@ def _embedding_stage(config: ScanConfig, cache_dir: Path | None):
     return EmbeddingStage(build_embedding_detectors(config), config.embedder, config.preprocess, cache_dir)
 
 
-def _run(records: Iterable[ImageRecord], config: ScanConfig, workers: int, batch_size: int,
-         store: ResultsStore, stage, progress: Progress | None, item_timeout: float | None) -> None:
+def _run(
+    records: Iterable[ImageRecord],
+    config: ScanConfig,
+    workers: int,
+    batch_size: int,
+    store: ResultsStore,
+    stage,
+    progress: Progress | None,
+    item_timeout: float | None,
+) -> None:
     if progress and store.resumed:
         progress(store.resumed)
     prepare = config.preprocess if stage is not None and stage.active else None
@@ -167,8 +202,9 @@ def unique_id(record_id: str, seen: dict[str, int]) -> str:
     return f"{record_id}#{n}"
 
 
-def _batches(items: Iterator[tuple[int, ImageRecord]], size: int,
-             max_bytes: int = BATCH_BYTES) -> Iterator[list[tuple[int, ImageRecord]]]:
+def _batches(
+    items: Iterator[tuple[int, ImageRecord]], size: int, max_bytes: int = BATCH_BYTES
+) -> Iterator[list[tuple[int, ImageRecord]]]:
     """Batches of at most `size` records, cut early once the bytes they already hold in memory (tar
     members, parquet cells) pass `max_bytes`, so a batch of large items cannot multiply memory."""
     batch, held = [], 0

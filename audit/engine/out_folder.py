@@ -1,5 +1,6 @@
 """The scan's output folder: one scan at a time (an exclusive lock), and no result files of an
 earlier scan left looking current while a new one runs (they are removed when it starts)."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,8 @@ from pathlib import Path
 
 from audit.atomic import open_in_place
 from audit.engine.journal import JOURNAL_NAME
-from audit.engine.resume_check import MANIFEST_NAME
 from audit.engine.results_store import RESULTS_DIR
+from audit.engine.resume_check import MANIFEST_NAME
 
 LOCK_NAME = ".audit.lock"
 PARTS_DIR = "parts"  # the Ray engine's committed shards
@@ -31,11 +32,14 @@ def check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
     held = [name for name in (JOURNAL_NAME, PARTS_DIR, *RESULT_FILES) if os.path.lexists(out / name)]
     manifest = os.path.lexists(out / RESULTS_DIR / MANIFEST_NAME)
     if resume and JOURNAL_NAME not in held and PARTS_DIR not in held and not manifest:
-        raise OutFolderError(f"nothing to resume in {out}: it holds no scan journal or committed parts; "
-                             "scan without --resume")
+        raise OutFolderError(
+            f"nothing to resume in {out}: it holds no scan journal or committed parts; scan without --resume"
+        )
     if held and not resume and not overwrite:
-        raise OutFolderError(f"{out} holds another scan ({', '.join(held)}); continue it with --resume, "
-                             "replace it with --overwrite, or choose another --out")
+        raise OutFolderError(
+            f"{out} holds another scan ({', '.join(held)}); continue it with --resume, "
+            "replace it with --overwrite, or choose another --out"
+        )
 
 
 class OutFolder:
@@ -61,7 +65,7 @@ class OutFolder:
         for name in RESULT_FILES:  # a crash from here on must not leave old results looking current
             (self.out / name).unlink(missing_ok=True)
 
-    def __enter__(self) -> "OutFolder":
+    def __enter__(self) -> OutFolder:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,6 +8,7 @@ budget but under the pixel limit then runs alone). The first worker to wait clai
 waits for, so a large image is not starved by a stream of small ones. The budget is shared through a
 multiprocessing array; a pool that breaks takes its budget with it (the next pool starts afresh).
 """
+
 from __future__ import annotations
 
 import os
@@ -34,7 +35,7 @@ class PixelBudget:
         self._lock = state.get_lock() if state is not None else nullcontext()
 
     @classmethod
-    def shared(cls, ctx, total: int) -> "PixelBudget":
+    def shared(cls, ctx, total: int) -> PixelBudget:
         """A budget the workers of one pool share (ctx: the pool's multiprocessing context)."""
         return cls(total, ctx.Array("q", 3))
 

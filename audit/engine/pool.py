@@ -6,17 +6,18 @@ breaks. The items the workers were on are then known from their slots: a timed-o
 error row, the others on which a worker was busy are run again one at a time in a fresh worker (so
 a crash is pinned on its item), and every other unfinished item is resubmitted to a new pool.
 """
+
 from __future__ import annotations
 
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import Callable, Iterator
 
 from audit.engine.batch import error_row, init_worker, process_batch
 from audit.engine.pixels import PixelBudget, scan_budget
@@ -40,8 +41,9 @@ class Breakage:
     unfinished: list = field(default_factory=list)
 
 
-def run_in_workers(batches: Iterator[Batch], finish: Finish, workers: int, init_args: tuple,
-                   item_timeout: float | None) -> None:
+def run_in_workers(
+    batches: Iterator[Batch], finish: Finish, workers: int, init_args: tuple, item_timeout: float | None
+) -> None:
     """Process every batch in `workers` processes and hand each result to `finish`."""
     init_worker(*init_args)  # in this process too, to render the rows of items that stop a worker
     retry: deque[Batch] = deque()
@@ -52,16 +54,22 @@ def run_in_workers(batches: Iterator[Batch], finish: Finish, workers: int, init_
         retry.extend(broken.unfinished)
 
 
-def _run_pool(batches: Iterator[Batch], retry: deque, finish: Finish, workers: int, init_args: tuple,
-              item_timeout: float | None) -> Breakage | None:
+def _run_pool(
+    batches: Iterator[Batch], retry: deque, finish: Finish, workers: int, init_args: tuple, item_timeout: float | None
+) -> Breakage | None:
     """Run batches (retries first) until all are done (None) or the pool breaks (what it left)."""
     ctx = get_context("spawn")  # no fork: parents may hold threads (Arrow, HF datasets, torch)
     slots = Slots.create(ctx, workers)
     budget = PixelBudget.shared(ctx, scan_budget(init_args[0].pixel_limit, workers))
     pending: dict = {}
-    with _main_module_hidden(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker,
-                                                    initargs=(*init_args, slots, item_timeout, budget)) as pool, \
-            _ended_at_once_on_error(pool):
+    with (
+        _main_module_hidden(),
+        ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=init_worker, initargs=(*init_args, slots, item_timeout, budget)
+        ) as pool,
+        _ended_at_once_on_error(pool),
+    ):
+
         def fill() -> bool:
             """Submit up to 2 batches per worker; False when the pool turns out to be broken."""
             while len(pending) < 2 * workers and (batch := retry.popleft() if retry else next(batches, None)):
@@ -131,7 +139,7 @@ def _main_module_hidden():
 def _finish_what_finished(pending: dict, finish: Finish) -> list[Batch]:
     """After a break: hand on the results that arrived, return the batches that did not finish."""
     wait(pending)  # a broken pool resolves every future at once
-    for future, batch in pending.items():
+    for future in pending:
         if future.exception() is None:
             finish(future.result())
     return [batch for future, batch in pending.items() if future.exception() is not None]

@@ -14,6 +14,7 @@ skipped, as img2dataset does, and files no marker lists are deleted. At the end 
 back a piece at a time in source order (positions and duplicate-id suffixes as the local engine
 gives them) into `finish_scan`, as the local engine's rows do, so both engines write the same rows.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,9 +26,9 @@ import shutil
 import tarfile
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -49,8 +50,9 @@ from audit.report.outputs import results_schema
 from audit.side_files import SideFileError, read_json
 from audit.sources import ImageRecord, SourceError, SourceStats, display_name, is_dataset, iter_records, shard_files
 
-RAY_MISSING = ("--engine ray needs Ray, which is not installed: pip install 'autophagy-audit[ray]' "
-               "(or pip install 'ray[data]')")
+RAY_MISSING = (
+    "--engine ray needs Ray, which is not installed: pip install 'autophagy-audit[ray]' (or pip install 'ray[data]')"
+)
 PLAN_NAME = "plan.json"
 # Images below which a Ray started for one scan on one machine is slower than the local engine:
 # benchmarks/ray_scaling.py measured the break-even at about 180,000 small images on 2 cores.
@@ -67,8 +69,15 @@ MAX_NAMED_SHARDS = 5
 MAX_REASON_CHARS = 300
 FLIGHT_COLUMNS = ("shard", "shard_rows", "prepared")  # travel with the rows between stages only
 PIECE_ROWS = 10_000  # rows a ShardScanner holds before it writes them as one piece of its shard
-NOTICE_SCHEMA = pa.schema([("shard", pa.int64()), ("first", pa.int64()), ("rows", pa.int64()),
-                           ("shard_rows", pa.int64()), ("part", pa.string())])
+NOTICE_SCHEMA = pa.schema(
+    [
+        ("shard", pa.int64()),
+        ("first", pa.int64()),
+        ("rows", pa.int64()),
+        ("shard_rows", pa.int64()),
+        ("part", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,21 @@ class Shard:
     records: str = ""  # JSON [[id, uri, path, error], ...] of a folder chunk, listed by the driver
 
 
-def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, address: str | None = None,
-             num_workers: int | None = None, batch_size: int = 16, resume: bool = False,
-             progress: Progress | None = None, shard_size: int = FOLDER_SHARD_SIZE,
-             overwrite: bool = False, baseline: str | Path | None = None,
-             local_below: int = LOCAL_BELOW) -> ScanResult:
+def ray_scan(
+    source: str,
+    out: str | Path,
+    *,
+    config: ScanConfig | None = None,
+    address: str | None = None,
+    num_workers: int | None = None,
+    batch_size: int = 16,
+    resume: bool = False,
+    progress: Progress | None = None,
+    shard_size: int = FOLDER_SHARD_SIZE,
+    overwrite: bool = False,
+    baseline: str | Path | None = None,
+    local_below: int = LOCAL_BELOW,
+) -> ScanResult:
     """Scan `source` on a Ray cluster (started on the machine that runs the scan when `address` is None).
 
     When Ray would be started for this scan alone (no `address`, Ray not running in this process)
@@ -106,9 +125,19 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
     if small is not None:
         logging.getLogger(__name__).warning(
             f"about {small:,} images: scanned with the local engine, which is faster than starting Ray on one "
-            f"machine below {local_below:,} images (pass --address to use a running Ray cluster)")
-        return scan(source, out, config=config, workers=num_workers, batch_size=batch_size, resume=resume,
-                    progress=progress, overwrite=overwrite, baseline=baseline)
+            f"machine below {local_below:,} images (pass --address to use a running Ray cluster)"
+        )
+        return scan(
+            source,
+            out,
+            config=config,
+            workers=num_workers,
+            batch_size=batch_size,
+            resume=resume,
+            progress=progress,
+            overwrite=overwrite,
+            baseline=baseline,
+        )
     with OutFolder(out, clear=False) as lock:  # one scan at a time
         identity = {"source": source, **config.as_dict(), "shards": [s.name for s in shards]}
         parts = Parts(out / PARTS_DIR, identity, resume, results_schema(config.detectors))  # refused: nothing changed
@@ -123,19 +152,29 @@ def ray_scan(source: str, out: str | Path, *, config: ScanConfig | None = None, 
                 progress(parts.rows_done)
             if todo:
                 try:
-                    for notices in _pipeline(ray, address, shards, todo, config, prepare, parts.folder, num_workers,
-                                             batch_size):
+                    for notices in _pipeline(
+                        ray, address, shards, todo, config, prepare, parts.folder, num_workers, batch_size
+                    ):
                         rows = parts.take(notices)
                         if progress:
                             progress(rows)
                 except ray.exceptions.RayError as e:  # after the bounded retries
                     reason = given_up(parts.folder / ATTEMPTS_DIR, shards) or e
-                    raise ShardsFailed(shards_failed(shards, [i for i in todo if not parts.committed(i)], reason)) from e
+                    raise ShardsFailed(
+                        shards_failed(shards, [i for i in todo if not parts.committed(i)], reason)
+                    ) from e
                 parts.commit_empty(todo)
                 parts.tidy()
                 shutil.rmtree(parts.folder / ATTEMPTS_DIR, ignore_errors=True)
-            return finish_scan(parts.ordered_batches(len(shards), stage), source, config, out, stage, stats,
-                               (str(baseline), earlier) if earlier else None)
+            return finish_scan(
+                parts.ordered_batches(len(shards), stage),
+                source,
+                config,
+                out,
+                stage,
+                stats,
+                (str(baseline), earlier) if earlier else None,
+            )
         finally:
             if stage is not None:
                 stage.close()  # after the outputs: the vectors go into its cache as the parts are read
@@ -150,11 +189,16 @@ def shards_failed(shards: list[Shard], unfinished: list[int], error: Exception) 
     names = ", ".join(shards[i].name for i in unfinished[:MAX_NAMED_SHARDS])
     more = f" and {len(unfinished) - MAX_NAMED_SHARDS} more" if len(unfinished) > MAX_NAMED_SHARDS else ""
     reason = " ".join(str(error).split())[:MAX_REASON_CHARS] or type(error).__name__
-    memory = " (a worker ran out of memory: fewer --num-workers or a smaller --batch-size need less)" \
-        if "memory" in reason.lower() else ""
-    return (f"the Ray engine gave up on {len(unfinished)} shard(s) ({names}{more}) after at most {MAX_TASK_RETRIES} "
-            f"retries each: {type(error).__name__}: {reason}{memory}. The finished shards are kept: rerun with "
-            "--resume to scan the rest")
+    memory = (
+        " (a worker ran out of memory: fewer --num-workers or a smaller --batch-size need less)"
+        if "memory" in reason.lower()
+        else ""
+    )
+    return (
+        f"the Ray engine gave up on {len(unfinished)} shard(s) ({names}{more}) after at most {MAX_TASK_RETRIES} "
+        f"retries each: {type(error).__name__}: {reason}{memory}. The finished shards are kept: rerun with "
+        "--resume to scan the rest"
+    )
 
 
 class TooManyAttempts(RuntimeError):
@@ -182,8 +226,9 @@ def given_up(folder: Path, shards: list[Shard]) -> TooManyAttempts | None:
         return None
     task = refused[0].name.removesuffix(REFUSED)
     what = "the embedding of " if "-embedding-" in task else ""
-    return TooManyAttempts(f"{what}{shards[int(task[6:12])].name} was started {MAX_TASK_RETRIES + 1} times and its "
-                           "worker died each time")
+    return TooManyAttempts(
+        f"{what}{shards[int(task[6:12])].name} was started {MAX_TASK_RETRIES + 1} times and its worker died each time"
+    )
 
 
 def _import_ray():
@@ -202,24 +247,51 @@ def _embedding_stage(config: ScanConfig, cache_dir: Path):
         return None
     from audit.embedding.stage import EmbeddingStage
 
-    return EmbeddingStage(build_embedding_detectors(config), config.embedder, config.preprocess, cache_dir, device="cpu")
+    return EmbeddingStage(
+        build_embedding_detectors(config), config.embedder, config.preprocess, cache_dir, device="cpu"
+    )
 
 
 # --- shards ------------------------------------------------------------------------------
 
-def plan_shards(source: str, config: ScanConfig, shard_size: int = FOLDER_SHARD_SIZE,
-                stats: SourceStats | None = None) -> list[Shard]:
+
+def plan_shards(
+    source: str, config: ScanConfig, shard_size: int = FOLDER_SHARD_SIZE, stats: SourceStats | None = None
+) -> list[Shard]:
     """The shards of `source` in source order; raises SourceError for an unreadable source."""
     files = shard_files(source, config.allow_missing_shards)
     if files is not None or is_dataset(source):
-        next(iter_records(source, config.pixel_limit, config.column, config.follow_links, config.allow_missing_shards,
-                          stats, config.paths_under), None)  # a bad source fails here, not in Ray
-        return [Shard(name=display_name(f), spec=os.path.abspath(f)) for f in files] if files else [Shard(source, source)]
-    listing = [[r.id, r.uri, r.path and os.path.abspath(r.path), r.error, r.root]
-               for r in iter_records(source, config.pixel_limit, config.column, config.follow_links,
-                                     config.allow_missing_shards, stats, config.paths_under)]
-    return [Shard(name=f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} items, {_digest(chunk)})", records=json.dumps(chunk))
-            for chunk in (listing[i:i + shard_size] for i in range(0, len(listing), shard_size))]
+        next(
+            iter_records(
+                source,
+                config.pixel_limit,
+                config.column,
+                config.follow_links,
+                config.allow_missing_shards,
+                stats,
+                config.paths_under,
+            ),
+            None,
+        )  # a bad source fails here, not in Ray
+        return (
+            [Shard(name=display_name(f), spec=os.path.abspath(f)) for f in files] if files else [Shard(source, source)]
+        )
+    listing = [
+        [r.id, r.uri, r.path and os.path.abspath(r.path), r.error, r.root]
+        for r in iter_records(
+            source,
+            config.pixel_limit,
+            config.column,
+            config.follow_links,
+            config.allow_missing_shards,
+            stats,
+            config.paths_under,
+        )
+    ]
+    return [
+        Shard(name=f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} items, {_digest(chunk)})", records=json.dumps(chunk))
+        for chunk in (listing[i : i + shard_size] for i in range(0, len(listing), shard_size))
+    ]
 
 
 def _small_for_ray(ray, address: str | None, out: Path, resume: bool, shards: list[Shard], below: int) -> int | None:
@@ -265,22 +337,26 @@ def shard_records(shard: dict, config: ScanConfig) -> Iterator[ImageRecord]:
             yield ImageRecord(id=rid, uri=uri, path=path, error=error, pixel_limit=config.pixel_limit, root=root)
         return
     try:
-        yield from iter_records(shard["spec"], config.pixel_limit, config.column, config.follow_links,
-                                paths_under=config.paths_under)
+        yield from iter_records(
+            shard["spec"], config.pixel_limit, config.column, config.follow_links, paths_under=config.paths_under
+        )
     except SourceError as e:  # e.g. a later parquet file without the image column: one error row, as locally
         name, uri = display_name(os.path.basename(shard["spec"])), display_name(shard["spec"])
-        yield ImageRecord(id=name + "/", uri=uri, error=str(e),
-                          container=uri if uri.endswith((".tar", ".parquet")) else None)
+        yield ImageRecord(
+            id=name + "/", uri=uri, error=str(e), container=uri if uri.endswith((".tar", ".parquet")) else None
+        )
 
 
 # --- Ray Data stages -----------------------------------------------------------------------
+
 
 def _connect(ray, address: str | None, cpus_needed: int) -> None:
     """Join the cluster at `address`, or start one here (with at least the CPUs the stages need)."""
     if not ray.is_initialized():
         cpus = None if address else max(os.cpu_count() or 1, cpus_needed)
-        ray.init(address=address, num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)
+        ray.init(
+            address=address, num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
+        )
     with warnings.catch_warnings():  # Ray's own context sets its deprecated fields as it is made: not ours to fix
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\.data\.context")
         context = ray.data.DataContext.get_current()
@@ -289,8 +365,17 @@ def _connect(ray, address: str | None, cpus_needed: int) -> None:
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
 
 
-def _pipeline(ray, address: str | None, shards: list[Shard], todo: list[int], config: ScanConfig,
-              prepare: str | None, parts: Path, num_workers: int | None, batch_size: int) -> Iterator[pa.Table]:
+def _pipeline(
+    ray,
+    address: str | None,
+    shards: list[Shard],
+    todo: list[int],
+    config: ScanConfig,
+    prepare: str | None,
+    parts: Path,
+    num_workers: int | None,
+    batch_size: int,
+) -> Iterator[pa.Table]:
     """The notices (`NOTICE_SCHEMA`) of the pieces the last stage writes into `parts`."""
     from ray.data import ActorPoolStrategy
 
@@ -300,8 +385,10 @@ def _pipeline(ray, address: str | None, shards: list[Shard], todo: list[int], co
     embed_cpus = 1 if prepare and not gpus else 0
     workers = min(num_workers or max(1, cpus - embed_cpus), len(todo))  # a shard is read by one actor
     if workers + embed_cpus > cpus:
-        raise ValueError(f"{workers} detector workers{' and 1 embedding worker' if embed_cpus else ''} need "
-                         f"{workers + embed_cpus} CPUs, but the Ray cluster has {cpus}; lower --num-workers")
+        raise ValueError(
+            f"{workers} detector workers{' and 1 embedding worker' if embed_cpus else ''} need "
+            f"{workers + embed_cpus} CPUs, but the Ray cluster has {cpus}; lower --num-workers"
+        )
     items = [{"index": i, **asdict(shards[i])} for i in todo]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     folder = str(parts.resolve())
@@ -309,12 +396,24 @@ def _pipeline(ray, address: str | None, shards: list[Shard], todo: list[int], co
     shutil.rmtree(attempts, ignore_errors=True)  # each run counts afresh
     os.makedirs(attempts)
     scanner_args = (config, prepare, batch_size, None if prepare else folder, attempts)  # the last stage writes
-    ds = ds.map_batches(ShardScanner, fn_constructor_args=scanner_args, batch_size=1, batch_format="pyarrow",
-                        compute=ActorPoolStrategy(size=workers), num_cpus=1)
+    ds = ds.map_batches(
+        ShardScanner,
+        fn_constructor_args=scanner_args,
+        batch_size=1,
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=workers),
+        num_cpus=1,
+    )
     if prepare:
-        ds = ds.map_batches(EmbeddingActor, fn_constructor_args=(config, folder, attempts), batch_size=batch_size,
-                            batch_format="pyarrow", compute=ActorPoolStrategy(size=max(1, gpus)),
-                            num_gpus=1 if gpus else 0, num_cpus=embed_cpus)
+        ds = ds.map_batches(
+            EmbeddingActor,
+            fn_constructor_args=(config, folder, attempts),
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            compute=ActorPoolStrategy(size=max(1, gpus)),
+            num_gpus=1 if gpus else 0,
+            num_cpus=embed_cpus,
+        )
     return ds.iter_batches(batch_format="pyarrow", batch_size=None)
 
 
@@ -340,8 +439,14 @@ class ShardScanner:
 
     piece_rows = PIECE_ROWS
 
-    def __init__(self, config: ScanConfig, prepare: str | None, batch_size: int, parts: str | None = None,
-                 attempts: str | None = None):
+    def __init__(
+        self,
+        config: ScanConfig,
+        prepare: str | None,
+        batch_size: int,
+        parts: str | None = None,
+        attempts: str | None = None,
+    ):
         """attempts: the folder counting each shard's starts (`note_attempt`); None counts nothing."""
         init_worker(config, prepare)
         self.config = config
@@ -365,8 +470,11 @@ class ShardScanner:
             rows, prepared = process_batch(batch)
             done += len(rows)
             for row in rows:
-                row.update(shard=shard["index"], shard_rows=-1 if following else done,
-                           prepared=prepared[row["seq"]].tobytes() if row["seq"] in prepared else None)
+                row.update(
+                    shard=shard["index"],
+                    shard_rows=-1 if following else done,
+                    prepared=prepared[row["seq"]].tobytes() if row["seq"] in prepared else None,
+                )
             yield pa.Table.from_pylist(rows, schema=self.schema)
             batch = following
 
@@ -410,9 +518,14 @@ class EmbeddingActor:
         if self.attempts:
             note_attempt(self.attempts, f"shard-{table['shard'][0].as_py():06d}-embedding-{table['seq'][0].as_py()}")
         table = self._embed(table)
-        return pa.concat_tables([
-            write_piece(self.parts, table.filter(pc.equal(table["shard"], index)), piece_name(index, uuid.uuid4().hex))
-            for index in pc.unique(table["shard"]).to_pylist()])
+        return pa.concat_tables(
+            [
+                write_piece(
+                    self.parts, table.filter(pc.equal(table["shard"], index)), piece_name(index, uuid.uuid4().hex)
+                )
+                for index in pc.unique(table["shard"]).to_pylist()
+            ]
+        )
 
     def _embed(self, table: pa.Table) -> pa.Table:
         rows = table.select(self.columns).to_pylist()
@@ -421,8 +534,9 @@ class EmbeddingActor:
             row["seq"] = i
         prepared = {i: _unpack(p) for i, p in enumerate(table["prepared"].to_pylist()) if p is not None}
         self.stage.apply(rows, prepared)
-        for i, (row, seq, shard, count) in enumerate(zip(rows, positions, table["shard"].to_pylist(),
-                                                         table["shard_rows"].to_pylist())):
+        for i, (row, seq, shard, count) in enumerate(
+            zip(rows, positions, table["shard"].to_pylist(), table["shard_rows"].to_pylist())
+        ):
             vector = self.stage.vector(row["sha256"]) if i in prepared else None
             row.update(seq=seq, shard=shard, shard_rows=count, embedding=None if vector is None else vector.tolist())
         self.stage.cache.clear()
@@ -443,12 +557,18 @@ def write_piece(folder: str, table: pa.Table, name: str) -> pa.Table:
     """Write rows of one shard as `folder/name`, atomically; the notice the driver gets instead of them."""
     part = table.drop_columns([c for c in FLIGHT_COLUMNS if c in table.column_names])
     write_atomically(Path(folder) / name, lambda tmp: pq.write_table(part, tmp))
-    notice = {"shard": table["shard"][0].as_py(), "first": pc.min(table["seq"]).as_py(), "rows": table.num_rows,
-              "shard_rows": pc.max(table["shard_rows"]).as_py(), "part": name}
+    notice = {
+        "shard": table["shard"][0].as_py(),
+        "first": pc.min(table["seq"]).as_py(),
+        "rows": table.num_rows,
+        "shard_rows": pc.max(table["shard_rows"]).as_py(),
+        "part": name,
+    }
     return pa.Table.from_pylist([notice], schema=NOTICE_SCHEMA)
 
 
 # --- parts: the shards' results, committed one by one ----------------------------------------
+
 
 class Parts:
     """The pieces of each shard, its commit marker `shard-NNNNNN.done` once all are written (rows, and
@@ -467,8 +587,10 @@ class Parts:
             except SideFileError as e:
                 raise JournalMismatch(f"{e}; scan into another --out, or start anew with --overwrite") from None
             if found != identity:
-                raise JournalMismatch(f"{folder} was written by a scan with other settings or other shards; resume "
-                                      "with the same source and options, or scan into another --out")
+                raise JournalMismatch(
+                    f"{folder} was written by a scan with other settings or other shards; resume "
+                    "with the same source and options, or scan into another --out"
+                )
             self._check_markers()
             self.tidy()
         else:
@@ -495,11 +617,20 @@ class Parts:
 
     def _pieces_present(self, done: dict) -> bool:
         pieces = done["parts"]
-        return isinstance(done["rows"], int) and all(
-            isinstance(piece, list) and len(piece) == 3 and isinstance(piece[0], str) and "/" not in piece[0]
-            and all(isinstance(n, int) for n in piece[1:]) and (self.folder / piece[0]).is_file()
-            and not (self.folder / piece[0]).is_symlink() for piece in pieces) \
+        return (
+            isinstance(done["rows"], int)
+            and all(
+                isinstance(piece, list)
+                and len(piece) == 3
+                and isinstance(piece[0], str)
+                and "/" not in piece[0]
+                and all(isinstance(n, int) for n in piece[1:])
+                and (self.folder / piece[0]).is_file()
+                and not (self.folder / piece[0]).is_symlink()
+                for piece in pieces
+            )
             and sum(piece[2] for piece in pieces) == done["rows"]
+        )
 
     @staticmethod
     def _marker(path: Path) -> dict:
@@ -537,8 +668,10 @@ class Parts:
     def _commit(self, index: int, pieces: list[list]) -> None:
         for name, _, _ in pieces:
             if not (self.folder / name).exists():
-                raise RuntimeError(f"{self.folder / name}, written by a Ray worker, is not on this machine: --out must "
-                                   "be on a filesystem every node of the cluster mounts")
+                raise RuntimeError(
+                    f"{self.folder / name}, written by a Ray worker, is not on this machine: --out must "
+                    "be on a filesystem every node of the cluster mounts"
+                )
         marker = json.dumps({"rows": sum(rows for _, _, rows in pieces), "parts": pieces}) + "\n"
         write_atomically(self._path(index, ".done"), lambda tmp: tmp.write_text(marker))
 
@@ -560,11 +693,13 @@ class Parts:
                 if "embedding" in table.column_names:
                     self._keep_vectors(table, stage)
                 table = table.select(self.schema.names).cast(self.schema)
-                table = table.set_column(table.schema.get_field_index("seq"), self.schema.field("seq"),
-                                         pc.add(table["seq"], offset))
+                table = table.set_column(
+                    table.schema.get_field_index("seq"), self.schema.field("seq"), pc.add(table["seq"], offset)
+                )
                 unique = [ids(rid, uri) for rid, uri in zip(table["id"].to_pylist(), table["uri"].to_pylist())]
-                table = table.set_column(table.schema.get_field_index("id"), self.schema.field("id"),
-                                         pa.array(unique, pa.string()))
+                table = table.set_column(
+                    table.schema.get_field_index("id"), self.schema.field("id"), pa.array(unique, pa.string())
+                )
                 yield table
             offset += done["rows"]
 
@@ -580,8 +715,9 @@ class Parts:
 
     @staticmethod
     def _keep_vectors(table: pa.Table, stage) -> None:
-        embedded = [(sha, v) for sha, v in zip(table["sha256"].to_pylist(), table["embedding"].to_pylist())
-                    if v is not None]
+        embedded = [
+            (sha, v) for sha, v in zip(table["sha256"].to_pylist(), table["embedding"].to_pylist()) if v is not None
+        ]
         if embedded and stage is not None:
             stage.cache.put([sha for sha, _ in embedded], np.asarray([v for _, v in embedded], dtype=np.float32))
 

@@ -1,5 +1,6 @@
 """What a scan returns: its summary, its output folder, and its rows, read from results.parquet
 only when asked for (a scan without an output folder keeps them in memory instead)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -9,12 +9,13 @@ are the intact parts' `seq` values, kept as ranges (rows arrive nearly in order,
 plus the journal's verified rows; a part missing or altered since it was written is scanned again.
 A kill between a part's write and the journal's restart leaves rows in both; the part wins.
 """
+
 from __future__ import annotations
 
 import bisect
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -100,13 +101,16 @@ class ResultsStore:
         and return the journal's rows that may be used."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for entry in check.missing:
-            self.notes.append(f"{RESULTS_DIR}/{entry['name']} ({_rows_at(entry)}) was missing; those images "
-                              "were scanned again")
+            self.notes.append(
+                f"{RESULTS_DIR}/{entry['name']} ({_rows_at(entry)}) was missing; those images were scanned again"
+            )
         for entry in check.altered:
             aside = set_aside(self.folder / entry["name"])
-            self.notes.append(f"{RESULTS_DIR}/{entry['name']} ({_rows_at(entry)}) did not match the checksum "
-                              f"recorded when it was written; it was moved to {aside.name} and those images "
-                              "were scanned again")
+            self.notes.append(
+                f"{RESULTS_DIR}/{entry['name']} ({_rows_at(entry)}) did not match the checksum "
+                f"recorded when it was written; it was moved to {aside.name} and those images "
+                "were scanned again"
+            )
         for path in check.in_flight:  # written just before a kill; its rows are still in the journal
             path.unlink()
         self.manifest = {**check.manifest, "parts": check.intact}
@@ -115,8 +119,10 @@ class ResultsStore:
             self._write_manifest()
         loaded = check.loaded or Loaded()
         if not loaded.verified and loaded.rows:
-            self.notes.append(f"{JOURNAL_NAME} was written by an earlier version, without checksums; its "
-                              f"{len(loaded.rows)} rows were not used and their images were scanned again")
+            self.notes.append(
+                f"{JOURNAL_NAME} was written by an earlier version, without checksums; its "
+                f"{len(loaded.rows)} rows were not used and their images were scanned again"
+            )
             loaded.rows = []
         return loaded
 

@@ -8,6 +8,7 @@ again. A part the manifest does not list is refused by name (JournalMismatch: ex
 kill left between writing a part and recording it, whose rows the journal still holds. The journal
 is read too (`read_journal`), so a resume with other settings is refused before any change.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,13 @@ def new_manifest(identity: dict, columns: list[str]) -> dict:
 def part_entry(name: str, table, data: bytes) -> dict:
     """The manifest's record of a part: name, rows, first and last position, sha256 of its bytes."""
     seq = table.column("seq").to_pylist()
-    return {"name": name, "rows": len(seq), "first": min(seq), "last": max(seq),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "name": name,
+        "rows": len(seq),
+        "first": min(seq),
+        "last": max(seq),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def check_resume(folder: Path, journal: Path, identity: dict, columns: list[str]) -> ResumeCheck:
@@ -77,8 +83,9 @@ def check_resume(folder: Path, journal: Path, identity: dict, columns: list[str]
     for path in on_disk:
         if path.name not in listed:
             if path.name != f"part-{check.next_part:06d}.parquet" or not _seqs(path) <= journaled or not journaled:
-                raise ResumeRefused(f"{path} is not one of the parts this scan committed (not in {MANIFEST_NAME}); "
-                                    + ANEW)
+                raise ResumeRefused(
+                    f"{path} is not one of the parts this scan committed (not in {MANIFEST_NAME}); " + ANEW
+                )
             check.in_flight.append(path)
     check.next_part += len(check.in_flight)
     return check
@@ -118,8 +125,10 @@ def read_manifest(path: Path, identity: dict, columns: list[str]) -> dict:
     except SideFileError as e:
         raise ResumeRefused(f"{e}; {ANEW}") from None
     if manifest.get("identity") != identity:
-        raise JournalMismatch(f"{path} was written by a scan with other settings; resume with the same source "
-                              "and options, or scan into another --out")
+        raise JournalMismatch(
+            f"{path} was written by a scan with other settings; resume with the same source "
+            "and options, or scan into another --out"
+        )
     if manifest.get("columns") != list(columns):
         raise ResumeRefused(f"{path}: field 'columns' does not match this version's result columns; {ANEW}")
     parts = manifest.get("parts")

@@ -1,6 +1,7 @@
 """The user's own files a scan reads besides its source (a calibration's calibration.json, a probe
 folder's probe.json and probe.safetensors), checked field by field before the scan starts: a bad
 file is one clear error naming the file and the field (exit 2), never a traceback after the scan."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.side_files import SideFileError, read_json_object as read_side_json
+from audit.side_files import SideFileError
+from audit.side_files import read_json_object as read_side_json
 
 MAX_COUNT = 10**12  # image counts beyond this are not counts
 COUNT_FIELDS = ("tp", "fn", "fp", "tn", "n_synthetic", "n_real")
@@ -105,8 +107,12 @@ def _check_shift(shift, where: str) -> None:
     for key, value in values.items():
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not -1 <= value <= 1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not -1 <= value <= 1
+        ):
             raise UserFileError(f"{where}.{key} must be null or a number from -1 to 1, got {value!r}")
 
 
@@ -125,8 +131,12 @@ def _check_operating_point(point, where: str) -> None:
 
 
 def _check_fraction(value, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value <= 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 <= value <= 1
+    ):
         raise UserFileError(f"{where} must be a number from 0 to 1, got {value!r}")
 
 
@@ -190,8 +200,9 @@ def check_summary(path: Path, need_fraction: bool = False) -> dict:
     if estimate.get("interval") is not None or need_fraction:
         _check_interval(estimate.get("interval"), f"{path}: field 'estimate.interval'")
     if need_fraction and estimate.get("point") is None and estimate.get("flagged_fraction") is None:
-        raise UserFileError(f"{path}: field 'estimate.flagged_fraction' must be a number from 0 to 1 "
-                            "when 'estimate.point' is null")
+        raise UserFileError(
+            f"{path}: field 'estimate.flagged_fraction' must be a number from 0 to 1 when 'estimate.point' is null"
+        )
     if data.get("counts") is not None or need_fraction:
         _check_counts(data.get("counts"), f"{path}: field 'counts'")
     for key in SUMMARY_OBJECTS:

@@ -2,6 +2,7 @@
 shares with the parent: the seq of the item (or the first item of the batch) it is on, and the
 phase. A watchdog thread ends the worker (exit code 3) when the budget runs out, after marking its
 slot, so the parent (pool.py) knows which item it was, makes it an error row and replaces the worker."""
+
 from __future__ import annotations
 
 import os
@@ -24,13 +25,16 @@ class Slots:
     timed_out: object  # Array: 1 when the worker's watchdog ended it
 
     @classmethod
-    def create(cls, ctx, workers: int) -> "Slots":
+    def create(cls, ctx, workers: int) -> Slots:
         return cls(ctx.Value("i", 0), ctx.Array("q", workers), ctx.Array("b", workers), ctx.Array("b", workers))
 
     def busy(self) -> list[tuple[int, int, bool]]:
         """(seq, phase, timed out) of every slot that was working when read."""
-        return [(self.seq[i], self.phase[i], bool(self.timed_out[i]))
-                for i in range(len(self.phase)) if self.phase[i] != IDLE]
+        return [
+            (self.seq[i], self.phase[i], bool(self.timed_out[i]))
+            for i in range(len(self.phase))
+            if self.phase[i] != IDLE
+        ]
 
 
 class Watchdog:

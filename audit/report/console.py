@@ -1,5 +1,6 @@
 """The terminal (rich): a console that never prints the data's control characters raw, the scan
 summary table and the operating points of a calibration."""
+
 from __future__ import annotations
 
 from rich.console import Console
@@ -8,7 +9,6 @@ from rich.segment import Segment
 from rich.table import Table
 
 from audit.report.safe_text import safe_text
-
 from audit.report.text import baseline_lines, caveats, estimate_details, percent
 
 CONSOLE_GROUPS = 5  # the most flagged groups shown under the table (all are in the reports)
@@ -22,7 +22,8 @@ class SafeConsole(Console):
     def _render_buffer(self, buffer) -> str:
         return super()._render_buffer(
             segment if segment.control else Segment(safe_text(segment.text, keep_layout=True), segment.style)
-            for segment in buffer)
+            for segment in buffer
+        )
 
 
 def summary_table(summary: dict) -> Table:
@@ -36,8 +37,13 @@ def summary_table(summary: dict) -> Table:
     table.add_row("flagged by any detector", f"{c['flagged']} ({percent(e['flagged_fraction'])})")
     table.add_row("hard evidence (lower bound)", f"{c['hard_evidence']} ({percent(e['lower_bound'])})")
     corrected = e["operating_points"] is not None
-    point = percent(e["point"]) if e["point"] is not None else "none (see WARNING)" if e["warnings"] else \
-        f"none ({e['note'] or 'nothing scanned'})"
+    point = (
+        percent(e["point"])
+        if e["point"] is not None
+        else "none (see WARNING)"
+        if e["warnings"]
+        else f"none ({e['note'] or 'nothing scanned'})"
+    )
     table.add_row("estimated synthetic fraction" if corrected else "flagged fraction (uncorrected)", point)
     table.add_row(f"{int(100 * e['confidence'])}% interval", f"{percent(low)} - {percent(high)}")
     table.add_row("method", f"{e['method']}; {e['interval_method']} interval")
@@ -49,13 +55,24 @@ def summary_table(summary: dict) -> Table:
     for name, n in summary.get("per_tool", {}).items():
         table.add_row(escape_markup(f"  tool: {name}"), str(n))
     groups = summary.get("groups")
-    for g in (groups["groups"][:CONSOLE_GROUPS] if groups and groups["count"] > 1 else []):
-        table.add_row(escape_markup(f"  {groups['by']}: {g['group']}"),
-                      f"{g['flagged']}/{g['ok']} flagged ({percent(g['flagged_share'])})")
+    for g in groups["groups"][:CONSOLE_GROUPS] if groups and groups["count"] > 1 else []:
+        table.add_row(
+            escape_markup(f"  {groups['by']}: {g['group']}"),
+            f"{g['flagged']}/{g['ok']} flagged ({percent(g['flagged_share'])})",
+        )
     for reason, n in summary["errors"]["by_reason"].items():
         table.add_row(f"  error: {reason}", str(n))
-    table.caption = escape_markup("\n".join([*[f"WARNING: {w}" for w in e["warnings"]], *estimate_details(e),
-                                              e["note"], *caveats(summary), *baseline_lines(summary)]))
+    table.caption = escape_markup(
+        "\n".join(
+            [
+                *[f"WARNING: {w}" for w in e["warnings"]],
+                *estimate_details(e),
+                e["note"],
+                *caveats(summary),
+                *baseline_lines(summary),
+            ]
+        )
+    )
     return table
 
 
@@ -64,14 +81,24 @@ def calibration_table(calibration: dict) -> Table:
     table = Table(title="detector operating points (held-out part)", title_justify="left")
     for column in ("detector", "TPR", "95% CI", "FPR", "95% CI", "synthetic", "real"):
         table.add_column(column, justify="left" if column == "detector" else "right")
-    points = {**calibration["detectors"], "combined rule": calibration["combined"],
-              "hard evidence": calibration["hard_evidence"],
-              "combined rule, images without hard evidence": calibration["combined_rest"]}
+    points = {
+        **calibration["detectors"],
+        "combined rule": calibration["combined"],
+        "hard evidence": calibration["hard_evidence"],
+        "combined rule, images without hard evidence": calibration["combined_rest"],
+    }
     for name, p in points.items():
-        table.add_row(name, percent(p["tpr"]), "{} - {}".format(*map(percent, p["tpr_interval"])),
-                      percent(p["fpr"]), "{} - {}".format(*map(percent, p["fpr_interval"])),
-                      str(p["n_synthetic"]), str(p["n_real"]))
+        table.add_row(
+            name,
+            percent(p["tpr"]),
+            "{} - {}".format(*map(percent, p["tpr_interval"])),
+            percent(p["fpr"]),
+            "{} - {}".format(*map(percent, p["fpr_interval"])),
+            str(p["n_synthetic"]),
+            str(p["n_real"]),
+        )
     probe = calibration["probe"]
     table.caption = "\n".join(
-        [f"probe: {probe.get('skipped') or probe.get('metrics')}", *[f"NOTE: {n}" for n in calibration["notes"]]])
+        [f"probe: {probe.get('skipped') or probe.get('metrics')}", *[f"NOTE: {n}" for n in calibration["notes"]]]
+    )
     return table

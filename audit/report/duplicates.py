@@ -5,6 +5,7 @@ it was flagged, its pHash (8 bytes) and, with a model, its unit embedding as flo
 in compact arrays, and the clusters are found once at the end (audit.bank.clusters: exact for pHashes,
 an inverted-file search for embeddings), so copies anywhere in the scan are linked. Unflagged members
 of a cluster holding a flagged image count as flagged copies."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,8 +70,9 @@ class DuplicateTally:
 
         codes = np.ma.masked_array(self.codes.array(), mask=~self.has_code.array())
         vectors = None if self.vectors is None else self.vectors.array()
-        found = near_duplicate_groups(vectors, len(self.ids), threshold=self.threshold, phashes=codes,
-                                      phash_distance=self.phash_distance)
+        found = near_duplicate_groups(
+            vectors, len(self.ids), threshold=self.threshold, phashes=codes, phash_distance=self.phash_distance
+        )
         clusters = [sorted(group.tolist(), key=self.ids.__getitem__) for group in found]
         return sorted(clusters, key=lambda c: (-len(c), self.ids[c[0]]))
 
@@ -99,7 +101,7 @@ class Growing:
         return len(self._full) * CHUNK_ROWS + self._used
 
     def array(self) -> np.ndarray:
-        return np.concatenate(self._full + [self._block[:self._used]])
+        return np.concatenate(self._full + [self._block[: self._used]])
 
 
 class Strings:
@@ -122,4 +124,4 @@ class Strings:
         if self._cache is None:
             self._cache = self._ends.array()
         start = int(self._cache[i - 1]) if i else 0
-        return self._data[start:int(self._cache[i])].decode("utf-8", "surrogatepass")
+        return self._data[start : int(self._cache[i])].decode("utf-8", "surrogatepass")

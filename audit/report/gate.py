@@ -1,4 +1,5 @@
 """The CI gate: checks on a scan summary, each passed or failed, and the exit code they imply."""
+
 from __future__ import annotations
 
 EXIT_OK = 0
@@ -14,8 +15,13 @@ GATES = ("point", "upper", "band-upper")
 DEFAULT_MAX_ERROR_RATE = 0.5
 
 
-def gate_checks(summary: dict, fail_above: float | None, gate: str = "point",
-                max_error_rate: float = DEFAULT_MAX_ERROR_RATE, fail_on_increase: float | None = None) -> list[dict]:
+def gate_checks(
+    summary: dict,
+    fail_above: float | None,
+    gate: str = "point",
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+    fail_on_increase: float | None = None,
+) -> list[dict]:
     """The scan's checks, each {name, passed, message, exit}. A scan that read no image fails always
     (exit 2). With a threshold (`fail_above`) the gate also fails when the synthetic fraction (the
     point, with `gate="upper"` the interval's upper end, with `gate="band-upper"` the larger of that and
@@ -26,8 +32,11 @@ def gate_checks(summary: dict, fail_above: float | None, gate: str = "point",
     c, e = summary["counts"], summary["estimate"]
     checks = [_completed_check(summary)]
     if fail_above is not None:
-        checks += [_fraction_check(c, e, fail_above, gate), _error_rate_check(summary, max_error_rate),
-                   _detectors_check(summary)]
+        checks += [
+            _fraction_check(c, e, fail_above, gate),
+            _error_rate_check(summary, max_error_rate),
+            _detectors_check(summary),
+        ]
     if fail_on_increase is not None:
         checks.append(_increase_check(summary.get("baseline"), fail_on_increase))
     return checks
@@ -39,37 +48,56 @@ def _increase_check(comparison: dict | None, limit: float) -> dict:
         return {"name": name, "passed": False, "exit": EXIT_USAGE, "message": "no baseline: give --baseline OLD_OUT"}
     change, (low, high) = comparison["change"], comparison["change_interval"]
     passed = change <= limit
-    return {"name": name, "passed": passed, "exit": EXIT_THRESHOLD,
-            "message": f"{comparison['measure']} {comparison['before']:.4f} -> {comparison['after']:.4f} "
-                       f"({change:+.4f}, interval {low:+.4f} to {high:+.4f}) {'<=' if passed else '>'} {limit} "
-                       f"since {comparison['baseline']}"}
+    return {
+        "name": name,
+        "passed": passed,
+        "exit": EXIT_THRESHOLD,
+        "message": f"{comparison['measure']} {comparison['before']:.4f} -> {comparison['after']:.4f} "
+        f"({change:+.4f}, interval {low:+.4f} to {high:+.4f}) {'<=' if passed else '>'} {limit} "
+        f"since {comparison['baseline']}",
+    }
 
 
 def _completed_check(summary: dict) -> dict:
     c = summary["counts"]
     reasons = ", ".join(f"{n} {reason}" for reason, n in summary["errors"]["by_reason"].items())
     if c["ok"]:
-        return {"name": "scan completed", "passed": True, "exit": EXIT_OK,
-                "message": f"{c['total']} items, {c['ok']} scanned, {c['error']} errors"}
-    return {"name": "scan completed", "passed": False, "exit": EXIT_USAGE,
-            "message": f"no image of {summary['source']} could be read: {c['error']} errors ({reasons or 'none'})"}
+        return {
+            "name": "scan completed",
+            "passed": True,
+            "exit": EXIT_OK,
+            "message": f"{c['total']} items, {c['ok']} scanned, {c['error']} errors",
+        }
+    return {
+        "name": "scan completed",
+        "passed": False,
+        "exit": EXIT_USAGE,
+        "message": f"no image of {summary['source']} could be read: {c['error']} errors ({reasons or 'none'})",
+    }
 
 
 def _error_rate_check(summary: dict, max_error_rate: float) -> dict:
     c = summary["counts"]
     rate = c["error"] / c["total"] if c["total"] else 0.0
     passed = rate <= max_error_rate
-    return {"name": f"error share <= {max_error_rate}", "passed": passed, "exit": EXIT_THRESHOLD,
-            "message": f"{c['error']} of {c['total']} items are errors ({rate:.1%}) "
-                       f"{'<=' if passed else '>'} --max-error-rate {max_error_rate}"}
+    return {
+        "name": f"error share <= {max_error_rate}",
+        "passed": passed,
+        "exit": EXIT_THRESHOLD,
+        "message": f"{c['error']} of {c['total']} items are errors ({rate:.1%}) "
+        f"{'<=' if passed else '>'} --max-error-rate {max_error_rate}",
+    }
 
 
 def _detectors_check(summary: dict) -> dict:
     skipped = summary["skipped_detectors"]
     ran = ", ".join(summary["detectors"]) or "none"
-    return {"name": "requested detectors ran", "passed": not skipped, "exit": EXIT_USAGE,
-            "message": "; ".join(f"{name} did not run: {why}" for name, why in skipped.items())
-                       or f"all ran ({ran})"}
+    return {
+        "name": "requested detectors ran",
+        "passed": not skipped,
+        "exit": EXIT_USAGE,
+        "message": "; ".join(f"{name} did not run: {why}" for name, why in skipped.items()) or f"all ran ({ran})",
+    }
 
 
 def _fraction_check(c: dict, e: dict, fail_above: float, gate: str) -> dict:
@@ -78,15 +106,19 @@ def _fraction_check(c: dict, e: dict, fail_above: float, gate: str) -> dict:
     name, value = _gated_value(e, gate)
     value = 0.0 if not c["ok"] else value  # nothing scanned: nothing synthetic
     if value is None:
-        return {"name": f"{name} <= {fail_above}", "passed": False, "exit": EXIT_THRESHOLD,
-                "message": f"no point estimate ({e['method']}): {' '.join(e['warnings'])}"}
+        return {
+            "name": f"{name} <= {fail_above}",
+            "passed": False,
+            "exit": EXIT_THRESHOLD,
+            "message": f"no point estimate ({e['method']}): {' '.join(e['warnings'])}",
+        }
     passed = value <= fail_above
     return {
         "name": f"{name} <= {fail_above}",
         "passed": passed,
         "exit": EXIT_THRESHOLD,
         "message": f"{name} {value:.4f} ({e['method']}; {c['flagged']}/{c['ok']} flagged, "
-                   f"{c['hard_evidence']} with hard evidence) {'<=' if passed else '>'} threshold {fail_above}",
+        f"{c['hard_evidence']} with hard evidence) {'<=' if passed else '>'} threshold {fail_above}",
     }
 
 

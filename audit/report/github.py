@@ -1,5 +1,6 @@
 """`--format github`: the step summary appended to $GITHUB_STEP_SUMMARY and the workflow
 commands (`::error` / `::warning`) that annotate the run."""
+
 from __future__ import annotations
 
 import os
@@ -19,10 +20,19 @@ def github_summary(summary: dict, checks: list[dict], fail_above: float | None) 
     errors = summary["errors"]
     lines += ["", f"## Errors ({errors['count']})", ""]
     if errors["by_reason"]:
-        lines += ["| reason | items |", "|---|---|", *[f"| {md_cell(r)} | {n} |" for r, n in errors["by_reason"].items()]]
+        lines += [
+            "| reason | items |",
+            "|---|---|",
+            *[f"| {md_cell(r)} | {n} |" for r, n in errors["by_reason"].items()],
+        ]
     first = errors.get("first", [])
     if first:
-        lines += ["", "| item | error |", "|---|---|", *[f"| {md_cell(e['id'])} | {md_cell(e['error'])} |" for e in first]]
+        lines += [
+            "",
+            "| item | error |",
+            "|---|---|",
+            *[f"| {md_cell(e['id'])} | {md_cell(e['error'])} |" for e in first],
+        ]
         if errors["count"] > len(first):
             lines.append(f"| ... | {errors['count'] - len(first)} more in results.parquet and report.html |")
     if fail_above is None:
@@ -30,8 +40,10 @@ def github_summary(summary: dict, checks: list[dict], fail_above: float | None) 
     else:
         verdict = "passed" if all(c["passed"] for c in checks) else "FAILED"
         lines += ["", f"## Gate: {verdict}", "", "| check | result | details |", "|---|---|---|"]
-        lines += [f"| {md_cell(c['name'])} | {'passed' if c['passed'] else '**FAILED**'} | {md_cell(c['message'])} |"
-                  for c in checks]
+        lines += [
+            f"| {md_cell(c['name'])} | {'passed' if c['passed'] else '**FAILED**'} | {md_cell(c['message'])} |"
+            for c in checks
+        ]
     return safe_text("\n".join(lines) + "\n", keep_layout=True)
 
 
@@ -49,15 +61,18 @@ def append_github_summary(markdown: str) -> Path | None:
 def github_annotations(summary: dict, checks: list[dict]) -> list[str]:
     """GitHub workflow commands: failed checks as errors; estimate warnings, detectors that did not run
     and error rows (their count and the first few items) as warnings."""
-    warnings = [*summary["estimate"]["warnings"],
-                *[f"detector {name} did not run: {why}" for name, why in summary["skipped_detectors"].items()]]
+    warnings = [
+        *summary["estimate"]["warnings"],
+        *[f"detector {name} did not run: {why}" for name, why in summary["skipped_detectors"].items()],
+    ]
     errors = summary["errors"]
     if errors["count"]:
         named = ", ".join(e["id"] for e in errors.get("first", [])[:ANNOTATED_ERRORS])
         more = f" and {errors['count'] - ANNOTATED_ERRORS} more" if errors["count"] > ANNOTATED_ERRORS else ""
         warnings.append(f"{errors['count']} items could not be scanned: {named}{more} (see the step summary)")
-    return ([_workflow_command("error", f"{c['name']}: {c['message']}") for c in checks if not c["passed"]]
-            + [_workflow_command("warning", w) for w in warnings])
+    return [_workflow_command("error", f"{c['name']}: {c['message']}") for c in checks if not c["passed"]] + [
+        _workflow_command("warning", w) for w in warnings
+    ]
 
 
 def _workflow_command(kind: str, message: str) -> str:

@@ -10,6 +10,7 @@ when any row has a URL, else `shard` for shards, parquet files and datasets, els
 Groups are counted as rows stream by: memory grows with the number of groups (up to MAX_TRACKED),
 never with the number of rows.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -23,7 +24,9 @@ OTHER_GROUPS = "(other groups)"
 
 def _is_shard_row(row: dict) -> bool:
     uri = row.get("uri") or ""
-    return "#" in uri or uri.startswith("hf://") or (row.get("id") or "").split("/", 1)[0].endswith((".tar", ".parquet"))
+    return (
+        "#" in uri or uri.startswith("hf://") or (row.get("id") or "").split("/", 1)[0].endswith((".tar", ".parquet"))
+    )
 
 
 def _folder(row: dict) -> str:
@@ -53,8 +56,16 @@ def _share(part: int, whole: int) -> float | None:
 
 def _group_entry(name: str, counts: list[int]) -> dict:
     total, ok, flagged, hard = counts
-    return {"group": name, "total": total, "ok": ok, "error": total - ok, "flagged": flagged,
-            "hard_evidence": hard, "flagged_share": _share(flagged, ok), "hard_share": _share(hard, ok)}
+    return {
+        "group": name,
+        "total": total,
+        "ok": ok,
+        "error": total - ok,
+        "flagged": flagged,
+        "hard_evidence": hard,
+        "flagged_share": _share(flagged, ok),
+        "hard_share": _share(hard, ok),
+    }
 
 
 class GroupTally:
@@ -87,10 +98,16 @@ class GroupTally:
         """{"by", "groups": [...], "count", "left_off"}: every group's counts and flagged share, the most
         flagged share first (then the most flagged, then the name)."""
         by = self.by or ("domain" if self.any_url else "shard" if self.any_shard else "folder")
-        groups = sorted((_group_entry(name, counts) for name, counts in self.counts[by].items()),
-                        key=lambda g: (-(g["flagged_share"] or 0.0), -g["flagged"], g["group"]))
-        return {"by": by, "count": len(groups), "groups": groups[:MAX_GROUPS],
-                "left_off": max(0, len(groups) - MAX_GROUPS)}
+        groups = sorted(
+            (_group_entry(name, counts) for name, counts in self.counts[by].items()),
+            key=lambda g: (-(g["flagged_share"] or 0.0), -g["flagged"], g["group"]),
+        )
+        return {
+            "by": by,
+            "count": len(groups),
+            "groups": groups[:MAX_GROUPS],
+            "left_off": max(0, len(groups) - MAX_GROUPS),
+        }
 
 
 def breakdown(rows, group_by: str | None = None) -> dict:

@@ -1,6 +1,7 @@
 """report.html: the scan report as one self-contained page (inline CSS/JS, images as data URIs):
 the estimate, caveats, counts, score histograms, and sortable, filterable tables of the flagged
 images (with thumbnails) and the errors. All text from the scan is escaped."""
+
 from __future__ import annotations
 
 import io
@@ -11,13 +12,28 @@ from pathlib import Path
 from audit.atomic import write_atomically
 from audit.report.page import cell, data_uri, figure_png, page, table
 from audit.report.tally import LISTED_ROWS, Listed
-from audit.report.text import DECISION_COLUMNS, GROUP_HEADERS, baseline_lines, caveats, decision_counts, estimate_details, flag_evidence, group_cells, group_title, groups_left_out, headline, percent
+from audit.report.text import (
+    DECISION_COLUMNS,
+    GROUP_HEADERS,
+    baseline_lines,
+    caveats,
+    decision_counts,
+    estimate_details,
+    flag_evidence,
+    group_cells,
+    group_title,
+    groups_left_out,
+    headline,
+    percent,
+)
 
 MAX_TABLE_ROWS = LISTED_ROWS
 MAX_THUMBNAILS = 200
 THUMBNAIL_PX = 128
-HISTOGRAMS = {"probe_score": "probe scores (probability synthetic)",
-              "neardup_score": "near-duplicate bank scores (similarity of a match; images without one have no score)"}
+HISTOGRAMS = {
+    "probe_score": "probe scores (probability synthetic)",
+    "neardup_score": "near-duplicate bank scores (similarity of a match; images without one have no score)",
+}
 
 
 def write_html_report(summary: dict, listed: Listed, path) -> None:
@@ -38,9 +54,12 @@ def html_report(summary: dict, listed: Listed) -> str:
         _list(estimate_details(e)),
         _list(baseline_lines(summary)),
         _estimate_table(summary),
-        "<h2>Detectors</h2>", _detector_table(summary["per_detector"]),
-        "<h2>Generators (model family)</h2>", _count_table("generator", summary["per_generator"]),
-        "<h2>Tools</h2>", _count_table("tool", summary.get("per_tool", {})),
+        "<h2>Detectors</h2>",
+        _detector_table(summary["per_detector"]),
+        "<h2>Generators (model family)</h2>",
+        _count_table("generator", summary["per_generator"]),
+        "<h2>Tools</h2>",
+        _count_table("tool", summary.get("per_tool", {})),
         *_group_section(summary.get("groups")),
         *_histograms(listed.histograms),
         *_flagged_section(summary, listed.flagged),
@@ -59,19 +78,23 @@ def _estimate_table(summary: dict) -> str:
     hard_low, hard_high = e.get("lower_bound_interval") or (None, None)
     corrected = e["operating_points"] is not None
     rows = [
-        ("images scanned", str(c["ok"])), ("errors", str(c["error"])),
+        ("images scanned", str(c["ok"])),
+        ("errors", str(c["error"])),
         ("flagged by any detector", f"{c['flagged']} ({percent(e['flagged_fraction'])})"),
         ("estimated synthetic fraction" if corrected else "flagged fraction (uncorrected)", percent(e["point"])),
         (f"{int(100 * e['confidence'])}% interval", f"{percent(low)} - {percent(high)}"),
-        ("hard lower bound (hard evidence)", f"{c['hard_evidence']} ({percent(e['lower_bound'])}; "
-                                             f"interval {percent(hard_low)} - {percent(hard_high)})"),
+        (
+            "hard lower bound (hard evidence)",
+            f"{c['hard_evidence']} ({percent(e['lower_bound'])}; interval {percent(hard_low)} - {percent(hard_high)})",
+        ),
     ]
     return table(["measure", "value"], [[cell(k), cell(v)] for k, v in rows], table_id="estimate")
 
 
 def _detector_table(per_detector: dict) -> str:
-    rows = [[cell(name), *(cell(n, numeric=True) for n in decision_counts(counts))]
-            for name, counts in per_detector.items()]
+    rows = [
+        [cell(name), *(cell(n, numeric=True) for n in decision_counts(counts))] for name, counts in per_detector.items()
+    ]
     return table(["detector", *(header for _, header in DECISION_COLUMNS)], rows)
 
 
@@ -86,8 +109,11 @@ def _group_section(groups: dict | None) -> list[str]:
         return []
     body = [[cell(g["group"]), *(cell(v, numeric=True) for v in group_cells(g))] for g in groups["groups"]]
     note = groups_left_out(groups, len(body))
-    return [f"<h2>{escape(group_title(groups))}</h2>", *([f'<p class="note">{escape(note)}</p>'] if note else []),
-            table([groups["by"], *GROUP_HEADERS], body, sortable=True, table_id="groups")]
+    return [
+        f"<h2>{escape(group_title(groups))}</h2>",
+        *([f'<p class="note">{escape(note)}</p>'] if note else []),
+        table([groups["by"], *GROUP_HEADERS], body, sortable=True, table_id="groups"),
+    ]
 
 
 def _histograms(histograms: dict) -> list[str]:
@@ -118,29 +144,48 @@ def _flagged_section(summary: dict, flagged_rows: list[dict]) -> list[str]:
     picked = [shown[i] for i in sorted(thumbs)]
     containers = {r["uri"]: r["container"] for r in picked if "container" in r}
     images = thumbnails([r["uri"] for r in picked], (summary.get("config") or {}).get("column"), containers)
-    body = [[_thumbnail_cell(images.get(r["uri"])) if i in thumbs else cell(""), cell(r["id"]), cell(r["generator"] or ""),
-             cell(r.get("tool") or ""), cell("yes" if r["hard_evidence"] else "no"),
-             cell(flag_evidence(r, summary["per_detector"]))]
-            for i, r in enumerate(shown)]
+    body = [
+        [
+            _thumbnail_cell(images.get(r["uri"])) if i in thumbs else cell(""),
+            cell(r["id"]),
+            cell(r["generator"] or ""),
+            cell(r.get("tool") or ""),
+            cell("yes" if r["hard_evidence"] else "no"),
+            cell(flag_evidence(r, summary["per_detector"])),
+        ]
+        for i, r in enumerate(shown)
+    ]
     missing = Counter(why for why in images.values() if not why.startswith("data:"))
     notes = [f'<p class="note">No thumbnail for {n} rows: {escape(why)}.</p>' for why, n in missing.most_common()]
-    return [f"<h2>Flagged images ({flagged})</h2>", *_left_out(flagged, len(shown), len(thumbs)), *notes,
-            table(["thumbnail", "id", "generator", "tool", "hard evidence", "evidence"], body, sortable=True,
-                  table_id="flagged")]
+    return [
+        f"<h2>Flagged images ({flagged})</h2>",
+        *_left_out(flagged, len(shown), len(thumbs)),
+        *notes,
+        table(
+            ["thumbnail", "id", "generator", "tool", "hard evidence", "evidence"],
+            body,
+            sortable=True,
+            table_id="flagged",
+        ),
+    ]
 
 
 def _error_section(errors: int, error_rows: list[dict]) -> list[str]:
     shown = error_rows[:MAX_TABLE_ROWS]
     body = [[cell(r["id"]), cell(r["error"])] for r in shown]
-    return [f"<h2>Errors ({errors})</h2>", *_left_out(errors, len(shown)),
-            table(["id", "reason"], body, sortable=True, table_id="errors")]
+    return [
+        f"<h2>Errors ({errors})</h2>",
+        *_left_out(errors, len(shown)),
+        table(["id", "reason"], body, sortable=True, table_id="errors"),
+    ]
 
 
 def _left_out(total: int, shown: int, thumbnails: int | None = None) -> list[str]:
     notes = []
     if shown < total:
-        notes.append(f"{total - shown} of {total} rows left out to keep this page small; "
-                     "all of them are in results.parquet.")
+        notes.append(
+            f"{total - shown} of {total} rows left out to keep this page small; all of them are in results.parquet."
+        )
     if thumbnails is not None and thumbnails < shown:
         notes.append(f"Thumbnails for {thumbnails} of {shown} rows (an evenly spaced sample).")
     return [f'<p class="note">{escape(n)}</p>' for n in notes]
@@ -157,15 +202,18 @@ def _thumbnail_cell(src: str | None) -> str:
     return f'<td><img class="thumb" alt="" src="{src}"></td>' if src and src.startswith("data:") else "<td></td>"
 
 
-def thumbnails(uris: list[str], column: str | None = None,
-               containers: dict[str, str | None] | None = None) -> dict[str, str]:
+def thumbnails(
+    uris: list[str], column: str | None = None, containers: dict[str, str | None] | None = None
+) -> dict[str, str]:
     """uri -> a thumbnail's data URI, or the reason there is none: files, shard members and parquet
     rows are read back (each shard or file once, from the container the scan recorded); remote
     items are not."""
     from audit.sources.reread import read_items
 
-    return {uri: thumbnail(data) if isinstance(data, bytes) else data
-            for uri, data in read_items([u for u in uris if u], column, containers).items()}
+    return {
+        uri: thumbnail(data) if isinstance(data, bytes) else data
+        for uri, data in read_items([u for u in uris if u], column, containers).items()
+    }
 
 
 def thumbnail(data: bytes) -> str:

@@ -1,4 +1,5 @@
 """JUnit XML of the gate's checks (`--junit FILE`), one <testcase> per check."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +16,8 @@ def write_junit(path: str | Path, checks: list[dict]) -> None:
         body = "" if c["passed"] else f"<failure message={quoteattr(c['message'])}>{escape(c['message'])}</failure>"
         out = f"<system-out>{escape(c['message'])}</system-out>"
         cases.append(f'  <testcase classname="autophagy-audit" name={quoteattr(c["name"])}>{body}{out}</testcase>')
-    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="autophagy-audit" tests="{len(checks)}" '
-           f'failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n")
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="autophagy-audit" tests="{len(checks)}" '
+        f'failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+    )
     write_atomically(Path(path), lambda p: p.write_text(xml, encoding="utf-8"))

@@ -1,9 +1,10 @@
 """The files of a scan's output folder: results.parquet (its schema here), summary.json,
 report.md and report.html, each written atomically."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,27 +18,45 @@ from audit.report.tally import Listed
 RESULTS_FILE = "results.parquet"
 
 BASE_COLUMNS = [
-    ("seq", pa.int64()), ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()),
-    ("error", pa.string()), ("error_kind", pa.string()), ("format", pa.string()), ("width", pa.int64()),
+    ("seq", pa.int64()),
+    ("id", pa.string()),
+    ("uri", pa.string()),
+    ("status", pa.string()),
+    ("error", pa.string()),
+    ("error_kind", pa.string()),
+    ("format", pa.string()),
+    ("width", pa.int64()),
     ("height", pa.int64()),
-    ("sha256", pa.string()), ("phash", pa.string()), ("url", pa.string()), ("key", pa.string()),
+    ("sha256", pa.string()),
+    ("phash", pa.string()),
+    ("url", pa.string()),
+    ("key", pa.string()),
     ("caption", pa.string()),
     ("container", pa.string()),  # the tar or parquet file holding the item; the uri is `container#item`
 ]
-TAIL_COLUMNS = [("flagged", pa.bool_()), ("hard_evidence", pa.bool_()), ("generator", pa.string()),
-                ("tool", pa.string()), ("decision", pa.string())]
+TAIL_COLUMNS = [
+    ("flagged", pa.bool_()),
+    ("hard_evidence", pa.bool_()),
+    ("generator", pa.string()),
+    ("tool", pa.string()),
+    ("decision", pa.string()),
+]
 
 
 def results_schema(detectors) -> pa.Schema:
     per_detector = []
     for name in detectors:
-        per_detector += [(f"{name}_score", pa.float64()), (f"{name}_decision", pa.string()),
-                         (f"{name}_evidence", pa.string())]
+        per_detector += [
+            (f"{name}_score", pa.float64()),
+            (f"{name}_decision", pa.string()),
+            (f"{name}_evidence", pa.string()),
+        ]
     return pa.schema(BASE_COLUMNS + per_detector + TAIL_COLUMNS)
 
 
 def write_results(out: Path, tables: Iterable[pa.Table], schema: pa.Schema) -> None:
     """results.parquet from `tables` as they stream by (one row group each), written atomically."""
+
     def write(path: Path) -> None:
         with pq.ParquetWriter(path, schema) as writer:
             for table in tables:

@@ -1,5 +1,6 @@
 """Building blocks of the self-contained HTML reports: the page shell (inline CSS and the
 sort/filter script), escaped tables and inline images as data URIs. Nothing is fetched."""
+
 from __future__ import annotations
 
 import base64
@@ -51,10 +52,14 @@ document.body.setAttribute('data-report-js','ready');
 def page(title: str, body: list[str]) -> str:
     """A complete HTML document: inline style, the given body parts, the inline script; control
     characters the data brought are shown escaped (safe_text)."""
-    return safe_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + f"\n<script>{SCRIPT}</script>\n</body></html>\n", keep_layout=True)
+    return safe_text(
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + f"\n<script>{SCRIPT}</script>\n</body></html>\n",
+        keep_layout=True,
+    )
 
 
 def table(header: list[str], rows: list[list[str]], sortable: bool = False, table_id: str = "") -> str:

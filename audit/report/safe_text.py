@@ -7,6 +7,7 @@ renderer (console tables and messages, report.md, report.html, the GitHub step s
 annotations) passes its text through `safe_text`, which shows each such character as a visible
 escape (`\\x1b`, `\\u202e`) instead. Below every renderer; imports nothing of the project.
 """
+
 from __future__ import annotations
 
 import re

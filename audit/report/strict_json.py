@@ -1,5 +1,6 @@
 """Standard JSON for every file the tools write: NaN and infinities become null (Python's json
 would write bare NaN, which strict readers refuse)."""
+
 from __future__ import annotations
 
 import json

@@ -2,6 +2,7 @@
 counts, errors by reason, skipped detectors, near-duplicate clusters, versions and configuration.
 This is what summary.json holds; it is built from a ScanTally, the aggregates of the rows streamed
 past once."""
+
 from __future__ import annotations
 
 import platform
@@ -12,16 +13,28 @@ from audit.estimate import scan_estimate
 from audit.report.duplicates import DuplicateTally
 from audit.report.tally import ScanTally
 
-VERSIONED_PACKAGES = ("autophagy-audit", "Pillow", "numpy", "invisible-watermark", "opencv-python", "c2pa-python",
-                      "open_clip_torch", "torch", "faiss-cpu")
+VERSIONED_PACKAGES = (
+    "autophagy-audit",
+    "Pillow",
+    "numpy",
+    "invisible-watermark",
+    "opencv-python",
+    "c2pa-python",
+    "open_clip_torch",
+    "torch",
+    "faiss-cpu",
+)
 MAX_LISTED_ERRORS = 20  # error rows named in summary.json (all are in results.parquet)
 
 
 def new_tally(config, stage=None) -> ScanTally:
     """An empty tally for a scan with `config` (clustering near-duplicates when the stage embeds or hashes)."""
     skipped = dict(stage.skipped) if stage else {}
-    duplicates = DuplicateTally(stage, config.neardup_hard, config.phash_distance) \
-        if stage is not None and stage.active else None
+    duplicates = (
+        DuplicateTally(stage, config.neardup_hard, config.phash_distance)
+        if stage is not None and stage.active
+        else None
+    )
     return ScanTally([d for d in config.detectors if d not in skipped], config.group_by, duplicates)
 
 
@@ -29,8 +42,13 @@ def tally_summary(tally: ScanTally, config, source: str, stage=None, calibration
     errors = tally.total - tally.ok
     summary = {
         "source": source,
-        "counts": {"total": tally.total, "ok": tally.ok, "error": errors, "flagged": tally.flagged,
-                   "hard_evidence": tally.hard},
+        "counts": {
+            "total": tally.total,
+            "ok": tally.ok,
+            "error": errors,
+            "flagged": tally.flagged,
+            "hard_evidence": tally.hard,
+        },
         "estimate": scan_estimate(tally.evidence, tally.detectors, calibration, config),
         "detectors": tally.detectors,
         "skipped_detectors": dict(stage.skipped) if stage else {},

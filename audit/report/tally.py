@@ -2,6 +2,7 @@
 detector, generators and tools, groups, errors by reason, the estimate's evidence, score histograms,
 near-duplicate clusters, and the first flagged and error rows the reports list. Memory is bounded by
 those caps (and the number of distinct generators, tools and groups), never by the number of rows."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -44,7 +45,7 @@ class Listed:
                 counts[min(HISTOGRAM_BINS - 1, max(0, int(row[column] * HISTOGRAM_BINS)))] += 1
 
     @classmethod
-    def of(cls, rows) -> "Listed":
+    def of(cls, rows) -> Listed:
         listed = cls()
         for row in rows:
             listed.add(row)
@@ -70,8 +71,11 @@ class ScanTally:
 
     def add(self, rows: list[dict]) -> None:
         ok_rows = [r for r in rows if r["status"] == "ok"]
-        self.evidence.add([bool(r["hard_evidence"]) for r in ok_rows], [bool(r["flagged"]) for r in ok_rows],
-                          [np.nan if r.get("probe_score") is None else r["probe_score"] for r in ok_rows])
+        self.evidence.add(
+            [bool(r["hard_evidence"]) for r in ok_rows],
+            [bool(r["flagged"]) for r in ok_rows],
+            [np.nan if r.get("probe_score") is None else r["probe_score"] for r in ok_rows],
+        )
         self.total += len(rows)
         self.ok += len(ok_rows)
         for row in rows:

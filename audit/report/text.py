@@ -1,5 +1,6 @@
 """The words every report format shares: the headline, what a corrected estimate rests on, the
 caveats a reader must see, and the evidence of a flagged row. Below every renderer."""
+
 from __future__ import annotations
 
 
@@ -11,7 +12,8 @@ def headline(summary: dict) -> str:
     c, e = summary["counts"], summary["estimate"]
     low, high = e["interval"]
     interval = f"{int(100 * e['confidence'])}% CI {percent(low)}-{percent(high)}" + (
-        ", widened to the sensitivity band: possible shift" if (e.get("shift") or {}).get("widened") else "")
+        ", widened to the sensitivity band: possible shift" if (e.get("shift") or {}).get("widened") else ""
+    )
     hard = f"hard evidence on {c['hard_evidence']} ({percent(e['lower_bound'])}, a lower bound); {c['error']} errors"
     if e["operating_points"] is None:
         return f"{c['flagged']} of {c['ok']} images flagged ({percent(e['flagged_fraction'])}, {interval}); {hard}"
@@ -27,8 +29,8 @@ def estimate_details(e: dict) -> list[str]:
     rest, hard = points["rest"], points["hard_evidence"]
     low, high = points["tpr_minus_fpr_interval"]
     return [
-        f"Cross-check, {cross['method']}: " + (percent(cross["point"]) if cross["point"] is not None
-                                              else f"n/a ({cross.get('skipped', 'no estimate')})"),
+        f"Cross-check, {cross['method']}: "
+        + (percent(cross["point"]) if cross["point"] is not None else f"n/a ({cross.get('skipped', 'no estimate')})"),
         f"Operating point used, combined rule on calibration images without hard evidence: TPR {percent(rest['tpr'])} "
         f"({rest['tp']}/{rest['n_synthetic']}), FPR {percent(rest['fpr'])} ({rest['fp']}/{rest['n_real']}), "
         f"TPR - FPR {percent(points['tpr_minus_fpr'])} (95% CI {percent(low)} to {percent(high)})",
@@ -40,16 +42,26 @@ def estimate_details(e: dict) -> list[str]:
 
 def _estimate_robustness(e: dict) -> list[str]:
     """The other adjusted count, the generator-shift band, the shift test and what the lower bound assumes."""
-    lines = [f"Also computed, {other['method']}: " + (
-        f"{percent(other['point'])} (95% CI {percent(other['interval'][0])} to {percent(other['interval'][1])})"
-        if other.get("point") is not None else f"n/a ({other.get('skipped') or 'no separation'})")
-        for name, other in (e.get("estimators") or {}).items() if name != e.get("estimator")]
+    lines = [
+        f"Also computed, {other['method']}: "
+        + (
+            f"{percent(other['point'])} (95% CI {percent(other['interval'][0])} to {percent(other['interval'][1])})"
+            if other.get("point") is not None
+            else f"n/a ({other.get('skipped') or 'no separation'})"
+        )
+        for name, other in (e.get("estimators") or {}).items()
+        if name != e.get("estimator")
+    ]
     if e.get("sensitivity"):
         lines.append(f"Generator shift: {e['sensitivity']['note']}")
     shift = e.get("shift")
     if shift:
-        lines.append("Shift test: " + ("" if shift["tested"] else "not testable: ") + shift["reason"]
-                     + ("; the interval is widened to include the sensitivity band." if shift.get("widened") else "."))
+        lines.append(
+            "Shift test: "
+            + ("" if shift["tested"] else "not testable: ")
+            + shift["reason"]
+            + ("; the interval is widened to include the sensitivity band." if shift.get("widened") else ".")
+        )
     if e.get("lower_bound_assumes"):
         lines.append(f"The lower bound assumes {e['lower_bound_assumes']}")
     return lines
@@ -67,8 +79,12 @@ def flag_evidence(row: dict, detectors) -> str:
 
 
 # The per-detector decision columns of every report, in this order, with their headers.
-DECISION_COLUMNS = (("synthetic", "synthetic"), ("no_evidence", "no evidence"), ("not_applicable", "not applicable"),
-                    ("real", "real (calibrated probe)"))
+DECISION_COLUMNS = (
+    ("synthetic", "synthetic"),
+    ("no_evidence", "no evidence"),
+    ("not_applicable", "not applicable"),
+    ("real", "real (calibrated probe)"),
+)
 
 
 def decision_counts(counts: dict) -> list[int]:
@@ -82,9 +98,11 @@ def baseline_lines(summary: dict) -> list[str]:
     if not b:
         return []
     low, high = b["change_interval"]
-    lines = [f"Since {b['baseline']}: {b['measure']} {percent(b['before'])} -> {percent(b['after'])} "
-             f"({b['change']:+.2%}, interval {low:+.2%} to {high:+.2%}); hard lower bound "
-             f"{percent(b['lower_bound_before'])} -> {percent(b['lower_bound_after'])}"]
+    lines = [
+        f"Since {b['baseline']}: {b['measure']} {percent(b['before'])} -> {percent(b['after'])} "
+        f"({b['change']:+.2%}, interval {low:+.2%} to {high:+.2%}); hard lower bound "
+        f"{percent(b['lower_bound_before'])} -> {percent(b['lower_bound_after'])}"
+    ]
     if b["new_generators"]:
         lines.append("New generators since the baseline: " + ", ".join(b["new_generators"]))
     return lines + [_group_rise(g) for g in b["groups_rising"]]
@@ -110,12 +128,21 @@ def group_title(groups: dict) -> str:
 
 def group_cells(group: dict) -> list[str]:
     """A group's values in GROUP_HEADERS order."""
-    return [str(group["ok"]), str(group["flagged"]), percent(group["flagged_share"]), str(group["hard_evidence"]),
-            str(group["error"])]
+    return [
+        str(group["ok"]),
+        str(group["flagged"]),
+        percent(group["flagged_share"]),
+        str(group["hard_evidence"]),
+        str(group["error"]),
+    ]
 
 
 def groups_left_out(groups: dict, shown: int) -> str | None:
     """The note under a group table that does not list every group, or None."""
     hidden = groups["count"] - shown
-    return f"{hidden} more groups, less flagged, are left out" + (
-        " (all are in results.parquet)" if groups.get("left_off") else " (see summary.json)") if hidden > 0 else None
+    return (
+        f"{hidden} more groups, less flagged, are left out"
+        + (" (all are in results.parquet)" if groups.get("left_off") else " (see summary.json)")
+        if hidden > 0
+        else None
+    )

@@ -7,12 +7,13 @@ with `error` set. A source that cannot be opened at all raises `SourceError` (a 
 code 2). `paths_under`: the folder that relative file paths in parquet or dataset cells are under
 (default: the parquet file's folder, or the dataset's); a path cell must lead to a file inside it.
 """
+
 from __future__ import annotations
 
 import glob
 import itertools
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 from audit.sources.decode import DEFAULT_PIXEL_LIMIT
 from audit.sources.folder import FOLLOW_LINKS, iter_folder, iter_single_file
@@ -23,13 +24,27 @@ from audit.sources.tar import iter_tars
 MAX_NAMED_MISSING = 5  # missing paths named in the error
 MAX_PATTERNS = 100_000  # names a brace pattern may expand to (x{0000000..9999999}.tar is refused at once)
 
-__all__ = ["ImageRecord", "SourceError", "SourceStats", "display_name", "hint_for_empty", "is_dataset", "iter_records",
-           "shard_files"]
+__all__ = [
+    "ImageRecord",
+    "SourceError",
+    "SourceStats",
+    "display_name",
+    "hint_for_empty",
+    "is_dataset",
+    "iter_records",
+    "shard_files",
+]
 
 
-def iter_records(spec: str, pixel_limit: int = DEFAULT_PIXEL_LIMIT, column: str | None = None,
-                 follow_links: str = "inside", allow_missing: bool = False,
-                 stats: SourceStats | None = None, paths_under: str | None = None) -> Iterator[ImageRecord]:
+def iter_records(
+    spec: str,
+    pixel_limit: int = DEFAULT_PIXEL_LIMIT,
+    column: str | None = None,
+    follow_links: str = "inside",
+    allow_missing: bool = False,
+    stats: SourceStats | None = None,
+    paths_under: str | None = None,
+) -> Iterator[ImageRecord]:
     """Records of a source spec, in a stable order. `follow_links` (none, inside, all): which links
     a folder source follows; `inside`, the default, only those that stay in the folder. A brace or
     glob pattern naming paths that do not exist is a SourceError unless `allow_missing`; `stats`
@@ -45,8 +60,9 @@ def iter_records(spec: str, pixel_limit: int = DEFAULT_PIXEL_LIMIT, column: str 
         yield record
 
 
-def _dispatch(spec: str, column: str | None, follow_links: str, allow_missing: bool,
-              stats: SourceStats, paths_under: str | None) -> Iterator[ImageRecord]:
+def _dispatch(
+    spec: str, column: str | None, follow_links: str, allow_missing: bool, stats: SourceStats, paths_under: str | None
+) -> Iterator[ImageRecord]:
     if spec.startswith("hf:"):
         return _iter_hf(spec[3:], column, paths_under)
     paths = _expand(spec, allow_missing, stats)
@@ -114,14 +130,17 @@ def _expand(spec: str, allow_missing: bool, stats: SourceStats) -> list[str]:
         missing += [] if matches else [pattern]
     if found and missing and not allow_missing:
         shown = ", ".join(missing[:MAX_NAMED_MISSING]) + (" ..." if len(missing) > MAX_NAMED_MISSING else "")
-        raise SourceError(f"{len(missing)} of the {len(patterns)} paths {spec} names do not exist: {shown} "
-                          "(--allow-missing-shards scans the others)")
+        raise SourceError(
+            f"{len(missing)} of the {len(patterns)} paths {spec} names do not exist: {shown} "
+            "(--allow-missing-shards scans the others)"
+        )
     stats.missing += missing if found else []
     return sorted(dict.fromkeys(found))
 
 
-def _iter_dir_auto(root: str, column: str | None, follow_links: str, stats: SourceStats,
-                   paths_under: str | None) -> Iterator[ImageRecord]:
+def _iter_dir_auto(
+    root: str, column: str | None, follow_links: str, stats: SourceStats, paths_under: str | None
+) -> Iterator[ImageRecord]:
     """A folder read as what it holds (layout.py): a saved dataset, shards, or images (recursive)."""
     layout = folder_layout(root)
     stats.layout, stats.metadata_files = layout.description, layout.metadata_files

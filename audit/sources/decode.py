@@ -2,6 +2,7 @@
 
 Every failure is a `DecodeError` with a short reason that becomes the row's `error`.
 """
+
 from __future__ import annotations
 
 import io
@@ -86,8 +87,18 @@ def decode_image(data: bytes, pixel_limit: int = DEFAULT_PIXEL_LIMIT) -> Decoded
         if claimed:
             raise DecodeError(f"corrupt image: {claimed} signature but undecodable") from None
         raise DecodeError("not an image (unidentified format)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-            ZeroDivisionError, MemoryError, struct.error) as e:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        IndexError,
+        KeyError,
+        TypeError,
+        ZeroDivisionError,
+        MemoryError,
+        struct.error,
+    ) as e:
         raise DecodeError(f"corrupt image: {type(e).__name__}: {e}") from None
     except Exception as e:  # noqa: BLE001 - whatever a hostile file makes Pillow raise costs only this item
         raise DecodeError(internal_error(e)) from None
@@ -125,8 +136,9 @@ def _normalise(im: Image.Image) -> DecodedImage:
     fmt, mode = im.format or "", im.mode
     rgb = _to_rgb_array(im)
     im.close()  # Pillow holds 4 bytes a pixel: free them before the oriented copy is made
-    return DecodedImage(rgb=_oriented_array(rgb, method), alpha=alpha, format=fmt, mode=mode,
-                        info=info, exif=exif, frames=frames)
+    return DecodedImage(
+        rgb=_oriented_array(rgb, method), alpha=alpha, format=fmt, mode=mode, info=info, exif=exif, frames=frames
+    )
 
 
 def _capped(value):
@@ -135,9 +147,15 @@ def _capped(value):
 
 
 # EXIF orientation -> the transposition that undoes it (as ImageOps.exif_transpose applies them).
-_ORIENTATION_FIXES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                      4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-                      6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_ORIENTATION_FIXES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _orientation(im: Image.Image) -> Image.Transpose | None:
@@ -185,7 +203,7 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     rows = max(1, STRIP_BYTES // (8 * width))
     for top in range(0, height, rows):
         strip = im if rows >= height else im.crop((0, top, width, min(height, top + rows)))  # one strip: no copy
-        out[top:top + strip.height] = _strip_rgb(strip, scale)
+        out[top : top + strip.height] = _strip_rgb(strip, scale)
     return out
 
 

@@ -1,10 +1,11 @@
 """Folder sources: a single image file, or every image under a folder (recursive, content-sniffed,
 directory links followed once, undecodable names escaped)."""
+
 from __future__ import annotations
 
 import os
 import stat
-from typing import Iterator
+from collections.abc import Iterator
 
 from audit.sources.decode import internal_error, sniff_format
 from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, SourceStats, display_name, inside
@@ -51,8 +52,9 @@ def _classify_safely(entry: os.DirEntry, root: str, follow_links: str) -> ImageR
     try:
         return _classify_entry(entry, root, follow_links)
     except Exception as e:  # noqa: BLE001 - one entry never stops the walk
-        return ImageRecord(id=display_name(os.path.relpath(entry.path, root)), uri=display_name(entry.path),
-                           error=internal_error(e))
+        return ImageRecord(
+            id=display_name(os.path.relpath(entry.path, root)), uri=display_name(entry.path), error=internal_error(e)
+        )
 
 
 def _classify_entry(entry: os.DirEntry, root: str, follow_links: str) -> ImageRecord | str | None:

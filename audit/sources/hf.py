@@ -9,19 +9,19 @@ raises `SourceError`; a row that fails mid-stream becomes an error record and en
 stream (the dataset's iterator cannot resume after an exception). A `save_to_disk` folder is read
 only inside itself: every split and data file its JSON files name must resolve inside it.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import datasets
 
-from audit.sources.parquet import cell_path, cell_record, meta_columns, pick_column
 from audit.sources.layout import is_saved_dataset
+from audit.sources.parquet import cell_path, cell_record, meta_columns, pick_column
 from audit.sources.record import ImageRecord, SourceError, display_name, inside, read_file
 from audit.sources.sample_meta import from_mapping
-
 
 MAX_STATE_BYTES = 16 << 20  # a saved dataset's state.json or dataset_dict.json
 
@@ -67,7 +67,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     if os.path.exists(spec):
         return spec, None
     colon = spec.find(":", spec.rfind("/") + 1)
-    name, split = (spec, None) if colon < 0 else (spec[:colon], spec[colon + 1:])
+    name, split = (spec, None) if colon < 0 else (spec[:colon], spec[colon + 1 :])
     if not name or split == "":
         raise SourceError(f"bad Hugging Face spec 'hf:{spec}'; expected hf:org/name[:split] or hf:DIR[:split]")
     return name, split
@@ -79,8 +79,10 @@ def _load(name: str, split: str | None) -> tuple[datasets.IterableDataset, str]:
 
     local = os.path.isdir(name)
     if not local and not hub_offline_requested() and not hub_reachable():
-        raise SourceError(f"cannot load Hugging Face dataset '{name}': the Hub is unreachable; "
-                          "to use a copy in the local cache, set HF_HUB_OFFLINE=1")
+        raise SourceError(
+            f"cannot load Hugging Face dataset '{name}': the Hub is unreachable; "
+            "to use a copy in the local cache, set HF_HUB_OFFLINE=1"
+        )
     try:
         if local and is_saved_dataset(name):
             check_saved_dataset(name)
@@ -139,8 +141,10 @@ def check_saved_split(split_dir: str, folder: str) -> None:
 
 def _inside_or_refuse(path: str, folder: str, named_in: str, name: str) -> None:
     if not inside(path, folder):
-        raise SourceError(f"{display_name(named_in)} names {display_name(name)!r}, which lies outside the dataset "
-                          f"folder {display_name(folder)}; not read")
+        raise SourceError(
+            f"{display_name(named_in)} names {display_name(name)!r}, which lies outside the dataset "
+            f"folder {display_name(folder)}; not read"
+        )
 
 
 def _saved_json(path: str) -> dict:
@@ -153,8 +157,9 @@ def _saved_json(path: str) -> dict:
     except (ValueError, RecursionError) as e:
         error = f"not JSON: {type(e).__name__}"
     if error is not None or not isinstance(value, dict):
-        raise SourceError(f"{display_name(path)}: cannot read it as a saved dataset's JSON "
-                          f"({error or 'not an object'})")
+        raise SourceError(
+            f"{display_name(path)}: cannot read it as a saved dataset's JSON ({error or 'not an object'})"
+        )
     return value
 
 

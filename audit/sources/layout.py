@@ -13,6 +13,7 @@
 A folder that could be read two ways (webdataset shards and parquet files, or shards beside loose
 images) is a SourceError whose message names the spec of each reading.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,14 +87,18 @@ def _refuse_ambiguous(root: str, by_kind: dict[str, list[str]], images: list[str
     tars, parquets = by_kind[TAR], by_kind[PARQUET]
     shown = display_name(root.rstrip(os.sep) or root)
     if tars and parquets:
-        raise SourceError(f"{shown} holds both webdataset shards ({len(tars)} .tar) and parquet files "
-                          f"({len(parquets)} .parquet); name the one to scan: '{shown}/*.tar' or '{shown}/*.parquet'")
+        raise SourceError(
+            f"{shown} holds both webdataset shards ({len(tars)} .tar) and parquet files "
+            f"({len(parquets)} .parquet); name the one to scan: '{shown}/*.tar' or '{shown}/*.parquet'"
+        )
     shards = tars or parquets
     if shards and images:
         kind = "webdataset shards (.tar)" if tars else "parquet files"
         spec = f"'{shown}/*.tar'" if tars else f"'{shown}/*.parquet'"
-        raise SourceError(f"{shown} holds both {len(images)} image files and {len(shards)} {kind}; name the shards "
-                          f"as {spec}, or scan the images from a folder without the shards")
+        raise SourceError(
+            f"{shown} holds both {len(images)} image files and {len(shards)} {kind}; name the shards "
+            f"as {spec}, or scan the images from a folder without the shards"
+        )
 
 
 def _top_level_files(root: str) -> list[str]:

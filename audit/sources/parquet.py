@@ -13,10 +13,11 @@ and is never decompressed (the rows after it keep their indices). The url, key a
 the like; see sample_meta) are carried into the rows. A file that
 cannot be read becomes one error record `<file name>/` and the next file is read.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,8 +33,21 @@ ROW_GROUP_BYTES = MAX_FILE_BYTES  # a row group expanding past this ...
 MAX_RATIO = 10  # ... at more than this many times its stored size is a decompression bomb, never read
 ID_COLUMNS = ("id", "key", "__key__")
 PATH_COLUMN_NAMES = {
-    "path", "file", "filename", "file_name", "filepath", "file_path", "image", "img",
-    "image_path", "img_path", "image_file", "image_filename", "url", "image_url", "uri",
+    "path",
+    "file",
+    "filename",
+    "file_name",
+    "filepath",
+    "file_path",
+    "image",
+    "img",
+    "image_path",
+    "img_path",
+    "image_file",
+    "image_filename",
+    "url",
+    "image_url",
+    "uri",
 }
 
 
@@ -62,8 +76,9 @@ def iter_parquet(paths: list[str], column: str | None, paths_under: str | None =
             yield ImageRecord(id=name + "/", uri=uri, error=f"unreadable parquet file: {e}", container=uri)
 
 
-def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, uri: str,
-               paths_under: str | None) -> Iterator[ImageRecord]:
+def _iter_rows(
+    pfile: pq.ParquetFile, image_column: str, path: str, name: str, uri: str, paths_under: str | None
+) -> Iterator[ImageRecord]:
     schema = pfile.schema_arrow
     id_column = next((c for c in ID_COLUMNS if c in schema.names and c != image_column), None)
     meta = meta_columns(schema)
@@ -87,16 +102,20 @@ def _iter_rows(pfile: pq.ParquetFile, image_column: str, path: str, name: str, u
                 row += 1
 
 
-def read_plan(metadata: pq.FileMetaData, group: int, columns: list[str], path: str | None = None) -> tuple[int, str | None]:
+def read_plan(
+    metadata: pq.FileMetaData, group: int, columns: list[str], path: str | None = None
+) -> tuple[int, str | None]:
     """(rows per read, None) for a row group, from its column chunks' sizes, before anything is
     decompressed: reads of about READ_BYTES; or (0, reason) for a row group whose columns would expand
     past ROW_GROUP_BYTES at more than MAX_RATIO times their stored size (a decompression bomb), which
     is never read. The sizes are the metadata's, and with `path` the larger that the chunks' page
     headers declare (Arrow allocates by those; a file's metadata can understate them)."""
     meta = metadata.row_group(group)
-    chunks = [meta.column(j) for j in range(meta.num_columns)
-              if any(meta.column(j).path_in_schema == c or meta.column(j).path_in_schema.startswith(c + ".")
-                     for c in columns)]
+    chunks = [
+        meta.column(j)
+        for j in range(meta.num_columns)
+        if any(meta.column(j).path_in_schema == c or meta.column(j).path_in_schema.startswith(c + ".") for c in columns)
+    ]
     expanded = sum(max(0, c.total_uncompressed_size) for c in chunks)
     stored = sum(max(0, c.total_compressed_size) for c in chunks)
     if path is not None:
@@ -106,8 +125,10 @@ def read_plan(metadata: pq.FileMetaData, group: int, columns: list[str], path: s
             return 0, f"unreadable parquet row group {group}: page headers: {e}; not read"
         expanded, stored = max(expanded, by_pages[0]), min(stored, by_pages[1])
     if expanded > ROW_GROUP_BYTES and expanded > MAX_RATIO * max(stored, 1):
-        return 0, (f"decompression bomb: parquet row group {group} ({meta.num_rows} rows) expands to {expanded} "
-                   f"bytes from {stored} (over {ROW_GROUP_BYTES} bytes at more than {MAX_RATIO}x); not read")
+        return 0, (
+            f"decompression bomb: parquet row group {group} ({meta.num_rows} rows) expands to {expanded} "
+            f"bytes from {stored} (over {ROW_GROUP_BYTES} bytes at more than {MAX_RATIO}x); not read"
+        )
     per_row = expanded / max(1, meta.num_rows)
     return max(1, min(BATCH_ROWS, int(READ_BYTES // max(per_row, 1)))), None
 

@@ -5,6 +5,7 @@ headers are what bounds memory. Each header is a Thrift struct (compact protocol
 page's compressed bytes: field 2 is the uncompressed size, 3 the compressed size, and the data page
 header (5, or 8 for version 2) holds the page's number of values in its field 1.
 """
+
 from __future__ import annotations
 
 from typing import BinaryIO

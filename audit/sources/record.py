@@ -1,13 +1,21 @@
 """The record type every source yields (`ImageRecord`: id, uri, lazy bytes, decoded at most once,
 error), the `SourceError` of a source that cannot be read at all, and the name rules sources share."""
+
 from __future__ import annotations
 
 import os
 import stat
 from dataclasses import dataclass, field
 
-from audit.sources.decode import (DEFAULT_PIXEL_LIMIT, MAX_FILE_BYTES, DecodedImage, DecodeError, decode_image,
-                                  image_pixels, internal_error)
+from audit.sources.decode import (
+    DEFAULT_PIXEL_LIMIT,
+    MAX_FILE_BYTES,
+    DecodedImage,
+    DecodeError,
+    decode_image,
+    image_pixels,
+    internal_error,
+)
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 SNIFF_BYTES = 16
@@ -88,8 +96,12 @@ class SourceStats:
 
     def as_dict(self) -> dict:
         """As the summary's `source_files`."""
-        return {"skipped_non_images": self.skipped, "missing": self.missing,
-                "metadata_files": self.metadata_files, "layout": self.layout or None}
+        return {
+            "skipped_non_images": self.skipped,
+            "missing": self.missing,
+            "metadata_files": self.metadata_files,
+            "layout": self.layout or None,
+        }
 
 
 def display_name(path: str) -> str:

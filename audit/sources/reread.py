@@ -3,6 +3,7 @@ of a webdataset shard (`SHARD.tar#MEMBER`) or a row of a parquet file (`FILE.par
 or file is opened once for all of its items, read as a stream and left as soon as they are found;
 nothing is read beyond the scan's size limit. An item that cannot be read back gets the reason why.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ def split_uri(uri: str) -> tuple[str, str | None]:
     for extension in CONTAINERS:
         at = uri.find(extension + "#")
         if at >= 0:
-            return uri[: at + len(extension)], uri[at + len(extension) + 1:]
+            return uri[: at + len(extension)], uri[at + len(extension) + 1 :]
     return uri, None
 
 
@@ -29,19 +30,21 @@ def in_container(uri: str, container: str | None) -> tuple[str, str | None]:
     whatever `#` the names hold."""
     if container is None:
         return uri, None
-    return container, uri[len(container) + 1:] if uri.startswith(container + "#") else None
+    return container, uri[len(container) + 1 :] if uri.startswith(container + "#") else None
 
 
-def read_items(uris: list[str], column: str | None = None,
-               containers: dict[str, str | None] | None = None) -> dict[str, bytes | str]:
+def read_items(
+    uris: list[str], column: str | None = None, containers: dict[str, str | None] | None = None
+) -> dict[str, bytes | str]:
     """uri -> the item's bytes, or a short reason it cannot be read back. `containers` (uri -> the
     tar or parquet file the scan recorded) decides where each item is; without it (results of an
     older scan) the uri is split at its first `.tar#` or `.parquet#`."""
     found: dict[str, bytes | str] = {}
     inside: dict[str, dict[str, str]] = defaultdict(dict)  # container -> item -> uri
     for uri in dict.fromkeys(uris):
-        path, item = in_container(uri, containers[uri]) if containers is not None and uri in containers \
-            else split_uri(uri)
+        path, item = (
+            in_container(uri, containers[uri]) if containers is not None and uri in containers else split_uri(uri)
+        )
         if "://" in uri:
             found[uri] = REMOTE
         elif item is None:
@@ -54,7 +57,9 @@ def read_items(uris: list[str], column: str | None = None,
         try:
             found.update(reader(path, items, column))
         except Exception as e:  # noqa: BLE001 - the shard changed or vanished since the scan
-            found.update({uri: f"cannot read {os.path.basename(path)} again: {type(e).__name__}" for uri in items.values()})
+            found.update(
+                {uri: f"cannot read {os.path.basename(path)} again: {type(e).__name__}" for uri in items.values()}
+            )
     return {uri: found.get(uri, "not found again in its shard") for uri in uris}
 
 
@@ -65,8 +70,11 @@ def _tar_items(path: str, items: dict[str, str], column: str | None) -> dict[str
             uri = items.get(display_name(member.name))
             if uri is None or uri in found:
                 continue
-            found[uri] = (too_large(member.size) or "not a regular member") if not member.isfile() or \
-                too_large(member.size) else tar.extractfile(member).read()
+            found[uri] = (
+                (too_large(member.size) or "not a regular member")
+                if not member.isfile() or too_large(member.size)
+                else tar.extractfile(member).read()
+            )
             if len(found) == len(items):
                 break
     return found

@@ -4,6 +4,7 @@ sidecar members (`.json`, `.txt`, `.caption`) or from img2dataset-style parquet 
 Sidecars are read only up to `MAX_SIDECAR_BYTES` each and parsed as JSON or text, never unpickled;
 each value is trimmed (a caption to `MAX_CAPTION_CHARS`), so one row stays small whatever the data holds.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,11 @@ TEXT_SIDECARS = {".txt", ".caption", ".text"}
 SIDECAR_EXTENSIONS = JSON_SIDECARS | TEXT_SIDECARS
 FIELDS = ("url", "key", "caption")
 # Column or JSON field names of each field, first found wins (img2dataset, LAION, HF datasets).
-NAMES = {"url": ("url", "URL", "image_url"), "key": ("key", "__key__", "id"),
-         "caption": ("caption", "text", "TEXT", "alt", "prompt")}
+NAMES = {
+    "url": ("url", "URL", "image_url"),
+    "key": ("key", "__key__", "id"),
+    "caption": ("caption", "text", "TEXT", "alt", "prompt"),
+}
 
 
 def trimmed(value: object, limit: int) -> str | None:
@@ -39,8 +43,12 @@ def clean(fields: dict) -> dict:
 
 def from_mapping(mapping: dict) -> dict:
     """url, key and caption from a JSON object or a table row, by their usual names."""
-    return clean({field: next((mapping[n] for n in names if mapping.get(n) not in (None, "")), None)
-                  for field, names in NAMES.items()})
+    return clean(
+        {
+            field: next((mapping[n] for n in names if mapping.get(n) not in (None, "")), None)
+            for field, names in NAMES.items()
+        }
+    )
 
 
 def from_sidecar(extension: str, data: bytes) -> dict:

@@ -2,11 +2,12 @@
 or absolute names, links, devices, pickle-like files) become error rows and are never loaded.
 An image's id is `<shard>/<sample key>` (the member name without its extensions); the sample's
 small `.json`/`.txt`/`.caption` sidecars give its url, key and caption (see sample_meta)."""
+
 from __future__ import annotations
 
 import os
 import tarfile
-from typing import Iterator
+from collections.abc import Iterator
 
 from audit.sources.decode import internal_error, sniff_format
 from audit.sources.record import IMAGE_EXTENSIONS, SNIFF_BYTES, ImageRecord, display_name, too_large

@@ -12,6 +12,7 @@ the search never used.
 3. When nothing within the budget holds at the highest contamination: no recommendation, and for
    each end of the interval the cheapest policy there and the contamination up to which it stays safe.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,10 +37,10 @@ class AtContamination:
 @dataclass
 class Advice:
     settings: SearchSettings
-    results: list[AtContamination]                 # every contamination; the binding one holds the search
+    results: list[AtContamination]  # every contamination; the binding one holds the search
     verified: list[Verified] = field(default_factory=list)
     recommended: Verified | None = None
-    per_end: list[dict] = field(default_factory=list)   # only without a recommendation
+    per_end: list[dict] = field(default_factory=list)  # only without a recommendation
     notes: list[str] = field(default_factory=list)
     from_scan: dict | None = None
     elapsed_s: float = 0.0
@@ -70,27 +71,53 @@ class Advice:
         s = self.settings
         point = self.point.contamination
         return {
-            "conclusion": self.conclusion(), "robust": self.robust,
+            "conclusion": self.conclusion(),
+            "robust": self.robust,
             "recommended": self.recommended.record(s, point) if self.recommended else None,
             "runners_up": [v.record(s, point) for v in self.verified if v is not self.recommended],
             "per_end": self.per_end,
-            "metric": s.metric, "max_quality_loss": s.tolerance, "max_cost": s.max_cost,
+            "metric": s.metric,
+            "max_quality_loss": s.tolerance,
+            "max_cost": s.max_cost,
             "costs": {"unit": "the price of one fresh, verified real item", "items": s.costs.table()},
-            "detectors": list(s.detectors), "fresh_grid": list(s.grid), "fresh_step": s.step,
-            "search_seeds": _seeds(s.base), "heldout_seeds": _seeds(s.heldout),
-            "config": s.base.to_dict(), "from_scan": self.from_scan, "notes": self.notes,
-            "contaminations": [{"contamination": r.contamination, "role": r.role,
-                                "searched": r is self.binding,
-                                "policies": [e.record(s.tolerance) for e in r.evaluated]} for r in self.results],
+            "detectors": list(s.detectors),
+            "fresh_grid": list(s.grid),
+            "fresh_step": s.step,
+            "search_seeds": _seeds(s.base),
+            "heldout_seeds": _seeds(s.heldout),
+            "config": s.base.to_dict(),
+            "from_scan": self.from_scan,
+            "notes": self.notes,
+            "contaminations": [
+                {
+                    "contamination": r.contamination,
+                    "role": r.role,
+                    "searched": r is self.binding,
+                    "policies": [e.record(s.tolerance) for e in r.evaluated],
+                }
+                for r in self.results
+            ],
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
 
-def advise(contamination: float | None = None, *, from_scan=None, config: SimConfig | None = None,
-           metric: str = DEFAULTS["metric"], max_quality_loss: float = DEFAULTS["max_quality_loss"],
-           costs: Costs = Costs(), detectors: tuple[str, ...] | None = None, filter_rates: dict | None = None,
-           fresh_grid: tuple[float, ...] = DEFAULTS["fresh_grid"], fresh_step: float = DEFAULTS["fresh_step"],
-           max_cost: float | None = None, heldout_repeats: int | None = None, out=None, progress=None) -> Advice:
+def advise(
+    contamination: float | None = None,
+    *,
+    from_scan=None,
+    config: SimConfig | None = None,
+    metric: str = DEFAULTS["metric"],
+    max_quality_loss: float = DEFAULTS["max_quality_loss"],
+    costs: Costs = Costs(),
+    detectors: tuple[str, ...] | None = None,
+    filter_rates: dict | None = None,
+    fresh_grid: tuple[float, ...] = DEFAULTS["fresh_grid"],
+    fresh_step: float = DEFAULTS["fresh_step"],
+    max_cost: float | None = None,
+    heldout_repeats: int | None = None,
+    out=None,
+    progress=None,
+) -> Advice:
     """Search the policy space and recommend the least costly policy within tolerance across the
     estimate's interval, verified on held-out seeds.
 
@@ -108,15 +135,17 @@ def advise(contamination: float | None = None, *, from_scan=None, config: SimCon
     detectors, rates, detector_notes = _detectors(detectors, filter_rates, scan, config)
     base = _base(config, metric, rates, detectors)
     heldout = replace(base, seed=base.seed + base.repeats, repeats=heldout_repeats or _heldout_repeats(base))
-    settings = SearchSettings(base, metric, max_quality_loss, costs, detectors, tuple(fresh_grid), fresh_step,
-                              heldout, max_cost)
+    settings = SearchSettings(
+        base, metric, max_quality_loss, costs, detectors, tuple(fresh_grid), fresh_step, heldout, max_cost
+    )
     simulator = Simulator(progress)
     results = [AtContamination(c, role, []) for c, role in points]
     advice = Advice(settings, results, notes=notes + detector_notes, from_scan=scan.record() if scan else None)
     binding = advice.binding
     binding.evaluated = Search(settings, binding.contamination, simulator.at(binding.contamination)).run()
-    advice.verified = verify_candidates(ranked(binding.evaluated, settings), settings, points, simulator,
-                                        advice.point.contamination)
+    advice.verified = verify_candidates(
+        ranked(binding.evaluated, settings), settings, points, simulator, advice.point.contamination
+    )
     advice.recommended = next((v for v in advice.verified if v.holds(settings, advice.point.contamination)), None)
     for r in results:
         r.recommended = advice.recommended.evaluated if advice.recommended else None
@@ -147,17 +176,27 @@ def _per_end(advice: Advice, simulator) -> list[dict]:
     s, out = advice.settings, []
     low = min(advice.results, key=lambda r: r.contamination)
     for end in [low] + ([advice.binding] if advice.binding is not low else []):
-        evaluated = end.evaluated if end is advice.binding else \
-            Search(s, end.contamination, simulator.at(end.contamination)).run()
+        evaluated = (
+            end.evaluated
+            if end is advice.binding
+            else Search(s, end.contamination, simulator.at(end.contamination)).run()
+        )
         affordable = [e for e in ranked(evaluated, s) if s.max_cost is None or e.cost["cost"] <= s.max_cost]
         if not affordable:
             out.append({"role": end.role, "contamination": end.contamination, "policy": None, "safe_up_to": None})
             continue
         chosen = affordable[0]
-        out.append({"role": end.role, "contamination": end.contamination, "policy": chosen.policy.name,
-                    "cost": round(chosen.cost["cost"], 3), "quality_loss": chosen.quality.loss,
-                    "quality_upper": chosen.quality.upper,
-                    "safe_up_to": safe_up_to(chosen.policy, end.contamination, s, simulator)})
+        out.append(
+            {
+                "role": end.role,
+                "contamination": end.contamination,
+                "policy": chosen.policy.name,
+                "cost": round(chosen.cost["cost"], 3),
+                "quality_loss": chosen.quality.loss,
+                "quality_upper": chosen.quality.upper,
+                "safe_up_to": safe_up_to(chosen.policy, end.contamination, s, simulator),
+            }
+        )
     return out
 
 
@@ -200,9 +239,18 @@ def _base(config: SimConfig | None, metric: str, rates: dict, detectors: tuple[s
     if base.repeats is None and base.model in (None, "gaussian") and not base.dataset:
         base = replace(base, repeats=GAUSSIAN_REPEATS)
     group = METRIC_GROUP[metric]
-    base = replace(base, metrics=(group,), filter_rates=tuple(sorted((n, t, f) for n, (t, f) in rates.items())),
-                   loop="fresh", contamination=0.0, filter="none", filter_tpr=None, filter_fpr=None, reweight=None,
-                   union=tuple(detectors) if len(detectors) > 1 else ())
+    base = replace(
+        base,
+        metrics=(group,),
+        filter_rates=tuple(sorted((n, t, f) for n, (t, f) in rates.items())),
+        loop="fresh",
+        contamination=0.0,
+        filter="none",
+        filter_tpr=None,
+        filter_fpr=None,
+        reweight=None,
+        union=tuple(detectors) if len(detectors) > 1 else (),
+    )
     if base.model == "diffusion" or base.dataset:
         base = replace(base, metrics=("fid", "prdc") if group == "prdc" else ("fid",), union=())
     return resolve(base)[0]

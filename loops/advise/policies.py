@@ -14,6 +14,7 @@ a filter runs, and the growth of an accumulated pool (items trained on and store
 a replaced pool). Image worlds, whose detectors are measured rather than assumed, are costed the
 same way.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -25,17 +26,19 @@ NAMED_DETECTORS = ("watermark", "probe", "neardup")
 class Costs:
     """Prices per item and generation, in units of one fresh, verified real item."""
 
-    fresh: float = 1.0                # buying one fresh, verified real item
-    discard_real: float = 0.2         # a real item a filter throws away (scraped data lost)
-    discard_synthetic: float = 0.02   # a synthetic item a filter throws away (what scraping it cost)
-    scan: float = 0.01                # one detector run on one item
-    train: float = 0.01               # training compute for one item beyond the pool size n, per generation
-    store: float = 0.001              # storing one item beyond the pool size n, per generation
+    fresh: float = 1.0  # buying one fresh, verified real item
+    discard_real: float = 0.2  # a real item a filter throws away (scraped data lost)
+    discard_synthetic: float = 0.02  # a synthetic item a filter throws away (what scraping it cost)
+    scan: float = 0.01  # one detector run on one item
+    train: float = 0.01  # training compute for one item beyond the pool size n, per generation
+    store: float = 0.001  # storing one item beyond the pool size n, per generation
 
     def table(self) -> list[dict]:
         """What each price is, its unit and the option that sets it (advice.json, report.html)."""
-        return [{"item": item, "price": getattr(self, name), "unit": unit, "option": f"--cost-{name.replace('_', '-')}"}
-                for name, item, unit in COST_ITEMS]
+        return [
+            {"item": item, "price": getattr(self, name), "unit": unit, "option": f"--cost-{name.replace('_', '-')}"}
+            for name, item, unit in COST_ITEMS
+        ]
 
 
 COST_ITEMS = (
@@ -102,12 +105,22 @@ def cost_of(policy: Policy, rows: list[dict], costs: Costs, union: tuple[str, ..
     synthetic_lost = _mean(later, lambda r: r["pool_synthetic"] - r["kept_synthetic"])
     scanned = pool * policy.detectors_run(union)
     grown = max(0.0, pool - n)
-    parts = {"cost_fresh": costs.fresh * fresh,
-             "cost_discard": costs.discard_real * real_lost + costs.discard_synthetic * synthetic_lost,
-             "cost_scan": costs.scan * scanned, "cost_growth": (costs.train + costs.store) * grown}
-    return {"fresh_real": fresh, "discarded": real_lost + synthetic_lost, "real_discarded": real_lost,
-            "synthetic_discarded": synthetic_lost, "scanned": scanned, "pool_growth": grown,
-            **parts, "cost": sum(parts.values())}
+    parts = {
+        "cost_fresh": costs.fresh * fresh,
+        "cost_discard": costs.discard_real * real_lost + costs.discard_synthetic * synthetic_lost,
+        "cost_scan": costs.scan * scanned,
+        "cost_growth": (costs.train + costs.store) * grown,
+    }
+    return {
+        "fresh_real": fresh,
+        "discarded": real_lost + synthetic_lost,
+        "real_discarded": real_lost,
+        "synthetic_discarded": synthetic_lost,
+        "scanned": scanned,
+        "pool_growth": grown,
+        **parts,
+        "cost": sum(parts.values()),
+    }
 
 
 def _mean(rows: list[dict], value) -> float:

@@ -9,6 +9,7 @@ coverage, precision). `upper` is the one-sided 95 % percentile-bootstrap bound o
 resampling seeds with replacement (pairs stay together), so a policy judged on `upper` passes only
 when the seeds leave little doubt. `confidence` is the share of single seeds within tolerance.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,15 +20,15 @@ LOWER_IS_BETTER = {"fid": True, "w2": True, "recall": False, "coverage": False, 
 METRIC_GROUP = {"fid": "fid", "w2": "moments", "recall": "prdc", "coverage": "prdc", "precision": "prdc"}
 
 
-BOOTSTRAP = 2000       # resamples of the seeds
-UPPER_LEVEL = 0.95     # one-sided level of `upper`
+BOOTSTRAP = 2000  # resamples of the seeds
+UPPER_LEVEL = 0.95  # one-sided level of `upper`
 
 
 @dataclass
 class Quality:
-    loss: float            # relative loss of the mean scores against the control's
-    confidence: float      # share of seeds within tolerance
-    score: float           # mean score over seeds
+    loss: float  # relative loss of the mean scores against the control's
+    confidence: float  # share of seeds within tolerance
+    score: float  # mean score over seeds
     per_seed: list[float]  # each seed's relative loss
     upper: float = float("nan")  # one-sided 95 % bootstrap upper bound of `loss`
     seeds: int = 0
@@ -59,8 +60,9 @@ def quality(rows: list[dict], control: dict[int, float], metric: str, tolerance:
     mean_loss = _loss(np.mean([mine[s] for s in seeds]), np.mean([control[s] for s in seeds]), metric)
     confidence = float(np.mean([p <= tolerance for p in per_seed]))
     mine_v, control_v = np.array([mine[s] for s in seeds]), np.array([control[s] for s in seeds])
-    return Quality(float(mean_loss), confidence, float(mine_v.mean()), per_seed,
-                   upper_bound(mine_v, control_v, metric), len(seeds))
+    return Quality(
+        float(mean_loss), confidence, float(mine_v.mean()), per_seed, upper_bound(mine_v, control_v, metric), len(seeds)
+    )
 
 
 def upper_bound(mine: np.ndarray, control: np.ndarray, metric: str) -> float:

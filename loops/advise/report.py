@@ -1,6 +1,7 @@
 """What `audit advise` writes: the table on stdout, advice.json, and report.html (the simulation
 report of the recommended policy against the baseline and the all-real control at the point
 estimate, headed by the advice)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -17,22 +18,44 @@ def advice_table(advice) -> Table:
     s = advice.settings
     at = advice.binding
     chosen = advice.recommended.evaluated.policy if advice.recommended else None
-    table = Table(title=f"policies searched at contamination {at.contamination:g} ({at.role}) on {s.base.repeats} "
-                        f"seeds, cheapest first; tolerance: {s.metric.upper()} loss ≤ {s.tolerance:.0%} against the "
-                        "all-real control at the upper 95 % bound", title_justify="left",
-                  caption=(f"cost per generation in fresh real items (prices: `audit advise --help`); loss: relative "
-                           f"{s.metric.upper()} change against the control (lower is better), mean and upper bound; "
-                           f"runs within: share of single seeds within tolerance; ★ recommended after verification "
-                           f"on {s.heldout.repeats} held-out seeds"),
-                  caption_justify="left")
-    for column in ("policy", "cost ↓", "fresh real", "discarded (real)", "scanned", f"{s.metric.upper()} loss ↓",
-                   "upper", "runs within", "passes"):
+    table = Table(
+        title=f"policies searched at contamination {at.contamination:g} ({at.role}) on {s.base.repeats} "
+        f"seeds, cheapest first; tolerance: {s.metric.upper()} loss ≤ {s.tolerance:.0%} against the "
+        "all-real control at the upper 95 % bound",
+        title_justify="left",
+        caption=(
+            f"cost per generation in fresh real items (prices: `audit advise --help`); loss: relative "
+            f"{s.metric.upper()} change against the control (lower is better), mean and upper bound; "
+            f"runs within: share of single seeds within tolerance; ★ recommended after verification "
+            f"on {s.heldout.repeats} held-out seeds"
+        ),
+        caption_justify="left",
+    )
+    for column in (
+        "policy",
+        "cost ↓",
+        "fresh real",
+        "discarded (real)",
+        "scanned",
+        f"{s.metric.upper()} loss ↓",
+        "upper",
+        "runs within",
+        "passes",
+    ):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for e in at.evaluated:
         mark = "★ yes" if e.policy == chosen else ("yes" if e.quality.surely_within(s.tolerance) else "no")
-        table.add_row(e.policy.name, f"{e.cost['cost']:.3g}", f"{e.cost['fresh_real']:.0f}",
-                      f"{e.cost['discarded']:.1f} ({e.cost['real_discarded']:.1f})", f"{e.cost['scanned']:.0f}",
-                      f"{e.quality.loss:+.1%}", f"{e.quality.upper:+.1%}", f"{e.quality.confidence:.0%}", mark)
+        table.add_row(
+            e.policy.name,
+            f"{e.cost['cost']:.3g}",
+            f"{e.cost['fresh_real']:.0f}",
+            f"{e.cost['discarded']:.1f} ({e.cost['real_discarded']:.1f})",
+            f"{e.cost['scanned']:.0f}",
+            f"{e.quality.loss:+.1%}",
+            f"{e.quality.upper:+.1%}",
+            f"{e.quality.confidence:.0%}",
+            mark,
+        )
     return table
 
 

@@ -14,6 +14,7 @@ needs differ by less than one step are told apart by the seeds (paired, so the d
 precise) rather than by where the steps fall. Costs closer than half a fresh step are within what
 the search resolves; among those the simpler policy (fewer interventions, fewer detectors) leads.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,28 +29,36 @@ class Evaluated:
     policy: Policy
     quality: Quality
     cost: dict
-    estimated_cost: float | None = None   # cost at the interpolated share the policy's filter needs
+    estimated_cost: float | None = None  # cost at the interpolated share the policy's filter needs
 
     def record(self, tolerance: float) -> dict:
-        return {"policy": self.policy.name, "filter": self.policy.filter, "fresh_share": self.policy.fresh,
-                "loop": self.policy.loop, "reweight": self.policy.reweight,
-                "within_tolerance": self.quality.surely_within(tolerance), "quality_loss": self.quality.loss,
-                "quality_upper": self.quality.upper, "confidence": self.quality.confidence,
-                "score": self.quality.score, "seeds": self.quality.seeds,
-                **{k: round(v, 3) for k, v in self.cost.items()}}
+        return {
+            "policy": self.policy.name,
+            "filter": self.policy.filter,
+            "fresh_share": self.policy.fresh,
+            "loop": self.policy.loop,
+            "reweight": self.policy.reweight,
+            "within_tolerance": self.quality.surely_within(tolerance),
+            "quality_loss": self.quality.loss,
+            "quality_upper": self.quality.upper,
+            "confidence": self.quality.confidence,
+            "score": self.quality.score,
+            "seeds": self.quality.seeds,
+            **{k: round(v, 3) for k, v in self.cost.items()},
+        }
 
 
 @dataclass
 class SearchSettings:
-    base: object                      # a SimConfig: backend, sizes, bias, rates, search seeds
+    base: object  # a SimConfig: backend, sizes, bias, rates, search seeds
     metric: str = "fid"
     tolerance: float = 0.1
     costs: Costs = Costs()
     detectors: tuple[str, ...] = ("watermark", "probe", "neardup")
     grid: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     step: float = 0.05
-    heldout: object = None            # the same SimConfig on seeds the search never uses
-    max_cost: float | None = None     # a budget per generation (None: none)
+    heldout: object = None  # the same SimConfig on seeds the search never uses
+    max_cost: float | None = None  # a budget per generation (None: none)
 
     @property
     def union(self) -> tuple[str, ...]:
@@ -80,8 +89,11 @@ class Search:
             rows = self.control_rows if config == control_of(self.base) else self.simulate_rows(config)
             self.cache[config] = rows
         rows = self.cache[config]
-        return Evaluated(policy, quality(rows, self.control, self.s.metric, self.s.tolerance),
-                         cost_of(policy, rows, self.s.costs, self.s.union))
+        return Evaluated(
+            policy,
+            quality(rows, self.control, self.s.metric, self.s.tolerance),
+            cost_of(policy, rows, self.s.costs, self.s.union),
+        )
 
     def _best(self, found: dict) -> float:
         """The lowest cost of a passing policy so far (inf: none)."""
@@ -114,7 +126,7 @@ class Search:
             middle = steps[len(steps) // 2]
             evaluated = out[Policy(filter=family, fresh=middle)] = self.evaluate(Policy(filter=family, fresh=middle))
             passed = evaluated.quality.surely_within(self.s.tolerance)
-            steps = steps[:len(steps) // 2] if passed else steps[len(steps) // 2 + 1:]
+            steps = steps[: len(steps) // 2] if passed else steps[len(steps) // 2 + 1 :]
         return out
 
 
@@ -152,8 +164,13 @@ def _estimate_costs(found: dict[Policy, Evaluated], settings: SearchSettings) ->
     n, tolerance = settings.base.samples_per_gen, settings.tolerance
     for e in found.values():
         e.estimated_cost = e.cost["cost"]
-        below = [o for p, o in found.items() if (p.filter, p.loop, p.reweight) == (e.policy.filter, e.policy.loop,
-                 e.policy.reweight) and p.fresh < e.policy.fresh and not o.quality.surely_within(tolerance)]
+        below = [
+            o
+            for p, o in found.items()
+            if (p.filter, p.loop, p.reweight) == (e.policy.filter, e.policy.loop, e.policy.reweight)
+            and p.fresh < e.policy.fresh
+            and not o.quality.surely_within(tolerance)
+        ]
         if not below or not e.quality.surely_within(tolerance):
             continue
         last = max(below, key=lambda o: o.policy.fresh)

@@ -7,6 +7,7 @@ tolerance, and (with a budget) its cost at the point estimate fits. `heldout_wit
 share of single held-out runs within tolerance at the highest contamination: how often one
 training run would have stayed within it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -45,14 +46,17 @@ class Simulator:
         """One policy on the seeds of `base`, against the control of the same seeds."""
         control = scores(self.rows(control_of(base), contamination), settings.metric)
         rows = self.rows(policy.config(base, contamination), contamination)
-        return Evaluated(policy, quality(rows, control, settings.metric, settings.tolerance),
-                         cost_of(policy, rows, settings.costs, settings.union))
+        return Evaluated(
+            policy,
+            quality(rows, control, settings.metric, settings.tolerance),
+            cost_of(policy, rows, settings.costs, settings.union),
+        )
 
 
 @dataclass
 class Verified:
-    evaluated: Evaluated                 # on the search seeds, at the highest contamination
-    heldout: dict[float, Evaluated]      # on the held-out seeds, at every contamination
+    evaluated: Evaluated  # on the search seeds, at the highest contamination
+    heldout: dict[float, Evaluated]  # on the held-out seeds, at every contamination
 
     @property
     def binding(self) -> Evaluated:
@@ -72,26 +76,36 @@ class Verified:
         tol, out = settings.tolerance, []
         if self.binding.quality.upper > tol:
             out.append(f"held-out upper bound {self.binding.quality.upper:+.1%} at {max(self.heldout):g}")
-        out += [f"held-out loss {e.quality.loss:+.1%} at {c:g}" for c, e in sorted(self.heldout.items())
-                if e.quality.loss > tol]
+        out += [
+            f"held-out loss {e.quality.loss:+.1%} at {c:g}"
+            for c, e in sorted(self.heldout.items())
+            if e.quality.loss > tol
+        ]
         if settings.max_cost is not None and self.cost_at(point)["cost"] > settings.max_cost:
             out.append(f"cost {self.cost_at(point)['cost']:.3g} over the budget {settings.max_cost:g}")
         return out
 
     def record(self, settings, point: float) -> dict:
         held = self.binding.quality
-        return {**self.evaluated.record(settings.tolerance),
-                **{k: round(v, 3) for k, v in self.cost_at(point).items()},
-                "cost_at": point,
-                "quality_loss": self.evaluated.quality.loss, "quality_upper": self.evaluated.quality.upper,
-                "heldout_quality_loss": held.loss, "heldout_upper": held.upper,
-                "heldout_within_share": held.confidence, "heldout_seeds": held.seeds,
-                "losses_by_contamination": {f"{c:g}": e.quality.loss for c, e in sorted(self.heldout.items())},
-                "holds": self.holds(settings, point), "fails": self.failures(settings, point)}
+        return {
+            **self.evaluated.record(settings.tolerance),
+            **{k: round(v, 3) for k, v in self.cost_at(point).items()},
+            "cost_at": point,
+            "quality_loss": self.evaluated.quality.loss,
+            "quality_upper": self.evaluated.quality.upper,
+            "heldout_quality_loss": held.loss,
+            "heldout_upper": held.upper,
+            "heldout_within_share": held.confidence,
+            "heldout_seeds": held.seeds,
+            "losses_by_contamination": {f"{c:g}": e.quality.loss for c, e in sorted(self.heldout.items())},
+            "holds": self.holds(settings, point),
+            "fails": self.failures(settings, point),
+        }
 
 
-def verify_candidates(candidates: list[Evaluated], settings, points: list[tuple[float, str]], simulator,
-                      point: float) -> list[Verified]:
+def verify_candidates(
+    candidates: list[Evaluated], settings, points: list[tuple[float, str]], simulator, point: float
+) -> list[Verified]:
     """The first VERIFIED affordable candidates verified; when none holds, the leader's fresh share
     raised a step at a time (at most MAX_RAISES) until one does."""
     binding = max(c for c, _ in points)
@@ -121,7 +135,9 @@ def safe_up_to(policy: Policy, start: float, settings, simulator) -> float | Non
     tolerance at its upper bound on the search seeds (None: not even at `start`)."""
     safe, c = None, start
     while c <= 1.0 + 1e-9:
-        if not simulator.evaluate(policy, settings.base, round(c, 4), settings).quality.surely_within(settings.tolerance):
+        if not simulator.evaluate(policy, settings.base, round(c, 4), settings).quality.surely_within(
+            settings.tolerance
+        ):
             break
         safe, c = round(c, 4), c + SAFE_STEP
     return safe

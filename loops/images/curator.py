@@ -11,6 +11,7 @@
 
 Files are written to a scratch folder, scanned, and removed; the flags are what the loop keeps.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -28,8 +29,7 @@ PNG_MAGIC = b"\x89PNG"
 
 
 class Curator:
-    def __init__(self, names: tuple[str, ...], folder: Path, embedder: str, bank_rate: float,
-                 probe: str | None = None):
+    def __init__(self, names: tuple[str, ...], folder: Path, embedder: str, bank_rate: float, probe: str | None = None):
         self.names, self.folder, self.embedder, self.bank_rate = names, Path(folder), embedder, bank_rate
         self.folder.mkdir(parents=True, exist_ok=True)
         self.bank_dir = self.folder / "bank"
@@ -83,10 +83,17 @@ class Curator:
         from audit.calibrate import calibrate
         from audit.engine.config import ScanConfig
 
-        with self._scratch(real, "calibration-real") as real_dir, \
-                self._scratch(synthetic, "calibration-synthetic") as synthetic_dir:
-            report = calibrate(str(real_dir), str(synthetic_dir), self.calibration_dir,
-                               config=ScanConfig(detectors=(), embedder=self.embedder), workers=1)
+        with (
+            self._scratch(real, "calibration-real") as real_dir,
+            self._scratch(synthetic, "calibration-synthetic") as synthetic_dir,
+        ):
+            report = calibrate(
+                str(real_dir),
+                str(synthetic_dir),
+                self.calibration_dir,
+                config=ScanConfig(detectors=(), embedder=self.embedder),
+                workers=1,
+            )
         if self.probe is None:
             raise RuntimeError(f"the curator's probe could not be trained: {report.get('probe')}")
         return report
@@ -120,8 +127,10 @@ def _check_embedder(spec: str) -> None:
     try:
         check_available(spec)
     except (ValueError, WeightsMissing) as e:
-        raise ConfigError(f"--probe-embedder: {e} Offline, a random-weights embedder (e.g. random:ViT-S-32) "
-                          "runs the same code path; its probe is then only as good as random features are.") from None
+        raise ConfigError(
+            f"--probe-embedder: {e} Offline, a random-weights embedder (e.g. random:ViT-S-32) "
+            "runs the same code path; its probe is then only as good as random features are."
+        ) from None
 
 
 @contextmanager

@@ -6,6 +6,7 @@ Images become grey uint8 at the model's resolution (centre-cropped to a square, 
 All images are pooled and split once, deterministically, into a real training pool and a held-out
 real test set that no generation ever trains on.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,9 @@ class ImageData:
         if len(images) != len(labels):
             raise ConfigError(f"--dataset {name}: {len(images)} images but {len(labels)} labels")
         if test_size >= len(images):
-            raise ConfigError(f"--dataset {name}: {len(images)} images leave none for training after "
-                              f"a test split of {test_size}")
+            raise ConfigError(
+                f"--dataset {name}: {len(images)} images leave none for training after a test split of {test_size}"
+            )
         order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
         test, train = order[:test_size], order[test_size:]
         self.test_images, self.test_labels = images[test], labels[test]
@@ -40,8 +42,10 @@ class ImageData:
 
     def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         if n > len(self.train_images):
-            raise ConfigError(f"--dataset {self.name}: cannot draw {n} images from {len(self.train_images)} "
-                              "training images (lower --samples-per-gen)")
+            raise ConfigError(
+                f"--dataset {self.name}: cannot draw {n} images from {len(self.train_images)} "
+                "training images (lower --samples-per-gen)"
+            )
         chosen = rng.choice(len(self.train_images), size=n, replace=False)
         return self.train_images[chosen], self.train_labels[chosen]
 
@@ -55,9 +59,9 @@ class ImageData:
 def load_image_data(spec: str, resolution: int, test_size: int) -> ImageData:
     try:
         if spec.startswith("mnist:"):
-            images, labels, names = _mnist(spec[len("mnist:"):])
+            images, labels, names = _mnist(spec[len("mnist:") :])
         elif spec.startswith("hf:"):
-            images, labels, names = _hugging_face(spec[len("hf:"):])
+            images, labels, names = _hugging_face(spec[len("hf:") :])
         else:
             images, labels, names = _class_folders(Path(spec))
     except (OSError, ValueError) as e:
@@ -127,12 +131,18 @@ def _hugging_face(name: str):
     try:
         dataset = datasets.load_dataset(path, split=split or "train")
     except Exception as e:  # the Hub's errors have many types; all mean the same to the user
-        raise ValueError(f"cannot load Hugging Face dataset {path!r} ({type(e).__name__}: {e}); offline, "
-                         "use a local copy (mnist:DIR or a folder of class subfolders)") from None
+        raise ValueError(
+            f"cannot load Hugging Face dataset {path!r} ({type(e).__name__}: {e}); offline, "
+            "use a local copy (mnist:DIR or a folder of class subfolders)"
+        ) from None
     image_column = next((c for c, f in dataset.features.items() if isinstance(f, datasets.Image)), None)
     label_column = next((c for c, f in dataset.features.items() if isinstance(f, datasets.ClassLabel)), None)
     if image_column is None or label_column is None:
-        raise ValueError(f"dataset {path!r} needs an Image column and a ClassLabel column, "
-                         f"has {list(dataset.features)}")
-    return (list(dataset[image_column]), np.array(dataset[label_column], dtype=np.int64),
-            list(dataset.features[label_column].names))
+        raise ValueError(
+            f"dataset {path!r} needs an Image column and a ClassLabel column, has {list(dataset.features)}"
+        )
+    return (
+        list(dataset[image_column]),
+        np.array(dataset[label_column], dtype=np.int64),
+        list(dataset.features[label_column].names),
+    )

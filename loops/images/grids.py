@@ -1,4 +1,5 @@
 """Sample grids: the first images of a generation tiled into one PNG (grey uint8 (N, H, W)), and back."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,7 @@ GRID_SCALE = 2
 def grid_image(images: np.ndarray, side: int = GRID_SIDE) -> np.ndarray:
     n, h, w = images.shape
     tiles = np.zeros((side * side, h, w), np.uint8)
-    tiles[:min(n, side * side)] = images[:side * side]
+    tiles[: min(n, side * side)] = images[: side * side]
     return tiles.reshape(side, side, h, w).transpose(0, 2, 1, 3).reshape(side * h, side * w)
 
 
@@ -34,6 +35,8 @@ def load_grid(path: Path, size: int, side: int = GRID_SIDE) -> np.ndarray:
     with Image.open(path) as picture:
         pixels = np.asarray(picture.convert("L"))[::GRID_SCALE, ::GRID_SCALE]
     if pixels.shape != (side * size, side * size):
-        raise ValueError(f"{path}: a {side}x{side} grid of {size}x{size} images is {side * size} pixels a side "
-                         f"(after scale {GRID_SCALE}), got {pixels.shape}")
+        raise ValueError(
+            f"{path}: a {side}x{side} grid of {size}x{size} images is {side * size} pixels a side "
+            f"(after scale {GRID_SCALE}), got {pixels.shape}"
+        )
     return pixels.reshape(side, size, side, size).transpose(0, 2, 1, 3).reshape(side * side, size, size)

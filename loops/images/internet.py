@@ -5,6 +5,7 @@ Detectors decide once per item, when it enters, as a real curator's would on the
 probe exists only after generation 0 (it is trained on generation-0 output), so files that entered
 before it are kept until `train_probes` has run and then get their probe flags.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,11 +17,21 @@ from loops.images.publish import PublishSettings, render, scrape
 
 
 class Internet:
-    def __init__(self, settings: PublishSettings, detectors: tuple[str, ...], folder: Path, embedder: str,
-                 bank_rate: float, rngs: list[np.random.Generator], resolution: int, probe: str | None = None):
+    def __init__(
+        self,
+        settings: PublishSettings,
+        detectors: tuple[str, ...],
+        folder: Path,
+        embedder: str,
+        bank_rate: float,
+        rngs: list[np.random.Generator],
+        resolution: int,
+        probe: str | None = None,
+    ):
         self.settings, self.rngs, self.resolution = settings, rngs, resolution
-        self.curators = [Curator(detectors, Path(folder) / f"run-{r}", embedder, bank_rate, probe)
-                         for r in range(len(rngs))]
+        self.curators = [
+            Curator(detectors, Path(folder) / f"run-{r}", embedder, bank_rate, probe) for r in range(len(rngs))
+        ]
         self.waiting: list[tuple] = []  # (block, run, files) still without probe flags
         self.has_bank = "neardup" in detectors
 
@@ -45,8 +56,7 @@ class Internet:
                 self.waiting.append((block, r, published.files))
             scraped.append(np.stack([scrape(f, self.resolution) for f in published.files]))
         block.x = np.stack(scraped)
-        block.flags.update({name: np.stack(values) for name, values in flags.items()
-                            if len(values) == len(self.rngs)})
+        block.flags.update({name: np.stack(values) for name, values in flags.items() if len(values) == len(self.rngs)})
 
     def publish_for_calibration(self, images: np.ndarray, synthetic: bool) -> list[list[bytes]]:
         """Files the curators know the truth of (never trained on), per run."""
@@ -54,8 +64,10 @@ class Internet:
 
     def train_probes(self, real: list[list[bytes]], synthetic: list[list[bytes]]) -> list[dict]:
         """Each run's curator calibrates its probe; blocks that entered earlier get their probe flags."""
-        reports = [c.train_probe(real[r], synthetic[r]) if c.needs_probe_training else None
-                   for r, c in enumerate(self.curators)]
+        reports = [
+            c.train_probe(real[r], synthetic[r]) if c.needs_probe_training else None
+            for r, c in enumerate(self.curators)
+        ]
         by_block: dict[str, dict[int, np.ndarray]] = {}
         blocks = {}
         for block, r, files in self.waiting:

@@ -1,4 +1,5 @@
 """A reader for MNIST's idx files (images and labels, plain or gzipped)."""
+
 from __future__ import annotations
 
 import gzip

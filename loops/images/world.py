@@ -4,6 +4,7 @@ classifier feature space for the metrics, and the filter over the curators' flag
 Datasets and classifiers are cached per process, so configurations of one study share them
 (both are deterministic functions of their settings).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -22,10 +23,22 @@ def image_parts(cfg: SimConfig, streams, curator_dir: Path):
     from loops.models.diffusion import PRESETS
 
     data = load_dataset(cfg.dataset, PRESETS[cfg.diffusion_preset].resolution, cfg.test_size)
-    settings = PublishSettings(watermark_rate=cfg.watermark_rate, jpeg_quality=cfg.jpeg_quality, resize=cfg.resize,
-                               transform_rate=cfg.transform_rate)
-    internet = Internet(settings, detectors_of(cfg.filter), curator_dir, cfg.probe_embedder, cfg.bank_rate,
-                        streams.filter, data.resolution, probe=cfg.probe)
+    settings = PublishSettings(
+        watermark_rate=cfg.watermark_rate,
+        jpeg_quality=cfg.jpeg_quality,
+        resize=cfg.resize,
+        transform_rate=cfg.transform_rate,
+    )
+    internet = Internet(
+        settings,
+        detectors_of(cfg.filter),
+        curator_dir,
+        cfg.probe_embedder,
+        cfg.bank_rate,
+        streams.filter,
+        data.resolution,
+        probe=cfg.probe,
+    )
     return data, internet, classifier(cfg.dataset, data.resolution, cfg.test_size), FlagFilter(cfg.filter)
 
 

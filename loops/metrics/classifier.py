@@ -9,6 +9,7 @@ classifier-based metrics of generated images (Martínez et al.): entropy of the 
 histogram, its KL divergence from the real class histogram, and the mean confidence.
 Torch runs single-threaded here (loops/threads.py says why).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,9 +27,16 @@ class SmallCNN(nn.Module):
     def __init__(self, classes: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(32 * 7 * 7, FEATURE_DIM), nn.ReLU(),
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(7),
+            nn.Flatten(),
+            nn.Linear(32 * 7 * 7, FEATURE_DIM),
+            nn.ReLU(),
         )
         self.head = nn.Linear(FEATURE_DIM, classes)
 
@@ -47,13 +55,22 @@ class ClassifierFeatures:
             raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
         self.net, self.class_histogram, self.batch_size, self.layer = net.eval(), class_histogram, batch_size, layer
 
-    def at_layer(self, layer: str) -> "ClassifierFeatures":
+    def at_layer(self, layer: str) -> ClassifierFeatures:
         """The same trained network, giving features of another layer."""
         return ClassifierFeatures(self.net, self.class_histogram, self.batch_size, layer)
 
     @classmethod
-    def train(cls, images: np.ndarray, labels: np.ndarray, *, epochs: int = 3, batch_size: int = 64,
-              lr: float = 1e-2, seed: int = 0, layer: str = "penultimate") -> "ClassifierFeatures":
+    def train(
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        epochs: int = 3,
+        batch_size: int = 64,
+        lr: float = 1e-2,
+        seed: int = 0,
+        layer: str = "penultimate",
+    ) -> ClassifierFeatures:
         """Train on the real training split (AdamW, one-cycle learning rate)."""
         labels = np.asarray(labels, dtype=np.int64)
         classes = int(labels.max()) + 1

@@ -8,6 +8,7 @@
 - `InceptionFeatures`: torchmetrics' FID Inception-v3 (2048-d pool features), from a local
   weights file only; without it (or without torch-fidelity) one clear message says what to get.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,15 +17,15 @@ from typing import Protocol
 import numpy as np
 
 INCEPTION_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-                 "weights-inception-2015-12-05-6726825d.pth")
+INCEPTION_URL = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+)
 
 
 class FeatureExtractor(Protocol):
     name: str
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        ...
+    def __call__(self, x: np.ndarray) -> np.ndarray: ...
 
 
 class FeatureWeightsMissing(RuntimeError):
@@ -63,7 +64,9 @@ class ClipFeatures:
         if images.ndim == 3:
             images = np.repeat(images[..., None], 3, axis=3)
         prepared = np.stack([prepare_pixels(image) for image in images])
-        parts = [self.embedder.embed(prepared[i:i + self.batch_size]) for i in range(0, len(prepared), self.batch_size)]
+        parts = [
+            self.embedder.embed(prepared[i : i + self.batch_size]) for i in range(0, len(prepared), self.batch_size)
+        ]
         return normalise(np.concatenate(parts))[0].astype(np.float64)
 
 
@@ -83,11 +86,14 @@ class InceptionFeatures:
             raise FeatureWeightsMissing(
                 f"Inception features need the FID Inception weights as a local file ({INCEPTION_WEIGHTS}, "
                 f"from {INCEPTION_URL}); pass its path as feature_extractor_weights_path"
-                + (f" (not found: {path})" if path else ""))
+                + (f" (not found: {path})" if path else "")
+            )
         try:
             self.net = _load_inception(path)
         except ModuleNotFoundError as e:
-            raise FeatureWeightsMissing(f"Inception features need torch-fidelity: pip install torch-fidelity ({e})") from None
+            raise FeatureWeightsMissing(
+                f"Inception features need torch-fidelity: pip install torch-fidelity ({e})"
+            ) from None
         self.batch_size = batch_size
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -95,8 +101,10 @@ class InceptionFeatures:
 
         images = _nchw_rgb(np.asarray(x))
         with torch.no_grad():
-            parts = [self.net(torch.from_numpy(images[i:i + self.batch_size])).double().numpy()
-                     for i in range(0, len(images), self.batch_size)]
+            parts = [
+                self.net(torch.from_numpy(images[i : i + self.batch_size])).double().numpy()
+                for i in range(0, len(images), self.batch_size)
+            ]
         return np.concatenate(parts)
 
 
@@ -106,16 +114,17 @@ def _load_inception(path: Path):
     import tempfile
 
     import torch
+    from torchmetrics.image.fid import NoTrainInceptionV3
 
     from audit.atomic import write_atomically
-    from torchmetrics.image.fid import NoTrainInceptionV3
 
     state = torch.load(path, map_location="cpu", weights_only=True)
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / INCEPTION_WEIGHTS
         write_atomically(copy, lambda p: torch.save(state, p))
-        return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                  feature_extractor_weights_path=str(copy))
+        return NoTrainInceptionV3(
+            name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(copy)
+        )
 
 
 def _nchw_rgb(images: np.ndarray) -> np.ndarray:

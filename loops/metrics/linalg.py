@@ -1,4 +1,5 @@
 """Batched square roots of symmetric positive semi-definite matrices (via eigh, so never complex)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@
 - toy backends: mean shift |m - m*|, variance ratio tr C / tr C*, and the closed-form W2 to the
   true Gaussian, from the model's output moments (no sampling noise).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -21,8 +22,9 @@ DISTANCE_BLOCK_ENTRIES = 8_000_000  # distances held at once (64 MB of float64)
 def fid(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to features a (N, D) and b (M, D)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return frechet_distance(a.mean(0), np.atleast_2d(np.cov(a, rowvar=False)),
-                            b.mean(0), np.atleast_2d(np.cov(b, rowvar=False)))
+    return frechet_distance(
+        a.mean(0), np.atleast_2d(np.cov(a, rowvar=False)), b.mean(0), np.atleast_2d(np.cov(b, rowvar=False))
+    )
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
@@ -55,8 +57,8 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
     recalled = np.zeros(len(real), dtype=bool)
     nearest_fake = np.full(len(real), np.inf)
     for start, d in _distance_blocks(fake, real):  # d: (fake block, all real)
-        in_real_balls[start:start + len(d)] = (d < real_radii[None, :]).sum(axis=1)
-        recalled |= (d < fake_radii[start:start + len(d), None]).any(axis=0)
+        in_real_balls[start : start + len(d)] = (d < real_radii[None, :]).sum(axis=1)
+        recalled |= (d < fake_radii[start : start + len(d), None]).any(axis=0)
         np.minimum(nearest_fake, d.min(axis=0), out=nearest_fake)
     return {
         "precision": float((in_real_balls > 0).mean()),
@@ -72,7 +74,7 @@ def _kth_neighbour_distances(x: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"PRDC with k={k} needs more than {k} items, got {len(x)}")
     radii = np.empty(len(x))
     for start, d in _distance_blocks(x, x):
-        radii[start:start + len(d)] = np.partition(d, k, axis=1)[:, k]
+        radii[start : start + len(d)] = np.partition(d, k, axis=1)[:, k]
     return radii
 
 
@@ -81,7 +83,7 @@ def _distance_blocks(rows: np.ndarray, columns: np.ndarray):
     column_norms = np.einsum("ij,ij->i", columns, columns)
     block = max(1, DISTANCE_BLOCK_ENTRIES // max(1, len(columns)))
     for start in range(0, len(rows), block):
-        part = rows[start:start + block]
+        part = rows[start : start + block]
         d2 = -2.0 * (part @ columns.T)
         d2 += np.einsum("ij,ij->i", part, part)[:, None]
         d2 += column_norms[None, :]
@@ -92,8 +94,12 @@ def gaussian_w2(mean1, cov1, mean2, cov2) -> np.ndarray:
     """Closed-form 2-Wasserstein distance between Gaussians, batched over leading axes."""
     root2 = psd_sqrt(cov2)
     cross = psd_sqrt(root2 @ cov1 @ root2)
-    squared = (np.sum((mean1 - mean2) ** 2, axis=-1) + np.trace(cov1, axis1=-2, axis2=-1)
-               + np.trace(cov2, axis1=-2, axis2=-1) - 2 * np.trace(cross, axis1=-2, axis2=-1))
+    squared = (
+        np.sum((mean1 - mean2) ** 2, axis=-1)
+        + np.trace(cov1, axis1=-2, axis2=-1)
+        + np.trace(cov2, axis1=-2, axis2=-1)
+        - 2 * np.trace(cross, axis1=-2, axis2=-1)
+    )
     return np.sqrt(np.maximum(squared, 0.0))
 
 

@@ -11,6 +11,7 @@ seeds it spans about the range of the seeds; with 5 it is narrower. A finding is
 - **cannot tell** when the interval contains the threshold (both readings are compatible), or when
   fewer than MIN_SEEDS seeds ran.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,8 +65,9 @@ def paired_log_ratio(config: dict[int, float], reference: dict[int, float]) -> I
     """Mean over seeds of log(config / reference), for the seeds both ran; exponentiate for a
     geometric-mean ratio with its interval."""
     seeds = sorted(set(config) & set(reference))
-    return bootstrap_mean([np.log(config[s] / reference[s]) if config[s] > 0 and reference[s] > 0 else np.nan
-                           for s in seeds])
+    return bootstrap_mean(
+        [np.log(config[s] / reference[s]) if config[s] > 0 and reference[s] > 0 else np.nan for s in seeds]
+    )
 
 
 def paired_difference(config: dict[int, float], reference: dict[int, float], scale: float = 1.0) -> Interval:

@@ -14,6 +14,7 @@ feature space, and `check` says, metric by metric, whether each moved the way it
 A metric that fails any of its rows in a feature space measures something else there, and a
 study should not report it in that space (examples/mnist_loops.md, "Which metrics mean anything").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,10 +26,10 @@ from loops.metrics.measures import fid, prdc
 DEGRADATIONS = ("real", "noise", "repeated", "classes-dropped", "blur")
 METRICS = ("fid", "precision", "recall", "density", "coverage")
 BLUR_SIGMA = 1.0
-NEAR_ZERO = 0.1      # "near 0" for precision/recall/density/coverage
-WELL_BELOW = 0.75    # "well below the floor": under this share of the real-vs-real value
-FAR_ABOVE = 5.0      # FID "far above the floor": this many times the real-vs-real FID
-ABOVE = 2.0          # FID "above the floor"
+NEAR_ZERO = 0.1  # "near 0" for precision/recall/density/coverage
+WELL_BELOW = 0.75  # "well below the floor": under this share of the real-vs-real value
+FAR_ABOVE = 5.0  # FID "far above the floor": this many times the real-vs-real FID
+ABOVE = 2.0  # FID "above the floor"
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ EXPECTATIONS = (
 )
 
 
-def degraded_sets(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
-                  blur_sigma: float = BLUR_SIGMA) -> dict[str, np.ndarray]:
+def degraded_sets(
+    images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator, blur_sigma: float = BLUR_SIGMA
+) -> dict[str, np.ndarray]:
     """The DEGRADATIONS as uint8 (n, H, W) sets drawn from real `images` (not the reference set)."""
     images, labels = np.asarray(images), np.asarray(labels)
     if images.dtype != np.uint8 or images.ndim != 3:
@@ -91,8 +93,16 @@ def blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(sigma))) for image in images])
 
 
-def validate_metrics(features, reference: np.ndarray, images: np.ndarray, labels: np.ndarray, *, n: int | None = None,
-                     k: int = 5, seed: int = 0) -> dict[str, dict[str, float]]:
+def validate_metrics(
+    features,
+    reference: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n: int | None = None,
+    k: int = 5,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """{degradation: {metric: value}} of each degraded set against `reference` (real images never in
     `images`) in the space `features` (a callable images -> (N, D) features)."""
     n = n or len(reference)
@@ -108,9 +118,17 @@ def validate_metrics(features, reference: np.ndarray, images: np.ndarray, labels
 def check(table: dict[str, dict[str, float]]) -> list[dict]:
     """Each expectation with its value, the real-vs-real floor and whether it holds."""
     floor = table["real"]
-    return [{"degradation": e.degradation, "metric": e.metric, "rule": e.rule,
-             "value": table[e.degradation][e.metric], "floor": floor[e.metric],
-             "ok": e.holds(table[e.degradation][e.metric], floor[e.metric])} for e in EXPECTATIONS]
+    return [
+        {
+            "degradation": e.degradation,
+            "metric": e.metric,
+            "rule": e.rule,
+            "value": table[e.degradation][e.metric],
+            "floor": floor[e.metric],
+            "ok": e.holds(table[e.degradation][e.metric], floor[e.metric]),
+        }
+        for e in EXPECTATIONS
+    ]
 
 
 def passing_metrics(table: dict[str, dict[str, float]]) -> list[str]:
@@ -125,8 +143,11 @@ def markdown(tables: dict[str, dict[str, dict[str, float]]]) -> str:
     for space, table in tables.items():
         failed = {(r["degradation"], r["metric"]) for r in check(table) if not r["ok"]}
         for name in DEGRADATIONS:
-            cells = [(f"{table[name][m]:.3g}" if m == "fid" else f"{table[name][m]:.3f}")
-                     + (" ✗" if (name, m) in failed else "") for m in METRICS]
+            cells = [
+                (f"{table[name][m]:.3g}" if m == "fid" else f"{table[name][m]:.3f}")
+                + (" ✗" if (name, m) in failed else "")
+                for m in METRICS
+            ]
             lines.append(f"| {space} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -135,10 +156,10 @@ def markdown(tables: dict[str, dict[str, dict[str, float]]]) -> str:
 
 # each ramp degrades real images by a growing amount; level 0 is the real-vs-real floor
 RAMPS = {
-    "noise share": (0.0, 0.1, 0.25, 0.5, 1.0),      # share of the images replaced by uniform noise
-    "blur radius": (0.0, 0.5, 1.0, 1.5, 2.0),       # Gaussian blur radius in pixels
-    "speckle share": (0.0, 0.01, 0.03, 0.1, 0.3),   # share of each image's pixels set to white
-    "classes dropped": (0, 2, 5, 8),                # classes left out of the set
+    "noise share": (0.0, 0.1, 0.25, 0.5, 1.0),  # share of the images replaced by uniform noise
+    "blur radius": (0.0, 0.5, 1.0, 1.5, 2.0),  # Gaussian blur radius in pixels
+    "speckle share": (0.0, 0.01, 0.03, 0.1, 0.3),  # share of each image's pixels set to white
+    "classes dropped": (0, 2, 5, 8),  # classes left out of the set
 }
 # what each metric must do as the severity grows (the rank correlation with the level)
 RAMP_EXPECTATIONS = {
@@ -150,11 +171,12 @@ RAMP_EXPECTATIONS = {
 STEP_TOLERANCE = 0.05  # a step the wrong way smaller than this share of the metric's range is noise
 
 
-def ramp_set(images: np.ndarray, labels: np.ndarray, ramp: str, level: float, n: int,
-             rng: np.random.Generator) -> np.ndarray:
+def ramp_set(
+    images: np.ndarray, labels: np.ndarray, ramp: str, level: float, n: int, rng: np.random.Generator
+) -> np.ndarray:
     """n real images degraded by one ramp at one level (uint8, (n, H, W))."""
     if ramp == "classes dropped":
-        kept = np.unique(labels)[int(level):]
+        kept = np.unique(labels)[int(level) :]
         pool = np.flatnonzero(np.isin(labels, kept))
         return images[rng.choice(pool, n, replace=len(pool) < n)]
     chosen = images[rng.choice(len(images), n, replace=len(images) < n)].copy()
@@ -170,17 +192,25 @@ def ramp_set(images: np.ndarray, labels: np.ndarray, ramp: str, level: float, n:
     return chosen
 
 
-def severity_ramps(features, reference: np.ndarray, images: np.ndarray, labels: np.ndarray, *, k: int = 5,
-                   seed: int = 0) -> dict[str, list[dict[str, float]]]:
+def severity_ramps(
+    features, reference: np.ndarray, images: np.ndarray, labels: np.ndarray, *, k: int = 5, seed: int = 0
+) -> dict[str, list[dict[str, float]]]:
     """{ramp: [{level, fid, precision, recall, density, coverage}, ...]} against `reference`, with
     `images` real images held out from both the reference and the feature extractor's training."""
     rng = np.random.default_rng(seed)
     real = features(reference)
     n = len(reference)
-    return {ramp: [{"level": float(level), "fid": fid(fake := features(ramp_set(images, labels, ramp, level, n, rng)),
-                                                      real), **prdc(real, fake, k)}
-                   for level in levels]
-            for ramp, levels in RAMPS.items()}
+    return {
+        ramp: [
+            {
+                "level": float(level),
+                "fid": fid(fake := features(ramp_set(images, labels, ramp, level, n, rng)), real),
+                **prdc(real, fake, k),
+            }
+            for level in levels
+        ]
+        for ramp, levels in RAMPS.items()
+    }
 
 
 def monotone(values: list[float], direction: str) -> bool:
@@ -193,10 +223,17 @@ def monotone(values: list[float], direction: str) -> bool:
 
 def ramp_checks(ramps: dict[str, list[dict[str, float]]]) -> list[dict]:
     """Each expected direction, the values along the ramp and whether they move that way."""
-    return [{"ramp": ramp, "metric": metric, "direction": direction,
-             "values": [row[metric] for row in ramps[ramp]],
-             "ok": monotone([row[metric] for row in ramps[ramp]], direction)}
-            for ramp, expected in RAMP_EXPECTATIONS.items() for metric, direction in expected.items()]
+    return [
+        {
+            "ramp": ramp,
+            "metric": metric,
+            "direction": direction,
+            "values": [row[metric] for row in ramps[ramp]],
+            "ok": monotone([row[metric] for row in ramps[ramp]], direction),
+        }
+        for ramp, expected in RAMP_EXPECTATIONS.items()
+        for metric, direction in expected.items()
+    ]
 
 
 def ramps_markdown(ramps: dict[str, list[dict[str, float]]]) -> str:
@@ -205,7 +242,9 @@ def ramps_markdown(ramps: dict[str, list[dict[str, float]]]) -> str:
     lines = ["| ramp | level | " + " | ".join(METRICS) + " |", "|---|---|" + "---|" * len(METRICS)]
     for ramp, rows in ramps.items():
         for row in rows:
-            cells = [(f"{row[m]:.3g}" if m == "fid" else f"{row[m]:.3f}") + (" ✗" if (ramp, m) in failed else "")
-                     for m in METRICS]
+            cells = [
+                (f"{row[m]:.3g}" if m == "fid" else f"{row[m]:.3f}") + (" ✗" if (ramp, m) in failed else "")
+                for m in METRICS
+            ]
             lines.append(f"| {ramp} | {row['level']:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

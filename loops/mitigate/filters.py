@@ -9,6 +9,7 @@ independent; the union is DEFAULT_UNION unless a configuration names its detecto
 advise --from-scan` does with the detectors the scan ran).
 Image worlds run the real detectors instead (`FlagFilter`, same `keep(pool)` hook).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -62,22 +63,28 @@ class FlagFilter:
         if self.name == "oracle":
             return np.broadcast_to(~pool.synthetic, shape).copy()
         flagged = np.zeros(shape, bool)
-        for detector in (pool.detectors if self.name == "all" else [self.name]):
+        for detector in pool.detectors if self.name == "all" else [self.name]:
             flagged |= pool.flag(detector)
         return ~flagged
 
 
-def operating_point(name: str, tpr: float | None = None, fpr: float | None = None,
-                    rates: dict[str, tuple[float, float]] | None = None,
-                    union: tuple[str, ...] = ()) -> tuple[float, float]:
+def operating_point(
+    name: str,
+    tpr: float | None = None,
+    fpr: float | None = None,
+    rates: dict[str, tuple[float, float]] | None = None,
+    union: tuple[str, ...] = (),
+) -> tuple[float, float]:
     """The (tpr, fpr) of filter `name`: explicit values, else `rates` (a calibration file), else
     defaults; `all` combines the detectors of `union` (empty: DEFAULT_UNION)."""
     rates = {**DEFAULT_RATES, **(rates or {})}
     if name in ("none", "oracle", "all"):
         point = _fixed_point(name, {d: rates[d] for d in (union or DEFAULT_UNION)})
         if (tpr is not None and tpr != point[0]) or (fpr is not None and fpr != point[1]):
-            raise ConfigError(f"--filter-tpr/--filter-fpr set one detector's rates; they do not apply to "
-                              f"--filter {name} (use --filter-rates FILE for per-detector rates)")
+            raise ConfigError(
+                f"--filter-tpr/--filter-fpr set one detector's rates; they do not apply to "
+                f"--filter {name} (use --filter-rates FILE for per-detector rates)"
+            )
         return point
     default_tpr, default_fpr = rates[name]
     tpr = default_tpr if tpr is None else tpr
@@ -133,7 +140,9 @@ def _rates_of(path: Path, name: str, entry) -> tuple[float, float] | None:
         if found and found[0] is None:
             return None
         if not found or isinstance(found[0], bool) or not isinstance(found[0], (int, float)) or not 0 <= found[0] <= 1:
-            raise ConfigError(f"--filter-rates {path}: detector {name!r} needs {keys[0]} (or "
-                              f"{'/'.join(keys[1:])}) as a number between 0 and 1")
+            raise ConfigError(
+                f"--filter-rates {path}: detector {name!r} needs {keys[0]} (or "
+                f"{'/'.join(keys[1:])}) as a number between 0 and 1"
+            )
         values.append(float(found[0]))
     return values[0], values[1]

@@ -11,6 +11,7 @@ while an MLE refit on N items shrinks it by (1 - 1/N) per generation in expectat
 (the default of `--reweight tails`) cancels the expected shrinkage, in any dimension. Larger alpha
 inflates the variance generation after generation (benchmarks/reweight_gaussian.py).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,22 +54,30 @@ def _kth_squared_distance(x: np.ndarray, k: int) -> np.ndarray:
     return squared[:, k]
 
 
-def tail_weights_batch(features: np.ndarray, keep: np.ndarray, alpha: float | None, k: int = DEFAULT_K,
-                       clip: float = DEFAULT_CLIP, block_entries: int = 8_000_000) -> np.ndarray:
+def tail_weights_batch(
+    features: np.ndarray,
+    keep: np.ndarray,
+    alpha: float | None,
+    k: int = DEFAULT_K,
+    clip: float = DEFAULT_CLIP,
+    block_entries: int = 8_000_000,
+) -> np.ndarray:
     """(R, N) weights: per run, `tail_weights` over its kept items (1 elsewhere), for all runs at once
     (float64 distances, runs in blocks of about `block_entries` distances); alpha None: 1/(kept items)."""
     x = np.asarray(features, dtype=np.float64).reshape(*keep.shape, -1)
     out = np.ones(keep.shape)
     block = max(1, block_entries // max(1, keep.shape[1] ** 2))
     for start in range(0, len(x), block):
-        out[start:start + block] = _weights_block(x[start:start + block], keep[start:start + block], alpha, k, clip)
+        out[start : start + block] = _weights_block(
+            x[start : start + block], keep[start : start + block], alpha, k, clip
+        )
     return out
 
 
 def _weights_block(x: np.ndarray, keep: np.ndarray, alpha: float | None, k: int, clip: float) -> np.ndarray:
     norms = np.einsum("rnd,rnd->rn", x, x)
     d2 = norms[:, :, None] + norms[:, None, :] - 2.0 * (x @ np.swapaxes(x, 1, 2))
-    d2[~np.broadcast_to(keep[:, None, :], d2.shape)] = np.inf   # only kept items are neighbours
+    d2[~np.broadcast_to(keep[:, None, :], d2.shape)] = np.inf  # only kept items are neighbours
     kept = keep.sum(1)
     out = np.ones(keep.shape)
     radius = np.sqrt(np.maximum(np.partition(d2, min(k, d2.shape[2] - 1), axis=2)[..., min(k, d2.shape[2] - 1)], 0.0))

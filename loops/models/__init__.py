@@ -1,4 +1,5 @@
 """Generative backends behind the `GenerativeModel` protocol (loops/models/base.py)."""
+
 from __future__ import annotations
 
 
@@ -18,8 +19,11 @@ def make_model(config, rngs, data=None):
 
         from loops.models.diffusion import PRESETS, DiffusionModel
 
-        preset = replace(PRESETS[config.diffusion_preset], train_steps=config.train_steps,
-                         train_epochs=config.train_epochs,
-                         sample_steps=config.sample_steps)
+        preset = replace(
+            PRESETS[config.diffusion_preset],
+            train_steps=config.train_steps,
+            train_epochs=config.train_epochs,
+            sample_steps=config.sample_steps,
+        )
         return DiffusionModel(rngs, preset, data.classes, guidance=config.guidance, device=config.device)
     raise ValueError(f"unknown model {config.model!r}")

@@ -13,6 +13,7 @@ A backend is built with one `numpy.random.Generator` per run and draws only from
 - Toy backends also give `moments(bias)`: the mean (R, d) and covariance (R, d, d) of what
   `sample` draws, in closed form.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -28,17 +29,13 @@ class GenerativeModel(Protocol):
     name: str
     min_items: int
 
-    def fit(self, x: np.ndarray, y: np.ndarray | None = None, weights: np.ndarray | None = None) -> None:
-        ...
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None, weights: np.ndarray | None = None) -> None: ...
 
-    def sample(self, n: int, y: np.ndarray | None = None, bias: float = 1.0) -> np.ndarray:
-        ...
+    def sample(self, n: int, y: np.ndarray | None = None, bias: float = 1.0) -> np.ndarray: ...
 
-    def state(self) -> dict[str, np.ndarray]:
-        ...
+    def state(self) -> dict[str, np.ndarray]: ...
 
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        ...
+    def load_state(self, state: dict[str, np.ndarray]) -> None: ...
 
 
 def fit_weights(model, x: np.ndarray, y, weights, fitted: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +48,9 @@ def fit_weights(model, x: np.ndarray, y, weights, fitted: bool) -> tuple[np.ndar
         raise ValueError(f"weights must be finite, non-negative and of shape {x.shape[:2]}, got {w.shape}")
     ok = (w > 0).sum(axis=1) >= model.min_items
     if not fitted and not ok.all():
-        raise NotEnoughData(f"the {model.name} backend needs at least {model.min_items} items to fit; "
-                         f"the filter left fewer in {int((~ok).sum())} run(s) at generation 0 "
-                           "(lower the filter's FPR or raise --samples-per-gen)")
+        raise NotEnoughData(
+            f"the {model.name} backend needs at least {model.min_items} items to fit; "
+            f"the filter left fewer in {int((~ok).sum())} run(s) at generation 0 "
+            "(lower the filter's FPR or raise --samples-per-gen)"
+        )
     return w, ok

@@ -16,6 +16,7 @@ Each generation trains a fresh network (seeded from the run's generator), as MAD
 scratch. Images are grey uint8 (R, N, H, W) at the preset's resolution; the network sees [-1, 1].
 On CPU, torch uses `cpu_threads` threads (1 by default; loops/threads.py says why).
 """
+
 from __future__ import annotations
 
 import math
@@ -50,11 +51,25 @@ class DiffusionPreset:
 
 PRESETS = {
     # 2-core CPU: ~0.27M parameters, ~0.1 s per batch-128 step, 512 samples x 25 DDIM steps in ~4 s
-    "cpu": DiffusionPreset(resolution=16, channels=(16, 32, 32), attention=False, train_steps=1500,
-                           batch_size=128, learning_rate=2e-3, sample_steps=25),
+    "cpu": DiffusionPreset(
+        resolution=16,
+        channels=(16, 32, 32),
+        attention=False,
+        train_steps=1500,
+        batch_size=128,
+        learning_rate=2e-3,
+        sample_steps=25,
+    ),
     # one GPU: 32x32 with self-attention in the two lower levels
-    "gpu": DiffusionPreset(resolution=32, channels=(64, 128, 128), attention=True, train_steps=6000,
-                           batch_size=256, learning_rate=1e-3, sample_steps=50),
+    "gpu": DiffusionPreset(
+        resolution=32,
+        channels=(64, 128, 128),
+        attention=True,
+        train_steps=6000,
+        batch_size=256,
+        learning_rate=1e-3,
+        sample_steps=50,
+    ),
 }
 
 
@@ -73,8 +88,15 @@ class DiffusionModel:
     min_items = 10
     conditional = True
 
-    def __init__(self, rngs: list[np.random.Generator], preset: DiffusionPreset, classes: int,
-                 guidance: float = 0.0, device: str | None = None, cpu_threads: int = 1):
+    def __init__(
+        self,
+        rngs: list[np.random.Generator],
+        preset: DiffusionPreset,
+        classes: int,
+        guidance: float = 0.0,
+        device: str | None = None,
+        cpu_threads: int = 1,
+    ):
         self.rngs, self.preset, self.classes, self.guidance = rngs, preset, classes, guidance
         self.cpu_threads = cpu_threads
         self.device = device or default_device()
@@ -99,14 +121,17 @@ class DiffusionModel:
         out = []
         for r, (rng, net) in enumerate(zip(self.rngs, self.nets)):
             labels = rng.integers(self.classes, size=n) if y is None else np.asarray(y[r])
-            generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
+            generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
             with torch_threads(self.cpu_threads):
                 out.append(self._sample_one(net, labels, guidance, generator))
         return np.stack(out)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {f"run{r}.{k}": v.detach().cpu().numpy() for r, net in enumerate(self.nets)
-                for k, v in net.state_dict().items()}
+        return {
+            f"run{r}.{k}": v.detach().cpu().numpy()
+            for r, net in enumerate(self.nets)
+            for k, v in net.state_dict().items()
+        }
 
     def load_state(self, state) -> None:
         import torch
@@ -115,8 +140,9 @@ class DiffusionModel:
         for r in range(len(self.rngs)):
             prefix = f"run{r}."
             net = self._network()
-            net.load_state_dict({k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in state.items()
-                                 if k.startswith(prefix)})
+            net.load_state_dict(
+                {k[len(prefix) :]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith(prefix)}
+            )
             nets.append(net.to(self.device).eval())
         self.nets = nets
 
@@ -130,10 +156,17 @@ class DiffusionModel:
         if p.attention:  # attention at the two coarsest levels
             down[-2:] = ["AttnDownBlock2D"] * 2
             up[:2] = ["AttnUpBlock2D"] * 2
-        return UNet2DModel(sample_size=p.resolution, in_channels=1, out_channels=1,
-                           block_out_channels=p.channels, layers_per_block=1, down_block_types=tuple(down),
-                           up_block_types=tuple(up), num_class_embeds=self.classes + 1,
-                           norm_num_groups=min(8, p.channels[0]))
+        return UNet2DModel(
+            sample_size=p.resolution,
+            in_channels=1,
+            out_channels=1,
+            block_out_channels=p.channels,
+            layers_per_block=1,
+            down_block_types=tuple(down),
+            up_block_types=tuple(up),
+            num_class_embeds=self.classes + 1,
+            norm_num_groups=min(8, p.channels[0]),
+        )
 
     def _train(self, rng: np.random.Generator, x: np.ndarray, y: np.ndarray, w: np.ndarray):
         """A fresh network trained on the items with positive weight; the loss weights each item by w."""
@@ -141,7 +174,7 @@ class DiffusionModel:
         from diffusers import DDPMScheduler
 
         p = self.preset
-        seed = int(rng.integers(2 ** 63))
+        seed = int(rng.integers(2**63))
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         used = w > 0
@@ -183,7 +216,7 @@ class DiffusionModel:
         scheduler.set_timesteps(p.sample_steps)
         parts = []
         for start in range(0, len(labels), batch_size):
-            c = torch.from_numpy(labels[start:start + batch_size].astype(np.int64)).to(self.device)
+            c = torch.from_numpy(labels[start : start + batch_size].astype(np.int64)).to(self.device)
             x = torch.randn((len(c), 1, p.resolution, p.resolution), generator=generator).to(self.device)
             null = torch.full_like(c, self.classes)
             with torch.no_grad():

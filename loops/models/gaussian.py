@@ -4,6 +4,7 @@ Refit by maximum likelihood (covariance / sum of weights) or, with `unbiased`, t
 covariance (reliability weights: / (W - sum w^2 / W), i.e. n - 1 for equal weights). Sampling
 bias lambda draws from N(mean, lambda * covariance).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,7 @@ class GaussianModel:
         mean = np.einsum("rn,rnd->rd", w, x) / total[:, None]
         centred = x - mean[:, None, :]
         scatter = np.swapaxes(centred * w[..., None], 1, 2) @ centred
-        denominator = total - (w ** 2).sum(axis=1) / total if self.unbiased else total
+        denominator = total - (w**2).sum(axis=1) / total if self.unbiased else total
         cov = scatter / np.where(ok, denominator, 1.0)[:, None, None]
         if self.mean is None:
             self.mean, self.cov = mean, cov

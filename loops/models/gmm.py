@@ -6,6 +6,7 @@ weighted likelihood (zero-weight items are left out before fitting). Sampling is
 the fitted parameters with the run's own generator; bias lambda scales every component's covariance.
 Fitting runs single-threaded: on these small matrices BLAS and OpenMP thread pools only contend.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -19,7 +20,7 @@ from loops.models.base import fit_weights
 
 
 class _WeightedGaussianMixture(GaussianMixture):
-    def fit_weighted(self, x: np.ndarray, weights: np.ndarray) -> "_WeightedGaussianMixture":
+    def fit_weighted(self, x: np.ndarray, weights: np.ndarray) -> _WeightedGaussianMixture:
         self._scale = weights * (len(weights) / weights.sum())  # mean 1 keeps mixture weights normalised
         try:
             return self.fit(x)
@@ -39,15 +40,16 @@ class GMMModel:
     def __init__(self, rngs: list[np.random.Generator], components: int = 25, max_iter: int = 200):
         self.rngs, self.components, self.max_iter = rngs, components, max_iter
         self.min_items = components
-        self.weights: np.ndarray | None = None   # (R, K)
-        self.means: np.ndarray | None = None     # (R, K, d)
-        self.covs: np.ndarray | None = None      # (R, K, d, d)
+        self.weights: np.ndarray | None = None  # (R, K)
+        self.means: np.ndarray | None = None  # (R, K, d)
+        self.covs: np.ndarray | None = None  # (R, K, d, d)
 
     def fit(self, x, y=None, weights=None) -> None:
         w, ok = fit_weights(self, x, y, weights, fitted=self.weights is not None)
         with threadpool_limits(1):  # tiny matrices: BLAS/OpenMP threads only contend (80x slower on 2 cores)
-            fitted = [self._fit_one(rng, x[r][w[r] > 0], w[r][w[r] > 0]) if ok[r] else None
-                      for r, rng in enumerate(self.rngs)]
+            fitted = [
+                self._fit_one(rng, x[r][w[r] > 0], w[r][w[r] > 0]) if ok[r] else None for r, rng in enumerate(self.rngs)
+            ]
         if self.weights is None:
             self.weights, self.means, self.covs = (np.stack(p) for p in zip(*fitted))
             return
@@ -56,8 +58,12 @@ class GMMModel:
                 self.weights[r], self.means[r], self.covs[r] = params
 
     def _fit_one(self, rng, x, w):
-        mixture = _WeightedGaussianMixture(n_components=self.components, covariance_type="full",
-                                           max_iter=self.max_iter, random_state=int(rng.integers(2 ** 31)))
+        mixture = _WeightedGaussianMixture(
+            n_components=self.components,
+            covariance_type="full",
+            max_iter=self.max_iter,
+            random_state=int(rng.integers(2**31)),
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             mixture.fit_weighted(x, w)
@@ -76,8 +82,9 @@ class GMMModel:
 
     def moments(self, bias: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         mean = np.einsum("rk,rkd->rd", self.weights, self.means)
-        second = np.einsum("rk,rkij->rij", self.weights,
-                           bias * self.covs + self.means[..., :, None] * self.means[..., None, :])
+        second = np.einsum(
+            "rk,rkij->rij", self.weights, bias * self.covs + self.means[..., :, None] * self.means[..., None, :]
+        )
         return mean, second - mean[:, :, None] * mean[:, None, :]
 
     def state(self) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ Files in the configuration's folder (no pickles: arrays in .npz, the rest JSON):
   rows.jsonl          one line of metric rows per finished generation, append-only
 state.json is replaced atomically last, so a crash at any point leaves the previous checkpoint whole.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,9 @@ class Checkpoint:
         if state["config"] != self.config:
             raise CheckpointMismatch(
                 f"{self.folder} holds a run with other settings; resume with the same options, "
-                "or run into another --out without --resume")
-        committed = (self.folder / "rows.jsonl").read_bytes()[:state["rows_bytes"]]
+                "or run into another --out without --resume"
+            )
+        committed = (self.folder / "rows.jsonl").read_bytes()[: state["rows_bytes"]]
         state["rows"] = [row for line in committed.decode("utf-8").splitlines() for row in json.loads(line)]
         state["blocks"] = [self._load_block(meta) for meta in state["blocks"]]
         state["model"] = load_file(str(self.folder / state["model"]))
@@ -56,9 +58,14 @@ class Checkpoint:
         model_name = f"model-g{generation:03d}.safetensors"
         tensors = {name: np.ascontiguousarray(value) for name, value in model.items()}
         write_atomically(self.folder / model_name, lambda p: save_file(tensors, str(p)))
-        state = {"config": self.config, "generation": generation, "streams": streams,
-                 "blocks": [b.meta() for b in blocks], "model": model_name,
-                 "rows_bytes": self._append_rows(rows)}
+        state = {
+            "config": self.config,
+            "generation": generation,
+            "streams": streams,
+            "blocks": [b.meta() for b in blocks],
+            "model": model_name,
+            "rows_bytes": self._append_rows(rows),
+        }
         write_atomically(self.folder / "state.json", lambda p: p.write_text(json.dumps(state), encoding="utf-8"))
         self._remove_stale(model_name, {b.name for b in blocks})
 

@@ -8,6 +8,7 @@ sits below the panels, always visible. Panels whose values never change (a filte
 without one) are dropped, and so are wall-clock timings (a measure of the machine, not of the loop;
 they stay in metrics.csv).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,13 @@ import numpy as np  # noqa: E402
 
 QUALITY = ("fid", "w2")
 DIVERSITY = ("recall", "coverage", "var_ratio")
-TITLES = {"fid": "quality: FID ↓", "w2": "quality: W2 ↓", "recall": "diversity: recall ↑",
-          "coverage": "diversity: coverage ↑", "var_ratio": "diversity: variance ratio ≈1"}
+TITLES = {
+    "fid": "quality: FID ↓",
+    "w2": "quality: W2 ↓",
+    "recall": "diversity: recall ↑",
+    "coverage": "diversity: coverage ↑",
+    "var_ratio": "diversity: variance ratio ≈1",
+}
 
 
 def colours(names: list[str]) -> dict[str, str]:
@@ -61,8 +67,7 @@ def _plot(curves: dict, metrics: list[str], path, columns: int, width: float) ->
     columns = min(columns, max(1, len(metrics)))
     rows = max(1, math.ceil(len(metrics) / columns))
     legend_rows = math.ceil(len(names) / 2)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, 3.4 * rows + 0.35 * legend_rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, 3.4 * rows + 0.35 * legend_rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         for name, entry in curves.items():
             if metric not in entry:
@@ -76,7 +81,7 @@ def _plot(curves: dict, metrics: list[str], path, columns: int, width: float) ->
         ax.set_title(TITLES.get(metric, metric))
         ax.set_xlabel("generation")
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(metrics):]:
+    for ax in axes.flat[len(metrics) :]:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=colour[n], linewidth=2.5) for n in names]
     fig.legend(handles, names, loc="lower center", ncol=min(len(names), 2), frameon=False)

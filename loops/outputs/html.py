@@ -1,6 +1,7 @@
 """report.html of a simulation: one self-contained page with the metric curves over generations
 (curves.png inline), per-generation sample grids (image worlds), the configurations, the final
 generation's metrics (mean ± sd over seeds) and, with --from-scan, the scan's numbers it used."""
+
 from __future__ import annotations
 
 from html import escape
@@ -11,15 +12,24 @@ from audit.report.page import cell, data_uri, page, table
 from loops.outputs.advice_html import advice_section
 
 
-def write_html_report(summary: dict, curves_png: Path, path, grids: dict[str, list[tuple[int, bytes]]] | None = None,
-                      headline_png: Path | None = None) -> None:
+def write_html_report(
+    summary: dict,
+    curves_png: Path,
+    path,
+    grids: dict[str, list[tuple[int, bytes]]] | None = None,
+    headline_png: Path | None = None,
+) -> None:
     headline = Path(headline_png).read_bytes() if headline_png is not None else None
     text = html_report(summary, Path(curves_png).read_bytes(), grids, headline)
     write_atomically(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[int, bytes]]] | None = None,
-                headline_png: bytes | None = None) -> str:
+def html_report(
+    summary: dict,
+    curves_png: bytes,
+    grids: dict[str, list[tuple[int, bytes]]] | None = None,
+    headline_png: bytes | None = None,
+) -> str:
     body = [
         "<h1>Self-consuming training simulation</h1>",
         *headline_section(summary, headline_png),
@@ -30,8 +40,10 @@ def html_report(summary: dict, curves_png: bytes, grids: dict[str, list[tuple[in
         "<h2>Other metrics over generations</h2>",
         f'<img alt="metric curves" style="max-width:100%" src="{data_uri(curves_png, "image/png")}">',
         *grid_section(grids or {}),
-        "<h2>Final generation (mean ± sd over seeds)</h2>", final_table(summary["final"]),
-        "<h2>Configurations</h2>", config_table(summary["configs"], summary["runs_per_config"]),
+        "<h2>Final generation (mean ± sd over seeds)</h2>",
+        final_table(summary["final"]),
+        "<h2>Configurations</h2>",
+        config_table(summary["configs"], summary["runs_per_config"]),
         f"<p>Elapsed: {summary['elapsed_s']:.1f} s.</p>",
     ]
     return page("Self-consuming training simulation", body)
@@ -42,10 +54,11 @@ def headline_section(summary: dict, png: bytes | None) -> list[str]:
     if png is None:
         return []
     runs = "/".join(map(str, sorted(set(summary["runs_per_config"].values()))))
-    return ['<h2 id="headline">Quality and diversity per generation</h2>',
-            f'<img alt="quality and diversity per generation" style="max-width:100%" '
-            f'src="{data_uri(png, "image/png")}">',
-            f"<p>Mean over {runs} seeds, band: ± 1 sd over seeds; one colour per configuration in every figure.</p>"]
+    return [
+        '<h2 id="headline">Quality and diversity per generation</h2>',
+        f'<img alt="quality and diversity per generation" style="max-width:100%" src="{data_uri(png, "image/png")}">',
+        f"<p>Mean over {runs} seeds, band: ± 1 sd over seeds; one colour per configuration in every figure.</p>",
+    ]
 
 
 def verdict_section(summary: dict) -> list[str]:
@@ -54,16 +67,25 @@ def verdict_section(summary: dict) -> list[str]:
         return []
     items = "".join(f"<li>{escape(line)}</li>" for line in summary.get("explanation", []))
     legend = "".join(f"<li>{escape(line)}</li>" for line in summary.get("legend", []))
-    return [f'<p class="verdict"><strong>Verdict.</strong> {escape(summary["verdict"])}</p>',
-            f"<h2>What ran</h2><ul>{items}</ul>", f"<details><summary>Legend</summary><ul>{legend}</ul></details>"]
+    return [
+        f'<p class="verdict"><strong>Verdict.</strong> {escape(summary["verdict"])}</p>',
+        f"<h2>What ran</h2><ul>{items}</ul>",
+        f"<details><summary>Legend</summary><ul>{legend}</ul></details>",
+    ]
 
 
 def final_table(final: dict) -> str:
     metrics = []
     for entry in final.values():
         metrics += [m for m in entry if m != "generation" and m not in metrics]
-    rows = [[cell(name), cell(entry["generation"], numeric=True),
-             *(cell(_mean_sd(entry.get(m)), numeric=True) for m in metrics)] for name, entry in final.items()]
+    rows = [
+        [
+            cell(name),
+            cell(entry["generation"], numeric=True),
+            *(cell(_mean_sd(entry.get(m)), numeric=True) for m in metrics),
+        ]
+        for name, entry in final.items()
+    ]
     return table(["config", "generation", *metrics], rows, sortable=True, table_id="final")
 
 
@@ -77,8 +99,9 @@ def config_table(configs: list[dict], runs: dict) -> str:
     fields = []
     for config in configs:
         fields += [k for k in config if k != "label" and k not in fields]
-    rows = [[cell(c["label"]), cell(runs.get(c["label"]), numeric=True), *(cell(c.get(k)) for k in fields)]
-            for c in configs]
+    rows = [
+        [cell(c["label"]), cell(runs.get(c["label"]), numeric=True), *(cell(c.get(k)) for k in fields)] for c in configs
+    ]
     return table(["config", "runs", *fields], rows, sortable=True, table_id="configs")
 
 
@@ -88,12 +111,17 @@ def scan_section(record: dict | None) -> list[str]:
         return []
     link = Path(record["report"]).resolve().as_uri() if record.get("report") else None
     rows = [[cell(role), cell(value, numeric=True)] for value, role in record["contamination"].items()]
-    rows += [[cell(f"{name} TPR / FPR"), cell(f"{r['tpr']:.3g} / {r['fpr']:.3g}", numeric=True)]
-             for name, r in record["operating_points"].items()]
-    return ["<h2>From the scan</h2>",
-            f"<p>Scan summary: <code>{escape(record['summary'])}</code>"
-            + (f' (<a href="{escape(link)}">its report</a>)' if link else "") + "</p>",
-            table(["number", "value"], rows, table_id="from-scan")]
+    rows += [
+        [cell(f"{name} TPR / FPR"), cell(f"{r['tpr']:.3g} / {r['fpr']:.3g}", numeric=True)]
+        for name, r in record["operating_points"].items()
+    ]
+    return [
+        "<h2>From the scan</h2>",
+        f"<p>Scan summary: <code>{escape(record['summary'])}</code>"
+        + (f' (<a href="{escape(link)}">its report</a>)' if link else "")
+        + "</p>",
+        table(["number", "value"], rows, table_id="from-scan"),
+    ]
 
 
 def grid_section(grids: dict[str, list[tuple[int, bytes]]]) -> list[str]:
@@ -104,6 +132,8 @@ def grid_section(grids: dict[str, list[tuple[int, bytes]]]) -> list[str]:
     for name, images in grids.items():
         figures = "".join(
             f'<figure style="display:inline-block;margin:4px"><img alt="generation {g}" width="128" '
-            f'src="{data_uri(png, "image/png")}"><figcaption>g{g}</figcaption></figure>' for g, png in images)
+            f'src="{data_uri(png, "image/png")}"><figcaption>g{g}</figcaption></figure>'
+            for g, png in images
+        )
         out += [f"<h3>{escape(name)}</h3>", f"<div>{figures}</div>"]
     return out

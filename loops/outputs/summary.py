@@ -1,6 +1,7 @@
 """Simulation outputs: the summary (per-generation means and spreads over seeds), metrics.csv,
 metrics.json, summary.json, curves.png and report.html in the output folder (plus, for image
 worlds, samples/config-NNN/gNNN.png sample grids, written as each generation finishes)."""
+
 from __future__ import annotations
 
 import csv
@@ -70,9 +71,15 @@ def build_summary(configs, names: list[str], rows: list[dict], notes: list[str],
         "configs": config_dicts,
         "roles": {c["label"]: role(c) for c in config_dicts},
         "runs_per_config": {name: config.repeats for config, name in zip(configs, names)},
-        "final": {name: {metric: {"mean": v["mean"][-1], "sd": v["sd"][-1]}
-                         for metric, v in table[name].items() if metric != "generation"}
-                  | {"generation": table[name]["generation"][-1]} for name in names},
+        "final": {
+            name: {
+                metric: {"mean": v["mean"][-1], "sd": v["sd"][-1]}
+                for metric, v in table[name].items()
+                if metric != "generation"
+            }
+            | {"generation": table[name]["generation"][-1]}
+            for name in names
+        },
         "curves": table,
         "notes": notes,
         "elapsed_s": round(elapsed, 3),
@@ -88,17 +95,23 @@ def write_outputs(result) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "metrics.csv", lambda p: _write_csv(p, result.rows))
     write_atomically(out / "metrics.json", lambda p: p.write_text(strict_json(result.rows, indent=1), encoding="utf-8"))
-    write_atomically(out / "summary.json", lambda p: p.write_text(strict_json(result.summary, indent=1), encoding="utf-8"))
+    write_atomically(
+        out / "summary.json", lambda p: p.write_text(strict_json(result.summary, indent=1), encoding="utf-8")
+    )
     from loops.outputs.curves import headline_metrics, plot_curves, plot_headline
 
     curves_table = result.summary["curves"]
     write_atomically(out / "headline.png", lambda p: plot_headline(curves_table, p))
-    write_atomically(out / "curves.png", lambda p: plot_curves(curves_table, p, skip=tuple(headline_metrics(curves_table))))
+    write_atomically(
+        out / "curves.png", lambda p: plot_curves(curves_table, p, skip=tuple(headline_metrics(curves_table)))
+    )
     from loops.outputs.html import write_html_report
 
     grids = sample_grids(out, result.summary["configs"])
-    write_atomically(out / "report.html", lambda p: write_html_report(result.summary, out / "curves.png", p, grids,
-                                                                      headline_png=out / "headline.png"))
+    write_atomically(
+        out / "report.html",
+        lambda p: write_html_report(result.summary, out / "curves.png", p, grids, headline_png=out / "headline.png"),
+    )
 
 
 def sample_grids(out: Path, configs: list[dict]) -> dict[str, list[tuple[int, bytes]]]:
@@ -119,5 +132,3 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-
-

@@ -7,6 +7,7 @@ computed); diversity is the mean of recall and coverage relative to the control 
 ratio when PRDC was not computed). "Recovers Z %" is the share of the baseline's quality loss a
 mitigation wins back: 100 % brings it to the control, 0 % changes nothing, below 0 makes it worse.
 """
+
 from __future__ import annotations
 
 from loops.baselines import NO_MITIGATION, role
@@ -29,8 +30,10 @@ def verdict(summary: dict) -> str:
         mitigations = [m for m in configs if role(m) == "mitigation" and _same_world(m, base)]
         sentences.append(_sentence(final, control, base, mitigations))
     if not sentences:
-        return ("No verdict: this run has no all-real control to compare with "
-                "(it was left out with --no-baseline, or every configuration is mitigated).")
+        return (
+            "No verdict: this run has no all-real control to compare with "
+            "(it was left out with --no-baseline, or every configuration is mitigated)."
+        )
     return " ".join(sentences)
 
 
@@ -45,8 +48,10 @@ def _sentence(final: dict, control: dict, base: dict, mitigations: list[dict]) -
     loss = got / ctrl - 1 if ctrl else 0.0
     name = quality.upper()
     during = f", generations {span}" if "-" in span else ""
-    text = (f"After {generation} generations {where}, quality {_quality_change(loss, name)}: "
-            f"{name} {got:.3g} against {ctrl:.3g} for the all-real control{during}")
+    text = (
+        f"After {generation} generations {where}, quality {_quality_change(loss, name)}: "
+        f"{name} {got:.3g} against {ctrl:.3g} for the all-real control{during}"
+    )
     diversity = _diversity_loss(final, control, base)
     if diversity is not None:
         text += f"; diversity {_change(diversity[0], better='rose')} ({diversity[1]})"
@@ -55,8 +60,11 @@ def _sentence(final: dict, control: dict, base: dict, mitigations: list[dict]) -
         parts = [_recovery(final, m, got, ctrl, quality) for m in mitigations]
         text += " " + ". ".join(parts) + "."
     elif mitigations:
-        text += " With no loss to recover, " + ", ".join(_mitigation_name(m) for m in mitigations) + \
-                " cannot improve on it here."
+        text += (
+            " With no loss to recover, "
+            + ", ".join(_mitigation_name(m) for m in mitigations)
+            + " cannot improve on it here."
+        )
     return text
 
 
@@ -71,8 +79,7 @@ def _diversity_loss(final: dict, control: dict, base: dict) -> tuple[float, str]
     for group in DIVERSITY:
         metrics = [m for m in group if m in final[base["label"]] and m in final[control["label"]]]
         if metrics:
-            ratios = [_mean(final, base, m) / _mean(final, control, m) for m in metrics
-                      if _mean(final, control, m)]
+            ratios = [_mean(final, base, m) / _mean(final, control, m) for m in metrics if _mean(final, control, m)]
             if ratios:
                 return 1 - sum(ratios) / len(ratios), "/".join(metrics).replace("var_ratio", "variance ratio")
     return None
@@ -102,8 +109,11 @@ def _setting(config: dict) -> str:
 def _mitigation_name(config: dict) -> str:
     parts = []
     if config.get("filter", "none") != "none":
-        rates = "" if config.get("filter_tpr") is None else \
-            f" (TPR {config['filter_tpr']:.2g}, FPR {config['filter_fpr']:.2g})"
+        rates = (
+            ""
+            if config.get("filter_tpr") is None
+            else f" (TPR {config['filter_tpr']:.2g}, FPR {config['filter_fpr']:.2g})"
+        )
         parts.append(f"filter {config['filter']}{rates}")
     if config.get("reweight"):
         parts.append(f"reweighting {config['reweight']}")
