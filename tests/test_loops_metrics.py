@@ -172,6 +172,7 @@ def test_validation_checks_flag_a_metric_that_does_not_move():
     assert [r["metric"] for r in check(table) if not r["ok"]] == ["precision"]
 
 
+@pytest.mark.slow  # trains the MNIST classifier (about a minute on 2 cores)
 def test_every_metric_moves_the_right_way_in_the_study_feature_space():
     """The study's space (the MNIST classifier's pooled conv block, as loops/images/world.py builds it)
     passes every expectation and severity ramp of loops/metrics/validate.py on real MNIST held out
