@@ -146,8 +146,23 @@ def build(root: Path) -> dict[str, str]:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     cells = [*names.values(), "../outside/secret.png", str(outside / "secret.png"), "fifo.png", "/dev/zero"]
-    pq.write_table(pa.table({"path": cells}), folder / "table.parquet")
-    return {str(folder): "folder", str(root / "shard.tar"): "tar shard", str(folder / "table.parquet"): "parquet"}
+    # the table lives outside the image folder (a folder of images and a parquet file is ambiguous) and
+    # names its cells relative to that folder, as --paths-under says
+    (root / "tables").mkdir()
+    pq.write_table(pa.table({"path": cells}), root / "tables" / "table.parquet")
+    PATHS_UNDER[str(root / "tables" / "table.parquet")] = str(folder)
+    return {
+        str(folder): "folder",
+        str(root / "shard.tar"): "tar shard",
+        str(root / "tables" / "table.parquet"): "parquet",
+    }
+
+
+PATHS_UNDER: dict[str, str] = {}  # source spec -> the folder its path cells are relative to
+
+
+def source_config(spec: str) -> ScanConfig:
+    return ScanConfig(paths_under=PATHS_UNDER.get(spec))
 
 
 def slowest_alone(sources: dict[str, str]) -> tuple[float, str]:
@@ -155,7 +170,7 @@ def slowest_alone(sources: dict[str, str]) -> tuple[float, str]:
     init_worker(ScanConfig().resolved(), None)
     slowest = (0.0, "")
     for spec in sources:
-        for seq, record in enumerate(iter_records(spec)):
+        for seq, record in enumerate(iter_records(spec, paths_under=PATHS_UNDER.get(spec))):
             started = time.perf_counter()
             process_batch([(seq, record)])
             slowest = max(slowest, (time.perf_counter() - started, f"{sources[spec]}: {record.id}"))
@@ -840,6 +855,7 @@ def _signal_check(signum):
             os.kill(pid, signal.SIGKILL)
         scan_.stdout.read()
         message = scan_.stderr.read().decode()
+        code = scan_.wait(timeout=10)
         resumed = subprocess.run(
             [
                 sys.executable,
@@ -857,9 +873,9 @@ def _signal_check(signum):
             capture_output=True,
         ).returncode
         rows = pq.read_metadata(root / "out" / "results.parquet").num_rows if resumed == 0 else 0
-        held = not left and gone < 5 and "--resume" in message and rows == 400
+        held = not left and gone < 5 and code == 128 + signum and "--resume" in message and rows == 400
         return held, (
-            f"process group gone {gone:.1f} s after the signal ({len(left)} left), exit {scan_.returncode}, "
+            f"process group gone {gone:.1f} s after the signal ({len(left)} left), exit {code}, "
             f"resume exit {resumed} with {rows} of 400 rows"
         )
 
@@ -882,7 +898,7 @@ def main() -> None:
             table.add_column(column, overflow="fold")
         started, rows = time.perf_counter(), 0
         for spec, what in sources.items():
-            for r in scan(spec, Path(tmp) / f"out-{what}", workers=args.workers).rows:
+            for r in scan(spec, Path(tmp) / f"out-{what}", config=source_config(spec), workers=args.workers).rows:
                 table.add_row(what, kind_of(r["id"], what), r["status"], r["error"] or "")
                 rows += 1
         wall = time.perf_counter() - started
