@@ -236,3 +236,11 @@ def test_config_option_after_the_command_name(folder, tmp_path):
     assert overridden.exit_code == 0, overridden.output
     missing = runner.invoke(main, ["scan", str(folder), "--config", str(tmp_path / "none.toml")])
     assert missing.exit_code == 2 and "config file not found" in missing.output
+
+
+def test_id_scope_comes_from_the_container_not_from_a_hash_in_a_name():
+    from audit.engine.local import id_scope
+
+    assert id_scope("evil.tar#x/a.png", None) == "evil.tar#x"  # a folder named evil.tar#x
+    assert id_scope("a.png", "/data/s#1.tar") == "/data/s#1.tar"  # a shard whose name holds '#'
+    assert id_scope("a.png", None) == ""

@@ -171,19 +171,19 @@ def _numbered(records: Iterable[ImageRecord], done: SeqRanges) -> Iterator[tuple
     seen: dict[str, int] = {}
     scope = None
     for seq, record in enumerate(records):
-        if id_scope(record.id, record.uri) != scope:
-            scope, seen = id_scope(record.id, record.uri), {}
+        if id_scope(record.id, record.container) != scope:
+            scope, seen = id_scope(record.id, record.container), {}
         record.id = unique_id(record.id, seen)
         if seq not in done:
             yield seq, record
 
 
-def id_scope(record_id: str, uri: str | None) -> str:
+def id_scope(record_id: str, container: str | None) -> str:
     """Where a record's id can repeat, and whose records come one after another: its tar shard or
-    parquet file (the uri before `#`), else the folder holding it (the id's parent). Two records of
-    different scopes never share an id."""
-    if "#" in (uri or ""):
-        return uri.split("#", 1)[0]
+    parquet file (its container), else the folder holding it (the id's parent). Two
+    records of different scopes never share an id. A `#` in a file or folder name changes nothing."""
+    if container:
+        return container
     return record_id.rsplit("/", 1)[0] if "/" in record_id else ""
 
 

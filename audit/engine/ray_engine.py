@@ -696,7 +696,7 @@ class Parts:
                 table = table.set_column(
                     table.schema.get_field_index("seq"), self.schema.field("seq"), pc.add(table["seq"], offset)
                 )
-                unique = [ids(rid, uri) for rid, uri in zip(table["id"].to_pylist(), table["uri"].to_pylist())]
+                unique = [ids(rid, box) for rid, box in zip(table["id"].to_pylist(), table["container"].to_pylist())]
                 table = table.set_column(
                     table.schema.get_field_index("id"), self.schema.field("id"), pa.array(unique, pa.string())
                 )
@@ -729,8 +729,8 @@ class _UniqueIds:
     def __init__(self):
         self.scope, self.seen = None, {}
 
-    def __call__(self, record_id: str, uri: str) -> str:
-        scope = id_scope(record_id, uri)
+    def __call__(self, record_id: str, container: str | None) -> str:
+        scope = id_scope(record_id, container)
         if scope != self.scope:
             self.scope, self.seen = scope, {}
         return unique_id(record_id, self.seen)
