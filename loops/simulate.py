@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +159,7 @@ def _generation(cfg: SimConfig, name: str, g: int, setup, streams: Streams, grid
     world.publish(samples, g, labels)
     if g == 0 and world.internet is not None and world.internet.needs_probe:
         _calibrate_probes(cfg, setup, streams)
-    metrics = measure(model, samples, setup.test_features, cfg, setup.data, setup.features)
+    metrics = measure(model, samples, setup.test_features, cfg, setup.data, setup.features, setup.metric_cache)
     if grid_dir is not None and samples.ndim == 4:
         from loops.images.grids import save_grid
 
@@ -180,6 +180,7 @@ class Setup:
     screen: object
     features: object
     test_features: list
+    metric_cache: dict = field(default_factory=dict)  # what the metrics derive from the fixed test set
 
 
 def build_setup(cfg: SimConfig, streams: Streams, curator_dir: Path, fresh: bool = True) -> Setup:
@@ -253,9 +254,12 @@ def _rows(
 ) -> list[dict]:
     counts = pool.counts(keep)
     rates = detection_rates(pool, keep)
+    kept_real, kept_synthetic = counts["kept_real"].tolist(), counts["kept_synthetic"].tolist()
+    values = {metric: np.asarray(v, np.float64).tolist() for metric, v in metrics.items()}  # Python floats
+    timed = {column: round(seconds, 3) for column, seconds in timing.items()}
     rows = []
     for r, seed in enumerate(seeds):
-        kept = int(counts["kept_real"][r]) + int(counts["kept_synthetic"][r])
+        kept = kept_real[r] + kept_synthetic[r]
         row = {
             "config": name,
             "model": cfg.model,
@@ -268,13 +272,13 @@ def _rows(
             "generation": g,
             "pool_real": counts["pool_real"],
             "pool_synthetic": counts["pool_synthetic"],
-            "kept_real": int(counts["kept_real"][r]),
-            "kept_synthetic": int(counts["kept_synthetic"][r]),
-            "kept_synthetic_share": int(counts["kept_synthetic"][r]) / kept if kept else None,
+            "kept_real": kept_real[r],
+            "kept_synthetic": kept_synthetic[r],
+            "kept_synthetic_share": kept_synthetic[r] / kept if kept else None,
         }
-        row.update({metric: float(values[r]) for metric, values in metrics.items()})
-        row.update({column: values[r] for column, values in rates.items()})
-        row.update({column: round(seconds, 3) for column, seconds in timing.items()})
+        row.update({metric: v[r] for metric, v in values.items()})
+        row.update({column: v[r] for column, v in rates.items()})
+        row.update(timed)
         rows.append(row)
     return rows
 

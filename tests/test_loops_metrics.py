@@ -36,6 +36,27 @@ def test_prdc_blocks_do_not_change_the_result(monkeypatch):
     assert prdc(real, fake, k=3) == whole
 
 
+def test_batched_prdc_and_fid_agree_with_one_run_at_a_time(monkeypatch):
+    """The toy worlds' batched PRDC (squared distances, runs in chunks, cached real radii) and FID
+    (cached test moments) give what the per-run functions give, run by run."""
+    rng = np.random.default_rng(5)
+    real, fake = rng.standard_normal((9, 60, 3)), 0.2 + 1.3 * rng.standard_normal((9, 50, 3))
+    batched = metrics.prdc_batch(real, fake, k=4)
+    for r in range(9):
+        assert {name: values[r] for name, values in batched.items()} == prdc(real[r], fake[r], k=4)
+    assert metrics.fid_batch(fake, real) == pytest.approx([fid(f, t) for f, t in zip(fake, real)], rel=1e-9)
+    cached = metrics.fid_batch(fake, reference=metrics.reference_moments(real))
+    assert (cached == metrics.fid_batch(fake, real)).all()
+    radii2 = metrics.kth_squared_distances_batch(real, 4)
+    assert all((metrics.prdc_batch(real, fake, 4, radii2)[n] == batched[n]).all() for n in batched)
+    monkeypatch.setattr(metrics, "RUN_CHUNK_ENTRIES", 2 * 60 * 60)  # two runs per chunk
+    assert all((metrics.prdc_batch(real, fake, 4)[n] == batched[n]).all() for n in batched)
+    monkeypatch.setattr(metrics, "DISTANCE_BLOCK_ENTRIES", 50 * 50)  # one run at a time, row-blocked
+    assert all(metrics.prdc_batch(real, fake, 4)[n] == pytest.approx(batched[n]) for n in batched)
+    with pytest.raises(ValueError, match="more than 4"):
+        metrics.prdc_batch(real[:, :4], fake, k=4)
+
+
 def test_prdc_of_two_samples_of_one_distribution_10k():
     """Naeem et al.: E[density] = 1 and E[coverage] = 1 - prod_i (N-i)/(2N-i) ~ 1 - 2^-k for N = M."""
     n, k = 10_000, 5
