@@ -174,9 +174,7 @@ def hash_pairs(codes: np.ndarray, max_distance: int):
         yield from _brute_pairs(codes, max_distance)
         return
     for bits, shift, radius in plan:
-        for a, b in _chunk_candidates(codes, bits, shift, radius):
-            close = np.bitwise_count(codes[a] ^ codes[b]) <= max_distance
-            yield a[close], b[close]
+        yield from _chunk_pairs(codes, bits, shift, radius, max_distance)
 
 
 def chunk_plan(n: int, max_distance: int) -> tuple[tuple[int, int, int], ...] | None:
@@ -220,30 +218,71 @@ def _chunk_cost(n: int, bits: int, radius: int) -> float:
     )
 
 
-def _chunk_candidates(codes: np.ndarray, bits: int, shift: int, radius: int):
-    """Blocks (a, b) of codes whose chunk values differ by at most `radius` bits, each pair once.
+def _chunk_pairs(codes: np.ndarray, bits: int, shift: int, radius: int, max_distance: int):
+    """Blocks (a, b) of codes within `max_distance` bits whose chunk values differ by at most
+    `radius` bits: each such pair once.
 
-    The values are sorted, so the table reads run nearly in order. A pair whose values differ,
-    highest differing bit h, is probed from its lower value only: from the values with bit h clear."""
+    The codes are sorted by chunk value, so a bucket's members sit side by side, with their codes.
+    A pair whose values differ, highest differing bit h, is probed from its lower value only: from
+    the values with bit h clear. The hits of many probes are verified together (`_Verifier`)."""
     values = ((codes >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int32)
     order = np.argsort(values, kind="stable")
     values = values[order]
     counts = np.bincount(values, minlength=1 << bits)
     starts = np.cumsum(counts) - counts
+    verify = _Verifier(codes[order], order, starts, counts, max_distance)
+    yield from verify.same_bucket(values)
     occupied = counts > 0
-    for a, b in _bucket_members(np.arange(len(values)), starts[values], counts[values]):
-        keep = a < b  # equal values: each pair met from both ends, kept from one
-        yield order[a[keep]], order[b[keep]]
     for top in range(bits if radius else 0):
         low = np.flatnonzero((values & (1 << top)) == 0)
         low_values = values[low]
         for lower in _flip_masks(top, radius - 1):
             keys = low_values ^ ((1 << top) | lower)
-            hits = np.flatnonzero(np.take(occupied, keys))
-            if len(hits):
-                keys = keys[hits]
-                for a, b in _bucket_members(low[hits], np.take(starts, keys), np.take(counts, keys)):
-                    yield order[a], order[b]
+            hits = np.nonzero(np.take(occupied, keys))[0]
+            yield from verify.add(low[hits], keys[hits])
+    yield from verify.flush()
+
+
+class _Verifier:
+    """Probe hits (position in the sorted codes, bucket it hit) gathered up to BLOCK // 16, then
+    expanded to the bucket's members and checked by popcount in blocks of about BLOCK pairs."""
+
+    def __init__(self, ordered, order, starts, counts, max_distance: int):
+        self._ordered, self._order, self._max = ordered, order, max_distance
+        self._starts, self._counts = starts, counts
+        self._hits: list[np.ndarray] = []
+        self._keys: list[np.ndarray] = []
+        self._held = 0
+
+    def same_bucket(self, values: np.ndarray):
+        """The pairs of equal chunk values, each once."""
+        members = _bucket_members(np.arange(len(values)), self._starts[values], self._counts[values])
+        for a, b in members:
+            keep = a < b  # each pair met from both ends, kept from one
+            yield from self._close(a[keep], b[keep])
+
+    def add(self, hits: np.ndarray, keys: np.ndarray):
+        if len(hits):
+            self._hits.append(hits)
+            self._keys.append(keys)
+            self._held += len(hits)
+        if self._held >= BLOCK // 16:
+            yield from self.flush()
+
+    def flush(self):
+        if not self._hits:
+            return
+        hits, keys = np.concatenate(self._hits), np.concatenate(self._keys)
+        self._hits, self._keys, self._held = [], [], 0
+        counts = np.take(self._counts, keys)
+        for a, b in _bucket_members(hits, np.take(self._starts, keys), counts):
+            yield from self._close(a, b)
+
+    def _close(self, a: np.ndarray, b: np.ndarray):
+        """The pairs (a, b) of sorted positions within the distance, as positions in `codes`."""
+        close = np.flatnonzero(np.bitwise_count(np.take(self._ordered, a) ^ np.take(self._ordered, b)) <= self._max)
+        if len(close):
+            yield self._order[a[close]], self._order[b[close]]
 
 
 def _flip_masks(bits: int, radius: int):
