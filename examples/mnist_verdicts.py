@@ -14,6 +14,7 @@ import numpy as np
 
 from loops.metrics.paired import (
     GROWTH,
+    MIN_SEEDS,
     Interval,
     bootstrap_mean,
     growth_reading,
@@ -60,7 +61,11 @@ def _verdict(finding: str, source: str, verdict: str, evidence: str, rule: str) 
 
 
 def _ratio_text(i: Interval) -> str:
-    return i.text(".2f", np.exp) + f" ({i.seeds} seeds)" if i.seeds else "not run"
+    return i.text(".2f", np.exp) + f" ({_seeds(i.seeds)})" if i.seeds else "not run"
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' * (n != 1)}"
 
 
 def _ratio_finding(
@@ -157,12 +162,15 @@ def dose_response(t: Table) -> dict:
 
 
 def stability_threshold(t: Table) -> dict:
-    """Bertrand et al.: below some contamination the loop stays near the all-real one."""
-    readings = []
+    """Bertrand et al.: below some contamination the loop stays near the all-real one. Judged on
+    the contaminations that ran with at least MIN_SEEDS seeds; the others are listed, not judged."""
+    readings, pending = [], []
     for c in SWEEP:
         ratio = paired_log_ratio(t.per_seed(_name(c), "fid"), t.per_seed(CONTROL, "fid"))
-        if ratio.seeds:
+        if ratio.seeds >= MIN_SEEDS:
             readings.append((c, ratio.reading(np.log(NEAR_CONTROL), "below"), ratio))
+        elif ratio.seeds:
+            pending.append((c, ratio))
     if not readings:
         verdict = "cannot tell (not run)"
     elif any(r == "reproduced" for _, r, _ in readings):
@@ -172,12 +180,14 @@ def stability_threshold(t: Table) -> dict:
     else:
         verdict = "cannot tell"
     evidence = "; ".join(f"c = {c:g}: ratio {_ratio_text(i)}" for c, _, i in readings)
+    if pending:
+        evidence += "; not judged yet: " + ", ".join(f"c = {c:g} ({_seeds(i.seeds)})" for c, i in pending)
     return _verdict(
         "A stability threshold: some c > 0 keeps FID near the control's",
         "Bertrand et al. 2024",
         verdict,
         evidence,
-        f"some c > 0 with FID ratio to the control < {NEAR_CONTROL:g}",
+        f"some c > 0 run with {MIN_SEEDS}+ seeds with FID ratio to the control < {NEAR_CONTROL:g}",
     )
 
 

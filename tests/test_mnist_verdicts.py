@@ -168,3 +168,16 @@ def test_training_scaled_to_the_pool_gives_every_pool_the_same_epochs():
     assert model.preset.train_epochs == 150
     with pytest.raises(ConfigError, match="not both"):
         resolve(SimConfig(model="diffusion", dataset="mnist:unused", device="cpu", train_epochs=150, train_steps=10))
+
+
+def test_a_contamination_run_with_fewer_seeds_is_listed_not_judged():
+    rows = rows_from(
+        {
+            "fresh-c0": last([10, 10, 10]),
+            "fresh-c0.2": last([40, 42, 44]),
+            "fresh-c0.6": last([12]),  # one seed so far: it neither proves nor blocks the threshold
+        }
+    )
+    finding = find(mv.verdicts(rows), "Bertrand")
+    assert finding["verdict"] == "not reproduced"
+    assert "not judged yet: c = 0.6 (1 seed)" in finding["evidence"]
