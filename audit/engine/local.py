@@ -66,15 +66,7 @@ def scan(
     if out is not None:
         check_out_folder(out, resume, overwrite)
     stats = SourceStats()
-    records = iter_records(
-        source,
-        config.pixel_limit,
-        config.column,
-        config.follow_links,
-        config.allow_missing_shards,
-        stats,
-        config.paths_under,
-    )
+    records = source_records(source, config, stats)
     first = next(records, None)  # opens the source now, so a bad source fails before any output
     if first is None:
         skipped = f" ({stats.skipped} files that are not images were skipped)" if stats.skipped else ""
@@ -176,6 +168,20 @@ def _numbered(records: Iterable[ImageRecord], done: SeqRanges) -> Iterator[tuple
         record.id = unique_id(record.id, seen)
         if seq not in done:
             yield seq, record
+
+
+def source_records(source: str, config: ScanConfig, stats: SourceStats | None = None):
+    """The records of `source` as the scan's configuration reads them (pixel limit, column, links,
+    missing shards, the root of path cells)."""
+    return iter_records(
+        source,
+        config.pixel_limit,
+        config.column,
+        config.follow_links,
+        config.allow_missing_shards,
+        stats,
+        config.paths_under,
+    )
 
 
 def id_scope(record_id: str, container: str | None) -> str:

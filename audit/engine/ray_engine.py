@@ -43,7 +43,7 @@ from audit.engine.batch import init_worker, process_batch
 from audit.engine.config import ScanConfig
 from audit.engine.finish import finish_scan
 from audit.engine.journal import JournalMismatch, set_aside
-from audit.engine.local import EMBEDDINGS_DIR, Progress, id_scope, scan, unique_id
+from audit.engine.local import EMBEDDINGS_DIR, Progress, id_scope, scan, source_records, unique_id
 from audit.engine.out_folder import PARTS_DIR, OutFolder, check_out_folder, clear_folder
 from audit.engine.result import ScanResult
 from audit.report.outputs import results_schema
@@ -262,15 +262,7 @@ def plan_shards(
     files = shard_files(source, config.allow_missing_shards)
     if files is not None or is_dataset(source):
         next(
-            iter_records(
-                source,
-                config.pixel_limit,
-                config.column,
-                config.follow_links,
-                config.allow_missing_shards,
-                stats,
-                config.paths_under,
-            ),
+            source_records(source, config, stats),
             None,
         )  # a bad source fails here, not in Ray
         return (
@@ -278,15 +270,7 @@ def plan_shards(
         )
     listing = [
         [r.id, r.uri, r.path and os.path.abspath(r.path), r.error, r.root]
-        for r in iter_records(
-            source,
-            config.pixel_limit,
-            config.column,
-            config.follow_links,
-            config.allow_missing_shards,
-            stats,
-            config.paths_under,
-        )
+        for r in source_records(source, config, stats)
     ]
     return [
         Shard(name=f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} items, {_digest(chunk)})", records=json.dumps(chunk))
