@@ -15,12 +15,9 @@ import argparse
 import io
 import json
 import resource
-import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +26,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from rich.console import Console
 from rich.table import Table
-from scan_memory import tree_rss  # benchmarks/ is on the path when a benchmark runs
+from scan_memory import run_sampled  # benchmarks/ is on the path when a benchmark runs
 
 WIDTH, HEIGHT = 11_000, 9_000  # 99 MP, under the default --pixel-limit of 100 MP
 
@@ -86,28 +83,15 @@ def measure(shard: Path, out: Path, workers: int, cap_gb: float | None) -> tuple
             cap = int(cap_gb * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit)
-    peak = [0]
-
-    def sample() -> None:
-        while process.poll() is None:
-            peak[0] = max(peak[0], tree_rss(process.pid))
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = process.communicate()
-    sampler.join()
-    seconds = time.perf_counter() - started
+    seconds, peak, code, err = run_sampled(command, preexec_fn=limit, every=0.1)
     if not (out / "results.parquet").is_file():
-        return seconds, peak[0] / 2**20, {f"exit {process.returncode}": err.decode()[-300:]}
+        return seconds, peak, {f"exit {code}": err[-300:]}
     rows = pq.read_table(out / "results.parquet", columns=["status", "error"]).to_pylist()
     statuses: dict = {}
     for row in rows:
         key = row["status"] + (f": {row['error'][:60]}" if row["error"] else "")
         statuses[key] = statuses.get(key, 0) + 1
-    return seconds, peak[0] / 2**20, statuses
+    return seconds, peak, statuses
 
 
 def main() -> None:

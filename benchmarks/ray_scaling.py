@@ -20,18 +20,15 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scan_memory import tree_rss, write_shards  # noqa: E402
+from scan_memory import run_sampled, write_shards  # noqa: E402
 
 ENGINES = ("local", "ray")
 RAY_SCAN = (
@@ -57,22 +54,10 @@ def command(engine: str, pattern: str, out: Path, workers: int) -> list[str]:
 
 def measure(run: list[str]) -> tuple[float, float]:
     """(seconds, peak RSS of the process tree in MB) of one command."""
-    started = time.perf_counter()
-    process = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = [0]
-
-    def sample() -> None:
-        while process.poll() is None:
-            peak[0] = max(peak[0], tree_rss(process.pid))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = process.communicate()
-    sampler.join()
-    if process.returncode not in (0, 1):
-        raise RuntimeError(f"scan failed ({process.returncode}): {err.decode()[-2000:]}")
-    return time.perf_counter() - started, peak[0] / 2**20
+    seconds, peak, code, err = run_sampled(run)
+    if code not in (0, 1):
+        raise RuntimeError(f"scan failed ({code}): {err[-2000:]}")
+    return seconds, peak
 
 
 def interleaved(pattern: str, tmp: str, workers: int, repeat: int) -> dict[str, list[tuple[float, float]]]:

@@ -71,26 +71,33 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(pattern: str, out: Path, engine: str, workers: int) -> tuple[float, float]:
-    """(seconds, peak tree RSS in MB) of one `audit scan`."""
-    command = [sys.executable, "-m", "audit.cli", "scan", pattern, "--out", str(out), "--quiet", "--format", "json"]
-    command += ["--engine", "ray", "--num-workers", str(workers)] if engine == "ray" else ["--workers", str(workers)]
+def run_sampled(command: list[str], preexec_fn=None, every: float = 0.2) -> tuple[float, float, int, str]:
+    """Run `command`, sampling its process tree's RSS every `every` s: (seconds, peak MB, exit
+    status, stderr)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=preexec_fn)
     peak = [0]
 
     def sample() -> None:
         while process.poll() is None:
             peak[0] = max(peak[0], tree_rss(process.pid))
-            time.sleep(0.2)
+            time.sleep(every)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     _, err = process.communicate()
     sampler.join()
-    if process.returncode not in (0, 1):
-        raise RuntimeError(f"scan failed ({process.returncode}): {err.decode()[-2000:]}")
-    return time.perf_counter() - started, peak[0] / 2**20
+    return time.perf_counter() - started, peak[0] / 2**20, process.returncode, err.decode()
+
+
+def measure(pattern: str, out: Path, engine: str, workers: int) -> tuple[float, float]:
+    """(seconds, peak tree RSS in MB) of one `audit scan`."""
+    command = [sys.executable, "-m", "audit.cli", "scan", pattern, "--out", str(out), "--quiet", "--format", "json"]
+    command += ["--engine", "ray", "--num-workers", str(workers)] if engine == "ray" else ["--workers", str(workers)]
+    seconds, peak, code, err = run_sampled(command)
+    if code not in (0, 1):
+        raise RuntimeError(f"scan failed ({code}): {err[-2000:]}")
+    return seconds, peak
 
 
 def main() -> None:
