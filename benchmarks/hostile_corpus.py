@@ -430,11 +430,11 @@ def _killed_scan(src: Path, out: Path, batches: int) -> None:
 
     real_append, real_close, done = ResultsStore.append, ResultsStore.close, []
 
-    def append(self, rows):
+    def append(self, rows, journal_cells=None):
         if len(done) == batches:
             raise KeyboardInterrupt
         done.append(1)
-        real_append(self, rows)
+        real_append(self, rows, journal_cells)
 
     ResultsStore.append, ResultsStore.close = append, lambda self: self.journal.close()
     try:

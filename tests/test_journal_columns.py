@@ -60,3 +60,37 @@ def test_a_changed_repeated_value_is_refused_from_its_line(tmp_path):
     resumed = Journal(path, IDENTITY, True, COLUMNS)
     assert resumed.rows == batch(0)
     assert any("line 3" in note for note in resumed.notes)
+
+
+def captured_appends(monkeypatch) -> list[tuple[list[dict], bytes | None, list[str]]]:
+    """(rows, journal cells, journal columns) of every batch a scan hands its results store."""
+    from audit.engine.results_store import ResultsStore
+
+    real, seen = ResultsStore.append, []
+
+    def append(self, rows, journal_cells=None):
+        seen.append(([dict(r) for r in rows], journal_cells, self.journal.columns))
+        real(self, rows, journal_cells)
+
+    monkeypatch.setattr(ResultsStore, "append", append)
+    return seen
+
+
+def test_worker_processes_encode_their_batches_exactly_as_the_journal_would(demo_images, tmp_path, monkeypatch):
+    from audit.engine.local import scan
+
+    seen = captured_appends(monkeypatch)
+    scan(str(demo_images), tmp_path / "out", workers=2, batch_size=4)
+    assert seen and all(cells is not None for _, cells, _ in seen)  # every batch came encoded
+    for rows, cells, columns in seen:
+        assert cells == journal.encode_cells(rows, columns)
+
+
+def test_rows_the_embedding_stage_completes_are_encoded_after_it(demo_images, tmp_path, monkeypatch):
+    from audit.engine.config import ScanConfig
+    from audit.engine.local import scan
+
+    seen = captured_appends(monkeypatch)
+    config = ScanConfig(detectors=("metadata",), embed=True, embedder="random")
+    scan(str(demo_images), tmp_path / "out", workers=2, batch_size=4, config=config)
+    assert seen and all(cells is None for _, cells, _ in seen)

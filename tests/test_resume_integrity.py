@@ -48,11 +48,11 @@ def interrupted_scan(src, out, batches: int) -> None:
     real_append = ResultsStore.append
     done = []
 
-    def append(self, rows):
+    def append(self, rows, journal_cells=None):
         if len(done) == batches:
             raise KeyboardInterrupt
         done.append(1)
-        real_append(self, rows)
+        real_append(self, rows, journal_cells)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ResultsStore, "append", append)

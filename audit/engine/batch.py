@@ -14,6 +14,7 @@ from audit.detectors.base import ERROR, SYNTHETIC, Signal, overall_decision
 from audit.detectors.model_families import attribute
 from audit.engine.config import ScanConfig
 from audit.engine.interrupt import die_with_parent
+from audit.engine.journal import encode_cells
 from audit.engine.pixels import PixelBudget
 from audit.engine.watchdog import BATCH, ITEM, Slots, Watchdog
 from audit.sources.decode import internal_error
@@ -26,14 +27,16 @@ _WORKER: dict = {}
 def init_worker(
     config: ScanConfig,
     prepare: str | None,
+    journal_columns: list[str] | None = None,
     slots: Slots | None = None,
     item_timeout: float | None = None,
     budget: PixelBudget | None = None,
 ) -> None:
-    """Set up a worker (or the parent, to render rows). With `slots`, a watchdog ends the worker when
-    one item's decoding, or the detectors on a batch, take longer than `item_timeout` per item.
-    `budget`: the decoded pixels shared with the other workers (default: this process's own, the
-    pixel limit)."""
+    """Set up a worker (or the parent, to render rows). `journal_columns`: the journal's columns, when
+    the rows reach the journal as the worker makes them (`journaled_batch` then encodes them). With
+    `slots`, a watchdog ends the worker when one item's decoding, or the detectors on a batch, take
+    longer than `item_timeout` per item. `budget`: the decoded pixels shared with the other workers
+    (default: this process's own, the pixel limit)."""
     if slots is not None and parent_process() is not None:  # a local engine's worker: it ends with the scan
         die_with_parent(parent_process().pid)
     detectors = build_pixel_detectors(config)
@@ -41,6 +44,7 @@ def init_worker(
         config=config,
         detectors=detectors,
         prepare=prepare,
+        journal_columns=journal_columns,
         phash=prepare is not None,
         hard={d.name for d in detectors if d.hard_evidence},
         item_timeout=item_timeout,
@@ -89,6 +93,15 @@ def process_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dic
     finally:
         budget.give(held)
     return rows, prepared
+
+
+def journaled_batch(batch: list[tuple[int, ImageRecord]]) -> tuple[list[dict], dict, bytes | None]:
+    """`process_batch`, plus the rows' journal line payload (`encode_cells`) when the worker was given
+    the journal's columns: encoded here, the rows cost the scan's main process only a checksum and a
+    write."""
+    rows, prepared = process_batch(batch)
+    columns = _WORKER.get("journal_columns")
+    return rows, prepared, encode_cells(rows, columns) if columns and rows else None
 
 
 def _run_group(group: list[tuple[int, ImageRecord]], rows: list[dict], prepared: dict) -> None:

@@ -6,7 +6,8 @@ batch column by column (a column whose rows all hold the same string or null is 
 position is in `same` and its cell is that value; any other cell lists the rows' values), and a
 checksum chained from the header through every line before it, so a line edited, removed, moved or
 added by hand no longer matches. Column-wise, a batch of small images is a third of the bytes to
-encode, hash and write. Lines of `{"sha": ..., "rows": [...]}` (each row's values in column order,
+encode, hash and write; the local engine's worker processes encode their batches themselves
+(`encode_cells`), so the main process only chains the checksum and writes. Lines of `{"sha": ..., "rows": [...]}` (each row's values in column order,
 written before) are read alike; older journals, without checksums, hold one JSON object or array
 per line; their rows are read but marked unverified. A resume with
 different settings is refused. Reading a journal (`read_journal`) changes nothing on disk; what
@@ -30,6 +31,7 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from operator import itemgetter
 from pathlib import Path
 
@@ -73,8 +75,6 @@ class Journal:
         self.sync_seconds = SYNC_SECONDS if sync_seconds is None else sync_seconds
         self.notes: list[str] = []
         self._encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False).encode
-        self._encode_cells = _cell_encoder()
-        self._values = itemgetter(*self.columns) if len(self.columns) > 1 else lambda row: [row.get(c) for c in columns]
         if resume and loaded is None:
             loaded = read_journal(path, identity)
         loaded = loaded or Loaded()
@@ -105,33 +105,26 @@ class Journal:
     def _write_fresh(self, path: Path) -> None:
         """The header, then the rows held, into a new file at `path`."""
         with open(path, "w", encoding="utf-8") as f:
-            f.write(self._header() + (self._line(self.rows) if self.rows else ""))
+            f.write(self._header() + (self._line(self.rows).decode("utf-8") if self.rows else ""))
 
     def _header(self) -> str:
         header = self._encode({"journal": self.identity, "columns": self.columns, "chain": CHAIN}) + "\n"
         self._digest = _digest("", header)
         return header
 
-    def _line(self, rows: list[dict]) -> str:
-        """A batch as one line: its columns (see the module), with its checksum, chained to the line
-        before it (so a line edited, removed or moved no longer matches)."""
-        try:
-            values = [self._values(row) for row in rows]
-        except KeyError:  # a row without some column: null there, as in results.parquet
-            values = [[row.get(c) for c in self.columns] for row in rows]
-        cells = list(zip(*values)) if len(self.columns) > 1 else [tuple(v[0] for v in values)]
-        count = len(rows)
-        same = [j for j, cell in enumerate(cells) if (cell[0] is None or type(cell[0]) is str) and _same(cell, count)]
-        for j in same:
-            cells[j] = cells[j][0]
-        payload = "".join(self._encode_cells([count, same, cells], 0))
-        self._digest = _digest(self._digest, payload)
-        return f"{LINE_START}{self._digest}{COLS_MIDDLE}{payload}}}\n"
+    def _line(self, rows: list[dict], cells: bytes | None = None) -> str:
+        """A batch as one line: its columns (`encode_cells`; `cells` when they were encoded already),
+        with its checksum, chained to the line before it (so a line edited, removed or moved no
+        longer matches)."""
+        payload = encode_cells(rows, self.columns) if cells is None else cells
+        self._digest = _digest_bytes(self._digest, payload)
+        return b"".join((LINE_START_BYTES, self._digest.encode(), COLS_MIDDLE_BYTES, payload, b"}\n"))
 
-    def append(self, rows: list[dict]) -> None:
-        """Write the batch through to the operating system now; fsync once SYNC_SECONDS have passed."""
+    def append(self, rows: list[dict], cells: bytes | None = None) -> None:
+        """Write the batch through to the operating system now; fsync once SYNC_SECONDS have passed.
+        `cells`: `encode_cells(rows, columns)`, when a worker process encoded them already."""
         if rows:
-            self._write(self._line(rows))
+            self._write(self._line(rows, cells))
         if time.monotonic() - self._synced_at >= self.sync_seconds:
             self._sync()
 
@@ -139,11 +132,11 @@ class Journal:
         """Empty the journal down to its identity line (its rows are safe elsewhere now)."""
         self._file.seek(0)
         self._file.truncate()
-        self._write(self._header())
+        self._write(self._header().encode("utf-8"))
         self._sync()
 
-    def _write(self, text: str) -> None:
-        data, fd = text.encode("utf-8"), self._file.fileno()
+    def _write(self, data: bytes) -> None:
+        fd = self._file.fileno()
         written = os.write(fd, data)
         if written < len(data):  # a write may take less than all
             data = memoryview(data)[written:]
@@ -167,6 +160,30 @@ LINE_START, LINE_MIDDLE, COLS_MIDDLE = '{"sha":"', '","rows":', '","cols":'
 DIGEST_CHARS = 32
 
 
+LINE_START_BYTES, COLS_MIDDLE_BYTES = LINE_START.encode(), COLS_MIDDLE.encode()
+
+
+def encode_cells(rows: list[dict], columns: list[str]) -> bytes:
+    """A batch's `cols` payload, UTF-8: [count, same, cells], column by column (see the module). A
+    pure function of the rows, so a worker process can encode its batch before sending it."""
+    getter = _getter(tuple(columns))
+    try:
+        values = [getter(row) for row in rows]
+    except KeyError:  # a row without some column: null there, as in results.parquet
+        values = [[row.get(c) for c in columns] for row in rows]
+    cells = list(zip(*values)) if len(columns) > 1 else [tuple(v[0] for v in values)]
+    count = len(rows)
+    same = [j for j, cell in enumerate(cells) if (cell[0] is None or type(cell[0]) is str) and _same(cell, count)]
+    for j in same:
+        cells[j] = cells[j][0]
+    return "".join(_ENCODE_CELLS([count, same, cells], 0)).encode("utf-8")
+
+
+@cache
+def _getter(columns: tuple[str, ...]):
+    return itemgetter(*columns) if len(columns) > 1 else lambda row: [row[columns[0]]]
+
+
 def _cell_encoder():
     """The JSON encoder of a batch's cells, made once: json.dumps's C encoder, same output."""
     encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False)
@@ -176,6 +193,9 @@ def _cell_encoder():
     return make(None, encoder.default, json.encoder.encode_basestring, None, ": ", ", ", False, False, False)
 
 
+_ENCODE_CELLS = _cell_encoder()
+
+
 def _same(cell: tuple, count: int) -> bool:
     """Whether all `count` rows hold the value of the first; asked only of a string or null (a number
     or flag is always listed: 1 == 1.0 == True and 0.0 == -0.0, which JSON tells apart)."""
@@ -183,7 +203,14 @@ def _same(cell: tuple, count: int) -> bool:
 
 
 def _digest(before: str, text: str) -> str:
-    return hashlib.sha256(f"{before}\n{text}".encode()).hexdigest()[:DIGEST_CHARS]
+    return _digest_bytes(before, text.encode())
+
+
+def _digest_bytes(before: str, data: bytes) -> str:
+    """The checksum of a line whose payload is `data` (UTF-8), chained to the digest `before` it."""
+    digest = hashlib.sha256(f"{before}\n".encode())
+    digest.update(data)
+    return digest.hexdigest()[:DIGEST_CHARS]
 
 
 def read_journal(path: Path, identity: dict) -> Loaded | None:

@@ -139,11 +139,11 @@ def _run(
         progress(store.resumed)
     prepare = config.preprocess if stage is not None and stage.active else None
 
-    def finish(result: tuple[list[dict], dict]) -> None:
-        batch_rows, prepared = result
+    def finish(result: tuple[list[dict], dict, bytes | None]) -> None:
+        batch_rows, prepared, journal_cells = result
         if stage is not None:
             stage.apply(batch_rows, prepared)
-        store.append(batch_rows)
+        store.append(batch_rows, journal_cells)
         if progress:
             progress(len(batch_rows))
 
@@ -151,9 +151,11 @@ def _run(
     if workers <= 1:
         init_worker(config, prepare)
         for batch in batches:
-            finish(process_batch(batch))
+            finish((*process_batch(batch), None))
         return
-    run_in_workers(batches, finish, workers, (config, prepare), item_timeout)
+    # without an embedding stage the rows reach the journal as the workers make them: they encode them
+    journal_columns = store.journal.columns if stage is None else None
+    run_in_workers(batches, finish, workers, (config, prepare, journal_columns), item_timeout)
 
 
 def _numbered(records: Iterable[ImageRecord], done: SeqRanges) -> Iterator[tuple[int, ImageRecord]]:

@@ -19,13 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-from audit.engine.batch import error_row, init_worker, process_batch
+from audit.engine.batch import error_row, init_worker, journaled_batch
 from audit.engine.pixels import PixelBudget, scan_budget
 from audit.engine.watchdog import ITEM, Slots
 
 STARTUP_FAILURE = "the scan's worker processes could not start; workers=0 scans in this process"
 Batch = list  # [(seq, ImageRecord), ...]
-Finish = Callable[[tuple[list[dict], dict]], None]
+Finish = Callable[[tuple[list[dict], dict, bytes | None]], None]  # journaled_batch's result
 
 
 class WorkersFailed(RuntimeError):
@@ -74,7 +74,7 @@ def _run_pool(
             """Submit up to 2 batches per worker; False when the pool turns out to be broken."""
             while len(pending) < 2 * workers and (batch := retry.popleft() if retry else next(batches, None)):
                 try:
-                    pending[pool.submit(process_batch, batch)] = batch
+                    pending[pool.submit(journaled_batch, batch)] = batch
                 except BrokenProcessPool:
                     retry.appendleft(batch)
                     return False
@@ -182,4 +182,4 @@ def _timeout_reason(item_timeout: float | None) -> str:
 
 def _fail(items: list, reason: str, finish: Finish) -> None:
     for seq, record in items:
-        finish(([error_row(seq, record, reason)], {}))
+        finish(([error_row(seq, record, reason)], {}, None))

@@ -134,8 +134,9 @@ class ResultsStore:
         """The committed parts, as the manifest lists them (a file it does not list is never read)."""
         return [self.folder / entry["name"] for entry in self.manifest["parts"]]
 
-    def append(self, rows: list[dict]) -> None:
-        self.journal.append(rows)
+    def append(self, rows: list[dict], journal_cells: bytes | None = None) -> None:
+        """`journal_cells`: the rows encoded for the journal already (Journal.append)."""
+        self.journal.append(rows, journal_cells)
         self.buffer.extend(rows)
         if len(self.buffer) >= self.part_rows:
             self._flush()
