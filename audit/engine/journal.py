@@ -7,10 +7,10 @@ position is in `same` and its cell is that value; any other cell lists the rows'
 checksum chained from the header through every line before it, so a line edited, removed, moved or
 added by hand no longer matches. Column-wise, a batch of small images is a third of the bytes to
 encode, hash and write; the local engine's worker processes encode their batches themselves
-(`encode_cells`), so the main process only chains the checksum and writes. Lines of `{"sha": ..., "rows": [...]}` (each row's values in column order,
-written before) are read alike; older journals, without checksums, hold one JSON object or array
-per line; their rows are read but marked unverified. A resume with
-different settings is refused. Reading a journal (`read_journal`) changes nothing on disk; what
+(`encode_cells`), so the main process only chains the checksum and writes. Lines of
+`{"sha": ..., "rows": [...]}` (each row's values in column order, written before) are read alike;
+older journals, without checksums, hold one JSON object or array per line; their rows are read but
+marked unverified. A resume with different settings is refused. Reading a journal (`read_journal`) changes nothing on disk; what
 fails its check is set aside (renamed `NAME.rejected-N`) only once the resume goes ahead.
 
 Each batch is written to the file at once, one write to the operating system, which keeps it when
@@ -112,7 +112,7 @@ class Journal:
         self._digest = _digest("", header)
         return header
 
-    def _line(self, rows: list[dict], cells: bytes | None = None) -> str:
+    def _line(self, rows: list[dict], cells: bytes | None = None) -> bytes:
         """A batch as one line: its columns (`encode_cells`; `cells` when they were encoded already),
         with its checksum, chained to the line before it (so a line edited, removed or moved no
         longer matches)."""
