@@ -82,11 +82,12 @@ PLANS = {
     },
 }
 # per plan: the loop's sizes (all plans use the cpu network, 16x16). "full" trains every generation
-# for the same 150 epochs of its pool (1,172 steps of 128 on 1,000 items, where generation 0 is
-# within 1.4x the FID floor; 11,719 on accumulate's 10,000 items at generation 9); "small" keeps the
-# fixed 800 steps it ran with (about 100 epochs at 1,000 items, 10 at accumulate's 10,000).
+# for the same 300 epochs of its pool (2,344 steps of 128 on 1,000 items, 23,438 on accumulate's
+# 10,000 items at generation 9): at 1,000 test images generation 0 is at 1.5-1.6x the FID floor after
+# 300 epochs and 2.3-2.9x after 150 (examples/results/generation0/). "small" keeps the fixed 800
+# steps it ran with (about 100 epochs at 1,000 items, 10 at accumulate's 10,000).
 PLAN_SETTINGS = {
-    "full": dict(generations=9, seeds=5, train_epochs=150, samples_per_gen=1000, test_size=1000),
+    "full": dict(generations=9, seeds=5, train_epochs=300, samples_per_gen=1000, test_size=1000),
     "small": dict(generations=9, seeds=3, train_steps=800, samples_per_gen=1000, test_size=1000),
 }
 QUICK = dict(
