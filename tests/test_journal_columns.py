@@ -1,6 +1,7 @@
 """Journal lines hold a batch column by column, a column of one repeated string or null written
 once: rows come back exactly (numbers and flags that compare equal but print apart stay apart),
-lines written row by row before still resume, and an altered column line is refused."""
+lines written row by row before still resume, an altered column line is refused, and a scan's
+worker processes encode their batches byte for byte as the journal would."""
 
 from __future__ import annotations
 
