@@ -10,7 +10,7 @@ examples/results/<plan>/<configuration>/seed<S>/ (metrics.csv, diagnostics.csv: 
 pixel histogram per generation, summary.json, sample grids of seed 0). Checkpoints live in --work
 (not committed): an interrupted run continues at its next generation when the command is run again,
 finished runs are skipped, and `--commit` commits each run's folder as soon as it is written.
-`--piece i/n` runs every n-th pending run from the i-th, so n shells (or n sessions) share a plan.
+`--piece i/n` runs every n-th pending run from the i-th, so n shells (or n machines sharing the folders) share a plan.
 At the end (or with --tables-only) it writes <plan>/study.csv (every run x generation),
 <plan>/bands.md (mean and min-max over seeds), <plan>/verdicts.md (each seed-paper finding) and
 <plan>/roughness.md (speckle in seed 0's sample grids, generation by generation).
