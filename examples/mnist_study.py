@@ -2,6 +2,7 @@
 
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan full [--piece 1/8] [--commit]
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan small --commit   # what ran on 2 CPU cores
+    .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan guidance --commit  # MAD's sampling bias
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --validate-metrics     # the metric table
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --cfg-check            # agreement by w
 
@@ -81,6 +82,9 @@ PLANS = {
         "accumulate": dict(loop="accumulate"),
     },
 }
+# MAD's sampling bias alone, the full plan's c = 1 runs at w = 0, 2, 1, read before recall saturates
+# (the guided loop's reached 0 by generation 3 at 800 steps, examples/results/guidance-small/)
+PLANS["guidance"] = {name: PLANS["full"][name] for name in ("fresh-c1", "fresh-c1-w2", "fresh-c1-w1")}
 # per plan: the loop's sizes (all plans use the cpu network, 16x16). "full" trains every generation
 # for the same 300 epochs of its pool (2,344 steps of 128 on 1,000 items, 23,438 on accumulate's
 # 10,000 items at generation 9): at 1,000 test images generation 0 is at 1.5-1.6x the FID floor after
@@ -89,6 +93,7 @@ PLANS = {
 PLAN_SETTINGS = {
     "full": dict(generations=9, seeds=5, train_epochs=300, samples_per_gen=1000, test_size=1000),
     "small": dict(generations=9, seeds=3, train_steps=800, samples_per_gen=1000, test_size=1000),
+    "guidance": dict(generations=3, seeds=3, train_epochs=300, samples_per_gen=1000, test_size=1000),
 }
 QUICK = dict(
     samples_per_gen=40, test_size=30, train_steps=2, train_epochs=None, sample_steps=2, probe_size=20
@@ -294,7 +299,11 @@ def bands(rows: list[dict], metric: str) -> dict[tuple[str, int], tuple[float, f
     return {k: (float(np.mean(v)), float(np.min(v)), float(np.max(v)), len(v)) for k, v in grouped.items()}
 
 
-def bands_markdown(rows: list[dict], generations=(0, 1, 3, 5, 7, 9)) -> str:
+def bands_markdown(rows: list[dict]) -> str:
+    """Mean (min-max) over seeds by configuration and generation: every generation of a short plan,
+    every other one of a long plan."""
+    last = max(r["generation"] for r in rows)
+    generations = range(last + 1) if last <= 5 else (0, 1, 3, 5, 7, 9)
     metrics = (
         "fid",
         "recall",

@@ -29,6 +29,9 @@ SWEEP = (0.2, 0.4, 0.6, 0.8, 1.0)
 NEAR_CONTROL = 1.5  # "near the control": FID under 1.5x the control's
 FLOOR_LIMIT = 2.0  # generation 0 must be within 2x the real-vs-real floor
 SATURATED = 0.8  # FID above 0.8x the uniform-noise FID cannot be ranked
+RECALL_SATURATED = 0.05  # uniform noise scores recall 0: below 0.05 a further fall cannot show
+GUIDED = "fresh-c1-w2"  # c = 1 at guidance w = 2, against REPLACE (w = 0)
+HALF_GUIDED = "fresh-c1-w1"
 
 
 def _name(c: float) -> str:
@@ -191,34 +194,61 @@ def stability_threshold(t: Table) -> dict:
     )
 
 
-def guidance_tradeoff(t: Table) -> dict:
-    recall = paired_difference(t.per_seed("fresh-c1-w2", "recall"), t.per_seed(REPLACE, "recall"))
-    precision = paired_difference(t.per_seed("fresh-c1-w2", "precision"), t.per_seed(REPLACE, "precision"))
-    if not recall.seeds:
-        verdict = "cannot tell (not run)"
-    else:
-        readings = {recall.reading(0.0, "below"), precision.reading(0.0, "above")}
-        verdict = readings.pop() if len(readings) == 1 else "cannot tell"
-    return _verdict(
-        "Guidance (w = 2) trades diversity for fidelity: recall down, precision up against w = 0",
-        "MAD (sampling bias), Martínez et al.",
-        verdict,
-        f"recall difference {recall.text('.2f')}, precision difference {precision.text('.2f')}",
-        "paired recall difference < 0 and precision difference > 0 (c = 1, w = 2 vs w = 0)",
+def _unsaturated_generation(t: Table, configs: tuple[str, ...]) -> int | None:
+    """The last generation at which every config's mean recall is above recall's saturation: where a
+    fall in recall can still show (None when even generation 0 is saturated or nothing ran)."""
+    readable = [
+        g
+        for g in range(t.last + 1)
+        if all((r := t.per_seed(c, "recall", g)) and np.mean(list(r.values())) >= RECALL_SATURATED for c in configs)
+    ]
+    return max(readable, default=None)
+
+
+def _guidance_differences(t: Table, guided: str, g: int) -> tuple[Interval, Interval]:
+    return tuple(
+        paired_difference(t.per_seed(guided, m, g), t.per_seed(REPLACE, m, g)) for m in ("recall", "precision")
     )
 
 
+def guidance_tradeoff(t: Table) -> dict:
+    rule = (
+        f"paired recall difference < 0 and precision difference > 0 (c = 1, w = 2 vs w = 0), read at the last "
+        f"generation where both arms' mean recall is >= {RECALL_SATURATED:g}"
+    )
+    finding = "Guidance (w = 2) trades diversity for fidelity: recall down, precision up against w = 0"
+    source = "MAD (sampling bias), Martínez et al."
+    g = _unsaturated_generation(t, (GUIDED, REPLACE))
+    if g is None:
+        ran = t.per_seed(GUIDED, "recall", 0)
+        return _verdict(finding, source, "cannot tell (saturated)" if ran else "cannot tell (not run)", "", rule)
+    recall, precision = _guidance_differences(t, GUIDED, g)
+    readings = {recall.reading(0.0, "below"), precision.reading(0.0, "above")}
+    verdict = readings.pop() if len(readings) == 1 else "cannot tell"
+    evidence = [f"g{g}: recall difference {recall.text('.2f')}, precision difference {precision.text('.2f')}"]
+    if t.per_seed(HALF_GUIDED, "recall", g):
+        w1_recall, w1_precision = _guidance_differences(t, HALF_GUIDED, g)
+        evidence.append(
+            f"w = 1 at g{g}: recall {w1_recall.text('.2f')}, precision {w1_precision.text('.2f')} "
+            f"({_seeds(w1_recall.seeds)})"
+        )
+    return _verdict(finding, source, verdict, "; ".join(evidence), rule)
+
+
 def generation_zero(t: Table, floor: float | None) -> dict:
-    fids = t.per_seed(CONTROL, "fid", generation=0)
+    """A precondition, so 'met' or 'not met'. Every loop's generation 0 trains on real data alone; the
+    control's is read, or the unguided fully synthetic loop's where no control ran."""
+    fids = t.per_seed(CONTROL, "fid", generation=0) or t.per_seed(REPLACE, "fid", generation=0)
     if not floor:
         return _verdict("Generation 0 within 2x the FID floor", "study precondition", "cannot tell (no floor)", "", "")
     ratio = bootstrap_mean([np.log(f / floor) for f in fids.values()])
-    verdict = ratio.reading(np.log(FLOOR_LIMIT), "below") if ratio.seeds else "cannot tell (not run)"
+    reading = ratio.reading(np.log(FLOOR_LIMIT), "below") if ratio.seeds else "cannot tell (not run)"
+    worst = f", worst seed {max(fids.values()) / floor:.2f}" if fids else ""
     return _verdict(
         f"Generation 0 within {FLOOR_LIMIT:g}x the FID floor (real vs real, {floor:.2f})",
         "study precondition",
-        verdict,
-        f"FID g0 / floor {_ratio_text(ratio)}",
+        {"reproduced": "met", "not reproduced": "not met"}.get(reading, reading),
+        f"FID g0 / floor {_ratio_text(ratio)}{worst}",
         f"g0 FID / floor < {FLOOR_LIMIT:g}",
     )
 

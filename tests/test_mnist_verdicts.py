@@ -133,22 +133,47 @@ def test_sweep_findings_read_dose_response_and_the_stability_threshold():
 
 def test_generation_zero_is_judged_against_the_floor():
     curves = {"fresh-c0": [[5.5] * 10, [6.0] * 10, [6.5] * 10]}
-    assert find(mv.verdicts(rows_from(curves), floor=3.4), "study precondition")["verdict"] == "reproduced"
+    assert find(mv.verdicts(rows_from(curves), floor=3.4), "study precondition")["verdict"] == "met"
     curves = {"fresh-c0": [[12.0] * 10, [12.5] * 10, [13.0] * 10]}
-    assert find(mv.verdicts(rows_from(curves), floor=3.4), "study precondition")["verdict"] == "not reproduced"
+    assert find(mv.verdicts(rows_from(curves), floor=3.4), "study precondition")["verdict"] == "not met"
+    only_replace = rows_from({"fresh-c1": [[5.5] * 4, [6.0] * 4, [7.0] * 4]})  # a plan without the control
+    assert find(mv.verdicts(only_replace, floor=3.4), "study precondition")["evidence"].endswith("worst seed 2.06")
     assert "no floor" in find(mv.verdicts(rows_from(curves)), "study precondition")["verdict"]
 
 
+def guidance_rows(recall_w0: list[float], recall_w2: list[float], precision_gain: float = 0.1) -> list[dict]:
+    """c = 1 at w = 0 and w = 2 over generations, 3 seeds with a small per-seed jitter; w = 2's precision
+    sits `precision_gain` above w = 0's."""
+    rows = []
+    for config, recalls, gain in (("fresh-c1", recall_w0, 0.0), ("fresh-c1-w2", recall_w2, precision_gain)):
+        for seed in range(3):
+            for g, recall in enumerate(recalls):
+                jitter = 0.005 * seed if recall > 0 else 0.0
+                row = {"config": config, "seed": seed, "generation": g, "fid": 50.0}
+                rows.append(row | {"recall": recall + jitter, "precision": 0.6 + gain + jitter})
+    return rows
+
+
 def test_guidance_needs_recall_down_and_precision_up():
-    rows = rows_from({"fresh-c0": last([10] * 3), "fresh-c1": last([100] * 3), "fresh-c1-w2": last([100] * 3)})
-    for r in rows:
-        if r["config"] == "fresh-c1-w2":
-            r["recall"], r["precision"] = r["recall"] - 0.05 - 0.01 * r["seed"], r["precision"] + 0.1
+    rows = guidance_rows([0.7] * 4, [0.5] * 4)
     assert find(mv.verdicts(rows), "MAD (sampling")["verdict"] == "reproduced"
-    for r in rows:
-        if r["config"] == "fresh-c1-w2":
-            r["precision"] -= 0.2  # precision now falls too: the trade-off is not what ran
+    w1 = [r | {"config": "fresh-c1-w1", "recall": r["recall"] + 0.1} for r in rows if r["config"] == "fresh-c1-w2"]
+    assert "w = 1 at g3: recall -0.10" in find(mv.verdicts(rows + w1), "MAD (sampling")["evidence"]
+    rows = guidance_rows([0.7] * 4, [0.5] * 4, precision_gain=-0.2)  # precision falls too
     assert find(mv.verdicts(rows), "MAD (sampling")["verdict"] == "cannot tell"
+
+
+def test_guidance_is_read_at_the_last_generation_before_recall_saturates():
+    # both loops reach recall 0 at generation 3, where no difference can show; generation 2 is the
+    # last where w = 2's recall (0.06) can still fall
+    rows = guidance_rows([0.8, 0.4, 0.2, 0.0], [0.6, 0.2, 0.06, 0.0])
+    finding = find(mv.verdicts(rows), "MAD (sampling")
+    assert finding["verdict"] == "reproduced" and finding["evidence"].startswith("g2:")
+    rows = guidance_rows([0.04, 0.0, 0.0, 0.0], [0.02, 0.0, 0.0, 0.0])
+    assert find(mv.verdicts(rows), "MAD (sampling")["verdict"] == "cannot tell (saturated)"
+    assert find(mv.verdicts(rows_from({"fresh-c0": last([10] * 3)})), "MAD (sampling")["verdict"] == (
+        "cannot tell (not run)"
+    )
 
 
 def test_training_scaled_to_the_pool_gives_every_pool_the_same_epochs():
