@@ -3,13 +3,15 @@
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan full [--piece 1/8] [--commit]
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan small --commit   # what ran on 2 CPU cores
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan guidance --commit  # MAD's sampling bias
+    .venv/bin/python examples/mnist_study.py --mnist ./mnist --plan filters --commit   # two operating points
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --validate-metrics     # the metric table
     .venv/bin/python examples/mnist_study.py --mnist ./mnist --cfg-check            # agreement by w
 
 Every (configuration, seed) is one run with its own result folder,
 examples/results/<plan>/<configuration>/seed<S>/ (metrics.csv, diagnostics.csv: label agreement and
 pixel histogram per generation, summary.json, sample grids of seed 0). Checkpoints live in --work
-(not committed): an interrupted run continues at its next generation when the command is run again,
+(not committed; --work/fits holds network fits that runs share, such as a seed's generation 0): an
+interrupted run continues at its next generation when the command is run again,
 finished runs are skipped, and `--commit` commits each run's folder as soon as it is written.
 `--piece i/n` runs every n-th pending run from the i-th, so n shells (or n machines sharing the folders) share a plan.
 At the end (or with --tables-only) it writes <plan>/study.csv (every run x generation),
@@ -67,6 +69,7 @@ PLANS = {
         "fresh-c1-w1": dict(loop="fresh", contamination=1.0, guidance=1.0),
         "fresh-c1-w2": dict(loop="fresh", contamination=1.0, guidance=2.0),
         "fresh-c0.4-w2": dict(loop="fresh", contamination=0.4, guidance=2.0),
+        "fresh-c0.4-jpeg75-resize0.5": dict(loop="fresh", contamination=0.4, jpeg_quality=75, resize=0.5),
         "fresh-c0.4-filter-watermark": dict(loop="fresh", contamination=0.4, filter="watermark"),
         "fresh-c0.4-filter-watermark-jpeg75-resize0.5": dict(
             loop="fresh", contamination=0.4, filter="watermark", jpeg_quality=75, resize=0.5
@@ -85,6 +88,10 @@ PLANS = {
 # MAD's sampling bias alone, the full plan's c = 1 runs at w = 0, 2, 1, read before recall saturates
 # (the guided loop's reached 0 by generation 3 at 800 steps, examples/results/guidance-small/)
 PLANS["guidance"] = {name: PLANS["full"][name] for name in ("fresh-c1", "fresh-c1-w2", "fresh-c1-w1")}
+# the filters at c = 0.4, each at its two operating points, against no filter on the same internet (JPEG
+# and resize reach real and synthetic files alike), at generation 1: the first generation whose pool
+# holds synthetic images, so the one where a filter's effect is not yet compounded
+PLANS["filters"] = {n: c for n, c in PLANS["full"].items() if c.get("contamination") == 0.4 and "guidance" not in c}
 # per plan: the loop's sizes (all plans use the cpu network, 16x16). "full" trains every generation
 # for the same 300 epochs of its pool (2,344 steps of 128 on 1,000 items, 23,438 on accumulate's
 # 10,000 items at generation 9): at 1,000 test images generation 0 is at 1.5-1.6x the FID floor after
@@ -94,6 +101,7 @@ PLAN_SETTINGS = {
     "full": dict(generations=9, seeds=5, train_epochs=300, samples_per_gen=1000, test_size=1000),
     "small": dict(generations=9, seeds=3, train_steps=800, samples_per_gen=1000, test_size=1000),
     "guidance": dict(generations=3, seeds=3, train_epochs=300, samples_per_gen=1000, test_size=1000),
+    "filters": dict(generations=1, seeds=3, train_epochs=300, samples_per_gen=1000, test_size=1000),
 }
 QUICK = dict(
     samples_per_gen=40, test_size=30, train_steps=2, train_epochs=None, sample_steps=2, probe_size=20
@@ -122,8 +130,10 @@ def base_config(dataset: str, settings: dict, seed: int, quick: bool = False):
 
 
 def runs_of(plan: str, settings: dict, only=None) -> list[tuple[str, int]]:
+    """Configuration-major, so runs in flight together have different seeds: a seed's generation 0 is the
+    same fit in every configuration (real images only), trained by the first run and loaded by the rest."""
     names = [n for n in PLANS[plan] if not only or n in only]
-    return [(name, seed) for seed in range(settings["seeds"]) for name in names]  # seed-major: bands fill early
+    return [(name, seed) for name in names for seed in range(settings["seeds"])]
 
 
 def run_folder(results: Path, plan: str, name: str, seed: int) -> Path:
@@ -163,7 +173,7 @@ def run_one(
             f.write(json.dumps(row) + "\n")
         done.add(g)
 
-    simulate(config, out=out, resume=True, progress=after_generation)
+    simulate(config, out=out, resume=True, progress=after_generation, fit_cache=Path(work) / "fits")
     target = run_folder(results, plan, name, seed)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)

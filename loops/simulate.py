@@ -45,6 +45,7 @@ def simulate(
     progress=None,
     from_scan=None,
     baseline: bool = False,
+    fit_cache=None,
 ) -> SimResult:
     """Run self-consuming loops and measure every generation.
 
@@ -58,6 +59,9 @@ def simulate(
         estimated contamination and both ends of its interval, with the scan's calibrated rates.
     baseline: add the all-real control and each mitigated configuration's no-mitigation baseline
         (what `audit simulate` does unless --no-baseline), so the summary's `verdict` can compare.
+    fit_cache: a folder shared by runs (of this call or others) where the diffusion backend keeps its
+        fits: a fit with the same seed, items and settings (every configuration's generation 0 of a
+        seed) is loaded instead of trained again. Results are unchanged.
     """
     started = time.perf_counter()
     bases = config if isinstance(config, list) else [config or scenario()]
@@ -85,7 +89,12 @@ def simulate(
         folder = checkpoints / f"config-{i:03d}" if checkpoints else None
         grids = Path(out) / "samples" / f"config-{i:03d}" if out is not None else None
         rows += run_loop(
-            cfg, name, checkpoint_dir=folder, on_generation=on_generation if progress else None, grid_dir=grids
+            cfg,
+            name,
+            checkpoint_dir=folder,
+            on_generation=on_generation if progress else None,
+            grid_dir=grids,
+            fit_cache=fit_cache,
         )
 
     from loops.outputs.summary import build_summary, write_outputs
@@ -114,12 +123,15 @@ def _from_scan(bases: list[SimConfig], path) -> tuple[list[SimConfig], object]:
     return expanded, inputs
 
 
-def run_loop(cfg: SimConfig, name: str, checkpoint_dir=None, on_generation=None, grid_dir=None) -> list[dict]:
+def run_loop(
+    cfg: SimConfig, name: str, checkpoint_dir=None, on_generation=None, grid_dir=None, fit_cache=None
+) -> list[dict]:
     """All generations of one resolved configuration, its repeats vectorised as runs."""
     saved, checkpoint = _saved_state(cfg, checkpoint_dir)
     streams = Streams(cfg.seed, cfg.repeats)
     with tempfile.TemporaryDirectory(prefix="audit-curator-") as scratch:
-        setup = build_setup(cfg, streams, Path(checkpoint_dir or scratch) / "curator", fresh=saved is None)
+        curator = Path(checkpoint_dir or scratch) / "curator"
+        setup = build_setup(cfg, streams, curator, fresh=saved is None, fit_cache=fit_cache)
         world, model = setup.world, setup.model
         rows, start = [], 0
         if saved is not None:
@@ -183,9 +195,10 @@ class Setup:
     metric_cache: dict = field(default_factory=dict)  # what the metrics derive from the fixed test set
 
 
-def build_setup(cfg: SimConfig, streams: Streams, curator_dir: Path, fresh: bool = True) -> Setup:
+def build_setup(cfg: SimConfig, streams: Streams, curator_dir: Path, fresh: bool = True, fit_cache=None) -> Setup:
     """Data, world, model, filter and feature space of one configuration (toy or image world).
-    `fresh`: no checkpoint to restore, so a curator folder left by an interrupted start is cleared."""
+    `fresh`: no checkpoint to restore, so a curator folder left by an interrupted start is cleared.
+    `fit_cache`: the diffusion backend's shared fits (see `simulate`)."""
     if cfg.model != "diffusion":
         data = load_data(cfg.data, cfg.dim, cfg.test_size)
         world = World(data, cfg.loop, cfg.contamination, cfg.samples_per_gen, cfg.test_size, streams)
@@ -198,7 +211,7 @@ def build_setup(cfg: SimConfig, streams: Streams, curator_dir: Path, fresh: bool
             shutil.rmtree(curator_dir, ignore_errors=True)
         data, internet, features, screen = image_parts(cfg, streams, curator_dir)
         world = World(data, cfg.loop, cfg.contamination, cfg.samples_per_gen, cfg.test_size, streams, internet)
-    model = make_model(cfg, streams.model, data)
+    model = make_model(cfg, streams.model, data, fit_cache)
     return Setup(data, world, model, screen, features, [features(t) for t in world.test])
 
 

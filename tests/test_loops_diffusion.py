@@ -145,6 +145,28 @@ def test_interrupted_diffusion_run_resumes_identically(dataset, tmp_path):
     assert without_timings(resumed.rows) == without_timings(whole.rows)
 
 
+def test_a_shared_fit_cache_trains_each_identical_fit_once_and_changes_no_result(dataset, tmp_path, monkeypatch):
+    from loops.models.diffusion import DiffusionModel
+
+    configs = [tiny(dataset, contamination=c, generations=1) for c in (0.5, 1.0)]
+    uncached = [simulate(c) for c in configs]
+    trained = []
+    train_network = DiffusionModel._train_network
+
+    def counted(self, seed, x, y, w):
+        trained.append(seed)
+        return train_network(self, seed, x, y, w)
+
+    monkeypatch.setattr(DiffusionModel, "_train_network", counted)
+    cached = [simulate(c, fit_cache=tmp_path / "fits") for c in configs]
+    assert len(trained) == 3  # generation 0 (real images only) is the same fit in both configurations
+    assert len(set(trained)) == 2
+    for a, b in zip(cached, uncached):
+        assert without_timings(a.rows) == without_timings(b.rows)
+    simulate(configs[1], fit_cache=tmp_path / "fits")
+    assert len(trained) == 3
+
+
 def test_zero_weights_train_exactly_as_the_subset(dataset):
     from loops.images.datasets import load_image_data
     from loops.models.diffusion import PRESETS, DiffusionModel

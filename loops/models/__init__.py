@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 
-def make_model(config, rngs, data=None):
+def make_model(config, rngs, data=None, fit_cache=None):
     """The backend a resolved `SimConfig` names, drawing from the runs' generators `rngs`
-    (`data`: the image dataset, for the diffusion backend's classes)."""
+    (`data`: the image dataset, for the diffusion backend's classes; `fit_cache`: a folder where the
+    diffusion backend keeps its fits, so an identical fit in another run is loaded, not repeated)."""
     if config.model == "gaussian":
         from loops.models.gaussian import GaussianModel
 
@@ -25,5 +26,10 @@ def make_model(config, rngs, data=None):
             train_epochs=config.train_epochs,
             sample_steps=config.sample_steps,
         )
-        return DiffusionModel(rngs, preset, data.classes, guidance=config.guidance, device=config.device)
+        from loops.models.fit_cache import FitCache
+
+        cache = FitCache(fit_cache) if fit_cache is not None else None
+        return DiffusionModel(
+            rngs, preset, data.classes, guidance=config.guidance, device=config.device, fit_cache=cache
+        )
     raise ValueError(f"unknown model {config.model!r}")

@@ -96,9 +96,11 @@ class DiffusionModel:
         guidance: float = 0.0,
         device: str | None = None,
         cpu_threads: int = 1,
+        fit_cache=None,
     ):
         self.rngs, self.preset, self.classes, self.guidance = rngs, preset, classes, guidance
         self.cpu_threads = cpu_threads
+        self.fit_cache = fit_cache  # a FitCache: identical fits (same seed, items and settings) train once
         self.device = device or default_device()
         self.nets: list | None = None
 
@@ -127,24 +129,20 @@ class DiffusionModel:
         return np.stack(out)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {
-            f"run{r}.{k}": v.detach().cpu().numpy()
-            for r, net in enumerate(self.nets)
-            for k, v in net.state_dict().items()
-        }
+        return {f"run{r}.{k}": v for r, net in enumerate(self.nets) for k, v in _parameters(net).items()}
 
     def load_state(self, state) -> None:
+        self.nets = [
+            self._loaded({k[len(f"run{r}.") :]: v for k, v in state.items() if k.startswith(f"run{r}.")})
+            for r in range(len(self.rngs))
+        ]
+
+    def _loaded(self, parameters: dict[str, np.ndarray]):
         import torch
 
-        nets = []
-        for r in range(len(self.rngs)):
-            prefix = f"run{r}."
-            net = self._network()
-            net.load_state_dict(
-                {k[len(prefix) :]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith(prefix)}
-            )
-            nets.append(net.to(self.device).eval())
-        self.nets = nets
+        net = self._network()
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in parameters.items()})
+        return net.to(self.device).eval()
 
     def _network(self):
         from diffusers import UNet2DModel
@@ -169,18 +167,26 @@ class DiffusionModel:
         )
 
     def _train(self, rng: np.random.Generator, x: np.ndarray, y: np.ndarray, w: np.ndarray):
-        """A fresh network trained on the items with positive weight; the loss weights each item by w."""
+        """A fresh network trained on the items with positive weight (from the fit cache when it holds
+        this fit); the loss weights each item by w."""
+        seed = int(rng.integers(2**63))
+        used = w > 0
+        x, y, w = x[used], y[used].astype(np.int64), w[used]
+        if self.fit_cache is None:
+            return self._train_network(seed, x, y, w)
+        key = self.fit_cache.key(seed, x, y, w, self.preset, self.classes, str(self.device))
+        return self._loaded(self.fit_cache.fit(key, lambda: _parameters(self._train_network(seed, x, y, w))))
+
+    def _train_network(self, seed: int, x: np.ndarray, y: np.ndarray, w: np.ndarray):
         import torch
         from diffusers import DDPMScheduler
 
         p = self.preset
-        seed = int(rng.integers(2**63))
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        used = w > 0
-        images = _to_model_space(x[used], p.resolution).to(self.device)
-        labels = torch.from_numpy(y[used].astype(np.int64)).to(self.device)
-        item_weights = torch.from_numpy(w[used] / w[used].mean()).float().to(self.device)
+        images = _to_model_space(x, p.resolution).to(self.device)
+        labels = torch.from_numpy(y).to(self.device)
+        item_weights = torch.from_numpy(w / w.mean()).float().to(self.device)
         steps = p.steps_for(len(images))
         net = self._network().to(self.device).train()
         ema = self._network().to(self.device).eval().requires_grad_(False)
@@ -233,6 +239,10 @@ class DiffusionModel:
                     x = scheduler.step(eps, t, x, use_clipped_model_output=True).prev_sample
             parts.append(_to_uint8(x))
         return np.concatenate(parts)
+
+
+def _parameters(net) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
 
 
 def _to_model_space(x: np.ndarray, resolution: int):
