@@ -46,6 +46,7 @@ TABLE_COLUMNS = (
     *REPORTED,
     "class_entropy",
     "kept_synthetic",
+    "kept_synthetic_share",
     "tpr_filter",
     "fpr_filter",
     "seconds_generation",

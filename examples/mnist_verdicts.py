@@ -32,6 +32,15 @@ SATURATED = 0.8  # FID above 0.8x the uniform-noise FID cannot be ranked
 RECALL_SATURATED = 0.05  # uniform noise scores recall 0: below 0.05 a further fall cannot show
 GUIDED = "fresh-c1-w2"  # c = 1 at guidance w = 2, against REPLACE (w = 0)
 HALF_GUIDED = "fresh-c1-w1"
+# each filter at c = 0.4, at its two operating points, and the unfiltered run on the same internet:
+# JPEG q75 + resize 1/2 reach real and synthetic files alike, so the weaker point has its own reference
+UNFILTERED, UNFILTERED_TRANSFORMED = "fresh-c0.4", "fresh-c0.4-jpeg75-resize0.5"
+FILTERS = {
+    "fresh-c0.4-filter-watermark": UNFILTERED,
+    "fresh-c0.4-filter-watermark-jpeg75-resize0.5": UNFILTERED_TRANSFORMED,
+    "fresh-c0.4-filter-all-bank0.25": UNFILTERED,
+    "fresh-c0.4-filter-all-bank0.9-jpeg75-resize0.5": UNFILTERED_TRANSFORMED,
+}
 
 
 def _name(c: float) -> str:
@@ -46,10 +55,10 @@ class Table:
         self.last = max((r["generation"] for r in rows), default=0)
 
     def per_seed(self, config: str, metric: str, generation: int | None = None) -> dict[int, float]:
+        """seed -> the metric's value (seeds where it is missing or not finite left out)."""
         g = self.last if generation is None else generation
-        return {
-            s: r[metric] for (c, s, gen), r in self.at.items() if c == config and gen == g and np.isfinite(r[metric])
-        }
+        values = {s: r.get(metric, np.nan) for (c, s, gen), r in self.at.items() if c == config and gen == g}
+        return {s: v for s, v in values.items() if np.isfinite(v)}
 
     def series(self, config: str, seed: int, metric: str = "fid") -> list[float]:
         return [self.at[(config, seed, g)][metric] for g in range(self.last + 1) if (config, seed, g) in self.at]
@@ -235,6 +244,30 @@ def guidance_tradeoff(t: Table) -> dict:
     return _verdict(finding, source, verdict, "; ".join(evidence), rule)
 
 
+def _mean(t: Table, config: str, metric: str) -> str:
+    values = list(t.per_seed(config, metric).values())
+    return f"{np.mean(values):.2f}" if values else "n/a"
+
+
+def filter_helps(t: Table, config: str, reference: str) -> dict:
+    """Filtering the pool with the scan's detectors lowers FID against no filter on the same internet."""
+    fid = paired_log_ratio(t.per_seed(config, "fid"), t.per_seed(reference, "fid"))
+    recall = paired_difference(t.per_seed(config, "recall"), t.per_seed(reference, "recall"))
+    verdict = fid.reading(0.0, "below") if fid.seeds else "cannot tell (not run)"
+    evidence = (
+        f"FID ratio {_ratio_text(fid)}, recall difference {recall.text('.3f')}; the filter's TPR "
+        f"{_mean(t, config, 'tpr_filter')}, FPR {_mean(t, config, 'fpr_filter')}; synthetic share of the "
+        f"kept pool {_mean(t, config, 'kept_synthetic_share')} against {_mean(t, reference, 'kept_synthetic_share')}"
+    )
+    return _verdict(
+        f"Filtering helps: {config} has a lower FID than {reference}",
+        "the tool's premise (filter a scrape before training on it)",
+        verdict,
+        evidence,
+        f"paired FID ratio {config} / {reference} at g{t.last} < 1",
+    )
+
+
 def generation_zero(t: Table, floor: float | None) -> dict:
     """A precondition, so 'met' or 'not met'. Every loop's generation 0 trains on real data alone; the
     control's is read, or the unguided fully synthetic loop's where no control ran."""
@@ -292,6 +325,7 @@ def verdicts(rows: list[dict], floor: float | None = None, saturation: float | N
         ),
         accumulate_bounded(t, saturation),
         guidance_tradeoff(t),
+        *(filter_helps(t, config, reference) for config, reference in FILTERS.items()),
     ]
 
 

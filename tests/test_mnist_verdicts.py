@@ -206,3 +206,25 @@ def test_a_contamination_run_with_fewer_seeds_is_listed_not_judged():
     finding = find(mv.verdicts(rows), "Bertrand")
     assert finding["verdict"] == "not reproduced"
     assert "not judged yet: c = 0.6 (1 seed)" in finding["evidence"]
+
+
+def test_a_filter_is_judged_against_no_filter_on_the_same_internet():
+    plain, transformed = "fresh-c0.4-filter-watermark", "fresh-c0.4-filter-watermark-jpeg75-resize0.5"
+    curves = {
+        mv.UNFILTERED: last([20.0, 21.0, 22.0], 1),
+        mv.UNFILTERED_TRANSFORMED: last([40.0, 42.0, 44.0], 1),
+        plain: last([16.0, 17.0, 17.5], 1),  # about 0.8x its reference in every seed: helps
+        transformed: last([24.0, 25.0, 27.0], 1),  # 0.6x the transformed reference, 1.2x the plain one
+    }
+    rows = rows_from(curves)
+    for r in rows:
+        r |= {"tpr_filter": 0.5, "fpr_filter": 0.01, "kept_synthetic_share": 0.25}
+    results = mv.verdicts(rows)
+    assert find(results, "the tool's premise", f"{plain} has")["verdict"] == "reproduced"
+    judged = find(results, "the tool's premise", f"{transformed} has")
+    assert judged["verdict"] == "reproduced" and mv.UNFILTERED_TRANSFORMED in judged["rule"]
+    assert "TPR 0.50, FPR 0.01" in judged["evidence"]
+    curves[plain] = last([24.0, 25.0, 27.5], 1)  # now above the unfiltered run in every seed
+    assert find(mv.verdicts(rows_from(curves)), "the tool's premise", f"{plain} has")["verdict"] == "not reproduced"
+    unrun = find(mv.verdicts(rows_from(curves)), "the tool's premise", "bank0.25")
+    assert unrun["verdict"] == "cannot tell (not run)"
