@@ -60,8 +60,9 @@ def simulate(
     baseline: add the all-real control and each mitigated configuration's no-mitigation baseline
         (what `audit simulate` does unless --no-baseline), so the summary's `verdict` can compare.
     fit_cache: a folder shared by runs (of this call or others) where the diffusion backend keeps its
-        fits: a fit with the same seed, items and settings (every configuration's generation 0 of a
-        seed) is loaded instead of trained again. Results are unchanged.
+        generation-0 fits: a fit with the same seed, items and settings (generation 0 of every
+        configuration of a seed on the same internet) is loaded instead of trained again. Results
+        are unchanged.
     """
     started = time.perf_counter()
     bases = config if isinstance(config, list) else [config or scenario()]

@@ -145,7 +145,7 @@ def test_interrupted_diffusion_run_resumes_identically(dataset, tmp_path):
     assert without_timings(resumed.rows) == without_timings(whole.rows)
 
 
-def test_a_shared_fit_cache_trains_each_identical_fit_once_and_changes_no_result(dataset, tmp_path, monkeypatch):
+def test_a_shared_fit_cache_trains_generation_0_once_and_changes_no_result(dataset, tmp_path, monkeypatch):
     from loops.models.diffusion import DiffusionModel
 
     configs = [tiny(dataset, contamination=c, generations=1) for c in (0.5, 1.0)]
@@ -163,8 +163,7 @@ def test_a_shared_fit_cache_trains_each_identical_fit_once_and_changes_no_result
     assert len(set(trained)) == 2
     for a, b in zip(cached, uncached):
         assert without_timings(a.rows) == without_timings(b.rows)
-    simulate(configs[1], fit_cache=tmp_path / "fits")
-    assert len(trained) == 3
+    assert len(list((tmp_path / "fits").glob("*.safetensors"))) == 1  # only first fits are kept
 
 
 def test_zero_weights_train_exactly_as_the_subset(dataset):

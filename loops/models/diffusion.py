@@ -100,7 +100,9 @@ class DiffusionModel:
     ):
         self.rngs, self.preset, self.classes, self.guidance = rngs, preset, classes, guidance
         self.cpu_threads = cpu_threads
-        self.fit_cache = fit_cache  # a FitCache: identical fits (same seed, items and settings) train once
+        # a FitCache for the first fit (a loop's generation 0, on real images only): the same fit in every
+        # configuration of a seed, so it trains once; later fits differ between configurations
+        self.fit_cache = fit_cache
         self.device = device or default_device()
         self.nets: list | None = None
 
@@ -108,11 +110,12 @@ class DiffusionModel:
         if y is None:
             raise ValueError("the diffusion backend is class-conditional; it needs labels y")
         w, ok = fit_weights(self, x, None, weights, fitted=self.nets is not None)
+        cache = self.fit_cache if self.nets is None else None
         nets = self.nets or [None] * len(self.rngs)
         with torch_threads(self.cpu_threads):
             for r, rng in enumerate(self.rngs):
                 if ok[r]:
-                    nets[r] = self._train(rng, x[r], np.asarray(y[r]), w[r])
+                    nets[r] = self._train(rng, x[r], np.asarray(y[r]), w[r], cache)
         self.nets = nets
 
     def sample(self, n: int, y=None, bias: float = 1.0) -> np.ndarray:
@@ -166,16 +169,16 @@ class DiffusionModel:
             norm_num_groups=min(8, p.channels[0]),
         )
 
-    def _train(self, rng: np.random.Generator, x: np.ndarray, y: np.ndarray, w: np.ndarray):
-        """A fresh network trained on the items with positive weight (from the fit cache when it holds
+    def _train(self, rng: np.random.Generator, x: np.ndarray, y: np.ndarray, w: np.ndarray, cache=None):
+        """A fresh network trained on the items with positive weight (loaded from `cache` when it holds
         this fit); the loss weights each item by w."""
         seed = int(rng.integers(2**63))
         used = w > 0
         x, y, w = x[used], y[used].astype(np.int64), w[used]
-        if self.fit_cache is None:
+        if cache is None:
             return self._train_network(seed, x, y, w)
-        key = self.fit_cache.key(seed, x, y, w, self.preset, self.classes, str(self.device))
-        return self._loaded(self.fit_cache.fit(key, lambda: _parameters(self._train_network(seed, x, y, w))))
+        key = cache.key(seed, x, y, w, self.preset, self.classes, str(self.device))
+        return self._loaded(cache.fit(key, lambda: _parameters(self._train_network(seed, x, y, w))))
 
     def _train_network(self, seed: int, x: np.ndarray, y: np.ndarray, w: np.ndarray):
         import torch

@@ -1,7 +1,8 @@
 """A folder of finished network fits, so runs that train the same network on the same items train it once.
 
 Every configuration of a study starts from a generation 0 trained on real images alone: with one seed
-and one training setting that fit is the same in all of them. The key is the SHA-256 of everything a
+and one training setting that fit is the same in all of them (the diffusion backend stores only
+these first fits, one file per seed and setting). The key is the SHA-256 of everything a
 fit depends on (the training seed, the items, labels and weights used, the training settings, the
 device); the value is the fitted parameters as safetensors. Training is deterministic given these on
 CPU, so a hit returns the parameters the fit would have produced. A lock per key makes a second
