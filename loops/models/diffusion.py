@@ -177,7 +177,9 @@ class DiffusionModel:
         x, y, w = x[used], y[used].astype(np.int64), w[used]
         if cache is None:
             return self._train_network(seed, x, y, w)
-        key = cache.key(seed, x, y, w, self.preset, self.classes, str(self.device))
+        key = cache.key(
+            seed, x, y, w, self.preset, self.classes, str(self.device), *_fit_code_versions(self._network())
+        )
         return self._loaded(cache.fit(key, lambda: _parameters(self._train_network(seed, x, y, w))))
 
     def _train_network(self, seed: int, x: np.ndarray, y: np.ndarray, w: np.ndarray):
@@ -242,6 +244,14 @@ class DiffusionModel:
                     x = scheduler.step(eps, t, x, use_clipped_model_output=True).prev_sample
             parts.append(_to_uint8(x))
         return np.concatenate(parts)
+
+
+def _fit_code_versions(net) -> tuple[str, ...]:
+    """What else decides a fit: the network's layers and the torch and diffusers versions."""
+    import diffusers
+    import torch
+
+    return repr(net), torch.__version__, diffusers.__version__
 
 
 def _parameters(net) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ fit depends on (the training seed, the items, labels and weights used, the train
 device); the value is the fitted parameters as safetensors. Training is deterministic given these on
 CPU, so a hit returns the parameters the fit would have produced. A lock per key makes a second
 process wait for the first one's fit instead of repeating it. Files are written atomically, so an
-interrupted fit leaves no entry.
+interrupted fit leaves no entry, and an entry that cannot be read is trained again and replaced.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from audit.atomic import write_atomically
@@ -46,8 +47,20 @@ class FitCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{key}.safetensors"
         with FileLock(str(path) + ".lock"):
-            if path.is_file():
-                return load_file(str(path))
+            stored = _readable(path)
+            if stored is not None:
+                return stored
             state = {name: np.ascontiguousarray(value) for name, value in train().items()}
             write_atomically(path, lambda p: save_file(state, str(p)))
             return state
+
+
+def _readable(path: Path) -> dict[str, np.ndarray] | None:
+    """The stored parameters, or None when there are none or the file cannot be read (it is then
+    replaced by a new fit: an entry is only ever a copy of what training gives)."""
+    if not path.is_file():
+        return None
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError):
+        return None
