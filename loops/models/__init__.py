@@ -6,7 +6,8 @@ from __future__ import annotations
 def make_model(config, rngs, data=None, fit_cache=None):
     """The backend a resolved `SimConfig` names, drawing from the runs' generators `rngs`
     (`data`: the image dataset, for the diffusion backend's classes; `fit_cache`: a folder where the
-    diffusion backend keeps its fits, so an identical fit in another run is loaded, not repeated)."""
+    diffusion backend keeps its first fits, so generation 0 of another run with the same seed, items
+    and settings is loaded, not trained again)."""
     if config.model == "gaussian":
         from loops.models.gaussian import GaussianModel
 
