@@ -124,7 +124,7 @@ def base_config(dataset: str, settings: dict, seed: int, quick: bool = False):
         repeats=1,
         train_steps=settings.get("train_steps"),
         train_epochs=settings.get("train_epochs"),
-        probe_embedder="random:tiny",
+        probe_embedder=settings.get("probe_embedder", "random:tiny"),  # a random-weight embedder: cheap on CPU
         probe_size=500,
     )
     return replace(config, **QUICK) if quick else config
@@ -511,6 +511,12 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=None, help="override the plan's generations")
     parser.add_argument("--seeds", type=int, default=None, help="override the plan's number of seeds")
     parser.add_argument("--train-steps", type=int, default=None, help="override the plan's training steps")
+    parser.add_argument(
+        "--probe-embedder",
+        default=None,
+        help="the curators' probe and near-duplicate embedder (default random:tiny; onnx:clip-vit-b16-int8 for the "
+        "real CLIP encoder); give other --results and --work folders, the runs differ",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (one CPU thread each)")
     parser.add_argument("--piece", default="1/1", help="i/n: run only every n-th pending run, from the i-th")
     parser.add_argument("--only", nargs="*", help="run only these configurations of the plan")
@@ -527,7 +533,7 @@ def main() -> None:
     else:
         parser.error("give --mnist FOLDER (or --dataset SPEC)")
     settings = dict(PLAN_SETTINGS[args.plan])
-    for key in ("generations", "seeds", "train_steps"):
+    for key in ("generations", "seeds", "train_steps", "probe_embedder"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     if args.train_steps is not None:

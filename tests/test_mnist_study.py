@@ -87,6 +87,14 @@ def test_study_plans_hold_the_design():
         assert settings["seeds"] >= 3 and settings["generations"] >= 9
 
 
+def test_probe_embedder_reaches_every_run_and_defaults_to_the_cheap_one():
+    mnist_study = _study_module()
+    settings = mnist_study.PLAN_SETTINGS["filters"]
+    assert mnist_study.base_config("mnist:x", settings, 0).probe_embedder == "random:tiny"
+    chosen = settings | {"probe_embedder": "onnx:clip-vit-b16-int8"}
+    assert mnist_study.base_config("mnist:x", chosen, 1).probe_embedder == "onnx:clip-vit-b16-int8"
+
+
 def test_roughness_table_reads_seed0_grids_back(tmp_path):
     from loops.images.grids import load_grid, save_grid
 
