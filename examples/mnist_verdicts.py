@@ -270,8 +270,9 @@ def filter_helps(t: Table, config: str, reference: str) -> dict:
 
 def generation_zero(t: Table, floor: float | None) -> dict:
     """A precondition, so 'met' or 'not met'. Every loop's generation 0 trains on real data alone; the
-    control's is read, or the unguided fully synthetic loop's where no control ran."""
-    fids = t.per_seed(CONTROL, "fid", generation=0) or t.per_seed(REPLACE, "fid", generation=0)
+    first of the control, the unguided fully synthetic loop and the unfiltered c = 0.4 loop that ran is read."""
+    ran = (t.per_seed(config, "fid", generation=0) for config in (CONTROL, REPLACE, UNFILTERED))
+    fids = next((f for f in ran if f), {})
     if not floor:
         return _verdict("Generation 0 within 2x the FID floor", "study precondition", "cannot tell (no floor)", "", "")
     ratio = bootstrap_mean([np.log(f / floor) for f in fids.values()])

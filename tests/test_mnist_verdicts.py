@@ -138,6 +138,8 @@ def test_generation_zero_is_judged_against_the_floor():
     assert find(mv.verdicts(rows_from(curves), floor=3.4), "study precondition")["verdict"] == "not met"
     only_replace = rows_from({"fresh-c1": [[5.5] * 4, [6.0] * 4, [7.0] * 4]})  # a plan without the control
     assert find(mv.verdicts(only_replace, floor=3.4), "study precondition")["evidence"].endswith("worst seed 2.06")
+    only_filters = rows_from({mv.UNFILTERED: [[5.5] * 2, [6.0] * 2, [7.5] * 2]})  # the filters plan
+    assert find(mv.verdicts(only_filters, floor=3.4), "study precondition")["evidence"].endswith("worst seed 2.21")
     assert "no floor" in find(mv.verdicts(rows_from(curves)), "study precondition")["verdict"]
 
 
