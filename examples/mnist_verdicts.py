@@ -251,21 +251,22 @@ def _mean(t: Table, config: str, metric: str) -> str:
 
 def filter_helps(t: Table, config: str, reference: str) -> dict:
     """Filtering the pool with the scan's detectors lowers FID against no filter on the same internet."""
-    fid = paired_log_ratio(t.per_seed(config, "fid"), t.per_seed(reference, "fid"))
-    recall = paired_difference(t.per_seed(config, "recall"), t.per_seed(reference, "recall"))
-    verdict = fid.reading(0.0, "below") if fid.seeds else "cannot tell (not run)"
-    evidence = (
-        f"FID ratio {_ratio_text(fid)}, recall difference {recall.text('.3f')}; the filter's TPR "
-        f"{_mean(t, config, 'tpr_filter')}, FPR {_mean(t, config, 'fpr_filter')}; synthetic share of the "
-        f"kept pool {_mean(t, config, 'kept_synthetic_share')} against {_mean(t, reference, 'kept_synthetic_share')}"
-    )
-    return _verdict(
+    found = _ratio_finding(
+        t,
         f"Filtering helps: {config} has a lower FID than {reference}",
         "the tool's premise (filter a scrape before training on it)",
-        verdict,
-        evidence,
-        f"paired FID ratio {config} / {reference} at g{t.last} < 1",
+        config,
+        reference,
+        1.0,
+        "below",
     )
+    recall = paired_difference(t.per_seed(config, "recall"), t.per_seed(reference, "recall"))
+    found["evidence"] += (
+        f", recall difference {recall.text('.3f')}; the filter's TPR {_mean(t, config, 'tpr_filter')}, FPR "
+        f"{_mean(t, config, 'fpr_filter')}; synthetic share of the kept pool {_mean(t, config, 'kept_synthetic_share')} "
+        f"against {_mean(t, reference, 'kept_synthetic_share')}"
+    )
+    return found
 
 
 def generation_zero(t: Table, floor: float | None) -> dict:
